@@ -1,0 +1,239 @@
+"""studentsim's grading harness: CPython inside a WebAssembly component.
+
+componentize-py runs this module's top level once, at build time, and snapshots the interpreter. So:
+
+* the imports below are the only modules a submission can ever import (nothing else is in the component);
+* the host makes a fresh instance of that snapshot for every submission, so nothing leaks between them.
+
+The harness only *observes*: it never decides pass or fail. The host holds the expected outputs and checks
+every example itself, so a submission that tampers with this module can at most change what is observed.
+"""
+
+import ast
+import builtins
+import doctest
+import io
+import sys
+import traceback
+
+# Standard-library modules novices use, baked into the snapshot. Keep in sync with README.md ("Importable modules").
+import abc  # noqa: F401
+import array  # noqa: F401
+import bisect  # noqa: F401
+import calendar  # noqa: F401
+import cmath  # noqa: F401
+import collections  # noqa: F401
+import collections.abc  # noqa: F401
+import copy  # noqa: F401
+import dataclasses  # noqa: F401
+import datetime  # noqa: F401
+import decimal  # noqa: F401
+import enum  # noqa: F401
+import fractions  # noqa: F401
+import functools  # noqa: F401
+import heapq  # noqa: F401
+import itertools  # noqa: F401
+import json  # noqa: F401
+import keyword  # noqa: F401
+import math  # noqa: F401
+import numbers  # noqa: F401
+import operator  # noqa: F401
+import pprint  # noqa: F401
+import random  # noqa: F401
+import re  # noqa: F401
+import statistics  # noqa: F401
+import string  # noqa: F401
+import textwrap  # noqa: F401
+import time  # noqa: F401
+import typing  # noqa: F401
+import unicodedata  # noqa: F401
+
+import pycodestyle  # noqa: F401  (used by the metrics exports)
+
+import wit_world
+from componentize_py_types import Err
+
+
+def _build():
+    """Return the export functions, with every name they use bound now.
+
+    A submission runs in this interpreter and may rebind module globals, builtins or `sys` attributes; the
+    grading path only uses the closure variables below, taken before any submission exists.
+    """
+    _compile, _exec, _type, _issubclass, _str, _next, _enumerate, _len = (
+        compile, exec, type, issubclass, str, next, enumerate, len)
+    _BaseException, _SyntaxError = BaseException, SyntaxError
+    _sys, _StringIO = sys, io.StringIO
+    _format_exception_only, _print_exception = traceback.format_exception_only, traceback.print_exception
+    _Raised, _Observed, _Example, _Group = wit_world.Raised, wit_world.Observed, wit_world.Example, wit_world.Group
+    _parse, _walk_docs = ast.parse, ast.get_docstring
+    _ClassDef, _FunctionDef, _AsyncFunctionDef = ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef
+    _parser = doctest.DocTestParser()
+    _displayhook = sys.__displayhook__
+    _recursion_limit = sys.getrecursionlimit()
+    _builtins_dict = builtins.__dict__
+    _builtins_snapshot = dict(_builtins_dict)
+    _setrecursionlimit, _settrace, _setprofile = sys.setrecursionlimit, sys.settrace, sys.setprofile
+    _stdin = sys.stdin
+
+    class OutputLimitExceeded(BaseException):
+        """Raised inside the submission when it prints more than the cap."""
+
+    state = {"cap": 65536, "module": None, "groups": {}}
+
+    def capped_writer():
+        parts, size, limited = [], [0], [False]
+        cap = state["cap"]
+
+        class Writer:
+            __slots__ = ()
+            encoding = "utf-8"
+            errors = "strict"
+
+            def write(self, s):
+                if _type(s) is not _str:
+                    raise TypeError(f"write() argument must be str, not {_type(s).__name__}")
+                room = cap - size[0]
+                if _len(s) > room:
+                    parts.append(s[:room])
+                    size[0] = cap
+                    limited[0] = True
+                    raise OutputLimitExceeded(f"output over {cap} characters")
+                parts.append(s)
+                size[0] += _len(s)
+                return _len(s)
+
+            def flush(self):
+                pass
+
+            def isatty(self):
+                return False
+
+            def writable(self):
+                return True
+
+        def collected():
+            return "".join(parts)[:cap], limited[0]
+
+        return Writer(), collected
+
+    def describe(exc):
+        kind = _type(exc)
+        lines = _format_exception_only(kind, exc)
+        if _issubclass(kind, _SyntaxError):
+            # As doctest does: compare a SyntaxError by its message line, not its carets.
+            prefixes = (f"{kind.__qualname__}:", f"{kind.__module__}.{kind.__qualname__}:")
+            start = _next((i for i, line in _enumerate(lines) if line.startswith(prefixes)), 0)
+            lines = lines[start:]
+        buf = _StringIO()
+        # Skip the harness's own frame (the exec call) so the traceback shows only the student's code.
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        _print_exception(kind, exc, tb, file=buf)
+        return _Raised(type_name=kind.__name__, message="".join(lines), traceback=buf.getvalue())
+
+    def reset_interpreter():
+        _builtins_dict.clear()
+        _builtins_dict.update(_builtins_snapshot)
+        _settrace(None)
+        _setprofile(None)
+        _setrecursionlimit(_recursion_limit)
+        _sys.displayhook = _displayhook
+        _sys.stdin = _stdin
+
+    def observe(thunk):
+        reset_interpreter()
+        out, collected = capped_writer()
+        err, _ = capped_writer()  # stderr is not part of doctest output; capped and dropped
+        _sys.stdout, _sys.stderr = out, err
+        raised = None
+        try:
+            thunk()
+        except _BaseException as exc:
+            try:
+                raised = describe(exc)
+            except _BaseException:
+                raised = _Raised(type_name=_type(exc).__name__, message="", traceback="")
+        finally:
+            _sys.stdout, _sys.stderr = _sys.__stdout__, _sys.__stderr__
+        text, limited = collected()
+        return _Observed(output=text, exception=raised, output_limited=limited)
+
+    def parse_examples(source):
+        try:
+            tree = _parse(source)
+        except _SyntaxError as exc:
+            raise Err(f"line {exc.lineno}: {exc.msg}")
+        groups = []
+
+        def visit(node, qualname):
+            doc = _walk_docs(node, clean=False)
+            if doc:
+                first_line = node.body[0].lineno  # the docstring statement
+                try:
+                    found = _parser.get_examples(doc, qualname)
+                except ValueError as exc:
+                    raise Err(f"{qualname}: {exc}")
+                examples = [
+                    _Example(source=ex.source, want=ex.want, exc_msg=ex.exc_msg, lineno=first_line + ex.lineno)
+                    for ex in found
+                ]
+                if examples:
+                    groups.append(_Group(name=qualname, examples=examples))
+            for child in node.body:
+                if isinstance(child, (_ClassDef, _FunctionDef, _AsyncFunctionDef)):
+                    name = child.name if qualname == "<module>" else f"{qualname}.{child.name}"
+                    visit(child, name)
+
+        visit(tree, "<module>")
+        return groups
+
+    def load(fixed, submission, output_cap):
+        state["cap"] = output_cap
+        state["groups"] = {}
+        state["module"] = None
+        try:
+            fixed_code = _compile(fixed, "<fixed>", "exec", dont_inherit=True)
+            code = _compile(submission, "<submission>", "exec", dont_inherit=True)
+        except _BaseException as exc:  # SyntaxError and subclasses, ValueError (NUL bytes), RecursionError
+            raise Err(describe(exc))
+        module = {"__name__": "submission", "__builtins__": builtins}
+        state["module"] = module
+
+        def run():
+            _exec(fixed_code, module)
+            _exec(code, module)
+
+        return observe(run)
+
+    def run_example(group, source):
+        module = state["module"]
+        if module is None:
+            return _Observed(output="", exception=_Raised("RuntimeError", "RuntimeError: nothing loaded\n", ""),
+                             output_limited=False)
+        globs = state["groups"].get(group)
+        if globs is None:
+            globs = state["groups"][group] = module.copy()  # doctest gives each docstring its own copy
+
+        def run():
+            _exec(_compile(source, f"<doctest {group}>", "single", dont_inherit=True), globs)
+
+        return observe(run)
+
+    return parse_examples, load, run_example
+
+
+_parse_examples, _load, _run_example = _build()
+
+
+class WitWorld(wit_world.WitWorld):
+    def parse_examples(self, source, _impl=_parse_examples):
+        return _impl(source)
+
+    def load(self, fixed, submission, output_cap, _impl=_load):
+        return _impl(fixed, submission, output_cap)
+
+    def run_example(self, group, source, _impl=_run_example):
+        return _impl(group, source)
+
+
+del _build, _parse_examples, _load, _run_example

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Fetch the pinned build tools and build the grader component: CPython 3.14 for WASI, pre-initialized with
+# studentsim's harness (runtimes/harness/) by componentize-py. Idempotent: does nothing when the inputs have
+# not changed. Everything lands in runtimes/.cache/ (git-ignored):
+#   venv/            componentize-py and pycodestyle, from requirements.txt (versions and sha256 pinned)
+#   pylib/           pure-Python modules baked into the component (pycodestyle)
+#   grader.wasm      the component;  grader.json  its sha256 and the versions that built it
+#   compiled/        wasmtime's compiled form, written by studentsim on first use
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cache="$here/.cache"
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9 # one builder at a time; a second waits and then finds the work done
+
+python="${PYTHON:-python3}"
+inputs_hash="$(cat "$here/requirements.txt" "$here/wit/"*.wit "$here/harness/"*.py "$0" | sha256sum | cut -d' ' -f1)"
+
+if [[ -f "$cache/grader.json" && -f "$cache/grader.wasm" ]] && grep -q "\"inputs\": \"$inputs_hash\"" "$cache/grader.json"; then
+    exit 0
+fi
+
+if [[ ! -x "$cache/venv/bin/componentize-py" ]] || ! cmp -s "$here/requirements.txt" "$cache/venv/requirements.txt"; then
+    echo "studentsim: installing componentize-py and pycodestyle into runtimes/.cache/venv" >&2
+    rm -rf "$cache/venv"
+    "$python" -m venv "$cache/venv"
+    "$cache/venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$here/requirements.txt"
+    cp "$here/requirements.txt" "$cache/venv/requirements.txt"
+fi
+
+echo "studentsim: building the grader component (CPython 3.14 + harness, ~10 s)" >&2
+rm -rf "$cache/pylib"
+mkdir -p "$cache/pylib"
+"$cache/venv/bin/python" - "$cache/pylib" <<'PY'
+import shutil, sys, pycodestyle
+shutil.copy(pycodestyle.__file__, sys.argv[1])
+PY
+
+tmp="$(mktemp "$cache/grader.wasm.XXXXXX")"
+trap 'rm -f "$tmp" "$tmp.json"' EXIT
+(cd "$here" && "$cache/venv/bin/componentize-py" --quiet -d wit -w grader componentize \
+    -p harness -p "$cache/pylib" harness -o "$tmp")
+sha="$(sha256sum "$tmp" | cut -d' ' -f1)"
+cat >"$tmp.json" <<JSON
+{
+  "component": "grader.wasm",
+  "sha256": "$sha",
+  "componentize_py": "0.25.1",
+  "pycodestyle": "2.14.0",
+  "inputs": "$inputs_hash"
+}
+JSON
+mv "$tmp" "$cache/grader.wasm"
+mv "$tmp.json" "$cache/grader.json"
+echo "studentsim: grader component ready ($(du -h "$cache/grader.wasm" | cut -f1), sha256 ${sha:0:12}...)" >&2

@@ -1,0 +1,170 @@
+//! Doctest grading on top of the sandbox: four labels and a record per example.
+//!
+//! The problem's doctests are parsed once by CPython's own `DocTestParser` (in a fresh instance that runs no
+//! submission). For each submission the guest compiles and runs the module, then runs each example and reports
+//! what it printed or raised; the host compares that with the expected output it kept ([`checker`]).
+
+pub mod checker;
+mod record;
+
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::sandbox::{Fault, GuestState, Limits, Runtime, Sandbox, Session};
+pub use record::{ExampleRecord, GradeRecord, Label, Outcome};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "grader",
+        path: "runtimes/wit",
+        exports: { default: async },
+    });
+}
+
+use bindings::{Observed, Raised};
+
+/// The longest `got` kept in an example record.
+pub const GOT_LIMIT: usize = 2048;
+
+/// Settings of a [`Grader`].
+#[derive(Debug, Clone)]
+pub struct GradeLimits {
+    pub sandbox: Limits,
+    /// Characters of student output captured per call (module run or example) before it is stopped.
+    pub output_chars: u32,
+}
+
+impl Default for GradeLimits {
+    fn default() -> Self {
+        Self { sandbox: Limits::default(), output_chars: 64 * 1024 }
+    }
+}
+
+/// The doctest examples of one problem, grouped by docstring.
+#[derive(Debug, Clone)]
+pub struct Tests {
+    groups: Vec<bindings::Group>,
+}
+
+impl Tests {
+    pub fn total(&self) -> usize {
+        self.groups.iter().map(|g| g.examples.len()).sum()
+    }
+
+    /// `(docstring owner, example source, expected output)` in order.
+    pub fn examples(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.groups.iter().flat_map(|g| g.examples.iter().map(|e| (g.name.as_str(), e.source.as_str(), e.want.as_str())))
+    }
+}
+
+/// Grades submissions; share one behind an `Arc` across tasks.
+pub struct Grader {
+    sandbox: Sandbox,
+    pre: bindings::GraderPre<GuestState>,
+    output_chars: u32,
+}
+
+impl Grader {
+    pub fn new(runtime: &Runtime, limits: GradeLimits) -> Result<Self> {
+        let sandbox = Sandbox::new(runtime, limits.sandbox)?;
+        let pre = bindings::GraderPre::new(sandbox.instance_pre().clone())
+            .map_err(anyhow::Error::from)
+            .context("the grader component does not export the `grader` world; rebuild it with runtimes/setup.sh")?;
+        Ok(Self { sandbox, pre, output_chars: limits.output_chars })
+    }
+
+    /// Read the doctest examples from trusted problem code.
+    pub async fn parse_tests(&self, source: &str) -> Result<Tests> {
+        let mut session = self.sandbox.session(Instant::now());
+        let guest = self.instantiate(&mut session).await.context("starting the grader")?;
+        let parsed = session
+            .call(async |store| guest.call_parse_examples(store, source).await)
+            .await
+            .context("parsing doctests")?;
+        match parsed {
+            Ok(groups) => Ok(Tests { groups }),
+            Err(message) => bail!("{message}"),
+        }
+    }
+
+    /// Grade `submission`, run after `fixed` in one module, against `tests`.
+    pub async fn grade(&self, fixed: &str, submission: &str, tests: &Tests) -> GradeRecord {
+        let started = Instant::now();
+        let mut examples: Vec<ExampleRecord> = tests
+            .groups
+            .iter()
+            .flat_map(|g| g.examples.iter().map(|e| ExampleRecord::not_run(&g.name, e.lineno, &e.source, &e.want)))
+            .collect();
+        let mut module_failure = None;
+        let mut live: Option<(Session, bindings::Grader)> = None;
+        let mut index = 0;
+        'groups: for (group_index, group) in tests.groups.iter().enumerate() {
+            for example in &group.examples {
+                if live.is_none() {
+                    // First example, or the previous one killed its instance: start over from the snapshot.
+                    match self.start(started, fixed, submission).await {
+                        Ok(fresh) => live = Some(fresh),
+                        Err(failure) => {
+                            if index == 0 {
+                                module_failure = Some(failure);
+                            } else if let ModuleFailure::Fault(fault) = &failure {
+                                examples[index].fault(fault); // typically: the submission's time ran out
+                            }
+                            break 'groups;
+                        }
+                    }
+                }
+                let (session, guest) = live.as_mut().expect("started above");
+                let source = example.source.as_str();
+                let result = session.call(async |store| guest.call_run_example(store, group_index as u32, source).await).await;
+                let record = &mut examples[index];
+                match result {
+                    Ok(observed) => record.judge(example.want.as_str(), example.exc_msg.as_deref(), observed),
+                    Err(fault) => {
+                        record.fault(&fault);
+                        live = None;
+                    }
+                }
+                index += 1;
+            }
+        }
+        GradeRecord::summarize(module_failure, examples)
+    }
+
+    /// A fresh instance with the submission loaded, or why the module could not be loaded.
+    async fn start(
+        &self,
+        started: Instant,
+        fixed: &str,
+        submission: &str,
+    ) -> Result<(Session, bindings::Grader), ModuleFailure> {
+        let mut session = self.sandbox.session(started);
+        let guest = self.instantiate(&mut session).await.map_err(ModuleFailure::Fault)?;
+        let cap = self.output_chars;
+        let loaded = session
+            .call(async |store| guest.call_load(store, fixed, submission, cap).await)
+            .await
+            .map_err(ModuleFailure::Fault)?;
+        match loaded {
+            Err(raised) => Err(ModuleFailure::Compile(raised)),
+            Ok(Observed { output_limited: true, .. }) => Err(ModuleFailure::OutputLimit),
+            Ok(Observed { exception: Some(raised), .. }) => Err(ModuleFailure::Raised(raised)),
+            Ok(_) => Ok((session, guest)),
+        }
+    }
+
+    async fn instantiate(&self, session: &mut Session) -> Result<bindings::Grader, Fault> {
+        let pre = &self.pre;
+        session.call(async |store| pre.instantiate_async(store).await).await
+    }
+}
+
+/// Why the module (fixed code + submission) did not load.
+#[derive(Debug)]
+enum ModuleFailure {
+    Compile(Raised),
+    Raised(Raised),
+    OutputLimit,
+    Fault(Fault),
+}

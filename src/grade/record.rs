@@ -1,0 +1,175 @@
+//! Grade records: what one submission got, per example and overall.
+
+use serde::{Deserialize, Serialize};
+
+use super::bindings::{Observed, Raised};
+use super::checker::{check_output, expected_exception_type};
+use super::{GOT_LIMIT, ModuleFailure};
+use crate::sandbox::Fault;
+
+/// The four functionality labels, in the study's precedence: compile > runtime > logical > no_error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    NoError,
+    Logical,
+    Runtime,
+    Compile,
+}
+
+impl Label {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::NoError => "no_error",
+            Label::Logical => "logical",
+            Label::Runtime => "runtime",
+            Label::Compile => "compile",
+        }
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    /// Ran, printed the wrong thing (or raised the expected exception type with another message).
+    Fail,
+    /// Raised an exception it should not have, or hit a memory, output or other sandbox limit.
+    Error,
+    Timeout,
+    /// Never ran: the module did not load, or the submission's time ran out first.
+    NotRun,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExampleRecord {
+    /// The docstring the example comes from (`<module>`, `f`, `Class.method`).
+    pub group: String,
+    /// 1-based line of the example in the problem's code.
+    pub line: u32,
+    pub source: String,
+    pub want: String,
+    /// What it printed, then the traceback if it raised; cut at 2 KiB.
+    pub got: String,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+    /// A sandbox limit that stopped it: `timeout`, `memory`, `output_limit`, `exit`, `stack_overflow`, `trap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<String>,
+}
+
+impl ExampleRecord {
+    pub(super) fn not_run(group: &str, line: u32, source: &str, want: &str) -> Self {
+        Self {
+            group: group.to_owned(),
+            line,
+            source: source.to_owned(),
+            want: want.to_owned(),
+            got: String::new(),
+            outcome: Outcome::NotRun,
+            exception: None,
+            limit: None,
+        }
+    }
+
+    /// Decide the outcome from what the guest observed, as doctest's runner does.
+    pub(super) fn judge(&mut self, want: &str, exc_msg: Option<&str>, observed: Observed) {
+        let Observed { output, exception, output_limited } = observed;
+        self.outcome = match (&exception, exc_msg) {
+            _ if output_limited => {
+                self.limit = Some("output_limit".into());
+                Outcome::Error
+            }
+            (None, _) if check_output(want, &output) => Outcome::Pass,
+            (None, _) => Outcome::Fail,
+            (Some(_), None) => Outcome::Error,
+            (Some(raised), Some(expected)) if check_output(expected, &raised.message) => Outcome::Pass,
+            // The expected exception class with another message is a wrong answer; another class is a crash.
+            (Some(raised), Some(expected)) if expected_exception_type(expected) == raised.type_name => Outcome::Fail,
+            (Some(_), Some(_)) => Outcome::Error,
+        };
+        let mut got = output;
+        if let Some(Raised { type_name, traceback, .. }) = exception {
+            got.push_str(&traceback);
+            self.exception = Some(type_name);
+        }
+        self.got = truncate(got, GOT_LIMIT);
+    }
+
+    pub(super) fn fault(&mut self, fault: &Fault) {
+        self.outcome = if fault.reason() == "timeout" { Outcome::Timeout } else { Outcome::Error };
+        self.limit = Some(fault.reason().to_owned());
+    }
+
+    /// The sub-reason this example gives a `runtime` label.
+    fn runtime_reason(&self) -> Option<String> {
+        match self.outcome {
+            Outcome::Timeout | Outcome::Error => Some(
+                self.limit.clone().unwrap_or_else(|| reason_for_exception(self.exception.as_deref().unwrap_or("error"))),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GradeRecord {
+    pub label: Label,
+    /// Why: the exception type, or `timeout`, `memory`, `output_limit`, `exit`, `stack_overflow`, `trap`.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The compile error or module-level exception message, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub pass_rate: f64,
+    pub passed: usize,
+    pub total: usize,
+    pub examples: Vec<ExampleRecord>,
+}
+
+impl GradeRecord {
+    pub(super) fn summarize(module_failure: Option<ModuleFailure>, examples: Vec<ExampleRecord>) -> Self {
+        let total = examples.len();
+        let passed = examples.iter().filter(|e| e.outcome == Outcome::Pass).count();
+        let (label, reason, message) = match module_failure {
+            Some(ModuleFailure::Compile(raised)) => (Label::Compile, Some(raised.type_name), Some(raised.message)),
+            Some(ModuleFailure::Raised(raised)) => {
+                (Label::Runtime, Some(reason_for_exception(&raised.type_name)), Some(raised.message))
+            }
+            Some(ModuleFailure::OutputLimit) => (Label::Runtime, Some("output_limit".into()), None),
+            Some(ModuleFailure::Fault(fault)) => (Label::Runtime, Some(fault.reason().into()), None),
+            None => match examples.iter().find_map(ExampleRecord::runtime_reason) {
+                Some(reason) => (Label::Runtime, Some(reason), None),
+                None if passed < total => (Label::Logical, None, None),
+                None => (Label::NoError, None, None),
+            },
+        };
+        let pass_rate = if total == 0 { 0.0 } else { passed as f64 / total as f64 };
+        Self { label, reason, message, pass_rate, passed, total, examples }
+    }
+}
+
+fn reason_for_exception(type_name: &str) -> String {
+    match type_name {
+        "MemoryError" => "memory".into(),
+        other => other.into(),
+    }
+}
+
+fn truncate(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let mut end = limit;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}

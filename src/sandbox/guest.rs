@@ -1,0 +1,109 @@
+//! What a guest instance can see of the host: a locked-down WASI context and a memory limiter.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
+use wasmtime_wasi::p2::pipe::SinkOutputStream;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// The guest's wall clock starts here: 2025-09-01T09:00:00Z, so `time.time()` is the same in every run.
+const CLOCK_START: Duration = Duration::from_secs(1_756_717_200);
+/// Every clock read advances virtual time by this much, so busy-waits on the clock end (deterministically).
+const CLOCK_STEP: Duration = Duration::from_millis(1);
+const RANDOM_SEED: u64 = 0x5eed_5747_d3e7;
+
+pub struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl GuestState {
+    pub(super) fn new(memory_bytes: usize) -> Self {
+        // Defaults already give no preopens, no environment, no arguments and a closed stdin; spell out the rest.
+        let wasi = WasiCtx::builder()
+            .stdout(SinkOutputStream)
+            .stderr(SinkOutputStream)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .wall_clock(VirtualClock::default())
+            .monotonic_clock(VirtualClock::default())
+            .secure_random(StdRng::seed_from_u64(RANDOM_SEED))
+            .insecure_random(StdRng::seed_from_u64(RANDOM_SEED + 1))
+            .insecure_random_seed(u128::from(RANDOM_SEED))
+            .build();
+        Self { wasi, table: ResourceTable::new(), limiter: MemoryLimiter { max: memory_bytes, hit: false } }
+    }
+
+    pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
+
+    pub(super) fn memory_limit_hit(&self) -> bool {
+        self.limiter.hit
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Refuses memory growth past `max` and remembers that it did, so a resulting trap reads as "memory".
+struct MemoryLimiter {
+    max: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.max;
+        self.hit |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// A clock that starts at a fixed instant and ticks one step per read.
+#[derive(Default)]
+struct VirtualClock {
+    reads: Cell<u32>,
+}
+
+impl VirtualClock {
+    fn tick(&self) -> Duration {
+        let n = self.reads.get();
+        self.reads.set(n.saturating_add(1));
+        CLOCK_STEP * n
+    }
+}
+
+impl HostWallClock for VirtualClock {
+    fn resolution(&self) -> Duration {
+        CLOCK_STEP
+    }
+
+    fn now(&self) -> Duration {
+        CLOCK_START + self.tick()
+    }
+}
+
+impl HostMonotonicClock for VirtualClock {
+    fn resolution(&self) -> u64 {
+        CLOCK_STEP.as_nanos() as u64
+    }
+
+    fn now(&self) -> u64 {
+        self.tick().as_nanos() as u64
+    }
+}

@@ -1,0 +1,190 @@
+//! The sandbox: CPython compiled to WASI, as a pre-initialized component, under wasmtime.
+//!
+//! It knows nothing about doctests. It offers an [`InstancePre`] built once and [`Session`]s: one fresh
+//! instance of the snapshot each (copy-on-write memory, so nothing leaks between sessions), with no
+//! preopened directory, an empty environment, closed stdin, no network, deterministic clocks and randomness,
+//! a memory cap, and a deadline on every call into the guest.
+//!
+//! Time limits use two mechanisms: epoch interruption traps a guest that computes past its deadline, and a
+//! tokio timeout ends a guest blocked in a WASI call (`time.sleep`), which never reaches an epoch check.
+
+mod guest;
+pub mod runtime;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+pub use guest::GuestState;
+pub use runtime::{Runtime, RuntimeMissing};
+
+/// How often the engine's epoch advances: the granularity of every deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Resource limits for one session.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock limit of one call into the guest (one doctest example).
+    pub per_call: Duration,
+    /// Wall-clock limit of a whole session (one submission), across calls.
+    pub per_session: Duration,
+    /// Largest linear memory the guest may grow to.
+    pub memory_bytes: usize,
+    /// Fuel (roughly, wasm instructions) per call; `None` turns metering off.
+    pub fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            per_call: Duration::from_secs(2),
+            per_session: Duration::from_secs(10),
+            memory_bytes: 256 << 20,
+            fuel: None,
+        }
+    }
+}
+
+/// Why a call into the guest did not return a value. The session is unusable afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Fault {
+    #[error("time limit exceeded")]
+    Timeout,
+    #[error("memory limit exceeded")]
+    Memory,
+    #[error("fuel exhausted")]
+    Fuel,
+    #[error("guest exited with status {0}")]
+    Exit(i32),
+    #[error("guest stack overflow")]
+    StackOverflow,
+    #[error("guest trapped: {0}")]
+    Trap(String),
+}
+
+impl Fault {
+    /// A short machine-readable name, used as the grade's sub-reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Fault::Timeout | Fault::Fuel => "timeout",
+            Fault::Memory => "memory",
+            Fault::Exit(_) => "exit",
+            Fault::StackOverflow => "stack_overflow",
+            Fault::Trap(_) => "trap",
+        }
+    }
+}
+
+/// An engine with the component compiled and linked once; cheap to share between threads.
+pub struct Sandbox {
+    engine: Engine,
+    pre: InstancePre<GuestState>,
+    limits: Limits,
+    ticker: Arc<AtomicBool>,
+}
+
+impl Sandbox {
+    pub fn new(runtime: &Runtime, limits: Limits) -> Result<Self> {
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .consume_fuel(limits.fuel.is_some())
+            .max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config)?;
+        let component: Component = runtime.load(&engine)?;
+        let mut linker = Linker::<GuestState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking the grader component")?;
+        let ticker = Arc::new(AtomicBool::new(true));
+        spawn_epoch_ticker(engine.clone(), ticker.clone());
+        Ok(Self { engine, pre, limits, ticker })
+    }
+
+    pub fn instance_pre(&self) -> &InstancePre<GuestState> {
+        &self.pre
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A fresh store for one submission whose time started at `started` (a submission may need several
+    /// instances when one is killed); instantiate into it with [`Session::call`].
+    pub fn session(&self, started: Instant) -> Session {
+        let mut store = Store::new(&self.engine, GuestState::new(self.limits.memory_bytes));
+        store.limiter(|state| state.limiter());
+        store.epoch_deadline_trap();
+        Session { store, started, limits: self.limits.clone() }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.ticker.store(false, Ordering::Relaxed);
+    }
+}
+
+fn spawn_epoch_ticker(engine: Engine, running: Arc<AtomicBool>) {
+    std::thread::Builder::new()
+        .name("studentsim-epoch".into())
+        .spawn(move || {
+            while running.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+/// One submission's store. Every call is bounded by the per-call limit and by what is left of the session's.
+pub struct Session {
+    store: Store<GuestState>,
+    started: Instant,
+    limits: Limits,
+}
+
+impl Session {
+    /// Run `f` (an instantiation or an export call) under the limits, classifying any failure.
+    pub async fn call<T>(
+        &mut self,
+        f: impl AsyncFnOnce(&mut Store<GuestState>) -> wasmtime::Result<T>,
+    ) -> Result<T, Fault> {
+        let left = self.limits.per_session.saturating_sub(self.started.elapsed());
+        let budget = self.limits.per_call.min(left);
+        if budget.is_zero() {
+            return Err(Fault::Timeout);
+        }
+        let ticks = budget.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
+        self.store.set_epoch_deadline(ticks);
+        if let Some(fuel) = self.limits.fuel {
+            self.store.set_fuel(fuel).expect("fuel is enabled");
+        }
+        // The timeout sits a tick past the epoch deadline so a computing guest is stopped by its trap; this
+        // one only fires for a guest blocked in the host (a sleep).
+        match tokio::time::timeout(budget + 2 * EPOCH_TICK, f(&mut self.store)).await {
+            Err(_elapsed) => Err(Fault::Timeout),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.classify(error)),
+        }
+    }
+
+    fn classify(&self, error: wasmtime::Error) -> Fault {
+        if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return Fault::Exit(exit.0);
+        }
+        if self.store.data().memory_limit_hit() {
+            return Fault::Memory;
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Fault::Timeout,
+            Some(Trap::OutOfFuel) => Fault::Fuel,
+            Some(Trap::StackOverflow) => Fault::StackOverflow,
+            Some(trap) => Fault::Trap(trap.to_string()),
+            None => Fault::Trap(format!("{error:#}")),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Finding the grader component that `runtimes/setup.sh` built, and caching its compiled form.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The command that fetches and builds the runtime; named in every "runtime missing" error.
+pub const SETUP_COMMAND: &str = "runtimes/setup.sh";
+
+/// Environment variable that points at a runtime directory other than the default.
+pub const RUNTIME_DIR_ENV: &str = "STUDENTSIM_RUNTIME_DIR";
+
+/// A built grader component: `runtimes/.cache/` unless told otherwise.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+/// `grader.json`, written by the set-up script next to the component.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    /// File name of the component, relative to the runtime directory.
+    pub component: String,
+    /// sha256 of the component file.
+    pub sha256: String,
+    pub componentize_py: String,
+    pub pycodestyle: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("grader runtime not found in {dir} ({why}); run `{SETUP_COMMAND}` to fetch and build it")]
+pub struct RuntimeMissing {
+    pub dir: PathBuf,
+    pub why: String,
+}
+
+impl Runtime {
+    /// The default runtime directory: `$STUDENTSIM_RUNTIME_DIR`, else `runtimes/.cache` of this source tree.
+    pub fn default_dir() -> PathBuf {
+        match std::env::var_os(RUNTIME_DIR_ENV) {
+            Some(dir) => PathBuf::from(dir),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/.cache"),
+        }
+    }
+
+    pub fn locate(dir: Option<&Path>) -> Result<Self, RuntimeMissing> {
+        let dir = dir.map(Path::to_path_buf).unwrap_or_else(Self::default_dir);
+        let missing = |why: String| RuntimeMissing { dir: dir.clone(), why };
+        let manifest_path = dir.join("grader.json");
+        let text = std::fs::read_to_string(&manifest_path)
+            .map_err(|e| missing(format!("{}: {e}", manifest_path.display())))?;
+        let manifest: Manifest = serde_json::from_str(&text)
+            .map_err(|e| missing(format!("{}: {e}", manifest_path.display())))?;
+        if !dir.join(&manifest.component).is_file() {
+            return Err(missing(format!("{} is missing", manifest.component)));
+        }
+        Ok(Self { dir, manifest })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn component_path(&self) -> PathBuf {
+        self.dir.join(&self.manifest.component)
+    }
+
+    /// Load the component compiled for `engine`, compiling (seconds) only when no cached copy matches.
+    ///
+    /// The cache key covers the wasmtime version and the engine settings that change generated code (wasmtime's
+    /// own compatibility hash) and the component's sha256. Two processes compiling at once each write a temp file
+    /// and rename it into place.
+    pub fn load(&self, engine: &Engine) -> Result<Component> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let key = hex(&Sha256::digest(format!("{:016x}\n{}", hasher.finish(), self.manifest.sha256).as_bytes()));
+        let cache_dir = self.dir.join("compiled");
+        let cached = cache_dir.join(format!("{key}.cwasm"));
+        if cached.is_file() {
+            // SAFETY: the file was written by `Engine::precompile_component` of this same wasmtime build (the key
+            // includes the version and settings), into a directory only this tool writes.
+            match unsafe { Component::deserialize_file(engine, &cached) } {
+                Ok(component) => return Ok(component),
+                Err(_) => {} // stale or truncated by hand: fall through and rebuild it
+            }
+        }
+        let wasm = std::fs::read(self.component_path())
+            .with_context(|| format!("reading {}", self.component_path().display()))?;
+        let compiled = engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the grader component")?;
+        std::fs::create_dir_all(&cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&cache_dir)?;
+        std::io::Write::write_all(&mut tmp, &compiled)?;
+        tmp.persist(&cached).map_err(|e| e.error)?;
+        // SAFETY: produced just above by this engine.
+        Ok(unsafe { Component::deserialize(engine, &compiled) }?)
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
