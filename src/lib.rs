@@ -1,6 +1,13 @@
 //! studentsim: grade novice Python code in a WebAssembly sandbox and simulate how students struggle.
 //!
-//! Data flows `problems` → `sandbox` → `grade` → ... → `cli`; see `docs/ARCHITECTURE.md`.
+//! Data flows `problems` → `sandbox` → `grade` → `cli`; see `docs/ARCHITECTURE.md`.
 
+pub mod cli;
 pub mod grade;
+pub mod problems;
 pub mod sandbox;
+
+/// A user's input is wrong: one line naming what and where (file and line). The CLI exits with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);

@@ -60,8 +60,8 @@ def _build():
     A submission runs in this interpreter and may rebind module globals, builtins or `sys` attributes; the
     grading path only uses the closure variables below, taken before any submission exists.
     """
-    _compile, _exec, _type, _issubclass, _str, _next, _enumerate, _len = (
-        compile, exec, type, issubclass, str, next, enumerate, len)
+    _compile, _exec, _type, _issubclass, _str, _next, _enumerate, _len, _repr = (
+        compile, exec, type, issubclass, str, next, enumerate, len, repr)
     _BaseException, _SyntaxError = BaseException, SyntaxError
     _sys, _StringIO = sys, io.StringIO
     _format_exception_only, _print_exception = traceback.format_exception_only, traceback.print_exception
@@ -69,7 +69,6 @@ def _build():
     _parse, _walk_docs = ast.parse, ast.get_docstring
     _ClassDef, _FunctionDef, _AsyncFunctionDef = ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef
     _parser = doctest.DocTestParser()
-    _displayhook = sys.__displayhook__
     _recursion_limit = sys.getrecursionlimit()
     _builtins_dict = builtins.__dict__
     _builtins_snapshot = dict(_builtins_dict)
@@ -137,14 +136,29 @@ def _build():
         _settrace(None)
         _setprofile(None)
         _setrecursionlimit(_recursion_limit)
-        _sys.displayhook = _displayhook
         _sys.stdin = _stdin
+
+    def display_hook(out, shown):
+        """sys.displayhook, also recording the value's repr on its own (for value-only comparison)."""
+
+        def display(value):
+            if value is None:
+                return
+            _builtins_dict["_"] = None
+            text = _repr(value) + "\n"
+            out.write(text)
+            shown.append(text)
+            _builtins_dict["_"] = value
+
+        return display
 
     def observe(thunk):
         reset_interpreter()
         out, collected = capped_writer()
         err, _ = capped_writer()  # stderr is not part of doctest output; capped and dropped
+        shown = []
         _sys.stdout, _sys.stderr = out, err
+        _sys.displayhook = display_hook(out, shown)
         raised = None
         try:
             thunk()
@@ -156,7 +170,7 @@ def _build():
         finally:
             _sys.stdout, _sys.stderr = _sys.__stdout__, _sys.__stderr__
         text, limited = collected()
-        return _Observed(output=text, exception=raised, output_limited=limited)
+        return _Observed(output=text, display="".join(shown), exception=raised, output_limited=limited)
 
     def parse_examples(source):
         try:
@@ -208,7 +222,7 @@ def _build():
     def run_example(group, source):
         module = state["module"]
         if module is None:
-            return _Observed(output="", exception=_Raised("RuntimeError", "RuntimeError: nothing loaded\n", ""),
+            return _Observed(output="", display="", exception=_Raised("RuntimeError", "RuntimeError: nothing loaded\n", ""),
                              output_limited=False)
         globs = state["groups"].get(group)
         if globs is None:

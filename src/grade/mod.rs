@@ -5,12 +5,15 @@
 //! what it printed or raised; the host compares that with the expected output it kept ([`checker`]).
 
 pub mod checker;
+pub mod batch;
 mod record;
 
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
 
+use crate::problems::Problem;
 use crate::sandbox::{Fault, GuestState, Limits, Runtime, Sandbox, Session};
 pub use record::{ExampleRecord, GradeRecord, Label, Outcome};
 
@@ -41,13 +44,31 @@ impl Default for GradeLimits {
     }
 }
 
+/// What an example's output is compared with its expected output on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compare {
+    /// Everything the example printed, display hook included: standard doctest.
+    #[default]
+    Output,
+    /// Only the repr of the example's value; prints are ignored, as in I/O autograders that compare return
+    /// values (Refactory's course did: its "correct" programs may print debugging lines).
+    Value,
+}
+
 /// The doctest examples of one problem, grouped by docstring.
 #[derive(Debug, Clone)]
 pub struct Tests {
     groups: Vec<bindings::Group>,
+    compare: Compare,
 }
 
 impl Tests {
+    /// The same examples, compared on `compare`.
+    pub fn comparing(self, compare: Compare) -> Self {
+        Self { compare, ..self }
+    }
+
     pub fn total(&self) -> usize {
         self.groups.iter().map(|g| g.examples.len()).sum()
     }
@@ -74,6 +95,11 @@ impl Grader {
         Ok(Self { sandbox, pre, output_chars: limits.output_chars })
     }
 
+    /// A problem's tests: the examples of its `todo` code, compared as the problem says.
+    pub async fn problem_tests(&self, problem: &Problem) -> Result<Tests> {
+        Ok(self.parse_tests(&problem.todo).await?.comparing(problem.compare))
+    }
+
     /// Read the doctest examples from trusted problem code.
     pub async fn parse_tests(&self, source: &str) -> Result<Tests> {
         let mut session = self.sandbox.session(Instant::now());
@@ -83,7 +109,7 @@ impl Grader {
             .await
             .context("parsing doctests")?;
         match parsed {
-            Ok(groups) => Ok(Tests { groups }),
+            Ok(groups) => Ok(Tests { groups, compare: Compare::Output }),
             Err(message) => bail!("{message}"),
         }
     }
@@ -120,7 +146,14 @@ impl Grader {
                 let result = session.call(async |store| guest.call_run_example(store, group_index as u32, source).await).await;
                 let record = &mut examples[index];
                 match result {
-                    Ok(observed) => record.judge(example.want.as_str(), example.exc_msg.as_deref(), observed),
+                    Ok(observed) => record.judge(example, tests.compare, observed),
+                    // A submission that hangs on one input nearly always hangs on the others (25 of the 27
+                    // Refactory programs that time out do), so a timeout ends the grade instead of spending the
+                    // per-example limit again on every remaining example. Other faults are cheap: go on.
+                    Err(fault @ (Fault::Timeout | Fault::Fuel)) => {
+                        record.fault(&fault);
+                        break 'groups;
+                    }
                     Err(fault) => {
                         record.fault(&fault);
                         live = None;

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bindings::{Observed, Raised};
+use super::bindings::{Example, Observed, Raised};
 use super::checker::{check_output, expected_exception_type};
-use super::{GOT_LIMIT, ModuleFailure};
+use super::{Compare, GOT_LIMIT, ModuleFailure};
 use crate::sandbox::Fault;
 
 /// The four functionality labels, in the study's precedence: compile > runtime > logical > no_error.
@@ -80,14 +80,18 @@ impl ExampleRecord {
     }
 
     /// Decide the outcome from what the guest observed, as doctest's runner does.
-    pub(super) fn judge(&mut self, want: &str, exc_msg: Option<&str>, observed: Observed) {
-        let Observed { output, exception, output_limited } = observed;
-        self.outcome = match (&exception, exc_msg) {
+    pub(super) fn judge(&mut self, example: &Example, compare: Compare, observed: Observed) {
+        let Observed { output, display, exception, output_limited } = observed;
+        let got = match compare {
+            Compare::Output => output,
+            Compare::Value => display,
+        };
+        self.outcome = match (&exception, example.exc_msg.as_deref()) {
             _ if output_limited => {
                 self.limit = Some("output_limit".into());
                 Outcome::Error
             }
-            (None, _) if check_output(want, &output) => Outcome::Pass,
+            (None, _) if check_output(&example.want, &got) => Outcome::Pass,
             (None, _) => Outcome::Fail,
             (Some(_), None) => Outcome::Error,
             (Some(raised), Some(expected)) if check_output(expected, &raised.message) => Outcome::Pass,
@@ -95,7 +99,7 @@ impl ExampleRecord {
             (Some(raised), Some(expected)) if expected_exception_type(expected) == raised.type_name => Outcome::Fail,
             (Some(_), Some(_)) => Outcome::Error,
         };
-        let mut got = output;
+        let mut got = got;
         if let Some(Raised { type_name, traceback, .. }) = exception {
             got.push_str(&traceback);
             self.exception = Some(type_name);

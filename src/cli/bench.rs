@@ -1,0 +1,173 @@
+//! `studentsim bench`: throughput figures against a peer measured in the same run. Not part of the tests.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+use clap::builder::TypedValueParser as _;
+
+use super::output::progress;
+use super::{Context, LimitArgs, tokio_runtime};
+use crate::BadInput;
+use crate::grade::Tests;
+use crate::grade::batch::{Job, grade_all};
+use crate::problems::refactory::{self, Verdict};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Grade the Refactory corpus (correct + wrong programs) in the sandbox and, in the same run, with native
+    /// `python3` running doctest in one subprocess per submission; print submissions/s for both and the ratio.
+    Grade {
+        /// The Refactory dataset folder.
+        #[arg(long, value_name = "DIR", default_value = "../shared/data/refactory")]
+        refactory: PathBuf,
+        /// Parallel submissions, for both sides.
+        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+        jobs: usize,
+        /// Grade only the first N programs.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// The native interpreter to compare with.
+        #[arg(long, value_name = "PATH", default_value = "python3")]
+        python: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+/// The native peer: one fresh interpreter per submission, reading {fixed, code, tests} on stdin and printing
+/// `passed total`. Examples of the doctest text share globals, as in the sandbox.
+const NATIVE_RUNNER: &str = r#"
+import doctest, json, os, sys
+job = json.load(sys.stdin)
+sys.stdout = open(os.devnull, "w")  # student prints must not fill the result pipe
+globs = {"__name__": "submission"}
+total = job["total"]
+try:
+    exec(compile(job["fixed"], "<fixed>", "exec"), globs)
+    exec(compile(job["code"], "<submission>", "exec"), globs)
+except BaseException:
+    sys.__stdout__.write(f"0 {total}\n")
+    sys.exit(0)
+test = doctest.DocTestParser().get_doctest(job["tests"], globs, "tests", "<tests>", 0)
+runner = doctest.DocTestRunner(verbose=False)
+runner.run(test, out=lambda s: None)
+sys.__stdout__.write(f"{runner.tries - runner.failures} {runner.tries}\n")
+"#;
+
+pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
+    let BenchCommand::Grade { refactory: dir, jobs, limit, python, limits } = cmd;
+    let problems = refactory::import(&dir)?;
+    let mut programs = refactory::programs(&dir, &[Verdict::Correct, Verdict::Wrong])?;
+    if let Some(n) = limit {
+        programs.truncate(n);
+    }
+    if programs.is_empty() {
+        return Err(BadInput(format!("{}: no programs to grade", dir.display())).into());
+    }
+    let grader = ctx.grader(&limits, jobs)?;
+    let rt = tokio_runtime(jobs)?;
+    let mut sandbox_jobs = Vec::with_capacity(programs.len());
+    let mut native_jobs = Vec::with_capacity(programs.len());
+    let mut tests_of = std::collections::HashMap::new();
+    for problem in &problems {
+        let tests = Arc::new(rt.block_on(grader.problem_tests(problem))?);
+        tests_of.insert(problem.id.clone(), (Arc::<str>::from(problem.fixed.as_str()), tests));
+    }
+    for program in &programs {
+        let code = std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
+        let (fixed, tests) = &tests_of[&program.problem_id];
+        native_jobs.push(serde_json::json!({
+            "fixed": &**fixed, "code": code, "tests": doctest_text(tests), "total": tests.total()
+        }).to_string());
+        sandbox_jobs.push(Job { fixed: fixed.clone(), code, tests: tests.clone() });
+    }
+    let n = programs.len();
+    println!("grading {n} Refactory programs (correct + wrong), {jobs} at a time");
+
+    let bar = progress(n, "sandbox");
+    let start = Instant::now();
+    let records = rt.block_on(grade_all(grader, sandbox_jobs, jobs, &bar));
+    let sandbox_time = start.elapsed();
+    bar.finish_and_clear();
+
+    let bar = progress(n, "native ");
+    let start = Instant::now();
+    let native = run_native(&python, &native_jobs, jobs, &bar)?;
+    let native_time = start.elapsed();
+    bar.finish_and_clear();
+
+    let agree = records.iter().zip(&native).filter(|(r, (passed, _))| r.passed == *passed).count();
+    let rate = |t: Duration| n as f64 / t.as_secs_f64();
+    println!("sandbox (wasmtime, CPython 3.14 WASI): {:>8.1} submissions/s ({:.2} s)", rate(sandbox_time), sandbox_time.as_secs_f64());
+    println!("native  ({python} + doctest, subprocess each): {:>8.1} submissions/s ({:.2} s)", rate(native_time), native_time.as_secs_f64());
+    println!("ratio: {:.1}x", native_time.as_secs_f64() / sandbox_time.as_secs_f64());
+    println!("same passed-example count on {agree} of {n} programs");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The examples as one doctest text (`>>>`/`...` lines and expected output), for the native runner.
+fn doctest_text(tests: &Tests) -> String {
+    let mut text = String::new();
+    for (_, source, want) in tests.examples() {
+        for (i, line) in source.trim_end_matches('\n').lines().enumerate() {
+            text.push_str(if i == 0 { ">>> " } else { "... " });
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push_str(want);
+        text.push('\n');
+    }
+    text
+}
+
+/// `(passed, total)` per job, `parallel` interpreters at a time; a run over 10 s counts as 0 passed.
+fn run_native(python: &str, jobs: &[String], parallel: usize, bar: &indicatif::ProgressBar) -> Result<Vec<(usize, usize)>> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<(usize, usize)>> = jobs.iter().map(|_| Default::default()).collect();
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (0..parallel.max(1))
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { return Ok(()) };
+                        *results[i].lock().unwrap() = native_one(python, job)?;
+                        bar.inc(1);
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().expect("a native worker panicked"))
+    })?;
+    Ok(results.into_iter().map(|m| m.into_inner().unwrap()).collect())
+}
+
+fn native_one(python: &str, job: &str) -> Result<(usize, usize)> {
+    let mut child = Command::new(python)
+        .args(["-c", NATIVE_RUNNER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {python}"))?;
+    child.stdin.take().expect("piped").write_all(job.as_bytes())?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            child.kill()?;
+            child.wait()?;
+            return Ok((0, 0));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("piped"), &mut out)?;
+    let mut numbers = out.split_whitespace().map(|s| s.parse().unwrap_or(0));
+    Ok((numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)))
+}

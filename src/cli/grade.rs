@@ -1,0 +1,182 @@
+//! `studentsim grade`: files against one problem, or a JSONL batch.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Args;
+use clap::builder::TypedValueParser as _;
+use serde::{Deserialize, Serialize};
+
+use super::output::{progress, write_atomically};
+use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use crate::BadInput;
+use crate::grade::batch::{Job, grade_all};
+use crate::grade::{GradeRecord, Grader, Tests};
+use crate::problems::Registry;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    studentsim grade --problem sum-digits attempt1.py attempt2.py\n  \
+    studentsim grade --input examples/submissions.jsonl --output grades.jsonl --jobs 2\n\n\
+    Input rows: {\"id\": ..., \"problem\": ..., \"code\": ...}. Output rows, in input order: {\"id\", \"problem\", \
+    \"label\", \"reason\", \"pass_rate\", \"passed\", \"total\", \"examples\": [...]}.")]
+pub struct GradeArgs {
+    /// The problem the FILEs are submissions to.
+    #[arg(long, short, value_name = "ID", required_unless_present = "input")]
+    problem: Option<String>,
+
+    /// Python files to grade (one line of output each).
+    #[arg(value_name = "FILE", required_unless_present = "input", conflicts_with = "input")]
+    files: Vec<PathBuf>,
+
+    /// Print one JSON record per file instead of a line.
+    #[arg(long)]
+    json: bool,
+
+    /// A JSONL file of submissions to grade.
+    #[arg(long, value_name = "JSONL", requires = "output", conflicts_with = "problem")]
+    input: Option<PathBuf>,
+
+    /// Where to write the results of --input (written atomically).
+    #[arg(long, value_name = "JSONL", requires = "input")]
+    output: Option<PathBuf>,
+
+    /// Submissions graded in parallel [default: number of cores].
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    jobs: usize,
+
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
+    let registry = ctx.registry()?;
+    match (&args.input, &args.output) {
+        (Some(input), Some(output)) => grade_jsonl(ctx, &registry, &args, input, output),
+        _ => grade_files(ctx, &registry, &args),
+    }
+}
+
+fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<ExitCode> {
+    let id = args.problem.as_deref().expect("clap requires --problem without --input");
+    let problem = registry.get(id)?;
+    let codes = args.files.iter().map(|f| read_code(f)).collect::<Result<Vec<_>, _>>()?;
+    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let rt = tokio_runtime(args.jobs)?;
+    let tests = Arc::new(rt.block_on(grader.problem_tests(problem))?);
+    let fixed: Arc<str> = problem.fixed.as_str().into();
+    let jobs = codes.into_iter().map(|code| Job { fixed: fixed.clone(), code, tests: tests.clone() }).collect();
+    let records = rt.block_on(grade_all(grader, jobs, args.jobs, &progress(args.files.len(), "grading")));
+    let mut out = std::io::stdout().lock();
+    for (file, record) in args.files.iter().zip(&records) {
+        if args.json {
+            #[derive(Serialize)]
+            struct FileRecord<'a> {
+                file: &'a Path,
+                problem: &'a str,
+                #[serde(flatten)]
+                record: &'a GradeRecord,
+            }
+            serde_json::to_writer(&mut out, &FileRecord { file, problem: id, record })?;
+            writeln!(out)?;
+        } else {
+            let reason = record.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            writeln!(out, "{}: {} {}/{}{reason}", file.display(), record.label, record.passed, record.total)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_code(path: &Path) -> Result<String, BadInput> {
+    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        BadInput(format!("{}:{line}: not valid UTF-8 (byte {at})", path.display()))
+    })
+}
+
+/// One row of a submissions file.
+#[derive(Debug, Deserialize)]
+struct SubmissionRow {
+    id: serde_json::Value,
+    problem: String,
+    code: String,
+}
+
+#[derive(Serialize)]
+struct ResultRow<'a> {
+    id: &'a serde_json::Value,
+    problem: &'a str,
+    #[serde(flatten)]
+    record: &'a GradeRecord,
+}
+
+fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Path, output: &Path) -> Result<ExitCode> {
+    let rows = read_submissions(input, registry)?;
+    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let rt = tokio_runtime(args.jobs)?;
+    let jobs = rt.block_on(jobs_for(&grader, registry, &rows))?;
+    let bar = progress(rows.len(), "grading");
+    let records = rt.block_on(grade_all(grader, jobs, args.jobs, &bar));
+    bar.finish_and_clear();
+    write_atomically(output, |out| {
+        for (row, record) in rows.iter().zip(&records) {
+            serde_json::to_writer(&mut *out, &ResultRow { id: &row.id, problem: &row.problem, record })?;
+            writeln!(out)?;
+        }
+        Ok(())
+    })?;
+    let mut counts = std::collections::BTreeMap::new();
+    for record in &records {
+        *counts.entry(record.label.as_str()).or_insert(0) += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(label, n)| format!("{label} {n}")).collect();
+    eprintln!("graded {} submissions ({}) -> {}", records.len(), summary.join(", "), output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read and validate every row before anything runs: any problem stops the command with its line number.
+fn read_submissions(path: &Path, registry: &Registry) -> Result<Vec<SubmissionRow>, BadInput> {
+    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let mut rows = Vec::new();
+    let mut first_line_of: HashMap<String, usize> = HashMap::new();
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let at = |what: String| BadInput(format!("{}:{}: {what}", path.display(), index + 1));
+        let line = std::str::from_utf8(line).map_err(|e| at(format!("not valid UTF-8 (byte {})", e.valid_up_to())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: SubmissionRow = serde_json::from_str(line).map_err(|e| at(format!("malformed row: {e}")))?;
+        let key = match &row.id {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => return Err(at(format!("`id` must be a string or a number, not {other}"))),
+        };
+        if let Some(first) = first_line_of.insert(key.clone(), index + 1) {
+            return Err(at(format!("duplicate id {key} (first on line {first})")));
+        }
+        registry.get(&row.problem).map_err(|e| at(e.0))?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+async fn jobs_for(grader: &Grader, registry: &Registry, rows: &[SubmissionRow]) -> Result<Vec<Job>> {
+    let mut per_problem: HashMap<&str, (Arc<str>, Arc<Tests>)> = HashMap::new();
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in rows {
+        if !per_problem.contains_key(row.problem.as_str()) {
+            let problem = registry.get(&row.problem)?;
+            let tests = grader.problem_tests(problem).await?;
+            per_problem.insert(&row.problem, (problem.fixed.as_str().into(), Arc::new(tests)));
+        }
+        let (fixed, tests) = &per_problem[row.problem.as_str()];
+        jobs.push(Job { fixed: fixed.clone(), code: row.code.clone(), tests: tests.clone() });
+    }
+    Ok(jobs)
+}

@@ -1,0 +1,155 @@
+//! The `studentsim` command line. Each subcommand lives in its own file; this one parses arguments, builds
+//! the shared pieces (registry, grader, tokio runtime) and turns errors into exit codes:
+//! 0 success, 1 a failure the command reports (e.g. `problems check` found a broken problem) or an internal
+//! error, 2 bad input (one line: what and where).
+
+mod bench;
+mod grade;
+mod output;
+mod problems;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::BadInput;
+use crate::grade::{GradeLimits, Grader};
+use crate::problems::Registry;
+use crate::sandbox::{Limits, Runtime, RuntimeMissing};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "studentsim",
+    version,
+    about = "Grade novice Python code in a WebAssembly sandbox and simulate how students struggle",
+    long_about = "Grade novice Python code in a WebAssembly sandbox and simulate how students struggle.\n\n\
+        Submissions run in CPython 3.14 compiled to WASI, under wasmtime: no files, network, environment or \
+        host access, with time, memory and output caps. Each gets a label (no_error, logical, runtime, \
+        compile) and a record per doctest example.\n\n\
+        Set-up: `runtimes/setup.sh` fetches and builds the interpreter component once (cached)."
+)]
+pub struct Cli {
+    /// Problem registry: a folder with one sub-folder (holding `problem.toml`) per problem.
+    #[arg(long, global = true, value_name = "DIR", env = "STUDENTSIM_PROBLEMS", default_value = "problems")]
+    problems: PathBuf,
+
+    /// Folder of the grader runtime built by `runtimes/setup.sh` [default: runtimes/.cache of the source tree].
+    #[arg(long, global = true, value_name = "DIR", env = "STUDENTSIM_RUNTIME_DIR")]
+    runtime: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List, show, check, scaffold and import problems.
+    #[command(subcommand)]
+    Problems(problems::ProblemsCommand),
+    /// Grade submissions: files against one problem, or a JSONL batch.
+    Grade(grade::GradeArgs),
+    /// Benchmarks (measure; never part of the test suite).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Sandbox limits, shared by every command that grades.
+#[derive(Debug, Clone, Args)]
+struct LimitArgs {
+    /// Seconds one doctest example may run.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    example_timeout: f64,
+    /// Seconds one submission may run in all (module load and every example).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    submission_timeout: f64,
+    /// Memory cap of the interpreter, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    memory_mib: usize,
+    /// Characters of printed output captured per example before it is stopped.
+    #[arg(long, value_name = "CHARS", default_value_t = 65536)]
+    output_cap: u32,
+    /// Also meter fuel (wasm instructions) per example; off by default.
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
+}
+
+impl LimitArgs {
+    /// The limits for a command that grades up to `parallel` submissions at once.
+    fn to_limits(&self, parallel: usize) -> Result<GradeLimits> {
+        let secs = |what: &str, s: f64| {
+            Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| BadInput(format!("--{what}: {s} is not a positive number of seconds")))
+        };
+        Ok(GradeLimits {
+            sandbox: Limits {
+                per_call: secs("example-timeout", self.example_timeout)?,
+                per_session: secs("submission-timeout", self.submission_timeout)?,
+                memory_bytes: self.memory_mib << 20,
+                fuel: self.fuel,
+                // one slot per parallel submission, plus one for parsing a problem's doctests
+                max_sessions: u32::try_from(parallel).unwrap_or(u32::MAX).saturating_add(1),
+            },
+            output_chars: self.output_cap,
+        })
+    }
+}
+
+/// Run the command line; the binary's whole `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            if let Some(bad) = error.chain().find_map(|e| e.downcast_ref::<BadInput>()) {
+                eprintln!("error: {bad}");
+                ExitCode::from(2)
+            } else if let Some(missing) = error.chain().find_map(|e| e.downcast_ref::<RuntimeMissing>()) {
+                eprintln!("error: {missing}");
+                ExitCode::from(2)
+            } else {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Context { problems: cli.problems, runtime: cli.runtime };
+    match cli.command {
+        Command::Problems(cmd) => problems::run(&ctx, cmd),
+        Command::Grade(args) => grade::run(&ctx, args),
+        Command::Bench(cmd) => bench::run(&ctx, cmd),
+    }
+}
+
+/// What every subcommand may need, built lazily so `--help` and `problems list` never touch the runtime.
+struct Context {
+    problems: PathBuf,
+    runtime: Option<PathBuf>,
+}
+
+impl Context {
+    fn registry(&self) -> Result<Registry> {
+        Registry::load(&self.problems)
+    }
+
+    fn grader(&self, limits: &LimitArgs, parallel: usize) -> Result<Arc<Grader>> {
+        let runtime = Runtime::locate(self.runtime.as_deref())?;
+        Ok(Arc::new(Grader::new(&runtime, limits.to_limits(parallel)?)?))
+    }
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn tokio_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(workers.max(1)).enable_all().build()?)
+}

@@ -1,0 +1,161 @@
+//! `studentsim problems`: list, show, check, new, import.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+
+use super::output::write_atomically;
+use super::{Context, LimitArgs, tokio_runtime};
+use crate::BadInput;
+use crate::grade::{Grader, Label};
+use crate::problems::{MANIFEST, Problem, is_valid_id, refactory};
+
+#[derive(Debug, Subcommand)]
+pub enum ProblemsCommand {
+    /// One line per problem: id, number of entry functions, title.
+    List,
+    /// A problem's statement, code and doctest examples.
+    Show {
+        id: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Grade each reference solution (must be no_error with at least one example) and each bare stub (must
+    /// not pass). All problems unless IDs are given; exit 1 if any problem fails.
+    Check {
+        ids: Vec<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Create `<registry>/ID/problem.toml` from a template.
+    New { id: String },
+    /// Import problems from a dataset.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// The Refactory dataset (question_N folders): its I/O pairs become doctests.
+    Refactory {
+        /// The dataset folder, holding question_1 ... question_5.
+        dir: PathBuf,
+        /// Registry folder to write the problems into.
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+    },
+}
+
+pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
+    match cmd {
+        ProblemsCommand::List => {
+            let registry = ctx.registry()?;
+            for p in registry.iter() {
+                println!("{:<24} {:<28} {}", p.id, p.entry.join(","), p.title);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProblemsCommand::Show { id, limits } => show(ctx, &id, &limits),
+        ProblemsCommand::Check { ids, limits } => check(ctx, &ids, &limits),
+        ProblemsCommand::New { id } => {
+            if !is_valid_id(&id) {
+                return Err(BadInput(format!("problem id `{id}` must be letters, digits, `_` or `-`")).into());
+            }
+            let path = ctx.problems.join(&id).join(MANIFEST);
+            if path.exists() {
+                return Err(BadInput(format!("{}: already exists", path.display())).into());
+            }
+            let text = Problem::scaffold(&id).to_toml();
+            write_atomically(&path, |out| Ok(out.write_all(text.as_bytes())?))?;
+            println!("created {} (edit it, then run `studentsim problems check {id}`)", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ProblemsCommand::Import(ImportCommand::Refactory { dir, into }) => {
+            let problems = refactory::import(&dir)?;
+            for problem in &problems {
+                let path = into.join(&problem.id).join(MANIFEST);
+                let text = problem.to_toml();
+                write_atomically(&path, |out| Ok(out.write_all(text.as_bytes())?))?;
+                println!("{}  {}", problem.id, path.display());
+            }
+            println!("imported {} problems into {}", problems.len(), into.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn show(ctx: &Context, id: &str, limits: &LimitArgs) -> Result<ExitCode> {
+    let registry = ctx.registry()?;
+    let problem = registry.get(id)?;
+    let grader = ctx.grader(limits, 1)?;
+    let tests = tokio_runtime(1)?.block_on(grader.problem_tests(problem))?;
+    println!("{} — {}\n\n{}\n", problem.id, problem.title, problem.statement);
+    println!("entry: {}", problem.entry.join(", "));
+    if let Some(source) = &problem.source {
+        println!("source: {source}");
+    }
+    if !problem.fixed.is_empty() {
+        println!("\nfixed code:\n{}", indent(&problem.fixed));
+    }
+    println!("\ntodo code:\n{}", indent(&problem.todo));
+    println!("{} doctest examples:", tests.total());
+    for (group, source, want) in tests.examples() {
+        println!("  [{group}] >>> {}  ->  {}", source.trim_end(), want.trim_end().replace('\n', "\\n"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn indent(code: &str) -> String {
+    code.lines().map(|l| format!("    {l}\n")).collect()
+}
+
+fn check(ctx: &Context, ids: &[String], limits: &LimitArgs) -> Result<ExitCode> {
+    let registry = ctx.registry()?;
+    let problems: Vec<&Problem> = if ids.is_empty() {
+        registry.iter().collect()
+    } else {
+        ids.iter().map(|id| registry.get(id)).collect::<Result<_, _>>()?
+    };
+    if problems.is_empty() {
+        return Err(BadInput(format!("{}: no problems to check", registry.dir().display())).into());
+    }
+    let grader = ctx.grader(limits, 1)?;
+    let rt = tokio_runtime(1)?;
+    let mut failed = 0;
+    for problem in &problems {
+        match rt.block_on(check_one(&grader, problem)) {
+            Ok(examples) => println!("ok    {:<24} {examples} examples", problem.id),
+            Err(why) => {
+                failed += 1;
+                println!("FAIL  {:<24} {why:#}", problem.id);
+            }
+        }
+    }
+    println!("{} of {} problems pass the check", problems.len() - failed, problems.len());
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The number of examples when the problem is sound, else what is wrong with it.
+async fn check_one(grader: &Grader, problem: &Problem) -> Result<usize> {
+    let tests = grader.problem_tests(problem).await.context("its todo code")?;
+    anyhow::ensure!(tests.total() >= 1, "its todo code has no doctest example");
+    let solution = grader.grade(&problem.fixed, &problem.solution, &tests).await;
+    if solution.label != Label::NoError {
+        let first_bad = solution.examples.iter().find(|e| e.outcome != crate::grade::Outcome::Pass);
+        let detail = match first_bad {
+            Some(e) => format!("; line {}: `{}` wanted {:?}, got {:?}", e.line, e.source.trim_end(), e.want, e.got),
+            None => solution.message.clone().map(|m| format!("; {}", m.trim_end())).unwrap_or_default(),
+        };
+        anyhow::bail!(
+            "the reference solution gets {} ({}/{}){detail}",
+            solution.label,
+            solution.passed,
+            solution.total
+        );
+    }
+    let stub = grader.grade(&problem.fixed, &problem.todo, &tests).await;
+    anyhow::ensure!(stub.label != Label::NoError, "the bare stub already passes every example");
+    Ok(tests.total())
+}

@@ -1,0 +1,46 @@
+//! Grading many submissions at once, `parallel` at a time, results in input order.
+
+use std::sync::Arc;
+
+use indicatif::ProgressBar;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{GradeRecord, Grader, Tests};
+
+/// One submission to grade, with its problem's fixed code and tests.
+#[derive(Clone)]
+pub struct Job {
+    pub fixed: Arc<str>,
+    pub code: String,
+    pub tests: Arc<Tests>,
+}
+
+/// Grade every job; `progress` advances once per finished job.
+pub async fn grade_all(grader: Arc<Grader>, jobs: Vec<Job>, parallel: usize, progress: &ProgressBar) -> Vec<GradeRecord> {
+    let permits = Arc::new(Semaphore::new(parallel.max(1)));
+    let mut set = JoinSet::new();
+    let mut records: Vec<Option<GradeRecord>> = vec![None; jobs.len()];
+    let mut finish = |done: Result<(usize, GradeRecord), tokio::task::JoinError>| {
+        let (index, record) = done.expect("a grading task panicked");
+        records[index] = Some(record);
+        progress.inc(1);
+    };
+    for (index, job) in jobs.into_iter().enumerate() {
+        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let grader = grader.clone();
+        set.spawn(async move {
+            let record = grader.grade(&job.fixed, &job.code, &job.tests).await;
+            drop(permit);
+            (index, record)
+        });
+        // Collect finished tasks as we go so they do not pile up in the set.
+        while let Some(done) = set.try_join_next() {
+            finish(done);
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        finish(done);
+    }
+    records.into_iter().map(|r| r.expect("every job reports once")).collect()
+}

@@ -1,0 +1,175 @@
+//! The problem registry: one folder per problem, each with a `problem.toml` manifest.
+//!
+//! A problem's tests are the doctest examples in its `todo` code (the stub with docstrings handed to the
+//! student). The student's submission replaces the TODO functions and runs after the `fixed` code.
+
+pub mod refactory;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::BadInput;
+use crate::grade::Compare;
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+pub const MANIFEST: &str = "problem.toml";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    /// Unique id; also the folder name.
+    pub id: String,
+    pub title: String,
+    /// The instructions shown to the student.
+    pub statement: String,
+    /// The function(s) the student writes.
+    pub entry: Vec<String>,
+    /// Code given to the student, run before the submission (helpers, constants).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fixed: String,
+    /// The stub the student starts from; its docstrings hold the doctests.
+    pub todo: String,
+    /// A reference solution (a replacement for `todo`); `problems check` grades it.
+    pub solution: String,
+    /// `output` (default): doctest compares everything printed; `value`: only the example's value.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub compare: Compare,
+    /// Where the problem comes from and under which license, when not written for studentsim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+impl Problem {
+    /// Parse a manifest; errors name the file, line and column.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, BadInput> {
+        toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map_or((1, 1), |span| line_col(text, span.start));
+            BadInput(format!("{}:{line}:{col}: {}", path.display(), e.message()))
+        })
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a problem always serializes")
+    }
+
+    /// A manifest to start a new problem from.
+    pub fn scaffold(id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            title: format!("{id} (write a title)"),
+            statement: "Describe the task the student must solve.".into(),
+            entry: vec![id.replace('-', "_")],
+            fixed: String::new(),
+            todo: format!(
+                "def {name}(x):\n    \"\"\"Describe what {name} returns.\n\n    >>> {name}(1)\n    2\n    \"\"\"\n    \"*** YOUR CODE HERE ***\"\n",
+                name = id.replace('-', "_")
+            ),
+            solution: format!("def {name}(x):\n    return x + 1\n", name = id.replace('-', "_")),
+            compare: Compare::Output,
+            source: None,
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Every problem of one registry folder, by id.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    dir: PathBuf,
+    problems: BTreeMap<String, Problem>,
+}
+
+impl Registry {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| BadInput(format!("{}: cannot read the problem registry: {e}", dir.display())))?;
+        let mut problems = BTreeMap::new();
+        for entry in entries {
+            let folder = entry?.path();
+            let manifest = folder.join(MANIFEST);
+            if !manifest.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+            let problem = Problem::from_toml(&text, &manifest)?;
+            validate(&problem, &folder, &manifest)?;
+            problems.insert(problem.id.clone(), problem);
+        }
+        Ok(Self { dir: dir.to_path_buf(), problems })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.problems.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn get(&self, id: &str) -> Result<&Problem, BadInput> {
+        self.problems.get(id).ok_or_else(|| {
+            BadInput(format!(
+                "unknown problem `{id}` (registry {} has {}; see `studentsim problems list`)",
+                self.dir.display(),
+                self.problems.len()
+            ))
+        })
+    }
+}
+
+fn validate(problem: &Problem, folder: &Path, manifest: &Path) -> Result<(), BadInput> {
+    let bad = |what: String| BadInput(format!("{}: {what}", manifest.display()));
+    let folder_name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if problem.id != folder_name {
+        return Err(bad(format!("id `{}` differs from its folder name `{folder_name}`", problem.id)));
+    }
+    if !is_valid_id(&problem.id) {
+        return Err(bad(format!("id `{}` must be letters, digits, `_` or `-`", problem.id)));
+    }
+    if problem.entry.is_empty() {
+        return Err(bad("`entry` names no function".into()));
+    }
+    Ok(())
+}
+
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_errors_name_file_line_and_column() {
+        let text = "id = \"a\"\ntitle = \"t\"\nstatement = 3\n";
+        let err = Problem::from_toml(text, Path::new("p/a/problem.toml")).unwrap_err();
+        assert!(err.0.starts_with("p/a/problem.toml:3:13:"), "{}", err.0);
+    }
+
+    #[test]
+    fn scaffold_round_trips() {
+        let p = Problem::scaffold("my-problem");
+        assert_eq!(Problem::from_toml(&p.to_toml(), Path::new("x")).unwrap(), p);
+    }
+}

@@ -1,0 +1,57 @@
+//! Real data: every Refactory program (../shared/data/refactory) graded in the real sandbox.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use studentsim::grade::batch::{Job, grade_all};
+use studentsim::grade::Label;
+use studentsim::problems::refactory::{self, Verdict};
+
+#[test]
+fn refactory_correct_programs_pass_and_wrong_ones_mostly_fail() {
+    let Some(dir) = common::shared_data("refactory") else { return };
+    let grader = common::grader();
+    let problems = refactory::import(&dir).expect("import");
+    assert_eq!(problems.len(), 5);
+    let programs = refactory::programs(&dir, &[Verdict::Correct, Verdict::Wrong]).expect("programs");
+    assert_eq!(programs.len(), 4225, "2,442 correct + 1,783 wrong programs");
+
+    let mut per_problem = HashMap::new();
+    for p in &problems {
+        let tests = Arc::new(common::block_on(grader.problem_tests(p)).expect("doctests"));
+        assert!(tests.total() >= 5, "{}: {} examples", p.id, tests.total());
+        per_problem.insert(p.id.clone(), (Arc::<str>::from(p.fixed.as_str()), tests));
+    }
+    let jobs = programs
+        .iter()
+        .map(|prog| {
+            let (fixed, tests) = &per_problem[&prog.problem_id];
+            let code = std::fs::read_to_string(&prog.path).expect("utf-8 program");
+            Job { fixed: fixed.clone(), code, tests: tests.clone() }
+        })
+        .collect();
+    let records = common::block_on(grade_all(grader, jobs, 2, &indicatif::ProgressBar::hidden()));
+
+    let mut correct_pass = 0;
+    let mut wrong_pass = Vec::new();
+    let mut labels: HashMap<(Verdict, Label), usize> = HashMap::new();
+    for (prog, record) in programs.iter().zip(&records) {
+        *labels.entry((prog.verdict, record.label)).or_default() += 1;
+        match (prog.verdict, record.label) {
+            (Verdict::Correct, Label::NoError) => correct_pass += 1,
+            (Verdict::Correct, _) => eprintln!("correct program not passing: {} {:?} {:?}", prog.path.display(), record.label, record.reason),
+            (Verdict::Wrong, Label::NoError) => wrong_pass.push(prog.path.display().to_string()),
+            _ => {}
+        }
+    }
+    eprintln!("labels by dataset verdict: {labels:?}");
+    eprintln!("{} wrong programs pass every I/O test:", wrong_pass.len());
+    for path in &wrong_pass {
+        eprintln!("  {path}");
+    }
+    eprintln!("correct programs passing: {correct_pass} of 2442");
+    assert!(correct_pass >= 2440, "only {correct_pass} of 2,442 correct programs pass");
+    assert!(wrong_pass.len() <= 100, "{} wrong programs pass", wrong_pass.len());
+}
