@@ -3,7 +3,7 @@
 mod common;
 
 use common::grade;
-use studentsim::grade::{Label, Outcome};
+use studentsim::grade::{Compare, Label, Outcome};
 
 const ADD: &str = r#"
 def add(a, b):
@@ -34,4 +34,157 @@ fn wrong_output_is_logical() {
     assert_eq!((r.passed, r.total), (1, 3));
     assert_eq!(r.examples[0].got, "2\n");
     assert_eq!(r.examples[0].outcome, Outcome::Fail);
+}
+
+#[test]
+fn syntax_indentation_and_tab_errors_are_compile() {
+    for (code, reason) in [
+        ("def add(a, b)\n    return a + b\n", "SyntaxError"),
+        ("def add(a, b):\nreturn a + b\n", "IndentationError"),
+        ("def add(a, b):\n\tif a:\n        return a + b\n", "TabError"),
+    ] {
+        let r = grade(ADD, code);
+        assert_eq!(r.label, Label::Compile, "{code}: {r:#?}");
+        assert_eq!(r.reason.as_deref(), Some(reason), "{code}");
+        assert!(r.message.as_deref().unwrap_or("").starts_with(reason), "{r:#?}");
+        assert_eq!((r.passed, r.total, r.pass_rate), (0, 3, 0.0));
+        assert!(r.examples.iter().all(|e| e.outcome == Outcome::NotRun));
+    }
+}
+
+#[test]
+fn module_level_exception_is_runtime() {
+    let r = grade(ADD, "x = undefined_name\ndef add(a, b):\n    return a + b\n");
+    assert_eq!(r.label, Label::Runtime);
+    assert_eq!(r.reason.as_deref(), Some("NameError"));
+    assert!(r.message.as_deref().unwrap().contains("undefined_name"), "{r:#?}");
+}
+
+#[test]
+fn exception_in_one_example_is_runtime_and_others_still_count() {
+    let r = grade(ADD, "def add(a, b):\n    if a < 0:\n        raise ValueError('negative')\n    return a + b\n");
+    assert_eq!(r.label, Label::Runtime, "{r:#?}");
+    assert_eq!(r.reason.as_deref(), Some("ValueError"));
+    assert_eq!((r.passed, r.total), (2, 3), "pass rate is still computed for runtime");
+    let bad = &r.examples[1];
+    assert_eq!(bad.outcome, Outcome::Error);
+    assert_eq!(bad.exception.as_deref(), Some("ValueError"));
+    assert!(bad.got.starts_with("Traceback (most recent call last):"), "{}", bad.got);
+    assert!(bad.got.ends_with("ValueError: negative\n"), "{}", bad.got);
+}
+
+#[test]
+fn runtime_outranks_logical() {
+    let r = grade(ADD, "def add(a, b):\n    if a == 2:\n        return 1 / 0\n    return a - b\n");
+    assert_eq!(r.label, Label::Runtime);
+    assert_eq!(r.reason.as_deref(), Some("ZeroDivisionError"));
+}
+
+const RAISES: &str = r#"
+def check_age(age):
+    """Return the age, or raise ValueError for a negative one.
+
+    >>> check_age(3)
+    3
+    >>> check_age(-1)
+    Traceback (most recent call last):
+      ...
+    ValueError: age must be >= 0
+    """
+"#;
+
+#[test]
+fn expected_exceptions_match_like_doctest() {
+    let right = "def check_age(age):\n    if age < 0:\n        raise ValueError('age must be >= 0')\n    return age\n";
+    assert_eq!(grade(RAISES, right).label, Label::NoError);
+
+    let other_message = right.replace("age must be >= 0", "negative");
+    let r = grade(RAISES, &other_message);
+    assert_eq!((r.label, r.examples[1].outcome), (Label::Logical, Outcome::Fail), "{r:#?}");
+
+    let other_type = right.replace("ValueError", "TypeError");
+    let r = grade(RAISES, &other_type);
+    assert_eq!((r.label, r.examples[1].outcome), (Label::Runtime, Outcome::Error), "{r:#?}");
+
+    let no_raise = "def check_age(age):\n    return age\n";
+    let r = grade(RAISES, no_raise);
+    assert_eq!((r.label, r.examples[1].outcome), (Label::Logical, Outcome::Fail), "{r:#?}");
+}
+
+const STATEFUL: &str = r#"
+class Counter:
+    """A counter.
+
+    >>> c = Counter()
+    >>> c.tick()
+    >>> c.tick()
+    >>> c.count
+    2
+    """
+
+def uses_c():
+    """Examples of another docstring do not see `c`.
+
+    >>> 'c' in globals()
+    False
+    >>> print("a\\n\\nb")
+    a
+    <BLANKLINE>
+    b
+    """
+"#;
+
+#[test]
+fn examples_of_one_docstring_share_globals_and_docstrings_do_not() {
+    let code = "class Counter:\n    def __init__(self):\n        self.count = 0\n    def tick(self):\n        self.count += 1\ndef uses_c():\n    pass\n";
+    let r = grade(STATEFUL, code);
+    assert_eq!(r.label, Label::NoError, "{r:#?}");
+    assert_eq!(r.total, 6);
+    assert_eq!(r.examples[0].group, "Counter");
+    assert_eq!(r.examples[4].group, "uses_c");
+}
+
+#[test]
+fn fixed_code_runs_before_the_submission() {
+    let todo = "def area(r):\n    \"\"\"\n    >>> area(1)\n    3.14\n    \"\"\"\n";
+    let tests = common::tests_for(todo);
+    let r = common::block_on(common::grader().grade("PI = 3.14\n", "def area(r):\n    return PI * r * r\n", &tests));
+    assert_eq!(r.label, Label::NoError, "{r:#?}");
+    let r = common::block_on(common::grader().grade("", "def area(r):\n    return PI * r * r\n", &tests));
+    assert_eq!((r.label, r.reason.as_deref()), (Label::Runtime, Some("NameError")));
+}
+
+#[test]
+fn value_comparison_ignores_prints() {
+    let noisy = "def add(a, b):\n    print('debug', a, b)\n    return a + b\n";
+    let tests = common::tests_for(ADD);
+    let output = common::block_on(common::grader().grade("", noisy, &tests));
+    assert_eq!(output.label, Label::Logical, "doctest sees the prints");
+    let value = common::block_on(common::grader().grade("", noisy, &tests.clone().comparing(Compare::Value)));
+    assert_eq!(value.label, Label::NoError, "{value:#?}");
+}
+
+#[test]
+fn got_is_truncated_to_two_kilobytes() {
+    let r = grade(ADD, "def add(a, b):\n    return 'x' * 10_000\n");
+    assert_eq!(r.label, Label::Logical);
+    assert_eq!(r.examples[0].got.len(), 2048);
+}
+
+#[test]
+fn no_examples_parse_error_is_reported() {
+    let err = common::block_on(common::grader().parse_tests("def f(:\n")).unwrap_err();
+    assert!(err.to_string().starts_with("line 1:"), "{err}");
+}
+
+#[test]
+fn grading_is_deterministic() {
+    let code = "import random, time\nrandom.seed()\ndef add(a, b):\n    print(random.random(), time.time(), id(object()) % 1000)\n    return a + b + random.randint(0, 1)\n";
+    let tests = common::tests_for(ADD);
+    let first = common::block_on(common::grader().grade("", code, &tests));
+    assert_eq!(first.label, Label::Logical, "the random output makes it fail: {first:#?}");
+    for _ in 0..49 {
+        let again = common::block_on(common::grader().grade("", code, &tests));
+        assert_eq!(again, first);
+    }
 }

@@ -13,6 +13,7 @@ import ast
 import builtins
 import doctest
 import io
+import os
 import sys
 import traceback
 
@@ -74,6 +75,7 @@ def _build():
     _builtins_snapshot = dict(_builtins_dict)
     _setrecursionlimit, _settrace, _setprofile = sys.setrecursionlimit, sys.settrace, sys.setprofile
     _stdin = sys.stdin
+    _harness_file = __file__
 
     class OutputLimitExceeded(BaseException):
         """Raised inside the submission when it prints more than the cap."""
@@ -125,8 +127,10 @@ def _build():
             start = _next((i for i, line in _enumerate(lines) if line.startswith(prefixes)), 0)
             lines = lines[start:]
         buf = _StringIO()
-        # Skip the harness's own frame (the exec call) so the traceback shows only the student's code.
-        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        # Skip the harness's own frames so the traceback shows only the student's code.
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == _harness_file:
+            tb = tb.tb_next
         _print_exception(kind, exc, tb, file=buf)
         return _Raised(type_name=kind.__name__, message="".join(lines), traceback=buf.getvalue())
 
@@ -233,21 +237,69 @@ def _build():
 
         return observe(run)
 
-    return parse_examples, load, run_example
+    class WitWorld:
+        """The exports. No base class and no instance dict: this class's own dict is the only place where a
+        submission could redirect them, and `tampered` checks exactly that after every call that ran one."""
+
+        __slots__ = ()
+
+        def parse_examples(self, source):
+            return parse_examples(source)
+
+        def load(self, fixed, submission, output_cap):
+            return guarded(self, load(fixed, submission, output_cap))
+
+        def run_example(self, group, source):
+            return guarded(self, run_example(group, source))
+
+    originals = [(cls, dict(cls.__dict__)) for cls in (WitWorld, _Observed, _Raised)]
+    missing = object()
+    _exit = os._exit
+
+    def tampered(instance):
+        if _type(instance) is not WitWorld:
+            return True
+        for cls, original in originals:
+            current = cls.__dict__
+            if _len(current) != _len(original):
+                return True
+            for name, value in original.items():
+                if current.get(name, missing) is not value:
+                    return True
+        return False
+
+    def guarded(instance, result):
+        # A submission that redirected the exports or the result classes could forge later records: end the
+        # instance instead (the host labels it runtime, reason `exit`). WASI exit statuses are only 0 or 1.
+        if tampered(instance):
+            _exit(1)
+        return result
+
+    return WitWorld
 
 
-_parse_examples, _load, _run_example = _build()
+# Modules that the imports above pulled in but that no submission needs; in WASI they could do little
+# (no network, no processes, no threads), and a clear ImportError beats a half-working module.
+BLOCKED_MODULES = frozenset({
+    "_asyncio", "_pyrepl", "_signal", "_socket", "_thread", "asyncio", "bdb", "cmd", "code", "codeop",
+    "concurrent", "ctypes", "multiprocessing", "pdb", "rlcompleter", "select", "selectors", "shutil", "signal",
+    "socket", "subprocess", "tempfile", "threading",
+})
 
 
-class WitWorld(wit_world.WitWorld):
-    def parse_examples(self, source, _impl=_parse_examples):
-        return _impl(source)
+class _BlockedImporter:
+    """First on sys.meta_path: refuses the blocked modules, which are also gone from sys.modules."""
 
-    def load(self, fixed, submission, output_cap, _impl=_load):
-        return _impl(fixed, submission, output_cap)
+    @staticmethod
+    def find_spec(name, path=None, target=None, _blocked=BLOCKED_MODULES):
+        if name.partition(".")[0] in _blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (not available in the sandbox)", name=name)
+        return None
 
-    def run_example(self, group, source, _impl=_run_example):
-        return _impl(group, source)
 
+for _name in [m for m in sys.modules if m.partition(".")[0] in BLOCKED_MODULES]:
+    del sys.modules[_name]
+sys.meta_path.insert(0, _BlockedImporter)
 
-del _build, _parse_examples, _load, _run_example
+WitWorld = _build()
+del _build, _name

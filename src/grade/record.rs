@@ -108,7 +108,7 @@ impl ExampleRecord {
     }
 
     pub(super) fn fault(&mut self, fault: &Fault) {
-        self.outcome = if fault.reason() == "timeout" { Outcome::Timeout } else { Outcome::Error };
+        self.outcome = if matches!(fault, Fault::Timeout | Fault::Fuel) { Outcome::Timeout } else { Outcome::Error };
         self.limit = Some(fault.reason().to_owned());
     }
 
