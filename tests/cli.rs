@@ -1,0 +1,198 @@
+//! The `studentsim` binary end to end: output shapes, exit codes, and one-line errors for bad input.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn studentsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_studentsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run studentsim")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Exit code 2, exactly one line on stderr that contains every `needles`, and `output` not created.
+fn bad_input(out: &Output, needles: &[&str], output: Option<&Path>) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line, got: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+    if let Some(path) = output {
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
+}
+
+#[test]
+fn grade_files_prints_one_line_each_and_json_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.py");
+    let bad = dir.path().join("bad.py");
+    std::fs::write(&good, "def sum_digits(n):\n    return sum(int(d) for d in str(n))\n").unwrap();
+    std::fs::write(&bad, "def sum_digits(n):\n    return n\n").unwrap();
+    let out = studentsim(&["grade", "--problem", "sum-digits", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].ends_with("good.py: no_error 4/4"), "{text}");
+    assert!(lines[1].ends_with("bad.py: logical 2/4"), "{text}");
+
+    let out = studentsim(&["grade", "--json", "-p", "sum-digits", bad.to_str().unwrap()]);
+    let record: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(record["label"], "logical");
+    assert_eq!(record["examples"].as_array().unwrap().len(), 4);
+    assert_eq!(record["examples"][1]["got"], "123\n");
+}
+
+#[test]
+fn grade_jsonl_writes_rows_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out/results.jsonl");
+    let out = studentsim(&["grade", "--input", "examples/submissions.jsonl", "--output", output.to_str().unwrap(), "--jobs", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let input = std::fs::read_to_string("examples/submissions.jsonl").unwrap();
+    let results = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(input.lines().count(), results.lines().count());
+    let mut labels = std::collections::BTreeSet::new();
+    for (i, r) in input.lines().zip(results.lines()) {
+        let i: serde_json::Value = serde_json::from_str(i).unwrap();
+        let r: serde_json::Value = serde_json::from_str(r).unwrap();
+        assert_eq!(i["id"], r["id"]);
+        for key in ["problem", "label", "reason", "pass_rate", "passed", "total", "examples"] {
+            assert!(r.get(key).is_some(), "{key} missing in {r}");
+        }
+        labels.insert(r["label"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(labels.len(), 4, "the example set shows every label: {labels:?}");
+}
+
+#[test]
+fn bad_jsonl_rows_name_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("results.jsonl");
+    let cases: [(&str, &[&str]); 5] = [
+        ("{\"id\": 1, \"problem\": \"sum-digits\", \"code\": \"x\"}\n{\"id\": 2, \"problem\": \"sum-digits\"\n", &["subs.jsonl:2:", "malformed"]),
+        ("{\"id\": 1, \"problem\": \"sum-digits\"}\n", &["subs.jsonl:1:", "missing field `code`"]),
+        ("{\"id\": 1, \"problem\": \"sum-digits\", \"code\": \"x\"}\n\n{\"id\": 1, \"problem\": \"factorial\", \"code\": \"y\"}\n", &["subs.jsonl:3:", "duplicate id 1 (first on line 1)"]),
+        ("{\"id\": \"a\", \"problem\": \"no-such-problem\", \"code\": \"x\"}\n", &["subs.jsonl:1:", "unknown problem `no-such-problem`"]),
+        ("{\"id\": [1], \"problem\": \"sum-digits\", \"code\": \"x\"}\n", &["subs.jsonl:1:", "`id` must be"]),
+    ];
+    for (text, needles) in cases {
+        let input = dir.path().join("subs.jsonl");
+        std::fs::write(&input, text).unwrap();
+        let out = studentsim(&["grade", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+        bad_input(&out, needles, Some(&output));
+    }
+    let input = dir.path().join("subs.jsonl");
+    std::fs::write(&input, b"{\"id\": 1, \"problem\": \"sum-digits\", \"code\": \"\xff\"}\n").unwrap();
+    let out = studentsim(&["grade", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    bad_input(&out, &["subs.jsonl:1:", "UTF-8"], Some(&output));
+}
+
+#[test]
+fn bad_files_and_ids_are_one_line_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = studentsim(&["grade", "--problem", "no-such", "examples/submissions.jsonl"]);
+    bad_input(&out, &["unknown problem `no-such`"], None);
+
+    let missing = dir.path().join("missing.py");
+    let out = studentsim(&["grade", "--problem", "sum-digits", missing.to_str().unwrap()]);
+    bad_input(&out, &["missing.py", "cannot read"], None);
+
+    let latin1 = dir.path().join("latin1.py");
+    std::fs::write(&latin1, b"# caf\xe9\ndef f():\n    pass\n").unwrap();
+    let out = studentsim(&["grade", "--problem", "sum-digits", latin1.to_str().unwrap()]);
+    bad_input(&out, &["latin1.py:1:", "not valid UTF-8"], None);
+
+    let out = studentsim(&["grade", "--input", "missing.jsonl", "--output", dir.path().join("o").to_str().unwrap()]);
+    bad_input(&out, &["missing.jsonl", "cannot read"], Some(&dir.path().join("o")));
+}
+
+#[test]
+fn missing_runtime_names_the_setup_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_studentsim"))
+        .args(["grade", "--problem", "sum-digits", "examples/submissions.jsonl"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("STUDENTSIM_RUNTIME_DIR", dir.path())
+        .output()
+        .unwrap();
+    bad_input(&out, &["runtime not found", "runtimes/setup.sh"], None);
+}
+
+#[test]
+fn bad_manifest_names_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("p")).unwrap();
+    std::fs::write(dir.path().join("p/problem.toml"), "id = \"p\"\ntitle = 3\n").unwrap();
+    let out = studentsim(&["--problems", dir.path().to_str().unwrap(), "problems", "list"]);
+    bad_input(&out, &["p/problem.toml:2:9:"], None);
+}
+
+#[test]
+fn bundled_problems_pass_the_check() {
+    let out = studentsim(&["problems", "check"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let ok = text.lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(ok >= 12, "{text}");
+}
+
+#[test]
+fn problems_list_and_show() {
+    let out = studentsim(&["problems", "list"]);
+    assert!(stdout(&out).lines().any(|l| l.starts_with("bank-account ")), "{}", stdout(&out));
+    let out = studentsim(&["problems", "show", "bank-account"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("6 doctest examples"), "{text}");
+}
+
+#[test]
+fn new_problem_scaffold_passes_check_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().to_str().unwrap();
+    let out = studentsim(&["--problems", reg, "problems", "new", "my-problem"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = studentsim(&["--problems", reg, "problems", "check"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = studentsim(&["--problems", reg, "problems", "new", "my-problem"]);
+    bad_input(&out, &["already exists"], None);
+}
+
+#[test]
+fn check_fails_for_a_broken_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().to_str().unwrap();
+    assert!(studentsim(&["--problems", reg, "problems", "new", "broken"]).status.success());
+    let path = dir.path().join("broken/problem.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace("return x + 1", "return x + 2");
+    std::fs::write(&path, text).unwrap();
+    let out = studentsim(&["--problems", reg, "problems", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("FAIL  broken"), "{}", stdout(&out));
+}
+
+#[test]
+fn refactory_import_gives_problems_that_pass_the_check() {
+    let Some(data) = common::shared_data("refactory") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().to_str().unwrap();
+    let out = studentsim(&["problems", "import", "refactory", data.to_str().unwrap(), "--into", reg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = studentsim(&["--problems", reg, "problems", "check"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert_eq!(stdout(&out).lines().filter(|l| l.starts_with("ok ")).count(), 5);
+}
