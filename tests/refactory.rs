@@ -32,7 +32,8 @@ fn refactory_correct_programs_pass_and_wrong_ones_mostly_fail() {
             Job { fixed: fixed.clone(), code, tests: tests.clone() }
         })
         .collect();
-    let records = common::block_on(grade_all(grader, jobs, 2, &indicatif::ProgressBar::hidden()));
+    let graded = common::block_on(grade_all(grader, jobs, 2, &indicatif::ProgressBar::hidden()));
+    let records: Vec<_> = graded.into_iter().map(|g| g.record).collect();
 
     let mut correct_pass = 0;
     let mut wrong_pass = Vec::new();

@@ -70,7 +70,8 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     let tests = Arc::new(rt.block_on(grader.problem_tests(problem))?);
     let fixed: Arc<str> = problem.fixed.as_str().into();
     let jobs = codes.into_iter().map(|code| Job { fixed: fixed.clone(), code, tests: tests.clone() }).collect();
-    let records = rt.block_on(grade_all(grader, jobs, args.jobs, &progress(args.files.len(), "grading")));
+    let graded = rt.block_on(grade_all(grader, jobs, args.jobs, &progress(args.files.len(), "grading")));
+    let records: Vec<GradeRecord> = graded.into_iter().map(|g| g.record).collect();
     let mut out = std::io::stdout().lock();
     for (file, record) in args.files.iter().zip(&records) {
         if args.json {
@@ -122,7 +123,7 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
     let rt = tokio_runtime(args.jobs)?;
     let jobs = rt.block_on(jobs_for(&grader, registry, &rows))?;
     let bar = progress(rows.len(), "grading");
-    let records = rt.block_on(grade_all(grader, jobs, args.jobs, &bar));
+    let records: Vec<GradeRecord> = rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
     bar.finish_and_clear();
     write_atomically(output, |out| {
         for (row, record) in rows.iter().zip(&records) {

@@ -1,6 +1,7 @@
 //! Grading many submissions at once, `parallel` at a time, results in input order.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
@@ -16,23 +17,31 @@ pub struct Job {
     pub tests: Arc<Tests>,
 }
 
+/// A finished job: its record and the wall-clock time its grade took.
+#[derive(Debug, Clone)]
+pub struct Graded {
+    pub record: GradeRecord,
+    pub elapsed: Duration,
+}
+
 /// Grade every job; `progress` advances once per finished job.
-pub async fn grade_all(grader: Arc<Grader>, jobs: Vec<Job>, parallel: usize, progress: &ProgressBar) -> Vec<GradeRecord> {
+pub async fn grade_all(grader: Arc<Grader>, jobs: Vec<Job>, parallel: usize, progress: &ProgressBar) -> Vec<Graded> {
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
     let mut set = JoinSet::new();
-    let mut records: Vec<Option<GradeRecord>> = vec![None; jobs.len()];
-    let mut finish = |done: Result<(usize, GradeRecord), tokio::task::JoinError>| {
-        let (index, record) = done.expect("a grading task panicked");
-        records[index] = Some(record);
+    let mut records: Vec<Option<Graded>> = vec![None; jobs.len()];
+    let mut finish = |done: Result<(usize, Graded), tokio::task::JoinError>| {
+        let (index, graded) = done.expect("a grading task panicked");
+        records[index] = Some(graded);
         progress.inc(1);
     };
     for (index, job) in jobs.into_iter().enumerate() {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let grader = grader.clone();
         set.spawn(async move {
+            let start = Instant::now();
             let record = grader.grade(&job.fixed, &job.code, &job.tests).await;
             drop(permit);
-            (index, record)
+            (index, Graded { record, elapsed: start.elapsed() })
         });
         // Collect finished tasks as we go so they do not pile up in the set.
         while let Some(done) = set.try_join_next() {

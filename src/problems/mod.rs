@@ -118,14 +118,6 @@ impl Registry {
         self.problems.values()
     }
 
-    pub fn len(&self) -> usize {
-        self.problems.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.problems.is_empty()
-    }
-
     pub fn get(&self, id: &str) -> Result<&Problem, BadInput> {
         self.problems.get(id).ok_or_else(|| {
             BadInput(format!(

@@ -129,10 +129,6 @@ impl Sandbox {
         &self.pre
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// A fresh store for one submission whose time started at `started` (a submission may need several
     /// instances when one is killed); instantiate into it with [`Session::call`].
     pub fn session(&self, started: Instant) -> Session {

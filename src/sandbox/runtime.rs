@@ -24,13 +24,11 @@ pub struct Runtime {
 
 /// `grader.json`, written by the set-up script next to the component.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Manifest {
+struct Manifest {
     /// File name of the component, relative to the runtime directory.
-    pub component: String,
+    component: String,
     /// sha256 of the component file.
-    pub sha256: String,
-    pub componentize_py: String,
-    pub pycodestyle: String,
+    sha256: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +59,6 @@ impl Runtime {
             return Err(missing(format!("{} is missing", manifest.component)));
         }
         Ok(Self { dir, manifest })
-    }
-
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
     }
 
     pub fn component_path(&self) -> PathBuf {
