@@ -188,3 +188,18 @@ fn grading_is_deterministic() {
         assert_eq!(again, first);
     }
 }
+
+#[test]
+fn curated_modules_import_and_others_do_not() {
+    let curated = "abc array bisect calendar cmath collections collections.abc copy dataclasses datetime decimal enum \
+                   fractions functools heapq itertools json keyword math numbers operator pprint random re statistics \
+                   string textwrap time typing unicodedata";
+    let imports: String = curated.split_whitespace().map(|m| format!("import {m}\n")).collect();
+    let code = format!("{imports}def add(a, b):\n    return a + b\n");
+    let r = grade(ADD, &code);
+    assert_eq!(r.label, Label::NoError, "{r:#?}");
+    for missing in ["xml.dom", "sqlite3", "numpy", "tkinter"] {
+        let r = grade(ADD, &format!("import {missing}\ndef add(a, b):\n    return a + b\n"));
+        assert_eq!((r.label, r.reason.as_deref()), (Label::Runtime, Some("ModuleNotFoundError")), "{missing}");
+    }
+}

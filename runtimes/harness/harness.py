@@ -56,7 +56,7 @@ from componentize_py_types import Err
 
 
 def _build():
-    """Return the export functions, with every name they use bound now.
+    """Return the exports class, with every name the exports use bound now.
 
     A submission runs in this interpreter and may rebind module globals, builtins or `sys` attributes; the
     grading path only uses the closure variables below, taken before any submission exists.
@@ -67,7 +67,7 @@ def _build():
     _sys, _StringIO = sys, io.StringIO
     _format_exception_only, _print_exception = traceback.format_exception_only, traceback.print_exception
     _Raised, _Observed, _Example, _Group = wit_world.Raised, wit_world.Observed, wit_world.Example, wit_world.Group
-    _parse, _walk_docs = ast.parse, ast.get_docstring
+    _parse, _docstring = ast.parse, ast.get_docstring
     _ClassDef, _FunctionDef, _AsyncFunctionDef = ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef
     _parser = doctest.DocTestParser()
     _recursion_limit = sys.getrecursionlimit()
@@ -184,7 +184,7 @@ def _build():
         groups = []
 
         def visit(node, qualname):
-            doc = _walk_docs(node, clean=False)
+            doc = _docstring(node, clean=False)
             if doc:
                 first_line = node.body[0].lineno  # the docstring statement
                 try:

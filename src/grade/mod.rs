@@ -147,8 +147,8 @@ impl Grader {
                 let record = &mut examples[index];
                 match result {
                     Ok(observed) => record.judge(example, tests.compare, observed),
-                    // A submission that hangs on one input nearly always hangs on the others (25 of the 27
-                    // Refactory programs that time out do), so a timeout ends the grade instead of spending the
+                    // A submission that hangs on one input nearly always hangs on the next ones too (most of the
+                    // 31 Refactory programs that hang do), so a timeout ends the grade instead of spending the
                     // per-example limit again on every remaining example. Other faults are cheap: go on.
                     Err(fault @ (Fault::Timeout | Fault::Fuel)) => {
                         record.fault(&fault);
