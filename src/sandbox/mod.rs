@@ -28,7 +28,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Bytes of each pooled linear memory kept mapped between sessions and reset by copying the snapshot back.
 /// Without it, every instance re-faults its pages copy-on-write, and each such fault costs a TLB-shootdown
 /// interrupt to the other cores: grading with 2 threads was slower than with 1. 32 MiB covers the snapshot
-/// plus a typical submission's heap (measured: 24-64 MiB all give the same throughput; 8 MiB is 1.7x slower).
+/// plus a typical submission's heap (measured on Refactory: 20-64 MiB give the same throughput, 16 MiB is 1.6x
+/// slower, 12 MiB 3x).
 const KEEP_RESIDENT: usize = 32 << 20;
 
 /// Resource limits for one session.
