@@ -4,8 +4,10 @@
 
 pub mod cli;
 pub mod grade;
+pub mod jsonl;
 pub mod problems;
 pub mod sandbox;
+pub mod trajectory;
 
 /// A user's input is wrong: one line naming what and where (file and line). The CLI exits with code 2.
 #[derive(Debug, thiserror::Error)]

@@ -196,3 +196,44 @@ fn refactory_import_gives_problems_that_pass_the_check() {
     assert!(out.status.success(), "{}", stdout(&out));
     assert_eq!(stdout(&out).lines().filter(|l| l.starts_with("ok ")).count(), 5);
 }
+
+#[test]
+fn import_refuses_to_run_without_a_salt() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("nc");
+    let output = Command::new(env!("CARGO_BIN_EXE_studentsim"))
+        .args(["import", "newcaledonia", "../shared/data/newcaledonia", "--out", out.to_str().unwrap()])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("STUDENTSIM_SALT")
+        .output()
+        .unwrap();
+    bad_input(&output, &["refusing to import without an anonymization salt", "--salt-file"], Some(&out));
+}
+
+#[test]
+fn split_writes_three_sets_and_rejects_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("t.jsonl");
+    let mut text = String::new();
+    for s in 0..10 {
+        for p in 0..5 {
+            text.push_str(&format!(
+                "{{\"student\":\"s{s}\",\"problem\":\"p{p}\",\"time\":\"2020-01-01T00:00:0{p}Z\",\"attempt\":1,\"code\":\"x\"}}\n"
+            ));
+        }
+    }
+    std::fs::write(&input, &text).unwrap();
+    let out = dir.path().join("split");
+    let run = studentsim(&["split", "--input", input.to_str().unwrap(), "--out", out.to_str().unwrap(), "--seed", "3"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let lines = |name: &str| std::fs::read_to_string(out.join(name)).unwrap().lines().count();
+    assert_eq!((lines("train.jsonl"), lines("ns_op.jsonl"), lines("ns_np.jsonl")), (32, 8, 2));
+
+    std::fs::write(&input, text.replacen("\"attempt\":1", "\"attempt\":\"one\"", 1)).unwrap();
+    let out2 = dir.path().join("split2");
+    let run = studentsim(&["split", "--input", input.to_str().unwrap(), "--out", out2.to_str().unwrap()]);
+    bad_input(&run, &["t.jsonl:1:", "attempt"], Some(&out2));
+    std::fs::write(&input, text.replacen(",\"code\":\"x\"", "", 1)).unwrap();
+    let run = studentsim(&["split", "--input", input.to_str().unwrap(), "--out", out2.to_str().unwrap()]);
+    bad_input(&run, &["t.jsonl:1:", "missing field `code`"], Some(&out2));
+}

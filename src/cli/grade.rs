@@ -11,9 +11,9 @@ use clap::Args;
 use clap::builder::TypedValueParser as _;
 use serde::{Deserialize, Serialize};
 
-use super::output::{progress, write_atomically};
+use super::output::progress;
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
-use crate::BadInput;
+use crate::{BadInput, jsonl};
 use crate::grade::batch::{Job, grade_all};
 use crate::grade::{GradeRecord, Grader, Tests};
 use crate::problems::Registry;
@@ -125,13 +125,7 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
     let bar = progress(rows.len(), "grading");
     let records: Vec<GradeRecord> = rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
     bar.finish_and_clear();
-    write_atomically(output, |out| {
-        for (row, record) in rows.iter().zip(&records) {
-            serde_json::to_writer(&mut *out, &ResultRow { id: &row.id, problem: &row.problem, record })?;
-            writeln!(out)?;
-        }
-        Ok(())
-    })?;
+    jsonl::write(output, rows.iter().zip(&records).map(|(row, record)| ResultRow { id: &row.id, problem: &row.problem, record }))?;
     let mut counts = std::collections::BTreeMap::new();
     for record in &records {
         *counts.entry(record.label.as_str()).or_insert(0) += 1;
@@ -143,22 +137,16 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
 
 /// Read and validate every row before anything runs: any problem stops the command with its line number.
 fn read_submissions(path: &Path, registry: &Registry) -> Result<Vec<SubmissionRow>, BadInput> {
-    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
     let mut rows = Vec::new();
     let mut first_line_of: HashMap<String, usize> = HashMap::new();
-    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let at = |what: String| BadInput(format!("{}:{}: {what}", path.display(), index + 1));
-        let line = std::str::from_utf8(line).map_err(|e| at(format!("not valid UTF-8 (byte {})", e.valid_up_to())))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row: SubmissionRow = serde_json::from_str(line).map_err(|e| at(format!("malformed row: {e}")))?;
+    for (line, row) in jsonl::read::<SubmissionRow>(path)? {
+        let at = |what: String| BadInput(format!("{}:{line}: {what}", path.display()));
         let key = match &row.id {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Number(n) => n.to_string(),
             other => return Err(at(format!("`id` must be a string or a number, not {other}"))),
         };
-        if let Some(first) = first_line_of.insert(key.clone(), index + 1) {
+        if let Some(first) = first_line_of.insert(key.clone(), line) {
             return Err(at(format!("duplicate id {key} (first on line {first})")));
         }
         registry.get(&row.problem).map_err(|e| at(e.0))?;

@@ -7,6 +7,7 @@ mod bench;
 mod grade;
 mod output;
 mod problems;
+mod trajectories;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +53,11 @@ enum Command {
     Problems(problems::ProblemsCommand),
     /// Grade submissions: files against one problem, or a JSONL batch.
     Grade(grade::GradeArgs),
+    /// Import a dataset of real submissions as problems and graded trajectories.
+    #[command(subcommand)]
+    Import(trajectories::ImportCommand),
+    /// Split trajectories by held-out students and problems into train, ns_op and ns_np.
+    Split(trajectories::SplitArgs),
     /// Benchmarks (measure; never part of the test suite).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -125,6 +131,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Problems(cmd) => problems::run(&ctx, cmd),
         Command::Grade(args) => grade::run(&ctx, args),
+        Command::Import(cmd) => trajectories::import(&ctx, cmd),
+        Command::Split(args) => trajectories::split(args),
         Command::Bench(cmd) => bench::run(&ctx, cmd),
     }
 }

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
 
-use super::output::write_atomically;
 use super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
+use crate::jsonl::write_atomically;
 use crate::grade::{Grader, Label};
 use crate::problems::{MANIFEST, Problem, is_valid_id, refactory};
 

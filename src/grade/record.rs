@@ -8,7 +8,7 @@ use super::{Compare, GOT_LIMIT, ModuleFailure};
 use crate::sandbox::Fault;
 
 /// The four functionality labels, in the study's precedence: compile > runtime > logical > no_error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Label {
     NoError,

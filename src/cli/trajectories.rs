@@ -1,0 +1,153 @@
+//! `studentsim import` (datasets → problems + trajectories) and `studentsim split`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::builder::TypedValueParser as _;
+use clap::{Args, Subcommand};
+
+use super::output::progress_of_unknown_length;
+use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use crate::grade::Label;
+use crate::jsonl::{self, write_atomically};
+use crate::problems::MANIFEST;
+use crate::trajectory::split::{Part, Split, SplitSpec};
+use crate::BadInput;
+use crate::trajectory::{self, Anonymizer, newcaledonia};
+
+/// Environment variable holding the anonymization salt (when no --salt-file is given).
+pub const SALT_ENV: &str = "STUDENTSIM_SALT";
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// The NewCaledonia dataset: its 66 exercises become problems (expected outputs from the teacher solution,
+    /// run in the sandbox) and its 5,690 submissions become graded, anonymized trajectories.
+    #[command(after_help = "Writes OUT/problems/<id>/problem.toml and OUT/trajectories.jsonl.")]
+    Newcaledonia {
+        /// The folder holding NewCaledonia_exercises.json and NewCaledonia_5690_light.json.
+        dir: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[command(flatten)]
+        anonymize: AnonymizeArgs,
+        /// Submissions graded in parallel [default: number of cores].
+        #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+        jobs: usize,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AnonymizeArgs {
+    /// File whose bytes salt the hash that replaces student ids [default: $STUDENTSIM_SALT].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_anonymize")]
+    salt_file: Option<PathBuf>,
+    /// Keep the dataset's own student ids.
+    #[arg(long)]
+    no_anonymize: bool,
+}
+
+impl AnonymizeArgs {
+    fn anonymizer(&self) -> Result<Option<Anonymizer>, BadInput> {
+        if self.no_anonymize {
+            return Ok(None);
+        }
+        let salt = match (&self.salt_file, std::env::var_os(SALT_ENV)) {
+            (Some(path), _) => {
+                std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read the salt file: {e}", path.display())))?
+            }
+            (None, Some(salt)) => salt.into_encoded_bytes(),
+            (None, None) => {
+                return Err(BadInput(format!(
+                    "refusing to import without an anonymization salt: pass --salt-file FILE, set {SALT_ENV}, or pass --no-anonymize"
+                )));
+            }
+        };
+        Anonymizer::new(salt).map(Some)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// Trajectory rows to split.
+    #[arg(long, value_name = "JSONL")]
+    input: PathBuf,
+    /// Folder for train.jsonl, ns_op.jsonl and ns_np.jsonl.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Share of students held out (they make up both test sets).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.2)]
+    test_students: f64,
+    /// Share of problems held out (the new-problem test set).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.2)]
+    test_problems: f64,
+}
+
+pub fn import(ctx: &Context, cmd: ImportCommand) -> Result<ExitCode> {
+    let ImportCommand::Newcaledonia { dir, out, anonymize, jobs, limits } = cmd;
+    let anonymizer = anonymize.anonymizer()?;
+    let grader = ctx.grader(&limits, jobs)?;
+    let rt = tokio_runtime(jobs)?;
+    let bar = progress_of_unknown_length("grading");
+    let imported = rt.block_on(newcaledonia::import(&dir, grader, anonymizer.as_ref(), jobs, &bar))?;
+    bar.finish_and_clear();
+
+    // Everything is computed before the first file is written.
+    for problem in &imported.problems {
+        let text = problem.to_toml();
+        write_atomically(&out.join("problems").join(&problem.id).join(MANIFEST), |w| Ok(w.write_all(text.as_bytes())?))?;
+    }
+    let trajectories = out.join("trajectories.jsonl");
+    jsonl::write(&trajectories, &imported.submissions)?;
+
+    let mut agreement: BTreeMap<(Label, bool), usize> = BTreeMap::new();
+    for s in &imported.submissions {
+        if let (Some(label), Some(platform)) = (s.label, s.platform_correct) {
+            *agreement.entry((label, platform)).or_default() += 1;
+        }
+    }
+    println!(
+        "{} problems ({} test inputs dropped) -> {}",
+        imported.problems.len(),
+        imported.dropped_examples,
+        out.join("problems").display()
+    );
+    println!("{} submissions -> {}", imported.submissions.len(), trajectories.display());
+    println!("our label vs the platform's verdict (correct / not):");
+    for label in [Label::NoError, Label::Logical, Label::Runtime, Label::Compile] {
+        let count = |platform| agreement.get(&(label, platform)).copied().unwrap_or(0);
+        println!("  {:<9} {:>5} / {:>5}", label.as_str(), count(true), count(false));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn split(args: SplitArgs) -> Result<ExitCode> {
+    let rows = trajectory::read(&args.input)?;
+    if rows.is_empty() {
+        return Err(BadInput(format!("{}: no rows to split", args.input.display())).into());
+    }
+    let spec = SplitSpec { seed: args.seed, test_students: args.test_students, test_problems: args.test_problems };
+    let split = Split::new(&rows, &spec)?;
+    let mut counts = BTreeMap::new();
+    for part in [Part::Train, Part::NsOp, Part::NsNp] {
+        let chosen: Vec<_> = rows.iter().filter(|r| split.part(r) == part).collect();
+        counts.insert(part.file_stem(), chosen.len());
+        jsonl::write(&args.out.join(format!("{}.jsonl", part.file_stem())), chosen)?;
+    }
+    let unused = rows.len() - counts.values().sum::<usize>();
+    println!(
+        "held out {} students and {} problems (seed {}): train {}, ns_op {}, ns_np {} rows; {unused} rows of kept students on held-out problems left out",
+        split.test_students.len(),
+        split.test_problems.len(),
+        args.seed,
+        counts["train"],
+        counts["ns_op"],
+        counts["ns_np"]
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,56 @@
+//! JSON Lines in and out: every input error names the file and line; every output file appears atomically.
+
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::BadInput;
+
+/// The rows of `path` with their 1-based line numbers; blank lines are skipped.
+pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, BadInput> {
+    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let mut rows = Vec::new();
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let at = |what: String| BadInput(format!("{}:{}: {what}", path.display(), index + 1));
+        let line = std::str::from_utf8(line).map_err(|e| at(format!("not valid UTF-8 (byte {})", e.valid_up_to())))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        // serde_path_to_error names the field a type error is in (`attempt: invalid type: ...`).
+        let mut de = serde_json::Deserializer::from_str(line);
+        let row = serde_path_to_error::deserialize(&mut de).map_err(|e| at(format!("malformed row: {e}")))?;
+        de.end().map_err(|e| at(format!("malformed row: {e}")))?;
+        rows.push((index + 1, row));
+    }
+    Ok(rows)
+}
+
+/// Write `rows` to `path`, one JSON object per line, all or nothing.
+pub fn write<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
+    write_atomically(path, |out| {
+        for row in rows {
+            serde_json::to_writer(&mut *out, &row)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+/// Create `path` from what `fill` writes, all or nothing (temp file in the same folder, then rename).
+pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    let mut out = BufWriter::new(tmp);
+    fill(&mut out)?;
+    let tmp = out.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

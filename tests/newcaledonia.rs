@@ -1,0 +1,66 @@
+//! Real data: the NewCaledonia import (../shared/data/newcaledonia) through the real sandbox, then a split.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use studentsim::grade::Label;
+use studentsim::trajectory::split::{Part, Split, SplitSpec};
+use studentsim::trajectory::{self, Anonymizer, newcaledonia};
+
+#[test]
+fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
+    let Some(dir) = common::shared_data("newcaledonia") else { return };
+    let anonymizer = Anonymizer::new(b"studentsim test salt".to_vec()).unwrap();
+    let imported = common::block_on(newcaledonia::import(
+        &dir,
+        common::grader(),
+        Some(&anonymizer),
+        2,
+        &indicatif::ProgressBar::hidden(),
+    ))
+    .expect("import");
+
+    // Problems: one per exercise, each teacher solution passes its own derived doctests.
+    assert_eq!(imported.problems.len(), 66);
+    assert!(imported.dropped_examples <= 5, "{} test inputs dropped", imported.dropped_examples);
+    for problem in &imported.problems {
+        let tests = common::block_on(common::grader().problem_tests(problem)).expect("doctests");
+        assert!(tests.total() >= 2, "{}: {} examples", problem.id, tests.total());
+        let record = common::block_on(common::grader().grade("", &problem.solution, &tests));
+        assert_eq!(record.label, Label::NoError, "{}: {record:#?}", problem.id);
+        assert!(problem.statement.contains("Derived from the function's name and signature"));
+    }
+
+    // Trajectories: every submission, anonymized, graded, in streams numbered 1..n.
+    let rows = &imported.submissions;
+    assert_eq!(rows.len(), 5690);
+    assert!(rows.iter().all(|r| r.student.starts_with('s') && !r.student.contains("userdId")));
+    assert_eq!(rows.iter().map(|r| r.student.as_str()).collect::<BTreeSet<_>>().len(), 56);
+    let streams = trajectory::streams(rows);
+    assert_eq!(streams.len(), 1071);
+    for indices in streams.values() {
+        let attempts: Vec<u32> = indices.iter().map(|&i| rows[i].attempt).collect();
+        assert_eq!(attempts, (1..=indices.len() as u32).collect::<Vec<_>>());
+    }
+
+    // Our labels against the platform's verdict (a Python re-grade agrees on 97.2%).
+    let mut table: BTreeMap<(bool, bool), usize> = BTreeMap::new();
+    for r in rows {
+        let ours = r.label.expect("graded") == Label::NoError;
+        *table.entry((ours, r.platform_correct.expect("verdict"))).or_default() += 1;
+    }
+    let agree = table.get(&(true, true)).unwrap_or(&0) + table.get(&(false, false)).unwrap_or(&0);
+    eprintln!("(ours no_error, platform correct) -> count: {table:?}; agreement {agree}/5690");
+    assert!(agree as f64 / 5690.0 >= 0.97, "agreement {agree}/5690");
+
+    // Splits: seeded, disjoint, and the test sets only hold held-out students.
+    let split = Split::new(rows, &SplitSpec { seed: 1, test_students: 0.2, test_problems: 0.2 }).unwrap();
+    assert_eq!((split.test_students.len(), split.test_problems.len()), (11, 13));
+    let parts: BTreeMap<&str, usize> = [Part::Train, Part::NsOp, Part::NsNp, Part::Unused]
+        .into_iter()
+        .map(|p| (p.file_stem(), rows.iter().filter(|r| split.part(r) == p).count()))
+        .collect();
+    assert_eq!(parts.values().sum::<usize>(), 5690);
+    assert!(parts["ns_op"] > 0 && parts["ns_np"] > 0 && parts["train"] > parts["ns_op"], "{parts:?}");
+}
