@@ -49,7 +49,7 @@ import time  # noqa: F401
 import typing  # noqa: F401
 import unicodedata  # noqa: F401
 
-import pycodestyle  # noqa: F401  (used by the metrics exports)
+import pycodestyle
 
 import wit_world
 from componentize_py_types import Err
@@ -237,6 +237,37 @@ def _build():
 
         return observe(run)
 
+    style = pycodestyle.StyleGuide(quiet=True)  # default options, no config files read
+
+    class CountingReport(pycodestyle.BaseReport):
+        """Counts what pycodestyle reports for a file, and remembers whether W292 was among it."""
+
+        def init_file(self, *args, **kwargs):
+            self.saw_w292 = False
+            return super().init_file(*args, **kwargs)
+
+        def error(self, line_number, offset, text, check):
+            code = super().error(line_number, offset, text, check)
+            if code == "W292":
+                self.saw_w292 = True
+            return code
+
+    def pep8(files, wrapped):
+        report = CountingReport(style.options)
+        counts = []
+        for code in files:
+            if wrapped:
+                body = ["    " + line.rstrip() for line in code.strip().split("\n")]
+                lines = ["def _tmp_func():"] + body
+            else:
+                # As pycodestyle reads a file: universal newlines.
+                lines = _StringIO(code, newline=None).readlines()
+            count = pycodestyle.Checker(lines=lines, options=style.options, report=report).check_all()
+            if wrapped and report.saw_w292:
+                count -= 1
+            counts.append(count)
+        return counts
+
     class WitWorld:
         """The exports. No base class and no instance dict: this class's own dict is the only place where a
         submission could redirect them, and `tampered` checks exactly that after every call that ran one."""
@@ -251,6 +282,9 @@ def _build():
 
         def run_example(self, group, source):
             return guarded(self, run_example(group, source))
+
+        def pep8(self, files, wrapped):
+            return pep8(files, wrapped)
 
     originals = [(cls, dict(cls.__dict__)) for cls in (WitWorld, _Observed, _Raised)]
     missing = object()

@@ -114,6 +114,24 @@ impl Grader {
         }
     }
 
+    /// pycodestyle 2.14.0 counts for `files` (default options), plain or in the reference study's wrapped mode.
+    /// Files go to the guest in batches, each batch in a fresh instance; no submission code runs.
+    pub async fn pep8(&self, files: &[&str], wrapped: bool) -> Result<Vec<u32>> {
+        const BATCH: usize = 128;
+        let mut counts = Vec::with_capacity(files.len());
+        for batch in files.chunks(BATCH) {
+            let batch: Vec<String> = batch.iter().map(|f| (*f).to_owned()).collect();
+            let mut session = self.sandbox.session(Instant::now());
+            let guest = self.instantiate(&mut session).await.context("starting pycodestyle")?;
+            let found = session
+                .call(async |store| guest.call_pep8(store, &batch, wrapped).await)
+                .await
+                .context("running pycodestyle")?;
+            counts.extend(found);
+        }
+        Ok(counts)
+    }
+
     /// Grade `submission`, run after `fixed` in one module, against `tests`.
     pub async fn grade(&self, fixed: &str, submission: &str, tests: &Tests) -> GradeRecord {
         let started = Instant::now();
