@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod grade;
 pub mod jsonl;
+pub mod metrics;
 pub mod problems;
 pub mod sandbox;
 pub mod trajectory;

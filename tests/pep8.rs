@@ -29,27 +29,9 @@ fn wrapped_mode_reproduces_the_study() {
     assert_eq!(pep8(&["x = 1   \n"], true), [0]);
 }
 
-/// Every real program we have: NewCaledonia uploads and Refactory correct/wrong/fail files.
-fn real_programs() -> Option<Vec<String>> {
-    let nc = common::shared_data("newcaledonia")?;
-    let refactory = common::shared_data("refactory")?;
-    let text = std::fs::read_to_string(nc.join("NewCaledonia_5690_light.json")).ok()?;
-    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("NewCaledonia json");
-    let mut programs: Vec<String> = rows.iter().map(|r| r["upload"].as_str().expect("upload").to_owned()).collect();
-    for q in 1..=5 {
-        for verdict in ["correct", "wrong", "fail"] {
-            let dir = refactory.join(format!("question_{q}/code/{verdict}"));
-            let mut files: Vec<_> = std::fs::read_dir(&dir).expect("refactory dir").map(|e| e.unwrap().path()).collect();
-            files.sort();
-            programs.extend(files.iter().map(|f| std::fs::read_to_string(f).expect("utf-8")));
-        }
-    }
-    Some(programs)
-}
-
 #[test]
 fn plain_counts_equal_native_pycodestyle_on_every_real_program() {
-    let Some(programs) = real_programs() else { return };
+    let Some(programs) = common::real_programs() else { return };
     let dir = tempfile::tempdir().unwrap();
     for (i, code) in programs.iter().enumerate() {
         std::fs::write(dir.path().join(format!("p{i:05}.py")), code).unwrap();

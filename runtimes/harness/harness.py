@@ -268,6 +268,23 @@ def _build():
             counts.append(count)
         return counts
 
+    def ast_shapes(files):
+        shapes = []
+        for code in files:
+            try:
+                tree = _parse(code.strip())
+            except _BaseException:  # SyntaxError, ValueError (NUL bytes), RecursionError, MemoryError
+                shapes.append((-1, -1, -1))
+                continue
+            per_depth = {}
+            stack = [(tree, 0)]
+            while stack:
+                node, depth = stack.pop()
+                per_depth[depth] = per_depth.get(depth, 0) + 1
+                stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+            shapes.append((max(per_depth), max(per_depth.values()), sum(per_depth.values())))
+        return shapes
+
     class WitWorld:
         """The exports. No base class and no instance dict: this class's own dict is the only place where a
         submission could redirect them, and `tampered` checks exactly that after every call that ran one."""
@@ -285,6 +302,9 @@ def _build():
 
         def pep8(self, files, wrapped):
             return pep8(files, wrapped)
+
+        def ast_shapes(self, files):
+            return ast_shapes(files)
 
     originals = [(cls, dict(cls.__dict__)) for cls in (WitWorld, _Observed, _Raised)]
     missing = object()

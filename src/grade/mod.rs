@@ -115,21 +115,31 @@ impl Grader {
     }
 
     /// pycodestyle 2.14.0 counts for `files` (default options), plain or in the reference study's wrapped mode.
-    /// Files go to the guest in batches, each batch in a fresh instance; no submission code runs.
     pub async fn pep8(&self, files: &[&str], wrapped: bool) -> Result<Vec<u32>> {
+        self.in_batches(files, async |guest, store, batch| guest.call_pep8(store, batch, wrapped).await).await
+    }
+
+    /// CPython's own AST (depth, width, nodes) for each stripped file; (-1, -1, -1) when it does not parse.
+    pub async fn ast_shapes(&self, files: &[&str]) -> Result<Vec<(i32, i32, i32)>> {
+        self.in_batches(files, async |guest, store, batch| guest.call_ast_shapes(store, batch).await).await
+    }
+
+    /// Run a per-file export over `files` in batches, each batch in a fresh instance; no submission code runs.
+    async fn in_batches<T>(
+        &self,
+        files: &[&str],
+        call: impl AsyncFn(&bindings::Grader, &mut wasmtime::Store<GuestState>, &[String]) -> wasmtime::Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
         const BATCH: usize = 128;
-        let mut counts = Vec::with_capacity(files.len());
+        let mut out = Vec::with_capacity(files.len());
         for batch in files.chunks(BATCH) {
             let batch: Vec<String> = batch.iter().map(|f| (*f).to_owned()).collect();
             let mut session = self.sandbox.session(Instant::now());
-            let guest = self.instantiate(&mut session).await.context("starting pycodestyle")?;
-            let found = session
-                .call(async |store| guest.call_pep8(store, &batch, wrapped).await)
-                .await
-                .context("running pycodestyle")?;
-            counts.extend(found);
+            let guest = self.instantiate(&mut session).await.context("starting the harness")?;
+            let found = session.call(async |store| call(&guest, store, &batch).await).await.context("running the harness")?;
+            out.extend(found);
         }
-        Ok(counts)
+        Ok(out)
     }
 
     /// Grade `submission`, run after `fixed` in one module, against `tests`.

@@ -41,3 +41,22 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// Every real program we have: NewCaledonia uploads and Refactory correct/wrong/fail files.
+pub fn real_programs() -> Option<Vec<String>> {
+    let nc = shared_data("newcaledonia")?;
+    let refactory = shared_data("refactory")?;
+    let text = std::fs::read_to_string(nc.join("NewCaledonia_5690_light.json")).ok()?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text).expect("NewCaledonia json");
+    let mut programs: Vec<String> = rows.iter().map(|r| r["upload"].as_str().expect("upload").to_owned()).collect();
+    for q in 1..=5 {
+        for verdict in ["correct", "wrong", "fail"] {
+            let dir = refactory.join(format!("question_{q}/code/{verdict}"));
+            let mut files: Vec<_> = std::fs::read_dir(&dir).expect("refactory dir").map(|e| e.unwrap().path()).collect();
+            files.sort();
+            programs.extend(files.iter().map(|f| std::fs::read_to_string(f).expect("utf-8")));
+        }
+    }
+    Some(programs)
+}
+

@@ -1,0 +1,35 @@
+//! The reference study's realism metrics, as pure functions of code (PEP 8 counts come from pycodestyle inside
+//! the sandbox: `grade::Grader::pep8`).
+
+pub mod ast_shape;
+pub mod style;
+
+pub use ast_shape::{AstShape, ast_shape};
+
+/// Lines of the stripped code: the number of `\n` plus one.
+pub fn lines(code: &str) -> usize {
+    code.trim().matches('\n').count() + 1
+}
+
+/// Characters (Unicode code points) of the stripped code.
+pub fn chars(code: &str) -> usize {
+    code.trim().chars().count()
+}
+
+/// Character Levenshtein distance with unit costs, not normalized.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    strsim::levenshtein(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_edits() {
+        assert_eq!((lines("  x = 1\n\n"), chars("  x = 1\n\n")), (1, 5));
+        assert_eq!((lines("a\nb\n"), chars("é\n")), (2, 1));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}
