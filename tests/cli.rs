@@ -237,3 +237,41 @@ fn split_writes_three_sets_and_rejects_bad_rows() {
     let run = studentsim(&["split", "--input", input.to_str().unwrap(), "--out", out2.to_str().unwrap()]);
     bad_input(&run, &["t.jsonl:1:", "missing field `code`"], Some(&out2));
 }
+
+#[test]
+fn metrics_writes_features_and_stream_edit_distances() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.jsonl");
+    let rows = [
+        (2, "x = 1\n"),
+        (1, "x=1"),
+        (3, "def f(x):\n    return x+1"),
+    ];
+    let text: String = rows
+        .iter()
+        .map(|(attempt, code)| {
+            serde_json::json!({"student": "s1", "problem": "p", "time": format!("2020-01-01T00:00:0{attempt}Z"),
+                "attempt": attempt, "code": code})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let output = dir.path().join("out.jsonl");
+    let run = studentsim(&["metrics", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out: Vec<serde_json::Value> =
+        std::fs::read_to_string(&output).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let get = |i: usize, k: &str| out[i][k].as_i64().unwrap();
+    // Row order is kept; edit distance follows the stream's time order (attempt 1, 2, 3).
+    assert_eq!((get(0, "edit_distance"), get(1, "edit_distance"), get(2, "edit_distance")), (3, 0, 21));
+    assert_eq!((get(0, "ast_depth"), get(0, "ast_width"), get(0, "ast_nodes")), (3, 2, 5));
+    assert_eq!((get(2, "ast_depth"), get(2, "ast_width"), get(2, "ast_nodes")), (5, 3, 10));
+    assert_eq!((get(1, "pep8"), get(1, "lines"), get(1, "chars")), (2, 1, 3), "E225 + W292");
+    assert_eq!(out[0]["code"], "x = 1\n");
+
+    std::fs::write(&input, "{\"student\": \"s1\"}\n").unwrap();
+    let output2 = dir.path().join("out2.jsonl");
+    let run = studentsim(&["metrics", "--input", input.to_str().unwrap(), "--output", output2.to_str().unwrap()]);
+    bad_input(&run, &["rows.jsonl:1:", "missing field"], Some(&output2));
+}

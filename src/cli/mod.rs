@@ -5,6 +5,7 @@
 
 mod bench;
 mod grade;
+mod metrics;
 mod output;
 mod problems;
 mod trajectories;
@@ -58,6 +59,8 @@ enum Command {
     Import(trajectories::ImportCommand),
     /// Split trajectories by held-out students and problems into train, ns_op and ns_np.
     Split(trajectories::SplitArgs),
+    /// Per-row style features (sizes, AST shape, PEP 8) and edit distance within each stream.
+    Metrics(metrics::MetricsArgs),
     /// Benchmarks (measure; never part of the test suite).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -133,6 +136,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Grade(args) => grade::run(&ctx, args),
         Command::Import(cmd) => trajectories::import(&ctx, cmd),
         Command::Split(args) => trajectories::split(args),
+        Command::Metrics(args) => metrics::run(&ctx, args),
         Command::Bench(cmd) => bench::run(&ctx, cmd),
     }
 }

@@ -1,0 +1,59 @@
+//! `studentsim metrics`: per-row features, so users and other tools can check every figure.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+use super::{Context, LimitArgs, tokio_runtime};
+use crate::metrics::edit_distance;
+use crate::metrics::style::{Style, styles};
+use crate::trajectory::{self, Submission};
+use crate::{BadInput, jsonl};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Each output row is the input row plus: lines, chars, ast_depth, ast_width, ast_nodes, pep8, \
+    pep8_wrapped, and edit_distance (character Levenshtein to the previous row of the same stream; 0 for the first).")]
+pub struct MetricsArgs {
+    /// Trajectory rows (the native JSONL schema).
+    #[arg(long, value_name = "JSONL")]
+    input: PathBuf,
+    /// Where to write the rows with their features (written atomically).
+    #[arg(long, value_name = "JSONL")]
+    output: PathBuf,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    #[serde(flatten)]
+    submission: &'a Submission,
+    #[serde(flatten)]
+    style: Style,
+    edit_distance: usize,
+}
+
+pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
+    let rows = trajectory::read(&args.input)?;
+    if rows.is_empty() {
+        return Err(BadInput(format!("{}: no rows", args.input.display())).into());
+    }
+    let grader = ctx.grader(&args.limits, 1)?;
+    let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
+    let features = tokio_runtime(1)?.block_on(styles(&grader, &codes))?;
+    let mut edits = vec![0; rows.len()];
+    for indices in trajectory::streams(&rows).values() {
+        for pair in indices.windows(2) {
+            edits[pair[1]] = edit_distance(&rows[pair[0]].code, &rows[pair[1]].code);
+        }
+    }
+    jsonl::write(
+        &args.output,
+        rows.iter().zip(features).zip(edits).map(|((submission, style), edit_distance)| Row { submission, style, edit_distance }),
+    )?;
+    eprintln!("{} rows -> {}", rows.len(), args.output.display());
+    Ok(ExitCode::SUCCESS)
+}
