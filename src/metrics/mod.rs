@@ -2,6 +2,10 @@
 //! the sandbox: `grade::Grader::pep8`).
 
 pub mod ast_shape;
+pub mod functionality;
+pub mod pca;
+pub mod progress;
+pub mod semantics;
 pub mod style;
 
 pub use ast_shape::{AstShape, ast_shape};
