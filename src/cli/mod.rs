@@ -57,6 +57,9 @@ enum Command {
     /// Import a dataset of real submissions as problems and graded trajectories.
     #[command(subcommand)]
     Import(trajectories::ImportCommand),
+    /// Export trajectories to another format.
+    #[command(subcommand)]
+    Export(trajectories::ExportCommand),
     /// Split trajectories by held-out students and problems into train, ns_op and ns_np.
     Split(trajectories::SplitArgs),
     /// Per-row style features (sizes, AST shape, PEP 8) and edit distance within each stream.
@@ -135,6 +138,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Problems(cmd) => problems::run(&ctx, cmd),
         Command::Grade(args) => grade::run(&ctx, args),
         Command::Import(cmd) => trajectories::import(&ctx, cmd),
+        Command::Export(cmd) => trajectories::export(cmd),
         Command::Split(args) => trajectories::split(args),
         Command::Metrics(args) => metrics::run(&ctx, args),
         Command::Bench(cmd) => bench::run(&ctx, cmd),

@@ -15,7 +15,7 @@ use crate::jsonl::{self, write_atomically};
 use crate::problems::MANIFEST;
 use crate::trajectory::split::{Part, Split, SplitSpec};
 use crate::BadInput;
-use crate::trajectory::{self, Anonymizer, newcaledonia};
+use crate::trajectory::{self, Anonymizer, newcaledonia, progsnap2};
 
 /// Environment variable holding the anonymization salt (when no --salt-file is given).
 pub const SALT_ENV: &str = "STUDENTSIM_SALT";
@@ -37,6 +37,30 @@ pub enum ImportCommand {
         jobs: usize,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// A ProgSnap2 folder (MainTable.csv + CodeStates): Submit and Run events become trajectory rows.
+    #[command(after_help = "Rows are ungraded unless the table has Score and X-Label columns (as `export progsnap2` \
+        writes); grade them with `studentsim grade`. Timestamps without a zone are read as UTC.")]
+    Progsnap2 {
+        /// The ProgSnap2 folder.
+        dir: PathBuf,
+        /// Trajectory rows to write (JSONL, atomically).
+        #[arg(long, value_name = "JSONL")]
+        out: PathBuf,
+        #[command(flatten)]
+        anonymize: AnonymizeArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Write trajectory rows as a ProgSnap2 folder (one Submit event per row; Score = pass rate, X-Label = label).
+    Progsnap2 {
+        #[arg(long, value_name = "JSONL")]
+        input: PathBuf,
+        /// The folder to write MainTable.csv, CodeStates/CodeStates.csv and DatasetMetadata.csv into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
     },
 }
 
@@ -89,7 +113,15 @@ pub struct SplitArgs {
 }
 
 pub fn import(ctx: &Context, cmd: ImportCommand) -> Result<ExitCode> {
-    let ImportCommand::Newcaledonia { dir, out, anonymize, jobs, limits } = cmd;
+    let (dir, out, anonymize, jobs, limits) = match cmd {
+        ImportCommand::Newcaledonia { dir, out, anonymize, jobs, limits } => (dir, out, anonymize, jobs, limits),
+        ImportCommand::Progsnap2 { dir, out, anonymize } => {
+            let rows = progsnap2::import(&dir, anonymize.anonymizer()?.as_ref())?;
+            jsonl::write(&out, &rows)?;
+            println!("{} submissions -> {}", rows.len(), out.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let anonymizer = anonymize.anonymizer()?;
     let grader = ctx.grader(&limits, jobs)?;
     let rt = tokio_runtime(jobs)?;
@@ -123,6 +155,14 @@ pub fn import(ctx: &Context, cmd: ImportCommand) -> Result<ExitCode> {
         let count = |platform| agreement.get(&(label, platform)).copied().unwrap_or(0);
         println!("  {:<9} {:>5} / {:>5}", label.as_str(), count(true), count(false));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(cmd: ExportCommand) -> Result<ExitCode> {
+    let ExportCommand::Progsnap2 { input, out } = cmd;
+    let rows = trajectory::read(&input)?;
+    progsnap2::export(&rows, &out)?;
+    println!("{} submissions -> {}", rows.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }
 

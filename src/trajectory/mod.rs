@@ -4,6 +4,7 @@
 //! hash, so raw ids never reach a file studentsim writes.
 
 pub mod newcaledonia;
+pub mod progsnap2;
 pub mod split;
 
 use std::collections::BTreeMap;
