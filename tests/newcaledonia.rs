@@ -54,6 +54,13 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
     assert_eq!((edits.len(), edits[edits.len() / 2]), (4619, 7));
     assert!((mean - 21.2).abs() < 0.05, "mean edit distance {mean}");
 
+    // Views: three stages per stream; one next-step item per submission with a predecessor.
+    assert_eq!(trajectory::views::stages(rows).len(), 3 * 1071);
+    let next = trajectory::views::next_steps(rows, 3);
+    assert_eq!(next.len(), 4619);
+    assert!(next.iter().all(|i| !i.priors.is_empty() && i.priors.len() <= 3));
+    assert!(next.iter().any(|i| !i.context.is_empty()));
+
     // Our labels against the platform's verdict (a Python re-grade agrees on 97.2%).
     let mut table: BTreeMap<(bool, bool), usize> = BTreeMap::new();
     for r in rows {

@@ -6,6 +6,7 @@
 pub mod newcaledonia;
 pub mod progsnap2;
 pub mod split;
+pub mod views;
 
 use std::collections::BTreeMap;
 use std::path::Path;
