@@ -144,6 +144,23 @@ fn validate(problem: &Problem, folder: &Path, manifest: &Path) -> Result<(), Bad
     Ok(())
 }
 
+/// `(name, signature)` of each top-level `def` of `code`, the signature as written (`name(args)`, no `def`, no
+/// colon); tolerant of extra spaces after `def`.
+pub fn top_level_functions(code: &str) -> Vec<(String, String)> {
+    code.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("def")?;
+            if !rest.starts_with(char::is_whitespace) {
+                return None;
+            }
+            let rest = rest.trim();
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let (signature, _) = rest.rsplit_once(':')?;
+            (!name.is_empty()).then(|| (name, signature.trim().to_owned()))
+        })
+        .collect()
+}
+
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
@@ -157,6 +174,15 @@ mod tests {
         let text = "id = \"a\"\ntitle = \"t\"\nstatement = 3\n";
         let err = Problem::from_toml(text, Path::new("p/a/problem.toml")).unwrap_err();
         assert!(err.0.starts_with("p/a/problem.toml:3:13:"), "{}", err.0);
+    }
+
+    #[test]
+    fn top_level_functions_tolerate_spacing() {
+        let code = "def  f(a, b):\n    def inner():\n        pass\ndefault = 1\ndef g():\n    pass\n";
+        assert_eq!(
+            top_level_functions(code),
+            [("f".to_owned(), "f(a, b)".to_owned()), ("g".to_owned(), "g()".to_owned())]
+        );
     }
 
     #[test]

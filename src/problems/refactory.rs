@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::Problem;
+use super::{Problem, top_level_functions};
 use crate::BadInput;
 use crate::grade::Compare;
 
@@ -97,9 +97,9 @@ fn import_question(n: u32, dir: &Path) -> Result<Problem> {
     let statement = lines.collect::<Vec<_>>().join("\n").trim().to_owned();
     let solution = read("code/reference/reference.py")?;
     let fixed = if dir.join("code/global.py").is_file() { read("code/global.py")? } else { String::new() };
-    let fixed_defs = function_defs(&fixed);
+    let fixed_defs = top_level_functions(&fixed);
     let defs: Vec<(String, String)> =
-        function_defs(&solution).into_iter().filter(|(name, _)| !fixed_defs.iter().any(|(f, _)| f == name)).collect();
+        top_level_functions(&solution).into_iter().filter(|(name, _)| !fixed_defs.iter().any(|(f, _)| f == name)).collect();
     if defs.is_empty() {
         return Err(BadInput(format!("{}: the reference solution defines no function", dir.display())).into());
     }
@@ -130,17 +130,6 @@ fn import_question(n: u32, dir: &Path) -> Result<Problem> {
         compare: Compare::Value,
         source: Some(format!("Refactory dataset (Hu et al., ASE 2019), question_{n}; LGPL-3.0")),
     })
-}
-
-/// `(name, "def name(args):")` for each top-level function of `code`.
-fn function_defs(code: &str) -> Vec<(String, String)> {
-    code.lines()
-        .filter_map(|line| {
-            let rest = line.strip_prefix("def ")?;
-            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-            (!name.is_empty()).then(|| (name, line.trim_end().to_owned()))
-        })
-        .collect()
 }
 
 fn names(defs: &[(String, String)]) -> String {
@@ -182,5 +171,5 @@ fn stub(signature: &str, title: &str, examples: &[String]) -> String {
     let body: String = examples.iter().flat_map(|e| e.lines()).map(|l| format!("    {l}\n")).collect();
     // A raw docstring keeps backslashes in the I/O pairs as they are.
     let prefix = if body.contains('\\') { "r" } else { "" };
-    format!("{signature}\n    {prefix}\"\"\"{title}.\n\n{body}    \"\"\"\n    \"*** YOUR CODE HERE ***\"\n")
+    format!("def {signature}:\n    {prefix}\"\"\"{title}.\n\n{body}    \"\"\"\n    \"*** YOUR CODE HERE ***\"\n")
 }

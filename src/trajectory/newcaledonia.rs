@@ -19,7 +19,7 @@ use super::{Anonymizer, REAL, Submission};
 use crate::BadInput;
 use crate::grade::batch::{Job, grade_all};
 use crate::grade::{Compare, Grader, Outcome};
-use crate::problems::Problem;
+use crate::problems::{Problem, top_level_functions};
 
 pub const EXERCISES: &str = "NewCaledonia_exercises.json";
 pub const SUBMISSIONS: &str = "NewCaledonia_5690_light.json";
@@ -124,13 +124,10 @@ fn parse_time(date: &str) -> Result<Timestamp, jiff::Error> {
 /// The problem for one exercise, and how many of its inputs were dropped.
 async fn problem_for(grader: &Grader, exercise: &Exercise) -> Result<(Problem, usize)> {
     let name = &exercise.funcname;
-    let signature = exercise
-        .solution
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("def"))
-        .map(str::trim)
-        .find(|rest| rest.strip_prefix(name.as_str()).is_some_and(|r| r.trim_start().starts_with('(')))
-        .and_then(|rest| rest.rsplit_once(':').map(|(head, _)| head.trim().to_owned()))
+    let signature = top_level_functions(&exercise.solution)
+        .into_iter()
+        .find(|(defined, _)| defined == name)
+        .map(|(_, signature)| signature)
         .unwrap_or_else(|| format!("{name}(*args)"));
     let calls: Vec<String> = exercise.entries.iter().map(|entry| format!("{name}({})", arguments(entry))).collect();
 
