@@ -3,9 +3,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use studentsim::grade::batch::{Job, grade_all};
+use studentsim::grade::batch::{JobMaker, grade_all};
 use studentsim::grade::Label;
 use studentsim::problems::refactory::{self, Verdict};
 
@@ -18,20 +17,17 @@ fn refactory_correct_programs_pass_and_wrong_ones_mostly_fail() {
     let programs = refactory::programs(&dir, &[Verdict::Correct, Verdict::Wrong]).expect("programs");
     assert_eq!(programs.len(), 4225, "2,442 correct + 1,783 wrong programs");
 
-    let mut per_problem = HashMap::new();
-    for p in &problems {
-        let tests = Arc::new(common::block_on(grader.problem_tests(p)).expect("doctests"));
-        assert!(tests.total() >= 5, "{}: {} examples", p.id, tests.total());
-        per_problem.insert(p.id.clone(), (Arc::<str>::from(p.fixed.as_str()), tests));
+    let mut maker = JobMaker::new(&grader);
+    let mut jobs = Vec::new();
+    for prog in &programs {
+        let problem = problems.iter().find(|p| p.id == prog.problem_id).unwrap();
+        let code = std::fs::read_to_string(&prog.path).expect("utf-8 program");
+        jobs.push(common::block_on(maker.job(problem, code)).expect("doctests"));
     }
-    let jobs = programs
-        .iter()
-        .map(|prog| {
-            let (fixed, tests) = &per_problem[&prog.problem_id];
-            let code = std::fs::read_to_string(&prog.path).expect("utf-8 program");
-            Job { fixed: fixed.clone(), code, tests: tests.clone() }
-        })
-        .collect();
+    for p in &problems {
+        let tests = common::block_on(grader.problem_tests(p)).expect("doctests");
+        assert!(tests.total() >= 5, "{}: {} examples", p.id, tests.total());
+    }
     let graded = common::block_on(grade_all(grader, jobs, 2, &indicatif::ProgressBar::hidden()));
     let records: Vec<_> = graded.into_iter().map(|g| g.record).collect();
 

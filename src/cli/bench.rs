@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use super::output::progress;
 use super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
 use crate::grade::{Outcome, Tests};
-use crate::grade::batch::{Job, grade_all};
+use crate::grade::batch::{JobMaker, grade_all};
 use crate::problems::refactory::{self, Verdict};
 
 #[derive(Debug, Subcommand)]
@@ -73,18 +72,15 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
     let rt = tokio_runtime(jobs)?;
     let mut sandbox_jobs = Vec::with_capacity(programs.len());
     let mut native_jobs = Vec::with_capacity(programs.len());
-    let mut tests_of = std::collections::HashMap::new();
-    for problem in &problems {
-        let tests = Arc::new(rt.block_on(grader.problem_tests(problem))?);
-        tests_of.insert(problem.id.clone(), (Arc::<str>::from(problem.fixed.as_str()), tests));
-    }
+    let mut maker = JobMaker::new(&grader);
     for program in &programs {
         let code = std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
-        let (fixed, tests) = &tests_of[&program.problem_id];
+        let problem = problems.iter().find(|p| p.id == program.problem_id).expect("programs come from these problems");
+        let job = rt.block_on(maker.job(problem, code))?;
         native_jobs.push(serde_json::json!({
-            "fixed": &**fixed, "code": code, "tests": doctest_text(tests)
+            "fixed": &*job.fixed, "code": job.code, "tests": doctest_text(&job.tests)
         }).to_string());
-        sandbox_jobs.push(Job { fixed: fixed.clone(), code, tests: tests.clone() });
+        sandbox_jobs.push(job);
     }
     let n = programs.len();
     println!("grading {n} Refactory programs (correct + wrong), {jobs} at a time");

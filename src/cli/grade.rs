@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
@@ -14,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::output::progress;
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
 use crate::{BadInput, jsonl};
-use crate::grade::batch::{Job, grade_all};
-use crate::grade::{GradeRecord, Grader, Tests};
+use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::GradeRecord;
 use crate::problems::Registry;
 
 #[derive(Debug, Args)]
@@ -67,9 +66,11 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     let codes = args.files.iter().map(|f| read_code(f)).collect::<Result<Vec<_>, _>>()?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
-    let tests = Arc::new(rt.block_on(grader.problem_tests(problem))?);
-    let fixed: Arc<str> = problem.fixed.as_str().into();
-    let jobs = codes.into_iter().map(|code| Job { fixed: fixed.clone(), code, tests: tests.clone() }).collect();
+    let mut maker = JobMaker::new(&grader);
+    let mut jobs = Vec::with_capacity(codes.len());
+    for code in codes {
+        jobs.push(rt.block_on(maker.job(problem, code))?);
+    }
     let graded = rt.block_on(grade_all(grader, jobs, args.jobs, &progress(args.files.len(), "grading")));
     let records: Vec<GradeRecord> = graded.into_iter().map(|g| g.record).collect();
     let mut out = std::io::stdout().lock();
@@ -121,7 +122,11 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
     let rows = read_submissions(input, registry)?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
-    let jobs = rt.block_on(jobs_for(&grader, registry, &rows))?;
+    let mut maker = JobMaker::new(&grader);
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        jobs.push(rt.block_on(maker.job(registry.get(&row.problem)?, row.code.clone()))?);
+    }
     let bar = progress(rows.len(), "grading");
     let records: Vec<GradeRecord> = rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
     bar.finish_and_clear();
@@ -153,19 +158,4 @@ fn read_submissions(path: &Path, registry: &Registry) -> Result<Vec<SubmissionRo
         rows.push(row);
     }
     Ok(rows)
-}
-
-async fn jobs_for(grader: &Grader, registry: &Registry, rows: &[SubmissionRow]) -> Result<Vec<Job>> {
-    let mut per_problem: HashMap<&str, (Arc<str>, Arc<Tests>)> = HashMap::new();
-    let mut jobs = Vec::with_capacity(rows.len());
-    for row in rows {
-        if !per_problem.contains_key(row.problem.as_str()) {
-            let problem = registry.get(&row.problem)?;
-            let tests = grader.problem_tests(problem).await?;
-            per_problem.insert(&row.problem, (problem.fixed.as_str().into(), Arc::new(tests)));
-        }
-        let (fixed, tests) = &per_problem[row.problem.as_str()];
-        jobs.push(Job { fixed: fixed.clone(), code: row.code.clone(), tests: tests.clone() });
-    }
-    Ok(jobs)
 }

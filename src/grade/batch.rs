@@ -1,13 +1,16 @@
 //! Grading many submissions at once, `parallel` at a time, results in input order.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Result;
 use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{GradeRecord, Grader, Tests};
+use crate::problems::Problem;
 
 /// One submission to grade, with its problem's fixed code and tests.
 #[derive(Clone)]
@@ -15,6 +18,27 @@ pub struct Job {
     pub fixed: Arc<str>,
     pub code: String,
     pub tests: Arc<Tests>,
+}
+
+/// Makes jobs for submissions to problems, parsing each problem's tests once.
+pub struct JobMaker<'g> {
+    grader: &'g Grader,
+    prepared: HashMap<String, (Arc<str>, Arc<Tests>)>,
+}
+
+impl<'g> JobMaker<'g> {
+    pub fn new(grader: &'g Grader) -> Self {
+        Self { grader, prepared: HashMap::new() }
+    }
+
+    pub async fn job(&mut self, problem: &Problem, code: String) -> Result<Job> {
+        if !self.prepared.contains_key(&problem.id) {
+            let tests = Arc::new(self.grader.problem_tests(problem).await?);
+            self.prepared.insert(problem.id.clone(), (problem.fixed.as_str().into(), tests));
+        }
+        let (fixed, tests) = &self.prepared[&problem.id];
+        Ok(Job { fixed: fixed.clone(), code, tests: tests.clone() })
+    }
 }
 
 /// A finished job: its record and the wall-clock time its grade took.

@@ -5,7 +5,7 @@
 //! outputs come from running the teacher solution on each input inside the sandbox, and the statement is derived
 //! from the function's name and signature (and says so).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::{Anonymizer, REAL, Submission};
 use crate::BadInput;
-use crate::grade::batch::{Job, grade_all};
+use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::{Compare, Grader, Outcome};
 use crate::problems::{Problem, top_level_functions};
 
@@ -95,14 +95,12 @@ pub async fn import(
         });
     }
 
-    let mut tests = BTreeMap::new();
-    for problem in &problems {
-        tests.insert(problem.id.clone(), Arc::new(grader.problem_tests(problem).await?));
+    let mut maker = JobMaker::new(&grader);
+    let mut jobs_in = Vec::with_capacity(submissions.len());
+    for s in &submissions {
+        let problem = problems.iter().find(|p| p.id == s.problem).expect("every submission maps to a problem");
+        jobs_in.push(maker.job(problem, s.code.clone()).await?);
     }
-    let jobs_in = submissions
-        .iter()
-        .map(|s| Job { fixed: "".into(), code: s.code.clone(), tests: tests[&s.problem].clone() })
-        .collect();
     progress.set_length(submissions.len() as u64);
     for (submission, graded) in submissions.iter_mut().zip(grade_all(grader, jobs_in, jobs, progress).await) {
         submission.label = Some(graded.record.label);
