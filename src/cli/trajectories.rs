@@ -1,7 +1,7 @@
 //! `studentsim import` (datasets → problems + trajectories) and `studentsim split`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -113,20 +113,32 @@ pub struct SplitArgs {
 }
 
 pub fn import(ctx: &Context, cmd: ImportCommand) -> Result<ExitCode> {
-    let (dir, out, anonymize, jobs, limits) = match cmd {
-        ImportCommand::Newcaledonia { dir, out, anonymize, jobs, limits } => (dir, out, anonymize, jobs, limits),
+    match cmd {
+        ImportCommand::Newcaledonia { dir, out, anonymize, jobs, limits } => {
+            import_newcaledonia(ctx, &dir, &out, &anonymize, jobs, &limits)
+        }
         ImportCommand::Progsnap2 { dir, out, anonymize } => {
             let rows = progsnap2::import(&dir, anonymize.anonymizer()?.as_ref())?;
             jsonl::write(&out, &rows)?;
             println!("{} submissions -> {}", rows.len(), out.display());
-            return Ok(ExitCode::SUCCESS);
+            Ok(ExitCode::SUCCESS)
         }
-    };
+    }
+}
+
+fn import_newcaledonia(
+    ctx: &Context,
+    dir: &Path,
+    out: &Path,
+    anonymize: &AnonymizeArgs,
+    jobs: usize,
+    limits: &LimitArgs,
+) -> Result<ExitCode> {
     let anonymizer = anonymize.anonymizer()?;
-    let grader = ctx.grader(&limits, jobs)?;
+    let grader = ctx.grader(limits, jobs)?;
     let rt = tokio_runtime(jobs)?;
     let bar = progress_of_unknown_length("grading");
-    let imported = rt.block_on(newcaledonia::import(&dir, grader, anonymizer.as_ref(), jobs, &bar))?;
+    let imported = rt.block_on(newcaledonia::import(dir, grader, anonymizer.as_ref(), jobs, &bar))?;
     bar.finish_and_clear();
 
     // Everything is computed before the first file is written.
