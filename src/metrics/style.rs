@@ -1,10 +1,15 @@
 //! Style features of many programs at once: sizes, AST shape, PEP 8 counts.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use anyhow::Result;
+use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use super::{AstShape, ast_shape, chars, lines};
 use crate::grade::Grader;
+use tokio::runtime::Handle;
 
 /// The style features of one program.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -47,4 +52,31 @@ pub async fn styles(grader: &Grader, codes: &[&str]) -> Result<Vec<Style>> {
             pep8_wrapped: wrapped[i],
         })
         .collect())
+}
+
+/// [`styles`] over many programs, in chunks worked on by `parallel` threads (each chunk in its own sandbox
+/// instances, driven by `runtime`); `progress` advances per program. Results are in input order.
+pub fn styles_parallel(runtime: &Handle, grader: &Grader, codes: &[&str], parallel: usize, progress: &ProgressBar) -> Result<Vec<Style>> {
+    const CHUNK: usize = 256;
+    let chunks: Vec<&[&str]> = codes.chunks(CHUNK).collect();
+    let found: Vec<Mutex<Option<Result<Vec<Style>>>>> = chunks.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.clamp(1, chunks.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(index) else { break };
+                    let result = runtime.block_on(styles(grader, chunk));
+                    progress.inc(chunk.len() as u64);
+                    *found[index].lock().expect("no thread panics holding it") = Some(result);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(codes.len());
+    for slot in found {
+        out.extend(slot.into_inner().expect("no thread panicked").expect("every chunk was worked on")?);
+    }
+    Ok(out)
 }

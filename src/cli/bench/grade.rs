@@ -1,4 +1,4 @@
-//! `studentsim bench`: throughput figures against a peer measured in the same run. Not part of the tests.
+//! `studentsim bench grade`: the sandboxed grader against native doctest in subprocesses.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -7,36 +7,32 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use clap::Subcommand;
+use clap::Args;
 use clap::builder::TypedValueParser as _;
 
-use super::output::progress;
-use super::{Context, LimitArgs, tokio_runtime};
+use super::super::output::progress;
+use super::super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
 use crate::grade::{Outcome, Tests};
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::problems::refactory::{self, Verdict};
 
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Grade the Refactory corpus (correct + wrong programs) in the sandbox and, in the same run, with native
-    /// `python3` running doctest in one subprocess per submission; print submissions/s for both and the ratio.
-    Grade {
-        /// The Refactory dataset folder.
-        #[arg(long, value_name = "DIR", default_value = "../shared/data/refactory")]
-        refactory: PathBuf,
-        /// Parallel submissions, for both sides.
-        #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
-        jobs: usize,
-        /// Grade only the first N programs.
-        #[arg(long, value_name = "N")]
-        limit: Option<usize>,
-        /// The native interpreter to compare with.
-        #[arg(long, value_name = "PATH", default_value = "python3")]
-        python: String,
-        #[command(flatten)]
-        limits: LimitArgs,
-    },
+#[derive(Debug, Args)]
+pub struct GradeArgs {
+    /// The Refactory dataset folder.
+    #[arg(long, value_name = "DIR", default_value = "../shared/data/refactory")]
+    refactory: PathBuf,
+    /// Parallel submissions, for both sides.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    jobs: usize,
+    /// Grade only the first N programs.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// The native interpreter to compare with.
+    #[arg(long, value_name = "PATH", default_value = "python3")]
+    python: String,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 /// The native peer: one fresh interpreter per submission, reading {fixed, code, tests} on stdin and printing
@@ -58,8 +54,8 @@ runner.run(test, out=lambda s: None)
 sys.__stdout__.write(f"{runner.tries - runner.failures}\n")
 "#;
 
-pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
-    let BenchCommand::Grade { refactory: dir, jobs, limit, python, limits } = cmd;
+pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
+    let GradeArgs { refactory: dir, jobs, limit, python, limits } = args;
     let problems = refactory::import(&dir)?;
     let mut programs = refactory::programs(&dir, &[Verdict::Correct, Verdict::Wrong])?;
     if let Some(n) = limit {

@@ -1,0 +1,219 @@
+//! `studentsim score`: compare one real set with simulated sets and write the report.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+
+use super::output::progress;
+use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::{Grader, Label};
+use crate::metrics::embed::{self, BertEmbedder, EmbeddingCache, Embedder};
+use crate::metrics::style::styles_parallel;
+use crate::problems::Registry;
+use crate::score::{self, Options, Pep8Count, ScoredSet};
+use crate::trajectory::{REAL, Submission};
+use crate::{BadInput, jsonl};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Writes into --out: metrics.json (every number), report.md (the reference study's Tables 1-3 \
+    and label shares per stage), error_types.svg, progress.svg and embeddings_pca.svg.\n\n\
+    Rows without a label or pass_rate are graded in the sandbox against --problems first. Simulated rows are \
+    paired with real rows by (student, problem) at each stage and by (student, problem, attempt) for next steps; \
+    see the report's notes.")]
+pub struct ScoreArgs {
+    /// The real trajectory rows (native JSONL), e.g. the ns_op part of a split.
+    #[arg(long, value_name = "JSONL")]
+    real: PathBuf,
+    /// A simulated set (native JSONL, one generator); repeat for several. A set is named by its rows' `source`,
+    /// or by its file name when that is `real`.
+    #[arg(long = "sim", value_name = "JSONL", required = true)]
+    sims: Vec<PathBuf>,
+    /// Folder to write the report into (created; files in it are replaced).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Embedding model: a local Hugging Face folder of a BERT-family model (config.json, model.safetensors,
+    /// tokenizer.json) [default: all-MiniLM-L6-v2 from runtimes/setup.sh].
+    #[arg(long, value_name = "DIR")]
+    embedder: Option<PathBuf>,
+    /// Where embeddings are cached by code hash [default: embeddings/ in the runtime folder].
+    #[arg(long, value_name = "DIR")]
+    embedding_cache: Option<PathBuf>,
+    /// Which PEP 8 count the tables use.
+    #[arg(long, value_enum, default_value_t = Pep8Count::Plain)]
+    pep8: Pep8Count,
+    /// Sandbox instances to run at once (grading and style features).
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// A set as read: its rows with their line numbers.
+struct Input {
+    path: PathBuf,
+    name: String,
+    rows: Vec<(usize, Submission)>,
+}
+
+fn read_set(path: &Path) -> Result<Input, BadInput> {
+    let rows: Vec<(usize, Submission)> = jsonl::read(path)?;
+    if rows.is_empty() {
+        return Err(BadInput(format!("{}: no rows; every set needs at least one submission", path.display())));
+    }
+    let stem = path.file_stem().map_or_else(|| "sim".to_owned(), |s| s.to_string_lossy().into_owned());
+    let name = match rows[0].1.source.as_str() {
+        REAL => stem,
+        source => source.to_owned(),
+    };
+    Ok(Input { path: path.to_owned(), name, rows })
+}
+
+/// Read and check every input before any work: each set non-empty, every simulated row on a real problem.
+fn read_inputs(args: &ScoreArgs) -> Result<(Input, Vec<Input>), BadInput> {
+    let mut real = read_set(&args.real)?;
+    real.name = REAL.to_owned();
+    let problems: BTreeSet<&str> = real.rows.iter().map(|(_, r)| r.problem.as_str()).collect();
+    let mut sims = Vec::new();
+    let mut names: BTreeSet<String> = BTreeSet::from([REAL.to_owned()]);
+    for path in &args.sims {
+        let mut sim = read_set(path)?;
+        if let Some((line, row)) = sim.rows.iter().find(|(_, r)| !problems.contains(r.problem.as_str())) {
+            return Err(BadInput(format!(
+                "{}:{line}: problem {:?} is not in the real set {} (simulated and real sets must cover the same problems)",
+                path.display(),
+                row.problem,
+                args.real.display()
+            )));
+        }
+        let base = sim.name.clone();
+        let mut n = 2;
+        while !names.insert(sim.name.clone()) {
+            sim.name = format!("{base}-{n}");
+            n += 1;
+        }
+        sims.push(sim);
+    }
+    Ok((real, sims))
+}
+
+pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
+    let (real, sims) = read_inputs(&args)?;
+    let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
+    let embedder_dir = args.embedder.clone().unwrap_or_else(embed::default_model_dir);
+    if args.embedder.is_none() && !embedder_dir.join("config.json").is_file() {
+        return Err(BadInput(format!(
+            "the default embedding model is missing from {}; run `runtimes/setup.sh`",
+            embedder_dir.display()
+        ))
+        .into());
+    }
+    let embedder = BertEmbedder::load(&embedder_dir)?;
+    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let rt = tokio_runtime(args.jobs)?;
+
+    let (labels, pass_rates) = rt.block_on(grade_missing(ctx, &grader, &inputs, args.jobs))?;
+    let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
+    let bar = progress(codes.len(), "style features");
+    let mut styles = styles_parallel(rt.handle(), &grader, &codes, args.jobs, &bar)?.into_iter();
+    bar.finish_and_clear();
+
+    let cache_dir = args.embedding_cache.clone().unwrap_or_else(|| crate::sandbox::Runtime::default_dir().join("embeddings"));
+    let mut cache = EmbeddingCache::open(&cache_dir, embedder.id())?;
+    let bar = progress(codes.len(), "embeddings");
+    let mut vectors = embed::embed_cached(&embedder, &mut cache, &codes, 32, |done| bar.set_position(done as u64))?.into_iter();
+    bar.finish_and_clear();
+
+    let mut scored: Vec<ScoredSet> = inputs
+        .iter()
+        .zip(labels.into_iter().zip(pass_rates))
+        .map(|(input, (labels, pass_rates))| {
+            let n = input.rows.len();
+            ScoredSet {
+                name: input.name.clone(),
+                rows: input.rows.iter().map(|(_, r)| r.clone()).collect(),
+                labels,
+                pass_rates,
+                styles: styles.by_ref().take(n).collect(),
+                embeddings: vectors.by_ref().take(n).collect(),
+            }
+        })
+        .collect();
+    let real_set = scored.remove(0);
+    let options = Options { pep8: args.pep8, ..Options::default() };
+    let report = score::evaluate(&real_set, &scored, &options);
+
+    let sim_names: Vec<String> = scored.iter().map(|s| s.name.clone()).collect();
+    let provenance = score::report::Provenance { real: &real.path.display().to_string(), sims: &sim_names, embedder: embedder.id() };
+    let markdown = score::report::markdown(&report, &provenance);
+    let files: [(&str, String); 5] = [
+        ("metrics.json", serde_json::to_string_pretty(&report)? + "\n"),
+        ("report.md", markdown.clone()),
+        ("error_types.svg", score::plots::error_types(&report)?),
+        ("progress.svg", score::plots::progress(&report)?),
+        ("embeddings_pca.svg", score::plots::embeddings_pca(&report)?),
+    ];
+    for (name, text) in &files {
+        let path = args.out.join(name);
+        jsonl::write_atomically(&path, |out| Ok(out.write_all(text.as_bytes())?))?;
+    }
+    let tables = markdown.split("## Table 3").nth(1).and_then(|t| t.split("\n## ").next()).unwrap_or("");
+    println!("Table 3{}", tables.trim_end());
+    println!("\nreport: {}", args.out.join("report.md").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Labels and pass rates of every row: the row's own when it has both, else a fresh grade.
+async fn grade_missing(
+    ctx: &Context,
+    grader: &Arc<Grader>,
+    inputs: &[&Input],
+    jobs: usize,
+) -> Result<(Vec<Vec<Label>>, Vec<Vec<f64>>)> {
+    let todo: Vec<(usize, usize)> = inputs
+        .iter()
+        .enumerate()
+        .flat_map(|(s, input)| {
+            input.rows.iter().enumerate().filter(|(_, (_, r))| r.label.is_none() || r.pass_rate.is_none()).map(move |(i, _)| (s, i))
+        })
+        .collect();
+    let mut labels: Vec<Vec<Label>> = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.label.unwrap_or(Label::Compile)).collect()).collect();
+    let mut pass_rates: Vec<Vec<f64>> = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.pass_rate.unwrap_or(0.0)).collect()).collect();
+    if todo.is_empty() {
+        return Ok((labels, pass_rates));
+    }
+    let registry: Registry = ctx.registry()?;
+    let mut maker = JobMaker::new(grader);
+    let mut jobs_list = Vec::with_capacity(todo.len());
+    let mut problems: HashMap<&str, _> = HashMap::new();
+    for &(s, i) in &todo {
+        let (line, row) = &inputs[s].rows[i];
+        let problem = match problems.get(row.problem.as_str()) {
+            Some(p) => p,
+            None => {
+                let found = registry.get(&row.problem).map_err(|_| {
+                    BadInput(format!(
+                        "{}:{line}: problem {:?} is not in the registry {} (rows without a label are graded against it; pass --problems)",
+                        inputs[s].path.display(),
+                        row.problem,
+                        ctx.problems.display()
+                    ))
+                })?;
+                problems.entry(row.problem.as_str()).or_insert(found)
+            }
+        };
+        jobs_list.push(maker.job(problem, row.code.clone()).await.with_context(|| format!("preparing the tests of {}", row.problem))?);
+    }
+    let bar = progress(jobs_list.len(), "grading");
+    let graded = grade_all(grader.clone(), jobs_list, jobs, &bar).await;
+    bar.finish_and_clear();
+    for (&(s, i), g) in todo.iter().zip(graded) {
+        labels[s][i] = g.record.label;
+        pass_rates[s][i] = g.record.pass_rate;
+    }
+    Ok((labels, pass_rates))
+}

@@ -1,0 +1,334 @@
+//! The numbers of the report: one function per table, all driven by [`evaluate`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use nalgebra::{DMatrix, SymmetricEigen};
+use serde::Serialize;
+
+use super::{
+    Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StageName, StageShares, StyleFit,
+    Table1, stage_rows,
+};
+use crate::grade::Label;
+use crate::metrics::functionality::{label_distribution, mean_with_interval};
+use crate::metrics::pca::{FEATURES, StyleScore};
+use crate::metrics::progress::{normalized_steps, typical_length};
+use crate::metrics::semantics::{cosine_distance, coverage, knn_distance};
+use crate::metrics::{edit_distance, style::Style};
+use crate::trajectory::streams;
+use crate::trajectory::views::Stage;
+
+/// Mean and population standard deviation; `None` for no values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MeanStd {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl MeanStd {
+    fn of(values: &[f64]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        Some(Self { mean, std: (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt() })
+    }
+}
+
+/// Mean and 95% interval half-width (1.96·std/√n).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MeanCi {
+    pub mean: f64,
+    pub ci95: f64,
+}
+
+/// Table 1, one stage of one simulated set.
+#[derive(Debug, Serialize)]
+pub struct StageRow {
+    pub stage: StageName,
+    /// Mean over problems of the average KNN distance (real → simulated).
+    pub knn_distance: Option<f64>,
+    /// Mean over problems of the coverage (simulated → real).
+    pub coverage: Option<f64>,
+    /// Problems with rows on both sides at this stage.
+    pub problems: usize,
+}
+
+/// Table 2, one set: last-stage PEP 8 and style score, and the mean absolute error against the paired real row.
+#[derive(Debug, Serialize)]
+pub struct StyleRow {
+    pub set: String,
+    pub n: usize,
+    pub pep8: Option<MeanStd>,
+    pub style: Option<MeanStd>,
+    /// Rows paired with a real row (same student and problem); the MAE columns average over them.
+    pub pairs: usize,
+    pub pep8_mae: Option<f64>,
+    pub style_mae: Option<f64>,
+}
+
+/// Table 3, one set: next-step rows.
+#[derive(Debug, Serialize)]
+pub struct NextStepRow {
+    pub set: String,
+    /// Rows paired with a real next-step target (same student, problem and attempt).
+    pub n: usize,
+    pub pass_rate: Option<MeanStd>,
+    pub pass_rate_mae: Option<f64>,
+    /// Share of rows labelled no_error.
+    pub no_error: Option<f64>,
+    pub pep8: Option<MeanStd>,
+    pub pep8_mae: Option<f64>,
+    pub style: Option<MeanStd>,
+    pub style_mae: Option<f64>,
+    /// Mean cosine distance between each row's embedding and its real partner's.
+    pub cosine: Option<f64>,
+}
+
+/// One normalized step of one set's progress curves.
+#[derive(Debug, Serialize)]
+pub struct ProgressPoint {
+    pub step: usize,
+    pub n: usize,
+    pub pass_rate: MeanCi,
+    pub style: MeanCi,
+    pub edit_distance: MeanCi,
+}
+
+/// Per-row values every table uses, for one set.
+struct Derived<'a> {
+    set: &'a ScoredSet,
+    style: Vec<f64>,
+    pep8: Vec<f64>,
+    stages: BTreeMap<(&'a str, &'a str), [usize; 3]>,
+    /// Each row's stream, in order.
+    streams: Vec<Vec<usize>>,
+}
+
+impl<'a> Derived<'a> {
+    fn new(set: &'a ScoredSet, fit: &StyleScore, pep8: Pep8Count) -> Self {
+        Self {
+            set,
+            style: set.styles.iter().map(|s| fit.score(&features(s))).collect(),
+            pep8: set.styles.iter().map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8 } else { s.pep8_wrapped })).collect(),
+            stages: stage_rows(&set.rows),
+            streams: streams(&set.rows).into_values().collect(),
+        }
+    }
+
+    fn key(&self, i: usize) -> (&'a str, &'a str) {
+        (self.set.rows[i].student.as_str(), self.set.rows[i].problem.as_str())
+    }
+}
+
+fn features(s: &Style) -> [f64; FEATURES] {
+    [s.lines as f64, s.chars as f64, f64::from(s.ast_depth), f64::from(s.ast_width), f64::from(s.ast_nodes)]
+}
+
+fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// Score `sims` against `real`. Every set has at least one row.
+pub fn evaluate(real: &ScoredSet, sims: &[ScoredSet], options: &Options) -> Report {
+    let all: Vec<&ScoredSet> = std::iter::once(real).chain(sims).collect();
+    let pooled: Vec<[f64; FEATURES]> = all.iter().flat_map(|set| set.styles.iter().map(features)).collect();
+    // One row in all: every feature is constant, so every score is 0.
+    let fit = StyleScore::fit(&pooled)
+        .unwrap_or(StyleScore { mean: pooled[0], std: [0.0; FEATURES], loadings: [0.0; FEATURES] });
+    let derived: Vec<Derived> = all.iter().map(|set| Derived::new(set, &fit, options.pep8)).collect();
+    let real_d = &derived[0];
+
+    let (embedding_pca_explained, embedding_points) = embedding_pca(&all);
+    Report {
+        pep8: options.pep8,
+        knn_k: options.knn_k,
+        coverage_k: options.coverage_k,
+        sets: derived.iter().map(summary).collect(),
+        style_score: StyleFit {
+            features: ["lines", "chars", "ast_depth", "ast_width", "ast_nodes"],
+            mean: fit.mean,
+            std: fit.std,
+            loadings: fit.loadings,
+        },
+        functionality: derived.iter().map(functionality).collect(),
+        table1: derived[1..].iter().map(|sim| table1(real_d, sim, options)).collect(),
+        table2: derived.iter().enumerate().map(|(i, d)| table2(real_d, d, i == 0)).collect(),
+        table3: derived.iter().enumerate().map(|(i, d)| table3(real_d, d, i == 0)).collect(),
+        progress: derived.iter().map(|d| progress(real_d, d)).collect(),
+        embedding_pca_explained,
+        embedding_points,
+    }
+}
+
+fn summary(d: &Derived) -> SetSummary {
+    let mut problems: Vec<&str> = d.set.rows.iter().map(|r| r.problem.as_str()).collect();
+    problems.sort_unstable();
+    problems.dedup();
+    SetSummary { name: d.set.name.clone(), rows: d.set.rows.len(), streams: d.streams.len(), problems: problems.len() }
+}
+
+fn functionality(d: &Derived) -> Functionality {
+    let stages = Stage::ALL
+        .iter()
+        .enumerate()
+        .map(|(s, &stage)| {
+            let labels: Vec<Label> = d.stages.values().map(|rows| d.set.labels[rows[s]]).collect();
+            StageShares { stage: stage.into(), n: labels.len(), shares: label_distribution(&labels) }
+        })
+        .collect();
+    Functionality { set: d.set.name.clone(), stages }
+}
+
+fn table1(real: &Derived, sim: &Derived, options: &Options) -> Table1 {
+    let stages = Stage::ALL
+        .iter()
+        .enumerate()
+        .map(|(s, &stage)| {
+            let (real_groups, sim_groups) = (by_problem(real, s), by_problem(sim, s));
+            let shared: Vec<&str> = sim_groups.keys().filter(|p| real_groups.contains_key(*p)).copied().collect();
+            let per_problem = |metric: fn(&[Vec<f32>], &[Vec<f32>], usize) -> Option<f64>, k: usize| {
+                mean(shared.iter().filter_map(|p| metric(&real_groups[p], &sim_groups[p], k)))
+            };
+            StageRow {
+                stage: stage.into(),
+                knn_distance: per_problem(knn_distance, options.knn_k),
+                coverage: per_problem(coverage, options.coverage_k),
+                problems: shared.len(),
+            }
+        })
+        .collect();
+    Table1 { set: sim.set.name.clone(), stages }
+}
+
+/// The embeddings of the rows of `d` at stage `s`, by problem.
+fn by_problem<'a>(d: &Derived<'a>, s: usize) -> BTreeMap<&'a str, Vec<Vec<f32>>> {
+    let mut groups: BTreeMap<&str, Vec<Vec<f32>>> = BTreeMap::new();
+    for (&(_, problem), rows) in &d.stages {
+        groups.entry(problem).or_default().push(d.set.embeddings[rows[s]].clone());
+    }
+    groups
+}
+
+fn table2(real: &Derived, d: &Derived, is_real: bool) -> StyleRow {
+    const LAST: usize = 2;
+    let last: Vec<usize> = d.stages.values().map(|rows| rows[LAST]).collect();
+    let pairs: Vec<(usize, usize)> =
+        last.iter().filter_map(|&i| real.stages.get(&d.key(i)).map(|rows| (i, rows[LAST]))).collect();
+    let mae = |values: &[f64], real_values: &[f64]| {
+        if is_real { None } else { mean(pairs.iter().map(|&(i, r)| (values[i] - real_values[r]).abs())) }
+    };
+    StyleRow {
+        set: d.set.name.clone(),
+        n: last.len(),
+        pep8: MeanStd::of(&last.iter().map(|&i| d.pep8[i]).collect::<Vec<_>>()),
+        style: MeanStd::of(&last.iter().map(|&i| d.style[i]).collect::<Vec<_>>()),
+        pairs: if is_real { 0 } else { pairs.len() },
+        pep8_mae: mae(&d.pep8, &real.pep8),
+        style_mae: mae(&d.style, &real.style),
+    }
+}
+
+fn table3(real: &Derived, d: &Derived, is_real: bool) -> NextStepRow {
+    let targets: HashMap<(&str, &str, u32), usize> = real
+        .streams
+        .iter()
+        .flat_map(|stream| stream[1..].iter().copied())
+        .map(|i| {
+            let r = &real.set.rows[i];
+            ((r.student.as_str(), r.problem.as_str(), r.attempt), i)
+        })
+        .collect();
+    let pairs: Vec<(usize, usize)> = (0..d.set.rows.len())
+        .filter_map(|i| {
+            let r = &d.set.rows[i];
+            targets.get(&(r.student.as_str(), r.problem.as_str(), r.attempt)).map(|&t| (i, t))
+        })
+        .collect();
+    let values = |v: &[f64]| pairs.iter().map(|&(i, _)| v[i]).collect::<Vec<_>>();
+    let mae = |v: &[f64], real_v: &[f64]| {
+        if is_real { None } else { mean(pairs.iter().map(|&(i, t)| (v[i] - real_v[t]).abs())) }
+    };
+    NextStepRow {
+        set: d.set.name.clone(),
+        n: pairs.len(),
+        pass_rate: MeanStd::of(&values(&d.set.pass_rates)),
+        pass_rate_mae: mae(&d.set.pass_rates, &real.set.pass_rates),
+        no_error: mean(pairs.iter().map(|&(i, _)| if d.set.labels[i] == Label::NoError { 1.0 } else { 0.0 })),
+        pep8: MeanStd::of(&values(&d.pep8)),
+        pep8_mae: mae(&d.pep8, &real.pep8),
+        style: MeanStd::of(&values(&d.style)),
+        style_mae: mae(&d.style, &real.style),
+        cosine: if is_real {
+            None
+        } else {
+            mean(pairs.iter().map(|&(i, t)| cosine_distance(&d.set.embeddings[i], &real.set.embeddings[t])))
+        },
+    }
+}
+
+fn progress(real: &Derived, d: &Derived) -> Progress {
+    let mut lengths: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for stream in &real.streams {
+        lengths.entry(real.set.rows[stream[0]].problem.as_str()).or_default().push(stream.len());
+    }
+    let typical: BTreeMap<&str, usize> = lengths.into_iter().map(|(p, l)| (p, typical_length(&l))).collect();
+    // step -> (pass rates, style scores, edit distances)
+    let mut at: BTreeMap<usize, [Vec<f64>; 3]> = BTreeMap::new();
+    for stream in &d.streams {
+        let problem = d.set.rows[stream[0]].problem.as_str();
+        let t = typical.get(problem).copied().unwrap_or(stream.len());
+        for (position, (&i, step)) in stream.iter().zip(normalized_steps(stream.len(), t)).enumerate() {
+            let edit = if position == 0 { 0 } else { edit_distance(&d.set.rows[stream[position - 1]].code, &d.set.rows[i].code) };
+            let values = at.entry(step).or_default();
+            values[0].push(d.set.pass_rates[i]);
+            values[1].push(d.style[i]);
+            values[2].push(edit as f64);
+        }
+    }
+    let ci = |v: &[f64]| {
+        let (mean, ci95) = mean_with_interval(v);
+        MeanCi { mean, ci95 }
+    };
+    let steps = at
+        .into_iter()
+        .map(|(step, [pass, style, edit])| ProgressPoint {
+            step,
+            n: pass.len(),
+            pass_rate: ci(&pass),
+            style: ci(&style),
+            edit_distance: ci(&edit),
+        })
+        .collect();
+    Progress { set: d.set.name.clone(), steps }
+}
+
+/// The first two principal components of the pooled embeddings: their share of the variance, and the
+/// projection of up to 1,000 rows of each set (every k-th row).
+fn embedding_pca(all: &[&ScoredSet]) -> ([f64; 2], Vec<(String, Vec<(f64, f64)>)>) {
+    let vectors: Vec<&Vec<f32>> = all.iter().flat_map(|s| s.embeddings.iter()).collect();
+    let dim = vectors.first().map_or(0, |v| v.len());
+    if vectors.len() < 2 || dim < 2 {
+        return ([0.0; 2], Vec::new());
+    }
+    let n = vectors.len() as f64;
+    let mean: Vec<f64> = (0..dim).map(|j| vectors.iter().map(|v| f64::from(v[j])).sum::<f64>() / n).collect();
+    let centred = DMatrix::from_fn(vectors.len(), dim, |i, j| f64::from(vectors[i][j]) - mean[j]);
+    let eigen = SymmetricEigen::new(centred.transpose() * &centred / n);
+    let mut order: Vec<usize> = (0..dim).collect();
+    order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
+    let total: f64 = eigen.eigenvalues.iter().map(|v| v.max(0.0)).sum();
+    let explained = [0, 1].map(|c| if total > 0.0 { eigen.eigenvalues[order[c]].max(0.0) / total } else { 0.0 });
+    let project = |v: &[f32], c: usize| (0..dim).map(|j| (f64::from(v[j]) - mean[j]) * eigen.eigenvectors[(j, order[c])]).sum::<f64>();
+    let points = all
+        .iter()
+        .map(|set| {
+            let every = set.embeddings.len().div_ceil(1000).max(1);
+            let pts = set.embeddings.iter().step_by(every).map(|v| (project(v, 0), project(v, 1))).collect();
+            (set.name.clone(), pts)
+        })
+        .collect();
+    (explained, points)
+}

@@ -1,0 +1,144 @@
+//! `studentsim score` end to end on the bundled example trajectories (graded in the real sandbox, embedded with
+//! the real all-MiniLM-L6-v2): a set against itself, a "copy the previous submission" set, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const EXAMPLES: &str = "examples/trajectories.jsonl";
+
+fn studentsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_studentsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run studentsim")
+}
+
+fn example_rows() -> Vec<Value> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES)).unwrap();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn write_rows(path: &Path, rows: &[Value]) -> PathBuf {
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(path, text).unwrap();
+    path.to_owned()
+}
+
+/// The example rows relabelled as generator `source`.
+fn renamed(rows: &[Value], source: &str) -> Vec<Value> {
+    rows.iter().cloned().map(|mut r| { r["source"] = source.into(); r }).collect()
+}
+
+/// For every row with a predecessor in its stream: the predecessor's code, as that row's attempt.
+fn copy_last(rows: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for pair in rows.windows(2) {
+        let (prev, row) = (&pair[0], &pair[1]);
+        if prev["student"] == row["student"] && prev["problem"] == row["problem"] {
+            let mut sim = row.clone();
+            sim["code"] = prev["code"].clone();
+            sim["source"] = "copy-last".into();
+            out.push(sim);
+        }
+    }
+    out
+}
+
+fn set<'a>(table: &'a Value, name: &str) -> &'a Value {
+    table.as_array().unwrap().iter().find(|r| r["set"] == name).unwrap_or_else(|| panic!("no row for {name} in {table}"))
+}
+
+#[test]
+fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = example_rows();
+    let own = write_rows(&dir.path().join("self.jsonl"), &renamed(&rows, "self"));
+    let copy = write_rows(&dir.path().join("copy.jsonl"), &copy_last(&rows));
+    let out = dir.path().join("report");
+    let run = studentsim(&[
+        "score", "--real", EXAMPLES, "--sim", own.to_str().unwrap(), "--sim", copy.to_str().unwrap(),
+        "--out", out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("| copy-last |"));
+
+    let metrics: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let sets = metrics["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 3);
+    assert_eq!((sets[0]["rows"].as_u64(), sets[0]["streams"].as_u64()), (Some(42), Some(18)));
+
+    // Against itself: zero error everywhere, full coverage at every stage.
+    let t2 = set(&metrics["table2"], "self");
+    assert_eq!((t2["pairs"].as_u64(), t2["pep8_mae"].as_f64(), t2["style_mae"].as_f64()), (Some(18), Some(0.0), Some(0.0)));
+    let t3 = set(&metrics["table3"], "self");
+    assert_eq!((t3["n"].as_u64(), t3["pass_rate_mae"].as_f64(), t3["pep8_mae"].as_f64()), (Some(24), Some(0.0), Some(0.0)));
+    assert!(t3["cosine"].as_f64().unwrap().abs() < 1e-6, "{t3}");
+    for stage in set(&metrics["table1"], "self")["stages"].as_array().unwrap() {
+        assert_eq!(stage["coverage"].as_f64(), Some(1.0), "{stage}");
+    }
+    assert_eq!(set(&metrics["table3"], "real")["pass_rate"], t3["pass_rate"]);
+
+    // Copying the previous submission: the same number of next steps, but not the same code.
+    let c3 = set(&metrics["table3"], "copy-last");
+    assert_eq!(c3["n"].as_u64(), Some(24));
+    assert!(c3["cosine"].as_f64().unwrap() > 0.001, "{c3}");
+    assert!(c3["pass_rate_mae"].as_f64().unwrap() > 0.0, "{c3}");
+    let real_no_error = set(&metrics["table3"], "real")["no_error"].as_f64().unwrap();
+    assert!(c3["no_error"].as_f64().unwrap() < real_no_error, "copies lag one attempt behind: {c3}");
+
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for heading in ["## Table 1", "## Table 2", "## Table 3", "| self |", "| copy-last |"] {
+        assert!(report.contains(heading), "{heading} missing from the report");
+    }
+    for plot in ["error_types.svg", "progress.svg", "embeddings_pca.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("copy-last"), "{plot}");
+    }
+}
+
+/// Exit code 2, one line naming `needles`, no report folder.
+fn refused(args: &[&str], out: &Path, needles: &[&str]) {
+    let run = studentsim(args);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+    assert!(!out.exists(), "{} was written", out.display());
+}
+
+#[test]
+fn bad_input_gets_one_line_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report");
+    let o = out.to_str().unwrap();
+    let rows = example_rows();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+
+    std::fs::write(path("empty.jsonl"), "\n").unwrap();
+    refused(&["score", "--real", EXAMPLES, "--sim", &path("empty.jsonl"), "--out", o], &out, &["empty.jsonl", "no rows"]);
+
+    let mut other = rows[..3].to_vec();
+    other[2]["problem"] = "fizzbuzz-2".into();
+    write_rows(&dir.path().join("other.jsonl"), &other);
+    refused(&["score", "--real", EXAMPLES, "--sim", &path("other.jsonl"), "--out", o], &out, &["other.jsonl:3", "fizzbuzz-2", "not in the real set"]);
+
+    let mut missing = rows[..2].to_vec();
+    missing[1].as_object_mut().unwrap().remove("code");
+    write_rows(&dir.path().join("missing.jsonl"), &missing);
+    refused(&["score", "--real", EXAMPLES, "--sim", &path("missing.jsonl"), "--out", o], &out, &["missing.jsonl:2", "code"]);
+
+    let mut wrong = rows[..2].to_vec();
+    wrong[0]["attempt"] = "one".into();
+    write_rows(&dir.path().join("wrong.jsonl"), &wrong);
+    refused(&["score", "--real", &path("wrong.jsonl"), "--sim", EXAMPLES, "--out", o], &out, &["wrong.jsonl:1", "attempt"]);
+
+    let mut unknown = rows[..2].to_vec();
+    unknown[1]["problem"] = "no-such-problem".into();
+    write_rows(&dir.path().join("unknown.jsonl"), &unknown);
+    refused(&["score", "--real", &path("unknown.jsonl"), "--sim", &path("unknown.jsonl"), "--out", o], &out, &["unknown.jsonl:2", "no-such-problem", "registry"]);
+}
