@@ -5,6 +5,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use studentsim::grade::Label;
+use studentsim::metrics::embed::{self, Embedder};
+use studentsim::score;
 use studentsim::trajectory::split::{Part, Split, SplitSpec};
 use studentsim::trajectory::{self, Anonymizer, newcaledonia};
 
@@ -80,4 +82,35 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
         .collect();
     assert_eq!(parts.values().sum::<usize>(), 5690);
     assert!(parts["ns_op"] > 0 && parts["ns_np"] > 0 && parts["train"] > parts["ns_op"], "{parts:?}");
+
+    // The NS_OP set scored against itself: zero error and full coverage, with real embeddings.
+    let ns_op: Vec<_> = rows.iter().filter(|r| split.part(r) == Part::NsOp).cloned().collect();
+    let scored = |name: &str| score_inputs(name, &ns_op);
+    let report = score::evaluate(&scored("real"), &[scored("self")], &score::Options::default());
+    for stage in &report.table1[0].stages {
+        assert_eq!(stage.coverage, Some(1.0), "{stage:?}");
+        assert!(stage.problems > 40, "{stage:?}");
+    }
+    let (t2, t3) = (&report.table2[1], &report.table3[1]);
+    assert_eq!((t2.pep8_mae, t2.style_mae), (Some(0.0), Some(0.0)));
+    assert_eq!((t3.pass_rate_mae, t3.pep8_mae, t3.style_mae, t3.cosine), (Some(0.0), Some(0.0), Some(0.0), Some(0.0)));
+    assert_eq!(t3.n, ns_op.len() - trajectory::streams(&ns_op).len());
+}
+
+/// A set ready for scoring: its own labels, style features from the sandbox, default embeddings.
+fn score_inputs(name: &str, rows: &[trajectory::Submission]) -> score::ScoredSet {
+    let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
+    let styles = common::block_on(studentsim::metrics::style::styles(&common::grader(), &codes)).expect("styles");
+    let model = embed::BertEmbedder::load(&embed::default_model_dir()).expect("run runtimes/setup.sh");
+    let cache_dir = studentsim::sandbox::Runtime::default_dir().join("embeddings");
+    let mut cache = embed::EmbeddingCache::open(&cache_dir, model.id()).expect("cache");
+    let embeddings = embed::embed_cached(&model, &mut cache, &codes, 32, |_| {}).expect("embeddings");
+    score::ScoredSet {
+        name: name.to_owned(),
+        rows: rows.to_vec(),
+        labels: rows.iter().map(|r| r.label.expect("graded")).collect(),
+        pass_rates: rows.iter().map(|r| r.pass_rate.expect("graded")).collect(),
+        styles,
+        embeddings,
+    }
 }

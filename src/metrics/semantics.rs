@@ -78,7 +78,7 @@ pub fn coverage(real: &[Vec<f32>], sim: &[Vec<f32>], k: usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng, rngs::StdRng};
+    use rand::{RngExt, SeedableRng, rngs::StdRng};
 
     /// The definitions written out naively, in f64, one pair at a time.
     fn brute_knn(real: &[Vec<f32>], sim: &[Vec<f32>], k: usize) -> f64 {

@@ -54,12 +54,23 @@ pub async fn styles(grader: &Grader, codes: &[&str]) -> Result<Vec<Style>> {
         .collect())
 }
 
-/// [`styles`] over many programs, in chunks worked on by `parallel` threads (each chunk in its own sandbox
-/// instances, driven by `runtime`); `progress` advances per program. Results are in input order.
+/// [`styles`] over many programs on `parallel` threads; see [`in_parallel`].
 pub fn styles_parallel(runtime: &Handle, grader: &Grader, codes: &[&str], parallel: usize, progress: &ProgressBar) -> Result<Vec<Style>> {
+    in_parallel(runtime, codes, parallel, progress, async |chunk| styles(grader, chunk).await)
+}
+
+/// Run `work` over chunks of `codes` on `parallel` threads, each driving its chunk's sandbox calls through
+/// `runtime`; `progress` advances per program. Results are in input order.
+pub fn in_parallel<T: Send>(
+    runtime: &Handle,
+    codes: &[&str],
+    parallel: usize,
+    progress: &ProgressBar,
+    work: impl AsyncFn(&[&str]) -> Result<Vec<T>> + Sync,
+) -> Result<Vec<T>> {
     const CHUNK: usize = 256;
     let chunks: Vec<&[&str]> = codes.chunks(CHUNK).collect();
-    let found: Vec<Mutex<Option<Result<Vec<Style>>>>> = chunks.iter().map(|_| Mutex::new(None)).collect();
+    let found: Vec<Mutex<Option<Result<Vec<T>>>>> = chunks.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for _ in 0..parallel.clamp(1, chunks.len().max(1)) {
@@ -67,7 +78,7 @@ pub fn styles_parallel(runtime: &Handle, grader: &Grader, codes: &[&str], parall
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(chunk) = chunks.get(index) else { break };
-                    let result = runtime.block_on(styles(grader, chunk));
+                    let result = runtime.block_on(work(chunk));
                     progress.inc(chunk.len() as u64);
                     *found[index].lock().expect("no thread panics holding it") = Some(result);
                 }
