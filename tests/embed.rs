@@ -66,9 +66,12 @@ fn the_cache_embeds_each_distinct_program_once() {
 #[test]
 fn a_folder_that_is_not_a_bert_model_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let error = BertEmbedder::load(dir.path()).err().unwrap().to_string();
+    let error = embed::load(dir.path()).err().unwrap().to_string();
     assert!(error.contains("config.json") && error.contains("no such file"), "{error}");
     std::fs::write(dir.path().join("config.json"), r#"{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}"#).unwrap();
-    let error = BertEmbedder::load(dir.path()).err().unwrap().to_string();
+    let error = embed::load(dir.path()).err().unwrap().to_string();
     assert!(error.contains("\"qwen2\" is not supported"), "{error}");
+    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "bert", "max_position_embeddings": 512}"#).unwrap();
+    let error = embed::load(dir.path()).err().unwrap().to_string();
+    assert!(error.contains("model.safetensors: no such file"), "{error}");
 }

@@ -12,7 +12,7 @@ use super::output::progress;
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::{Grader, Label};
-use crate::metrics::embed::{self, BertEmbedder, EmbeddingCache, Embedder};
+use crate::metrics::embed::{self, EmbeddingCache};
 use crate::metrics::style::styles_parallel;
 use crate::problems::Registry;
 use crate::score::{self, Options, Pep8Count, ScoredSet};
@@ -36,8 +36,9 @@ pub struct ScoreArgs {
     /// Folder to write the report into (created; files in it are replaced).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Embedding model: a local Hugging Face folder of a BERT-family model (config.json, model.safetensors,
-    /// tokenizer.json) [default: all-MiniLM-L6-v2 from runtimes/setup.sh].
+    /// Embedding model: a local Hugging Face folder (config.json, model.safetensors, tokenizer.json) of a
+    /// BERT-family model or of SFR-Embedding-Code-400M_R / gte-v1.5 [default: all-MiniLM-L6-v2 from
+    /// runtimes/setup.sh].
     #[arg(long, value_name = "DIR")]
     embedder: Option<PathBuf>,
     /// Where embeddings are cached by code hash [default: embeddings/ in the runtime folder].
@@ -112,7 +113,7 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
         ))
         .into());
     }
-    let embedder = BertEmbedder::load(&embedder_dir)?;
+    let embedder = embed::load(&embedder_dir)?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
 
@@ -125,7 +126,7 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
     let cache_dir = args.embedding_cache.clone().unwrap_or_else(|| crate::sandbox::Runtime::default_dir().join("embeddings"));
     let mut cache = EmbeddingCache::open(&cache_dir, embedder.id())?;
     let bar = progress(codes.len(), "embeddings");
-    let mut vectors = embed::embed_cached(&embedder, &mut cache, &codes, 32, |done| bar.set_position(done as u64))?.into_iter();
+    let mut vectors = embed::embed_cached(embedder.as_ref(), &mut cache, &codes, 32, |done| bar.set_position(done as u64))?.into_iter();
     bar.finish_and_clear();
 
     let mut scored: Vec<ScoredSet> = inputs

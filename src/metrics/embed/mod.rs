@@ -1,15 +1,21 @@
-//! Code embeddings for the semantic metrics: the [`Embedder`] trait, the default BERT-family model run with
-//! candle ([`BertEmbedder`]), and a persistent cache of vectors keyed by the sha256 of the code.
+//! Code embeddings for the semantic metrics: the [`Embedder`] trait, encoders run with candle from a local
+//! Hugging Face folder ([`load`]: BERT-family models such as the default all-MiniLM-L6-v2, and the gte-v1.5
+//! "NewModel" family of SFR-Embedding-Code-400M_R), and a persistent cache of vectors keyed by code sha256.
 
 mod bert;
 mod cache;
+mod folder;
+mod gte;
 
 pub use bert::BertEmbedder;
 pub use cache::EmbeddingCache;
+pub use gte::GteEmbedder;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+
+use crate::BadInput;
 
 /// Turns programs into unit-length vectors. Implementations are deterministic: the same text always gets the
 /// same vector, which is what makes the cache sound.
@@ -20,6 +26,20 @@ pub trait Embedder: Send + Sync {
 
     /// One vector per text, in order.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// Load the encoder in `dir`, by the architecture its `config.json` names.
+pub fn load(dir: &Path) -> Result<Box<dyn Embedder>> {
+    match folder::architecture(dir)?.as_str() {
+        "bert" | "BertModel" => Ok(Box::new(BertEmbedder::load(dir)?)),
+        "new" | "NewModel" => Ok(Box::new(GteEmbedder::load(dir)?)),
+        other => Err(BadInput(format!(
+            "{}: model_type {other:?} is not supported; the embedder runs BERT-family models (model_type \"bert\") \
+             and gte-v1.5 / SFR-Embedding-Code models (model_type \"new\")",
+            dir.join("config.json").display()
+        ))
+        .into()),
+    }
 }
 
 /// The default model folder: all-MiniLM-L6-v2 as unpacked by `runtimes/setup.sh`.
@@ -56,4 +76,29 @@ pub fn embed_cached(
     }
     cache.flush()?;
     Ok(keys.iter().map(|k| cache.get(k).expect("every vector was computed").to_vec()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::semantics::cosine_distance;
+
+    #[test]
+    fn a_tiny_random_gte_model_loads_and_embeds_deterministically() {
+        let dir = tempfile::tempdir().unwrap();
+        gte::write_tiny_model(dir.path(), &default_model_dir()).expect("run runtimes/setup.sh for the tokenizer");
+        let model = load(dir.path()).unwrap();
+        assert!(model.id().starts_with("gte-") && model.id().ends_with("-cls-512"), "{}", model.id());
+        let texts = ["def f(x):\n    return x + 1\n", "print('hello')", ""];
+        let batch = model.embed(&texts).unwrap();
+        assert_eq!(batch.len(), 3);
+        for v in &batch {
+            assert_eq!(v.len(), 32);
+            assert!((v.iter().map(|x| x * x).sum::<f32>().sqrt() - 1.0).abs() < 1e-4);
+        }
+        let alone = model.embed(&texts[..1]).unwrap();
+        assert!(cosine_distance(&alone[0], &batch[0]) < 1e-5, "padding changed a vector");
+        assert!(cosine_distance(&batch[0], &batch[1]) > 1e-4);
+        assert_eq!(load(dir.path()).unwrap().embed(&texts).unwrap(), batch);
+    }
 }
