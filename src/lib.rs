@@ -3,10 +3,12 @@
 //! Data flows `problems` → `sandbox` → `grade` → `cli`; see `docs/ARCHITECTURE.md`.
 
 pub mod cli;
+pub mod generate;
 pub mod grade;
 pub mod jsonl;
 pub mod metrics;
 pub mod problems;
+pub mod rollout;
 pub mod sandbox;
 pub mod score;
 pub mod trajectory;

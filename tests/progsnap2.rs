@@ -19,6 +19,7 @@ fn rows() -> Vec<Submission> {
                 pass_rate: [Some(1.0), Some(7.0 / 30.0), None, Some(0.0)][i],
                 source: REAL.into(),
                 platform_correct: None,
+                generated: None,
             });
         }
     }

@@ -8,6 +8,7 @@ mod grade;
 mod metrics;
 mod output;
 mod problems;
+mod rollout;
 mod score;
 mod trajectories;
 
@@ -65,6 +66,9 @@ enum Command {
     Split(trajectories::SplitArgs),
     /// Per-row style features (sizes, AST shape, PEP 8) and edit distance within each stream.
     Metrics(metrics::MetricsArgs),
+    /// Simulate students: generate attempts, grade them in the sandbox, write trajectory rows.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
     /// Score simulated sets against a real one: the study's tables, metrics.json and SVG plots.
     Score(score::ScoreArgs),
     /// Benchmarks (measure; never part of the test suite).
@@ -144,6 +148,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(cmd) => trajectories::export(cmd),
         Command::Split(args) => trajectories::split(args),
         Command::Metrics(args) => metrics::run(&ctx, args),
+        Command::Rollout(cmd) => rollout::run(&ctx, cmd),
         Command::Score(args) => score::run(&ctx, args),
         Command::Bench(cmd) => bench::run(&ctx, cmd),
     }

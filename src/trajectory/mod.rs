@@ -44,6 +44,29 @@ pub struct Submission {
     /// The original platform's verdict, when the dataset has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_correct: Option<bool>,
+    /// How a simulated row was made; absent on real rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<Provenance>,
+}
+
+/// How a generated row was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    pub generator: String,
+    pub seed: u64,
+    /// sha256 of the exact prompt, for generators that render one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_sha256: Option<String>,
+    /// The generator marked this attempt final (`<SUBMIT>`).
+    #[serde(default)]
+    pub submit: bool,
+    /// What the student was shown after this attempt (streams): label, failing examples, hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<serde_json::Value>,
+    /// Why the row holds no attempt: the generator failed (the rollout goes on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 fn real() -> String {

@@ -92,6 +92,7 @@ pub async fn import(
             pass_rate: None,
             source: REAL.to_owned(),
             platform_correct: Some(r.correct == "1"),
+            generated: None,
         });
     }
 

@@ -101,6 +101,7 @@ pub fn import(dir: &Path, anonymizer: Option<&Anonymizer>) -> Result<Vec<Submiss
             pass_rate: event.score,
             source: REAL.to_owned(),
             platform_correct: None,
+            generated: None,
         }));
     }
     events.sort_by(|a, b| (a.1.time, a.0).cmp(&(b.1.time, b.0)));

@@ -106,6 +106,7 @@ mod tests {
             pass_rate: None,
             source: super::super::REAL.into(),
             platform_correct: None,
+            generated: None,
         }
     }
 

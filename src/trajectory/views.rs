@@ -136,6 +136,7 @@ mod tests {
             pass_rate: None,
             source: REAL.into(),
             platform_correct: None,
+            generated: None,
         }
     }
 

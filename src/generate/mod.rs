@@ -1,0 +1,94 @@
+//! Generators: anything that writes a student's next attempt, behind one trait.
+//!
+//! A [`Request`] says what to write: the problem, the student's earlier attempts at it (each with the feedback
+//! it got, in autoregressive streams), optional student context (the same student's code on an earlier
+//! problem), and the target (a stage of Experiment 1, or the next attempt). Generators are seeded: the same
+//! request and seed give the same attempts.
+
+pub mod baseline;
+pub mod prompt;
+pub mod retrieval;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::grade::Label;
+use crate::problems::Problem;
+use crate::trajectory::views::Stage;
+
+/// What to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Experiment 1: the student's first, middle or last submission.
+    Stage(Stage),
+    /// Experiment 2 and streams: the attempt after `Request::history`.
+    Next,
+}
+
+/// One earlier attempt of the student at this problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub code: String,
+    /// What the student was told after it (autoregressive streams only).
+    pub feedback: Option<Feedback>,
+}
+
+/// The grader's outcome of an attempt, as shown to the student, and a tutor's hint if there was one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Feedback {
+    pub label: Label,
+    /// Failing examples: (source, expected, got), already truncated for a prompt.
+    pub failing: Vec<FailingExample>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailingExample {
+    pub source: String,
+    pub want: String,
+    pub got: String,
+}
+
+/// The same student's code on an earlier, different problem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextProblem {
+    pub problem: String,
+    pub codes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub problem: Arc<Problem>,
+    /// The (anonymized) student the attempt is for; retrieval never copies from this student.
+    pub student: String,
+    /// Earlier attempts, oldest first.
+    pub history: Vec<Attempt>,
+    pub context: Vec<ContextProblem>,
+    pub target: Target,
+    pub seed: u64,
+}
+
+/// One generated attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    pub code: String,
+    /// The generator marked this attempt final (`<SUBMIT>`).
+    pub submit: bool,
+    /// sha256 of the exact prompt text, for generators that render one.
+    pub prompt_sha256: Option<String>,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Writes attempts. Implementations must be deterministic given the request (its seed included).
+pub trait Generator: Send + Sync {
+    /// The name written in each output row's `source` and `generator` fields.
+    fn name(&self) -> &str;
+
+    fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Generation>>;
+}
