@@ -14,9 +14,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::grade::Label;
+use crate::grade::{GradeRecord, Label, Outcome};
 use crate::problems::Problem;
 use crate::trajectory::views::Stage;
 
@@ -38,16 +38,49 @@ pub struct Attempt {
 }
 
 /// The grader's outcome of an attempt, as shown to the student, and a tutor's hint if there was one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Feedback {
     pub label: Label,
-    /// Failing examples: (source, expected, got), already truncated for a prompt.
+    /// The compile error or module-level exception, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Failing examples, already truncated for a prompt.
+    #[serde(default)]
     pub failing: Vec<FailingExample>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Failing examples shown per attempt, and characters kept of each expected and actual output.
+const SHOWN_EXAMPLES: usize = 3;
+const SHOWN_CHARS: usize = 300;
+
+impl Feedback {
+    /// What a student is shown of `record`: its label, message, and its first few failing examples.
+    pub fn from_record(record: &GradeRecord) -> Self {
+        let cut = |s: &str| -> String {
+            let mut t: String = s.chars().take(SHOWN_CHARS).collect();
+            if t.len() < s.len() {
+                t.push_str("...");
+            }
+            t
+        };
+        let failing = record
+            .examples
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout))
+            .take(SHOWN_EXAMPLES)
+            .map(|e| FailingExample {
+                source: cut(&e.source),
+                want: cut(&e.want),
+                got: if e.outcome == Outcome::Timeout { "(time limit exceeded)".into() } else { cut(&e.got) },
+            })
+            .collect();
+        Self { label: record.label, message: record.message.as_deref().map(cut), failing, hint: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailingExample {
     pub source: String,
     pub want: String,

@@ -52,6 +52,9 @@ fn context_section(context: &[ContextProblem]) -> Option<String> {
 
 fn feedback_section(feedback: &Feedback) -> String {
     let mut s = format!("FEEDBACK:\nThe last attempt was graded: {}.", feedback.label.as_str());
+    if let Some(message) = &feedback.message {
+        let _ = write!(s, "\n{}", message.trim_end());
+    }
     for f in &feedback.failing {
         let _ = write!(s, "\n>>> {}\nexpected: {}\ngot: {}", f.source.trim_end(), f.want.trim_end(), f.got.trim_end());
     }
@@ -186,6 +189,7 @@ mod tests {
     fn prompted_next_step_with_feedback() {
         let feedback = Feedback {
             label: Label::Logical,
+            message: None,
             failing: vec![FailingExample { source: "add_one(1)".into(), want: "2\n".into(), got: "1\n".into() }],
             hint: Some("Look at what you return.".into()),
         };

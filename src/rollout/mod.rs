@@ -1,28 +1,32 @@
 //! Rollouts: generators write attempts, the sandbox grades each one, and the rows go out as trajectories.
 //!
-//! Modes so far:
-//! - **next step** (Experiment 2, ground-truth-conditioned): each real submission that has a predecessor is
-//!   generated from its `k` real predecessors (and, optionally, the student-context segment); the row keeps the
-//!   target's student, problem, time and attempt, so `score` pairs it with the real one.
+//! Modes:
+//! - **next step** (`next_step.rs`; Experiment 2, ground-truth-conditioned): each real submission that has a
+//!   predecessor is generated from its `k` real predecessors (and, optionally, the student-context segment); the
+//!   row keeps the target's student, problem, time and attempt, so `score` pairs it with the real one.
+//! - **stream** (`stream.rs`; autoregressive): from nothing, attempt after attempt, each graded in the sandbox
+//!   with the outcome fed into the next request, until `no_error`, `<SUBMIT>` or the attempt limit.
 //!
 //! Output rows are appended and flushed one at a time ([`output::ResumableOutput`]); a rerun skips finished rows.
 
+mod next_step;
 pub mod output;
+mod stream;
+
+pub use next_step::next_step;
+pub use stream::{StreamOptions, streams};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
 use indicatif::ProgressBar;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
-use crate::generate::{Attempt, ContextProblem, Generator, Request, Target};
-use crate::grade::{Grader, Tests};
+use crate::generate::{Feedback, Generator, Request};
+use crate::grade::{GradeRecord, Grader, Tests};
 use crate::problems::Problem;
-use crate::trajectory::views::{NextStepItem, next_steps};
 use crate::trajectory::{Provenance, Submission};
-use output::{ResumableOutput, key};
+use output::ResumableOutput;
 
 /// A problem with its parsed tests, ready to grade attempts against.
 pub struct Prepared {
@@ -50,63 +54,6 @@ pub struct Summary {
     pub failed: usize,
 }
 
-/// Ground-truth-conditioned next steps for every real row of `rows` that has a predecessor, from up to `k` real
-/// predecessors, with the student-context segment when `with_context`.
-pub async fn next_step(
-    rollout: &Rollout,
-    rows: &[Submission],
-    k: usize,
-    with_context: bool,
-    out: &ResumableOutput,
-    progress: &ProgressBar,
-) -> Result<Summary> {
-    let items: Vec<NextStepItem> = next_steps(rows, k);
-    progress.set_length(items.len() as u64);
-    let mut summary = Summary::default();
-    let permits = Arc::new(Semaphore::new(rollout.jobs.max(1)));
-    let mut tasks = JoinSet::new();
-    for item in items {
-        let target = &rows[item.target];
-        if out.is_done(&key(target)) {
-            summary.skipped += 1;
-            progress.inc(1);
-            continue;
-        }
-        let prepared = &rollout.problems[&target.problem];
-        let context = match (with_context, item.context.first()) {
-            (true, Some(&first)) => vec![ContextProblem {
-                problem: rows[first].problem.clone(),
-                codes: item.context.iter().map(|&i| rows[i].code.clone()).collect(),
-            }],
-            _ => Vec::new(),
-        };
-        let request = Request {
-            problem: prepared.problem.clone(),
-            student: target.student.clone(),
-            history: item.priors.iter().map(|&i| Attempt { code: rows[i].code.clone(), feedback: None }).collect(),
-            context,
-            target: Target::Next,
-            seed: rollout.seed,
-        };
-        let template = target.clone();
-        let (generator, grader, tests) = (rollout.generator.clone(), rollout.grader.clone(), prepared.tests.clone());
-        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
-        let seed = rollout.seed;
-        tasks.spawn(async move {
-            let row = attempt_row(&*generator, &grader, &tests, &request, template, seed).await;
-            drop(permit);
-            row
-        });
-        while let Some(done) = tasks.try_join_next() {
-            record(done, out, &mut summary, progress)?;
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        record(done, out, &mut summary, progress)?;
-    }
-    Ok(summary)
-}
-
 fn record(
     done: Result<Submission, tokio::task::JoinError>,
     out: &ResumableOutput,
@@ -123,8 +70,8 @@ fn record(
     Ok(())
 }
 
-/// Generate one attempt for `request`, grade it, and make its output row from `template` (the real row it
-/// stands for: student, problem, time, attempt).
+/// Generate one attempt for `request`, grade it, and make its output row from `template` (student, problem,
+/// time, attempt); the grade comes back too, for the feedback of the next attempt.
 async fn attempt_row(
     generator: &dyn Generator,
     grader: &Grader,
@@ -132,14 +79,14 @@ async fn attempt_row(
     request: &Request,
     template: Submission,
     seed: u64,
-) -> Submission {
+) -> (Submission, GradeRecord) {
     let (generation, error) = match generator.generate(request).await {
         Ok(g) => (Some(g), None),
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     let code = generation.as_ref().map_or_else(String::new, |g| g.code.clone());
     let record = grader.grade(&request.problem.fixed, &code, tests).await;
-    Submission {
+    let row = Submission {
         code,
         label: Some(record.label),
         pass_rate: Some(record.pass_rate),
@@ -154,5 +101,14 @@ async fn attempt_row(
             error,
         }),
         ..template
+    };
+    (row, record)
+}
+
+/// The feedback a row records: what the student was shown after it.
+fn with_feedback(mut row: Submission, feedback: &Feedback) -> Submission {
+    if let Some(generated) = row.generated.as_mut() {
+        generated.feedback = serde_json::to_value(feedback).ok();
     }
+    row
 }

@@ -24,6 +24,8 @@ pub struct ResumableOutput {
     path: PathBuf,
     file: Mutex<File>,
     done: HashSet<RowKey>,
+    /// The rows found on opening, in file order.
+    earlier: Vec<Submission>,
 }
 
 impl ResumableOutput {
@@ -43,6 +45,7 @@ impl ResumableOutput {
             file.seek(SeekFrom::End(0))?;
         }
         let mut done = HashSet::new();
+        let mut earlier = Vec::new();
         for (index, line) in bytes[..complete].split(|&b| b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -51,8 +54,9 @@ impl ResumableOutput {
                 BadInput(format!("{}:{}: not a rollout row ({e}); remove the file or pass another --out", path.display(), index + 1))
             })?;
             done.insert(key(&row));
+            earlier.push(row);
         }
-        Ok(Self { path: path.to_owned(), file: Mutex::new(file), done })
+        Ok(Self { path: path.to_owned(), file: Mutex::new(file), done, earlier })
     }
 
     pub fn is_done(&self, key: &RowKey) -> bool {
@@ -61,6 +65,14 @@ impl ResumableOutput {
 
     pub fn done(&self) -> usize {
         self.done.len()
+    }
+
+    /// The rows an earlier run wrote for one (student, problem), by attempt.
+    pub fn earlier_rows(&self, student: &str, problem: &str) -> Vec<Submission> {
+        let mut rows: Vec<Submission> =
+            self.earlier.iter().filter(|r| r.student == student && r.problem == problem).cloned().collect();
+        rows.sort_by_key(|r| r.attempt);
+        rows
     }
 
     /// Append one row and flush it to the file.
