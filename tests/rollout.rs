@@ -1,0 +1,147 @@
+//! `studentsim rollout` end to end on the bundled example streams, graded in the real sandbox: next steps,
+//! autoregressive streams with feedback, resuming after a kill, and bad input.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const EXAMPLES: &str = "examples/trajectories.jsonl";
+
+fn studentsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_studentsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run studentsim")
+}
+
+fn ok(out: &Output) {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn rows(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn example_rows() -> Vec<Value> {
+    rows(&Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES))
+}
+
+fn key(row: &Value) -> (String, String, u64) {
+    (row["student"].as_str().unwrap().into(), row["problem"].as_str().unwrap().into(), row["attempt"].as_u64().unwrap())
+}
+
+#[test]
+fn next_steps_copy_the_previous_attempt_and_keep_the_target_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("next.jsonl");
+    ok(&studentsim(&["rollout", "next-step", "--input", EXAMPLES, "--generator", "copy-last", "--k", "1", "--out", out.to_str().unwrap()]));
+    let real: BTreeMap<_, _> = example_rows().into_iter().map(|r| (key(&r), r)).collect();
+    let sims = rows(&out);
+    assert_eq!(sims.len(), 42 - 18, "every real row with a predecessor");
+    for sim in &sims {
+        let (student, problem, attempt) = key(sim);
+        let previous = &real[&(student.clone(), problem.clone(), attempt - 1)];
+        assert_eq!(sim["code"], previous["code"]);
+        assert_eq!(sim["time"], real[&(student, problem, attempt)]["time"]);
+        assert_eq!((sim["source"].as_str(), sim["generated"]["generator"].as_str()), (Some("copy-last"), Some("copy-last")));
+        assert!(sim["label"].is_string() && sim["pass_rate"].is_number(), "graded: {sim}");
+    }
+}
+
+#[test]
+fn streams_feed_each_grade_into_the_next_attempt_until_they_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("streams.jsonl");
+    let args = ["rollout", "stream", "--input", EXAMPLES, "--train", EXAMPLES, "--max-attempts", "6", "--seed", "3", "--out"];
+    ok(&studentsim(&[&args[..], &[out.to_str().unwrap()]].concat()));
+    let sims = rows(&out);
+    let mut streams: BTreeMap<(String, String), Vec<&Value>> = BTreeMap::new();
+    for sim in &sims {
+        let (student, problem, _) = key(sim);
+        streams.entry((student, problem)).or_default().push(sim);
+    }
+    assert_eq!(streams.len(), 18, "one simulated stream per real stream");
+    for stream in streams.values_mut() {
+        stream.sort_by_key(|r| r["attempt"].as_u64());
+        let attempts: Vec<u64> = stream.iter().map(|r| r["attempt"].as_u64().unwrap()).collect();
+        assert_eq!(attempts, (1..=stream.len() as u64).collect::<Vec<_>>());
+        let (last, before) = stream.split_last().unwrap();
+        for row in before {
+            assert_ne!(row["label"], "no_error", "a stream stops at its first pass");
+            let feedback = &row["generated"]["feedback"];
+            assert_eq!(feedback["label"], row["label"], "the feedback is this attempt's grade");
+        }
+        assert!(
+            last["label"] == "no_error" || last["generated"]["submit"] == true || stream.len() == 6,
+            "a stream ends by passing, submitting or reaching the limit: {last}"
+        );
+        // Simulated times: the real stream's start, then two minutes apart.
+        if let [a, b, ..] = &stream[..] {
+            let t = |r: &Value| r["time"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+            assert_eq!(t(b).duration_since(t(a)).as_secs(), 120);
+        }
+    }
+    // Same seed, same streams.
+    let again = dir.path().join("again.jsonl");
+    ok(&studentsim(&[&args[..], &[again.to_str().unwrap()]].concat()));
+    let sorted = |mut v: Vec<Value>| { v.sort_by_key(key); v };
+    assert_eq!(sorted(rows(&again)), sorted(sims));
+}
+
+#[test]
+fn a_killed_rollout_resumes_without_losing_or_repeating_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("killed.jsonl");
+    // copy-last never passes, so every stream runs to the limit: 18 x 150 graded attempts.
+    let args = ["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--max-attempts", "150", "--jobs", "2", "--out", out.to_str().unwrap()];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_studentsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::fs::metadata(&out).map_or(0, |m| m.len()) < 20_000 && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = std::fs::read_to_string(&out).unwrap();
+    let complete = before.lines().filter(|l| serde_json::from_str::<Value>(l).is_ok()).count();
+    assert!(complete > 0 && complete < 18 * 150, "killed part-way: {complete} rows");
+
+    ok(&studentsim(&args));
+    let after = rows(&out);
+    assert_eq!(after.len(), 18 * 150);
+    let keys: BTreeSet<_> = after.iter().map(key).collect();
+    assert_eq!(keys.len(), after.len(), "no row written twice");
+}
+
+fn refused(args: &[&str], needles: &[&str]) {
+    let out = studentsim(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+}
+
+#[test]
+fn bad_input_gets_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let o = out.to_str().unwrap();
+    refused(&["rollout", "next-step", "--input", EXAMPLES, "--out", o], &["--train"]);
+    let mut unknown = example_rows()[..3].to_vec();
+    unknown[2]["problem"] = "no-such-problem".into();
+    let path = dir.path().join("unknown.jsonl");
+    std::fs::write(&path, unknown.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
+    refused(&["rollout", "stream", "--input", path.to_str().unwrap(), "--generator", "copy-last", "--out", o], &["unknown.jsonl:3", "no-such-problem"]);
+    std::fs::write(&out, "not json\n").unwrap();
+    refused(&["rollout", "next-step", "--input", EXAMPLES, "--generator", "copy-last", "--out", o], &["out.jsonl:1", "not a rollout row"]);
+}
