@@ -53,6 +53,17 @@ fn next_steps_copy_the_previous_attempt_and_keep_the_target_row() {
 }
 
 #[test]
+fn stages_write_one_row_per_distinct_stage_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stages.jsonl");
+    ok(&studentsim(&["rollout", "stages", "--input", EXAMPLES, "--generator", "reference", "--context", "--out", out.to_str().unwrap()]));
+    let sims = rows(&out);
+    // The example streams have 2 or 3 rows, so every row is some stage's row.
+    assert_eq!(sims.iter().map(key).collect::<BTreeSet<_>>(), example_rows().iter().map(key).collect());
+    assert!(sims.iter().all(|r| r["label"] == "no_error" && r["generated"]["submit"] == true), "the reference solutions pass");
+}
+
+#[test]
 fn streams_feed_each_grade_into_the_next_attempt_until_they_pass() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("streams.jsonl");

@@ -26,6 +26,9 @@ pub enum RolloutCommand {
     /// generated from its k real predecessors; the output row keeps the real row's student, problem, time and
     /// attempt, so `score` pairs them.
     NextStep(NextStepArgs),
+    /// The first, middle and last submission of each real stream (Experiment 1), each from the problem alone
+    /// (and the student context with --context).
+    Stages(StagesArgs),
     /// Autoregressive streams: for each real (student, problem) stream, start from nothing and generate attempt
     /// after attempt; each is graded in the sandbox and its label and failing examples go into the next request,
     /// until it passes, the generator submits (<SUBMIT>), or --max-attempts.
@@ -81,6 +84,15 @@ pub struct NextStepArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StagesArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Also show the student's submission on an earlier problem at the same stage (student context).
+    #[arg(long)]
+    context: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct StreamArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -95,6 +107,7 @@ pub struct StreamArgs {
 pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
     let args = match &cmd {
         RolloutCommand::NextStep(a) => &a.common,
+        RolloutCommand::Stages(a) => &a.common,
         RolloutCommand::Stream(a) => &a.common,
     };
     let (rollout, rows, rt) = prepare(ctx, args)?;
@@ -106,6 +119,12 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
         RolloutCommand::NextStep(a) => {
             let bar = progress_of_unknown_length("next steps");
             let summary = rt.block_on(rollout::next_step(&rollout, &rows, a.k, a.context, &out, &bar))?;
+            bar.finish_and_clear();
+            summary
+        }
+        RolloutCommand::Stages(a) => {
+            let bar = progress_of_unknown_length("stages");
+            let summary = rt.block_on(rollout::stages(&rollout, &rows, a.context, &out, &bar))?;
             bar.finish_and_clear();
             summary
         }

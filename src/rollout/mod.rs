@@ -1,19 +1,21 @@
 //! Rollouts: generators write attempts, the sandbox grades each one, and the rows go out as trajectories.
 //!
 //! Modes:
-//! - **next step** (`next_step.rs`; Experiment 2, ground-truth-conditioned): each real submission that has a
+//! - **next step** (`single.rs`; Experiment 2, ground-truth-conditioned): each real submission that has a
 //!   predecessor is generated from its `k` real predecessors (and, optionally, the student-context segment); the
 //!   row keeps the target's student, problem, time and attempt, so `score` pairs it with the real one.
+//! - **stages** (`single.rs`; Experiment 1): the first, middle and last submission of each real stream, from the
+//!   problem alone (and optionally the student context).
 //! - **stream** (`stream.rs`; autoregressive): from nothing, attempt after attempt, each graded in the sandbox
 //!   with the outcome fed into the next request, until `no_error`, `<SUBMIT>` or the attempt limit.
 //!
 //! Output rows are appended and flushed one at a time ([`output::ResumableOutput`]); a rerun skips finished rows.
 
-mod next_step;
 pub mod output;
+mod single;
 mod stream;
 
-pub use next_step::next_step;
+pub use single::{next_step, stages};
 pub use stream::{StreamOptions, streams};
 
 use std::collections::HashMap;

@@ -1,0 +1,115 @@
+//! Rollouts with one generated attempt per real row: ground-truth-conditioned next steps (Experiment 2) and
+//! stages (Experiment 1). Each output row keeps the real row's student, problem, time and attempt, so `score`
+//! pairs it with the real one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::Result;
+use indicatif::ProgressBar;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::output::{ResumableOutput, key};
+use super::{Rollout, Summary, attempt_row, record};
+use crate::generate::{Attempt, ContextProblem, Request, Target};
+use crate::trajectory::Submission;
+use crate::trajectory::views::{self, StageItem};
+
+/// The student-context section for `context` rows of `rows` (one earlier problem), when asked for.
+fn context(rows: &[Submission], context: &[usize], wanted: bool) -> Vec<ContextProblem> {
+    match (wanted, context.first()) {
+        (true, Some(&first)) => vec![ContextProblem {
+            problem: rows[first].problem.clone(),
+            codes: context.iter().map(|&i| rows[i].code.clone()).collect(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Next steps for every real row of `rows` that has a predecessor, from up to `k` real predecessors, with the
+/// student-context segment when `with_context`.
+pub async fn next_step(
+    rollout: &Rollout,
+    rows: &[Submission],
+    k: usize,
+    with_context: bool,
+    out: &Arc<ResumableOutput>,
+    progress: &ProgressBar,
+) -> Result<Summary> {
+    let items = views::next_steps(rows, k).into_iter().map(|item| {
+        let target = &rows[item.target];
+        let request = Request {
+            problem: rollout.problems[&target.problem].problem.clone(),
+            student: target.student.clone(),
+            history: item.priors.iter().map(|&i| Attempt { code: rows[i].code.clone(), feedback: None }).collect(),
+            context: context(rows, &item.context, with_context),
+            target: Target::Next,
+            seed: rollout.seed,
+        };
+        (request, target.clone())
+    });
+    run(rollout, items.collect(), out, progress).await
+}
+
+/// The first, middle and last submission of every real stream of `rows`, each generated from the problem alone
+/// (and the student context when `with_context`). A stream of one or two rows has fewer distinct stage rows,
+/// and gets as many simulated ones.
+pub async fn stages(
+    rollout: &Rollout,
+    rows: &[Submission],
+    with_context: bool,
+    out: &Arc<ResumableOutput>,
+    progress: &ProgressBar,
+) -> Result<Summary> {
+    let mut seen = BTreeSet::new();
+    let items = views::stages(rows).into_iter().filter(|item| seen.insert(item.target)).map(|item: StageItem| {
+        let target = &rows[item.target];
+        let request = Request {
+            problem: rollout.problems[&target.problem].problem.clone(),
+            student: target.student.clone(),
+            history: Vec::new(),
+            context: context(rows, &item.context.into_iter().collect::<Vec<_>>(), with_context),
+            target: Target::Stage(item.stage),
+            seed: rollout.seed,
+        };
+        (request, target.clone())
+    });
+    run(rollout, items.collect(), out, progress).await
+}
+
+/// Generate and grade one attempt per (request, real row), `rollout.jobs` at a time, skipping rows an earlier
+/// run finished.
+async fn run(
+    rollout: &Rollout,
+    items: Vec<(Request, Submission)>,
+    out: &Arc<ResumableOutput>,
+    progress: &ProgressBar,
+) -> Result<Summary> {
+    progress.set_length(items.len() as u64);
+    let mut summary = Summary::default();
+    let permits = Arc::new(Semaphore::new(rollout.jobs.max(1)));
+    let mut tasks = JoinSet::new();
+    for (request, template) in items {
+        if out.is_done(&key(&template)) {
+            summary.skipped += 1;
+            progress.inc(1);
+            continue;
+        }
+        let tests = rollout.problems[&template.problem].tests.clone();
+        let (generator, grader, seed) = (rollout.generator.clone(), rollout.grader.clone(), rollout.seed);
+        let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        tasks.spawn(async move {
+            let (row, _) = attempt_row(&*generator, &grader, &tests, &request, template, seed).await;
+            drop(permit);
+            row
+        });
+        while let Some(done) = tasks.try_join_next() {
+            record(done, out, &mut summary, progress)?;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        record(done, out, &mut summary, progress)?;
+    }
+    Ok(summary)
+}
