@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::builder::TypedValueParser as _;
@@ -14,6 +15,7 @@ use super::output::progress_of_unknown_length;
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
 use crate::generate::Generator;
 use crate::generate::baseline::{CopyLast, Reference};
+use crate::generate::openai::{Endpoint, OpenAi, OpenAiConfig};
 use crate::generate::retrieval::Retrieval;
 use crate::rollout::output::ResumableOutput;
 use crate::rollout::{self, Prepared, Rollout, StreamOptions};
@@ -43,6 +45,43 @@ enum GeneratorName {
     CopyLast,
     /// Always the problem's reference solution.
     Reference,
+    /// A model behind an OpenAI-compatible API (see the --base-url options).
+    Openai,
+}
+
+/// The served model, for --generator openai.
+#[derive(Debug, Args)]
+struct OpenAiArgs {
+    /// API root, up to the version segment.
+    #[arg(long, value_name = "URL", default_value = "http://localhost:8000/v1")]
+    base_url: String,
+    /// Model name sent with each request; also the generator's name unless --name is given.
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Name written in each row's `source` [default: the model name].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Environment variable holding the API key (sent as a bearer token when set).
+    #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
+    api_key_env: String,
+    /// chat: the study's prompted layout; completions: the fine-tuned layout (qwen-student).
+    #[arg(long, value_enum, default_value_t = Endpoint::Chat)]
+    endpoint: Endpoint,
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f64,
+    #[arg(long, default_value_t = 0.8)]
+    top_p: f64,
+    #[arg(long, default_value_t = 1024)]
+    max_tokens: u32,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds one request may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    request_timeout: f64,
+    /// Retries of a request that got 429, 5xx or no connection (exponential backoff from 0.5 s).
+    #[arg(long, default_value_t = 4)]
+    retries: u32,
 }
 
 /// What every rollout mode takes.
@@ -59,6 +98,8 @@ struct CommonArgs {
     /// Nearest training states the retrieval simulator draws from.
     #[arg(long, default_value_t = 5)]
     neighbours: usize,
+    #[command(flatten)]
+    openai: OpenAiArgs,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Output rows (JSONL), appended as they finish; a rerun with the same arguments skips finished rows.
@@ -149,6 +190,7 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
 /// Read and check the inputs, build the generator, parse each problem's tests once.
 fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<Submission>, tokio::runtime::Runtime)> {
     let rows = read_rows(&args.input)?;
+    let rt = tokio_runtime(args.jobs)?;
     let generator: Arc<dyn Generator> = match args.generator {
         GeneratorName::CopyLast => Arc::new(CopyLast),
         GeneratorName::Reference => Arc::new(Reference),
@@ -156,6 +198,28 @@ fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<Submission>
             let train = args.train.as_deref().ok_or_else(|| BadInput("--generator retrieval needs --train JSONL (the rows it retrieves from)".into()))?;
             let train: Vec<Submission> = read_rows(train)?.into_iter().map(|(_, r)| r).collect();
             Arc::new(Retrieval::fit(&train, args.neighbours))
+        }
+        GeneratorName::Openai => {
+            let o = &args.openai;
+            let model = o.model.clone().ok_or_else(|| BadInput("--generator openai needs --model NAME".into()))?;
+            let timeout = Duration::try_from_secs_f64(o.request_timeout)
+                .map_err(|_| BadInput(format!("--request-timeout: {} is not a number of seconds", o.request_timeout)))?;
+            let config = OpenAiConfig {
+                base_url: o.base_url.clone(),
+                model: model.clone(),
+                api_key: std::env::var(&o.api_key_env).ok().filter(|k| !k.is_empty()),
+                endpoint: o.endpoint,
+                temperature: o.temperature,
+                top_p: o.top_p,
+                max_tokens: o.max_tokens,
+                concurrency: o.concurrency,
+                timeout,
+                retries: o.retries,
+                backoff: Duration::from_millis(500),
+            };
+            let client = OpenAi::new(o.name.as_deref().unwrap_or(&model), config)?;
+            rt.block_on(client.check())?;
+            Arc::new(client)
         }
     };
     let registry = ctx.registry()?;
@@ -171,7 +235,6 @@ fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<Submission>
         }
     }
     let grader = ctx.grader(&args.limits, args.jobs)?;
-    let rt = tokio_runtime(args.jobs)?;
     let mut problems = HashMap::new();
     for (_, row) in &rows {
         if problems.contains_key(&row.problem) {

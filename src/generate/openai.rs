@@ -1,0 +1,175 @@
+//! A generator served over an OpenAI-compatible API (vLLM, llama.cpp server, TGI, hosted APIs): the chat
+//! endpoint with the study's prompted layout, or the completions endpoint with the fine-tuned layout.
+//!
+//! Requests are limited to `concurrency` at a time, each under a timeout, retried with exponential backoff
+//! (honouring `Retry-After`) on 429, 5xx and connection failures. A refused API key or an unreachable endpoint
+//! is found by [`OpenAi::check`] before a rollout starts; other failures become per-row errors.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use super::prompt::{self, extract_code};
+use super::{BoxFuture, Generation, Generator, Request};
+use crate::BadInput;
+
+/// Which endpoint, and so which prompt layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Endpoint {
+    /// `/chat/completions` with the prompted layout (instruction-tuned models: qwen-inst, gpt-4.1).
+    Chat,
+    /// `/completions` with the fine-tuned layout (qwen-student served as a plain completion model).
+    Completions,
+}
+
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    /// Up to and including the version segment, e.g. `http://localhost:8000/v1`.
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<String>,
+    pub endpoint: Endpoint,
+    pub temperature: f64,
+    pub top_p: f64,
+    pub max_tokens: u32,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub retries: u32,
+    /// First backoff; doubled after each retry.
+    pub backoff: Duration,
+}
+
+pub struct OpenAi {
+    name: String,
+    config: OpenAiConfig,
+    client: reqwest::Client,
+    permits: Semaphore,
+}
+
+impl OpenAi {
+    pub fn new(name: &str, config: OpenAiConfig) -> Result<Self> {
+        // One process-wide TLS provider; installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder().timeout(config.timeout).build()?;
+        let permits = Semaphore::new(config.concurrency.max(1));
+        Ok(Self { name: name.to_owned(), config, client, permits })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.config.base_url.trim_end_matches('/'))
+    }
+
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.config.api_key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    /// Reach the endpoint once (`GET /models`) so that a wrong URL or a refused key stops the run with one line
+    /// before any work. Servers without `/models` (404) pass.
+    pub async fn check(&self) -> Result<()> {
+        let response = self.authorized(self.client.get(self.url("models"))).send().await.map_err(|e| {
+            BadInput(format!("cannot reach {}: {}", self.config.base_url, root_cause(&e)))
+        })?;
+        match response.status() {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(BadInput(format!(
+                "{} refused the API key (HTTP {}): {}",
+                self.config.base_url,
+                s.as_u16(),
+                snippet(&response.text().await.unwrap_or_default())
+            ))
+            .into()),
+            _ => Ok(()), // a transient failure here is retried per request later
+        }
+    }
+
+    /// POST `body` to `path`, retrying what a retry can fix.
+    async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let mut backoff = self.config.backoff;
+        let mut attempt = 0;
+        loop {
+            let sent = self.authorized(self.client.post(self.url(path))).json(body).send().await;
+            let retry_after = match sent {
+                Ok(response) if response.status().is_success() => return Ok(response.json().await?),
+                Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS || response.status().is_server_error() => {
+                    let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<f64>().ok());
+                    if attempt >= self.config.retries {
+                        bail!("HTTP {} after {} retries: {}", response.status().as_u16(), attempt, snippet(&response.text().await.unwrap_or_default()));
+                    }
+                    wait.map(Duration::from_secs_f64)
+                }
+                Ok(response) => {
+                    bail!("HTTP {}: {}", response.status().as_u16(), snippet(&response.text().await.unwrap_or_default()))
+                }
+                Err(e) if attempt >= self.config.retries => bail!("{} after {} retries", root_cause(&e), attempt),
+                Err(_) => None,
+            };
+            tokio::time::sleep(retry_after.unwrap_or(backoff).min(Duration::from_secs(60))).await;
+            backoff *= 2;
+            attempt += 1;
+        }
+    }
+
+    async fn complete(&self, request: &Request) -> Result<Generation> {
+        let c = &self.config;
+        let (path, body, prompt_text) = match c.endpoint {
+            Endpoint::Chat => {
+                let messages = prompt::prompted(request);
+                let text = serde_json::to_string(&messages)?;
+                let body = json!({"model": c.model, "messages": messages, "temperature": c.temperature,
+                    "top_p": c.top_p, "max_tokens": c.max_tokens, "seed": request.seed, "n": 1});
+                ("chat/completions", body, text)
+            }
+            Endpoint::Completions => {
+                let text = prompt::fine_tuned(request);
+                let body = json!({"model": c.model, "prompt": text, "temperature": c.temperature, "top_p": c.top_p,
+                    "max_tokens": c.max_tokens, "seed": request.seed, "n": 1, "stop": ["</code>"]});
+                ("completions", body, text)
+            }
+        };
+        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let reply = self.post(path, &body).await?;
+        let choice = &reply["choices"][0];
+        let text = choice["message"]["content"].as_str().or_else(|| choice["text"].as_str()).ok_or_else(|| {
+            anyhow!("the reply has no choices[0].message.content or choices[0].text: {}", snippet(&reply.to_string()))
+        })?;
+        let (code, submit) = extract_code(text).ok_or_else(|| anyhow!("the model's reply holds no code: {}", snippet(text)))?;
+        let prompt_sha256 = Some(crate::sandbox::runtime::hex(&Sha256::digest(prompt_text.as_bytes())));
+        Ok(Generation { code, submit, prompt_sha256 })
+    }
+}
+
+impl Generator for OpenAi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Generation>> {
+        Box::pin(self.complete(request))
+    }
+}
+
+/// The first 200 characters of a body, on one line.
+fn snippet(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut: String = one_line.chars().take(200).collect();
+    if cut.len() < one_line.len() {
+        cut.push_str("...");
+    }
+    cut
+}
+
+/// The innermost cause of a transport error (`connection refused`), which reqwest's own message hides.
+fn root_cause(error: &reqwest::Error) -> String {
+    let mut source: &dyn std::error::Error = error;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    if error.is_timeout() { "timed out".into() } else { source.to_string() }
+}
