@@ -156,3 +156,62 @@ fn bad_input_gets_one_line() {
     std::fs::write(&out, "not json\n").unwrap();
     refused(&["rollout", "next-step", "--input", EXAMPLES, "--generator", "copy-last", "--out", o], &["out.jsonl:1", "not a rollout row"]);
 }
+
+/// Stream rows of a two-attempt copy-last rollout with `tutor` (so every stream asks the tutor once).
+fn tutored(dir: &Path, name: &str, tutor: &str, extra: &[&str]) -> Vec<Value> {
+    let out = dir.join(name);
+    let args = ["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--max-attempts", "2", "--tutor", tutor, "--out", out.to_str().unwrap()];
+    ok(&studentsim(&[&args[..], extra].concat()));
+    rows(&out)
+}
+
+#[test]
+fn tutor_hints_reach_the_rows_and_a_broken_tutor_does_not_stop_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let states = dir.path().join("states");
+    std::fs::create_dir(&states).unwrap();
+    let tutor = format!("cat > {}/$$.json; echo '{{\"hint\": \"Check the base case.\"}}'", states.display());
+    let sims = tutored(dir.path(), "hinted.jsonl", &tutor, &[]);
+    let first_attempts: Vec<&Value> = sims.iter().filter(|r| r["attempt"] == 1).collect();
+    assert_eq!(first_attempts.len(), 18);
+    for row in &first_attempts {
+        assert_eq!(row["generated"]["feedback"]["hint"], "Check the base case.", "{row}");
+    }
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(std::fs::read_dir(&states).unwrap().next().unwrap().unwrap().path()).unwrap()).unwrap();
+    assert_eq!(state["attempt"], 1);
+    assert!(state["problem"]["id"].is_string() && state["code"].is_string() && state["grade"]["label"].is_string(), "{state}");
+
+    for (name, tutor, extra, why) in [
+        ("crash.jsonl", "exit 3", &[][..], "exited with"),
+        ("hang.jsonl", "sleep 30", &["--tutor-timeout", "0.3"][..], "did not answer"),
+        ("garbage.jsonl", "printf '\\377\\376'", &[][..], "not UTF-8"),
+    ] {
+        let sims = tutored(dir.path(), name, tutor, extra);
+        assert_eq!(sims.len(), 36, "{name}: the run went on");
+        for row in sims.iter().filter(|r| r["attempt"] == 1) {
+            let error = row["generated"]["feedback"]["tutor_error"].as_str().unwrap_or_default();
+            assert!(error.contains(why), "{name}: {row}");
+        }
+    }
+}
+
+#[test]
+fn stress_tutor_reports_latency_errors_and_leakage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("stress.jsonl");
+    // Hands out the reference solution of sum-digits to everyone.
+    let tutor = "cat > /dev/null; printf '%s\\n' '<code>def sum_digits(n):' '    total = 0' '    while n > 0:' \
+        '        total += n % 10' '        n //= 10' '    return total</code>'";
+    let json = dir.path().join("figures.json");
+    let run = studentsim(&[
+        "stress-tutor", "--input", EXAMPLES, "--generator", "copy-last", "--streams", "36", "--max-attempts", "2",
+        "--tutor", tutor, "--out", out.to_str().unwrap(), "--json", json.to_str().unwrap(),
+    ]);
+    ok(&run);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains("36 simulated students") && text.contains("latency ms: p50"), "{text}");
+    let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!((figures["calls"].as_u64(), figures["errors"].as_u64()), (Some(36), Some(0)), "{figures}");
+    // Two of the 18 example streams are on sum-digits: their hints leak, the others' do not.
+    assert_eq!(figures["leaked"].as_u64(), Some(4), "{figures}");
+}

@@ -10,6 +10,7 @@ mod output;
 mod problems;
 mod rollout;
 mod score;
+mod stress;
 mod trajectories;
 
 use std::path::PathBuf;
@@ -69,6 +70,8 @@ enum Command {
     /// Simulate students: generate attempts, grade them in the sandbox, write trajectory rows.
     #[command(subcommand)]
     Rollout(rollout::RolloutCommand),
+    /// Run many simulated students against one tutor bot: latency percentiles, failures, answer leakage.
+    StressTutor(stress::StressArgs),
     /// Score simulated sets against a real one: the study's tables, metrics.json and SVG plots.
     Score(score::ScoreArgs),
     /// Benchmarks (measure; never part of the test suite).
@@ -150,6 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Metrics(args) => metrics::run(&ctx, args),
         Command::Rollout(cmd) => rollout::run(&ctx, cmd),
         Command::Score(args) => score::run(&ctx, args),
+        Command::StressTutor(args) => stress::run(&ctx, args),
         Command::Bench(cmd) => bench::run(&ctx, cmd),
     }
 }

@@ -18,6 +18,7 @@ use crate::generate::baseline::{CopyLast, Reference};
 use crate::generate::openai::{Endpoint, OpenAi, OpenAiConfig};
 use crate::generate::retrieval::Retrieval;
 use crate::rollout::output::ResumableOutput;
+use crate::rollout::tutor::{CommandTutor, HttpTutor, Tutor};
 use crate::rollout::{self, Prepared, Rollout, StreamOptions};
 use crate::trajectory::Submission;
 use crate::{BadInput, jsonl};
@@ -86,10 +87,10 @@ struct OpenAiArgs {
 
 /// What every rollout mode takes.
 #[derive(Debug, Args)]
-struct CommonArgs {
+pub(super) struct CommonArgs {
     /// The real rows to simulate (native JSONL), e.g. the ns_op part of a split.
     #[arg(long, value_name = "JSONL")]
-    input: PathBuf,
+    pub(super) input: PathBuf,
     /// Training rows for the retrieval simulator, e.g. the train part of the same split.
     #[arg(long, value_name = "JSONL")]
     train: Option<PathBuf>,
@@ -104,7 +105,7 @@ struct CommonArgs {
     seed: u64,
     /// Output rows (JSONL), appended as they finish; a rerun with the same arguments skips finished rows.
     #[arg(long, value_name = "JSONL")]
-    out: PathBuf,
+    pub(super) out: PathBuf,
     /// Attempts (next steps) or streams worked on at once.
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
@@ -143,6 +144,35 @@ pub struct StreamArgs {
     /// Simulated seconds between two attempts (the first takes the real stream's start time).
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     interval: u32,
+    #[command(flatten)]
+    tutor: TutorArgs,
+}
+
+/// A tutor bot whose hints go into the next prompt.
+#[derive(Debug, Args)]
+pub struct TutorArgs {
+    /// A program (run with `sh -c`) that reads the state as JSON on stdin and prints a hint (text, or
+    /// {"hint": "..."}) after each attempt.
+    #[arg(long, value_name = "CMD", conflicts_with = "tutor_url")]
+    tutor: Option<String>,
+    /// An HTTP endpoint that gets the same JSON POSTed and answers with a hint.
+    #[arg(long, value_name = "URL")]
+    tutor_url: Option<String>,
+    /// Seconds a tutor may take per hint.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    tutor_timeout: f64,
+}
+
+impl TutorArgs {
+    pub fn build(&self) -> Result<Option<Arc<dyn Tutor>>> {
+        let timeout = Duration::try_from_secs_f64(self.tutor_timeout)
+            .map_err(|_| BadInput(format!("--tutor-timeout: {} is not a number of seconds", self.tutor_timeout)))?;
+        Ok(match (&self.tutor, &self.tutor_url) {
+            (Some(command), _) => Some(Arc::new(CommandTutor { command: command.clone(), timeout })),
+            (None, Some(url)) => Some(Arc::new(HttpTutor::new(url, timeout)?)),
+            (None, None) => None,
+        })
+    }
 }
 
 pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
@@ -170,7 +200,11 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
             summary
         }
         RolloutCommand::Stream(a) => {
-            let options = StreamOptions { max_attempts: a.max_attempts, interval: SignedDuration::from_secs(a.interval.into()) };
+            let options = StreamOptions {
+                max_attempts: a.max_attempts,
+                interval: SignedDuration::from_secs(a.interval.into()),
+                tutor: a.tutor.build()?,
+            };
             let bar = progress_of_unknown_length("streams");
             let summary = rt.block_on(rollout::streams(&rollout, &rows, options, &out, &bar))?;
             bar.finish_and_clear();
@@ -188,7 +222,7 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
 }
 
 /// Read and check the inputs, build the generator, parse each problem's tests once.
-fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<Submission>, tokio::runtime::Runtime)> {
+pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<Submission>, tokio::runtime::Runtime)> {
     let rows = read_rows(&args.input)?;
     let rt = tokio_runtime(args.jobs)?;
     let generator: Arc<dyn Generator> = match args.generator {

@@ -50,6 +50,9 @@ pub struct Feedback {
     pub failing: Vec<FailingExample>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// Why the tutor gave no hint (it crashed, hung or answered garbage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tutor_error: Option<String>,
 }
 
 /// Failing examples shown per attempt, and characters kept of each expected and actual output.
@@ -77,7 +80,7 @@ impl Feedback {
                 got: if e.outcome == Outcome::Timeout { "(time limit exceeded)".into() } else { cut(&e.got) },
             })
             .collect();
-        Self { label: record.label, message: record.message.as_deref().map(cut), failing, hint: None }
+        Self { label: record.label, message: record.message.as_deref().map(cut), failing, hint: None, tutor_error: None }
     }
 }
 

@@ -192,6 +192,7 @@ mod tests {
             message: None,
             failing: vec![FailingExample { source: "add_one(1)".into(), want: "2\n".into(), got: "1\n".into() }],
             hint: Some("Look at what you return.".into()),
+            tutor_error: None,
         };
         let history = vec![Attempt { code: "def add_one(x):\n    return x".into(), feedback: Some(feedback) }];
         let messages = prompted(&request(Target::Next, history, vec![]));

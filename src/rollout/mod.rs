@@ -14,6 +14,7 @@
 pub mod output;
 mod single;
 mod stream;
+pub mod tutor;
 
 pub use single::{next_step, stages};
 pub use stream::{StreamOptions, streams};

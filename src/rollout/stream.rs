@@ -12,17 +12,21 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::output::ResumableOutput;
+use super::tutor::{HistoryItem, Tutor, TutorState};
 use super::{Rollout, Summary, attempt_row, with_feedback};
 use crate::generate::{Attempt, Feedback, Request, Target};
 use crate::grade::Label;
+use crate::problems::Problem;
 use crate::trajectory::{self, REAL, Submission};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct StreamOptions {
     /// Attempts after which a stream stops even without success.
     pub max_attempts: u32,
     /// Simulated time between two attempts.
     pub interval: SignedDuration,
+    /// Asked for a hint after every attempt that does not end the stream.
+    pub tutor: Option<Arc<dyn Tutor>>,
 }
 
 /// Simulate one stream for every (student, problem) stream of `rows`, continuing streams an earlier run of the
@@ -47,7 +51,7 @@ pub async fn streams(
             rollout_seed: rollout.seed,
             template: Submission { code: String::new(), label: None, pass_rate: None, source: REAL.into(), platform_correct: None, generated: None, ..first.clone() },
             earlier,
-            options,
+            options: options.clone(),
         };
         let prepared = &rollout.problems[problem];
         let (generator, grader, tests, problem) =
@@ -73,7 +77,14 @@ pub async fn streams(
                     let failed = row.generated.as_ref().is_some_and(|g| g.error.is_some());
                     let submitted = row.generated.as_ref().is_some_and(|g| g.submit);
                     let last = failed || submitted || record.label == Label::NoError || attempt == stream.options.max_attempts;
-                    let feedback = Feedback::from_record(&record);
+                    let mut feedback = Feedback::from_record(&record);
+                    if let (false, Some(tutor)) = (last, &stream.options.tutor) {
+                        let state = tutor_state(&problem, &history, &row, &feedback, record.pass_rate);
+                        match tutor.hint(state).await {
+                            Ok(hint) => feedback.hint = Some(hint),
+                            Err(e) => feedback.tutor_error = Some(format!("{e:#}")),
+                        }
+                    }
                     let row = if last { row } else { with_feedback(row, &feedback) };
                     out.append(&row)?;
                     done.written += 1;
@@ -95,6 +106,27 @@ pub async fn streams(
         summary.failed += done.failed;
     }
     Ok(summary)
+}
+
+/// The JSON a tutor is sent about `row`, the latest attempt.
+fn tutor_state(problem: &Problem, history: &[Attempt], row: &Submission, feedback: &Feedback, pass_rate: f64) -> String {
+    let state = TutorState {
+        problem: problem.into(),
+        attempt: row.attempt,
+        code: &row.code,
+        grade: feedback,
+        pass_rate,
+        history: history
+            .iter()
+            .enumerate()
+            .map(|(i, a)| HistoryItem {
+                attempt: i as u32 + 1,
+                code: &a.code,
+                label: a.feedback.as_ref().map_or("unknown", |f| f.label.as_str()),
+            })
+            .collect(),
+    };
+    serde_json::to_string(&state).expect("a tutor state always serializes")
 }
 
 /// One stream being simulated: the real stream's first row (student, problem, start time) and what an earlier

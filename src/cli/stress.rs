@@ -1,0 +1,194 @@
+//! `studentsim stress-tutor`: many concurrent simulated students against one tutor bot; latency percentiles,
+//! failures, and answer leakage (hints that hand out code close to the reference solution).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use clap::Args;
+use jiff::SignedDuration;
+use serde::Serialize;
+
+use super::output::progress_of_unknown_length;
+use super::rollout::{CommonArgs, TutorArgs, prepare};
+use super::Context;
+use crate::generate::BoxFuture;
+use crate::generate::prompt::extract_code;
+use crate::rollout::output::ResumableOutput;
+use crate::rollout::tutor::Tutor;
+use crate::rollout::{self, StreamOptions};
+use crate::{BadInput, jsonl};
+
+#[derive(Debug, Args)]
+#[command(after_help = "--input gives the streams to imitate (repeated as new students up to --streams), --out a new \
+    file for the simulated rows (their feedback holds each hint).")]
+pub struct StressArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    tutor: TutorArgs,
+    /// Simulated students in all: the input's streams are repeated (as new students) until there are this many.
+    #[arg(long, default_value_t = 200)]
+    streams: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: u32,
+    /// A hint whose code is at least this similar to the reference solution (1 − edit distance / length) leaks
+    /// the answer.
+    #[arg(long, default_value_t = 0.8)]
+    leak_similarity: f64,
+    /// Also write the figures as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// One call to the tutor.
+struct Call {
+    problem: String,
+    latency: Duration,
+    outcome: Result<String, String>,
+}
+
+/// Wraps the tutor under test and records every call.
+struct Measured {
+    inner: Arc<dyn Tutor>,
+    calls: Mutex<Vec<Call>>,
+}
+
+impl Tutor for Measured {
+    fn hint<'a>(&'a self, state: String) -> BoxFuture<'a, Result<String>> {
+        Box::pin(async move {
+            let problem = serde_json::from_str::<serde_json::Value>(&state)
+                .ok()
+                .and_then(|v| v["problem"]["id"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let start = Instant::now();
+            let result = self.inner.hint(state).await;
+            let outcome = result.as_ref().map(Clone::clone).map_err(|e| format!("{e:#}"));
+            self.calls.lock().expect("not poisoned").push(Call { problem, latency: start.elapsed(), outcome });
+            result
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Figures {
+    calls: usize,
+    latency_ms: Percentiles,
+    errors: usize,
+    timeouts: usize,
+    leaked: usize,
+    leaked_share: f64,
+    error_examples: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Percentiles {
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    max: f64,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// 1 − Levenshtein / the longer length, on stripped text.
+fn similarity(a: &str, b: &str) -> f64 {
+    let (a, b) = (a.trim(), b.trim());
+    let longest = a.chars().count().max(b.chars().count());
+    if longest == 0 { 1.0 } else { 1.0 - crate::metrics::edit_distance(a, b) as f64 / longest as f64 }
+}
+
+pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
+    let Some(tutor) = args.tutor.build()? else {
+        return Err(BadInput("stress-tutor needs --tutor CMD or --tutor-url URL".into()).into());
+    };
+    // Repeat the input's streams as new students until there are enough.
+    let source: Vec<_> = jsonl::read::<crate::trajectory::Submission>(&args.common.input)?;
+    let distinct = crate::trajectory::streams(&source.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()).len().max(1);
+    let copies = args.streams.div_ceil(distinct);
+    let scratch = tempfile::tempdir()?;
+    let input = scratch.path().join("students.jsonl");
+    jsonl::write(
+        &input,
+        (0..copies).flat_map(|c| source.iter().map(move |(_, r)| {
+            let mut r = r.clone();
+            r.student = format!("{}-{c}", r.student);
+            r
+        })),
+    )?;
+    if args.common.out.exists() {
+        return Err(BadInput(format!("{}: already exists; a stress run writes its rows to a new file", args.common.out.display())).into());
+    }
+    args.common.input = input;
+    let (rollout, rows, rt) = prepare(ctx, &args.common)?;
+    let measured = Arc::new(Measured { inner: tutor, calls: Mutex::new(Vec::new()) });
+    let options = StreamOptions {
+        max_attempts: args.max_attempts,
+        interval: SignedDuration::from_secs(60),
+        tutor: Some(measured.clone()),
+    };
+    let out = Arc::new(ResumableOutput::open(&args.common.out)?);
+    let bar = progress_of_unknown_length("students");
+    let started = Instant::now();
+    rt.block_on(rollout::streams(&rollout, &rows, options, &out, &bar))?;
+    bar.finish_and_clear();
+    let wall = started.elapsed();
+
+    let calls = std::mem::take(&mut *measured.calls.lock().expect("not poisoned"));
+    let mut latencies: Vec<f64> = calls.iter().map(|c| c.latency.as_secs_f64() * 1000.0).collect();
+    latencies.sort_by(f64::total_cmp);
+    let errors: Vec<&String> = calls.iter().filter_map(|c| c.outcome.as_ref().err()).collect();
+    let leaked = calls
+        .iter()
+        .filter(|c| {
+            let Ok(hint) = &c.outcome else { return false };
+            let Some(prepared) = rollout.problems.get(&c.problem) else { return false };
+            let code = extract_code(hint).map_or_else(|| hint.clone(), |(code, _)| code);
+            similarity(&code, &prepared.problem.solution) >= args.leak_similarity
+        })
+        .count();
+    let ok = calls.len() - errors.len();
+    let mut examples: Vec<String> = errors.iter().map(|e| (*e).clone()).collect();
+    examples.sort();
+    examples.dedup();
+    examples.truncate(5);
+    let figures = Figures {
+        calls: calls.len(),
+        latency_ms: Percentiles {
+            p50: percentile(&latencies, 0.5),
+            p90: percentile(&latencies, 0.9),
+            p99: percentile(&latencies, 0.99),
+            max: latencies.last().copied().unwrap_or(f64::NAN),
+        },
+        errors: errors.len(),
+        timeouts: errors.iter().filter(|e| e.contains("did not answer")).count(),
+        leaked,
+        leaked_share: if ok == 0 { 0.0 } else { leaked as f64 / ok as f64 },
+        error_examples: examples,
+    };
+    let students = crate::trajectory::streams(&rows).len();
+    println!("{students} simulated students, {} tutor calls in {:.1} s", figures.calls, wall.as_secs_f64());
+    let l = &figures.latency_ms;
+    println!("latency ms: p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}", l.p50, l.p90, l.p99, l.max);
+    println!("errors: {} ({} timeouts)", figures.errors, figures.timeouts);
+    for e in &figures.error_examples {
+        println!("  e.g. {e}");
+    }
+    println!(
+        "answer leakage: {} of {ok} hints ({:.1}%) hold code at least {:.0}% similar to the reference solution",
+        figures.leaked,
+        100.0 * figures.leaked_share,
+        100.0 * args.leak_similarity
+    );
+    if let Some(path) = &args.json {
+        jsonl::write_atomically(path, |w| Ok(serde_json::to_writer_pretty(w, &figures)?))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
