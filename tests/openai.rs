@@ -97,6 +97,13 @@ fn rollout(server_url: &str, out: &std::path::Path, extra: &[&str]) -> Output {
     studentsim(&[&base[..], extra, &["--out", out.to_str().unwrap()]].concat())
 }
 
+/// Rows of the bundled examples that have a predecessor: one next step each.
+fn next_steps() -> usize {
+    let rows = rows(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES));
+    let streams: std::collections::BTreeSet<String> = rows.iter().map(|r| format!("{}/{}", r["student"], r["problem"])).collect();
+    rows.len() - streams.len()
+}
+
 fn rows(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -116,7 +123,7 @@ fn chat_replies_become_graded_rows_and_failures_are_retried_or_recorded() {
     let run = rollout(&server.url, &out, &["--jobs", "1"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let sims = rows(&out);
-    assert_eq!(sims.len(), 24);
+    assert_eq!(sims.len(), next_steps());
     let failed: Vec<&Value> = sims.iter().filter(|r| r["generated"]["error"].is_string()).collect();
     assert_eq!(failed.len(), 1, "only the reply without code failed");
     assert!(failed[0]["generated"]["error"].as_str().unwrap().contains("holds no code"));
@@ -126,7 +133,7 @@ fn chat_replies_become_graded_rows_and_failures_are_retried_or_recorded() {
         assert_eq!(sim["generated"]["prompt_sha256"].as_str().map(str::len), Some(64));
     }
     let bodies = server.bodies.lock().unwrap();
-    assert_eq!(bodies.len(), 24 + 2, "24 rows and two retries");
+    assert_eq!(bodies.len(), next_steps() + 2, "one request per row, and two retries");
     let first = &bodies[0];
     assert_eq!((first["model"].as_str(), first["temperature"].as_f64(), first["top_p"].as_f64()), (Some("tiny"), Some(0.7), Some(0.8)));
     assert_eq!(first["messages"][0]["role"], "system");

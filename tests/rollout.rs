@@ -30,6 +30,11 @@ fn example_rows() -> Vec<Value> {
     rows(&Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES))
 }
 
+/// The number of (student, problem) streams of the bundled examples.
+fn example_streams() -> usize {
+    example_rows().iter().map(|r| (r["student"].to_string(), r["problem"].to_string())).collect::<BTreeSet<_>>().len()
+}
+
 fn key(row: &Value) -> (String, String, u64) {
     (row["student"].as_str().unwrap().into(), row["problem"].as_str().unwrap().into(), row["attempt"].as_u64().unwrap())
 }
@@ -41,7 +46,7 @@ fn next_steps_copy_the_previous_attempt_and_keep_the_target_row() {
     ok(&studentsim(&["rollout", "next-step", "--input", EXAMPLES, "--generator", "copy-last", "--k", "1", "--out", out.to_str().unwrap()]));
     let real: BTreeMap<_, _> = example_rows().into_iter().map(|r| (key(&r), r)).collect();
     let sims = rows(&out);
-    assert_eq!(sims.len(), 42 - 18, "every real row with a predecessor");
+    assert_eq!(sims.len(), example_rows().len() - example_streams(), "every real row with a predecessor");
     for sim in &sims {
         let (student, problem, attempt) = key(sim);
         let previous = &real[&(student.clone(), problem.clone(), attempt - 1)];
@@ -75,7 +80,7 @@ fn streams_feed_each_grade_into_the_next_attempt_until_they_pass() {
         let (student, problem, _) = key(sim);
         streams.entry((student, problem)).or_default().push(sim);
     }
-    assert_eq!(streams.len(), 18, "one simulated stream per real stream");
+    assert_eq!(streams.len(), example_streams(), "one simulated stream per real stream");
     for stream in streams.values_mut() {
         stream.sort_by_key(|r| r["attempt"].as_u64());
         let attempts: Vec<u64> = stream.iter().map(|r| r["attempt"].as_u64().unwrap()).collect();
@@ -107,8 +112,9 @@ fn streams_feed_each_grade_into_the_next_attempt_until_they_pass() {
 fn a_killed_rollout_resumes_without_losing_or_repeating_rows() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("killed.jsonl");
-    // copy-last never passes, so every stream runs to the limit: 18 x 150 graded attempts.
-    let args = ["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--max-attempts", "150", "--jobs", "2", "--out", out.to_str().unwrap()];
+    // copy-last never passes, so every stream runs to the limit of 40 graded attempts.
+    let args = ["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--max-attempts", "40", "--jobs", "2", "--out", out.to_str().unwrap()];
+    let total = example_streams() * 40;
     let mut child = Command::new(env!("CARGO_BIN_EXE_studentsim"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -123,11 +129,11 @@ fn a_killed_rollout_resumes_without_losing_or_repeating_rows() {
     child.wait().unwrap();
     let before = std::fs::read_to_string(&out).unwrap();
     let complete = before.lines().filter(|l| serde_json::from_str::<Value>(l).is_ok()).count();
-    assert!(complete > 0 && complete < 18 * 150, "killed part-way: {complete} rows");
+    assert!(complete > 0 && complete < total, "killed part-way: {complete} rows");
 
     ok(&studentsim(&args));
     let after = rows(&out);
-    assert_eq!(after.len(), 18 * 150);
+    assert_eq!(after.len(), total);
     let keys: BTreeSet<_> = after.iter().map(key).collect();
     assert_eq!(keys.len(), after.len(), "no row written twice");
 }
@@ -173,7 +179,7 @@ fn tutor_hints_reach_the_rows_and_a_broken_tutor_does_not_stop_the_run() {
     let tutor = format!("cat > {}/$$.json; echo '{{\"hint\": \"Check the base case.\"}}'", states.display());
     let sims = tutored(dir.path(), "hinted.jsonl", &tutor, &[]);
     let first_attempts: Vec<&Value> = sims.iter().filter(|r| r["attempt"] == 1).collect();
-    assert_eq!(first_attempts.len(), 18);
+    assert_eq!(first_attempts.len(), example_streams());
     for row in &first_attempts {
         assert_eq!(row["generated"]["feedback"]["hint"], "Check the base case.", "{row}");
     }
@@ -187,7 +193,7 @@ fn tutor_hints_reach_the_rows_and_a_broken_tutor_does_not_stop_the_run() {
         ("garbage.jsonl", "printf '\\377\\376'", &[][..], "not UTF-8"),
     ] {
         let sims = tutored(dir.path(), name, tutor, extra);
-        assert_eq!(sims.len(), 36, "{name}: the run went on");
+        assert_eq!(sims.len(), 2 * example_streams(), "{name}: the run went on");
         for row in sims.iter().filter(|r| r["attempt"] == 1) {
             let error = row["generated"]["feedback"]["tutor_error"].as_str().unwrap_or_default();
             assert!(error.contains(why), "{name}: {row}");
@@ -203,15 +209,17 @@ fn stress_tutor_reports_latency_errors_and_leakage() {
     let tutor = "cat > /dev/null; printf '%s\\n' '<code>def sum_digits(n):' '    total = 0' '    while n > 0:' \
         '        total += n % 10' '        n //= 10' '    return total</code>'";
     let json = dir.path().join("figures.json");
+    let students = 2 * example_streams();
     let run = studentsim(&[
-        "stress-tutor", "--input", EXAMPLES, "--generator", "copy-last", "--streams", "36", "--max-attempts", "2",
+        "stress-tutor", "--input", EXAMPLES, "--generator", "copy-last", "--streams", &students.to_string(), "--max-attempts", "2",
         "--tutor", tutor, "--out", out.to_str().unwrap(), "--json", json.to_str().unwrap(),
     ]);
     ok(&run);
     let text = String::from_utf8_lossy(&run.stdout);
-    assert!(text.contains("36 simulated students") && text.contains("latency ms: p50"), "{text}");
+    assert!(text.contains(&format!("{students} simulated students")) && text.contains("latency ms: p50"), "{text}");
     let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!((figures["calls"].as_u64(), figures["errors"].as_u64()), (Some(36), Some(0)), "{figures}");
-    // Two of the 18 example streams are on sum-digits: their hints leak, the others' do not.
-    assert_eq!(figures["leaked"].as_u64(), Some(4), "{figures}");
+    assert_eq!((figures["calls"].as_u64(), figures["errors"].as_u64()), (Some(students as u64), Some(0)), "{figures}");
+    // The hints to students on sum-digits leak its solution; the others' do not match their problems.
+    let on_sum_digits = example_rows().iter().filter(|r| r["problem"] == "sum-digits" && r["attempt"] == 1).count();
+    assert_eq!(figures["leaked"].as_u64(), Some(2 * on_sum_digits as u64), "{figures}");
 }

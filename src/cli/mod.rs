@@ -4,6 +4,7 @@
 //! error, 2 bad input (one line: what and where).
 
 mod bench;
+mod demo;
 mod grade;
 mod metrics;
 mod output;
@@ -52,6 +53,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole loop on the bundled examples (or --data DIR): split, roll out simulated students, grade every
+    /// attempt in the sandbox, score against the held-out students, write the report to ./studentsim-demo/.
+    Demo(demo::DemoArgs),
     /// List, show, check, scaffold and import problems.
     #[command(subcommand)]
     Problems(problems::ProblemsCommand),
@@ -145,6 +149,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Context { problems: cli.problems, runtime: cli.runtime };
     match cli.command {
+        Command::Demo(args) => demo::run(&ctx, args),
         Command::Problems(cmd) => problems::run(&ctx, cmd),
         Command::Grade(args) => grade::run(&ctx, args),
         Command::Import(cmd) => trajectories::import(&ctx, cmd),

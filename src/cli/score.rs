@@ -29,10 +29,10 @@ pub struct ScoreArgs {
     /// The real trajectory rows (native JSONL), e.g. the ns_op part of a split.
     #[arg(long, value_name = "JSONL")]
     real: PathBuf,
-    /// A simulated set (native JSONL, one generator); repeat for several. A set is named by its rows' `source`,
-    /// or by its file name when that is `real`.
-    #[arg(long = "sim", value_name = "JSONL", required = true)]
-    sims: Vec<PathBuf>,
+    /// A simulated set (native JSONL, one generator); repeat for several. `NAME=JSONL` names the set; otherwise
+    /// it is named by its rows' `source` (or its file name when that is `real`).
+    #[arg(long = "sim", value_name = "[NAME=]JSONL", required = true)]
+    sims: Vec<String>,
     /// Folder to write the report into (created; files in it are replaced).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -81,8 +81,15 @@ fn read_inputs(args: &ScoreArgs) -> Result<(Input, Vec<Input>), BadInput> {
     let problems: BTreeSet<&str> = real.rows.iter().map(|(_, r)| r.problem.as_str()).collect();
     let mut sims = Vec::new();
     let mut names: BTreeSet<String> = BTreeSet::from([REAL.to_owned()]);
-    for path in &args.sims {
+    for arg in &args.sims {
+        let (name, path) = match arg.split_once('=') {
+            Some((name, path)) if !name.is_empty() && !name.contains('/') => (Some(name), Path::new(path)),
+            _ => (None, Path::new(arg.as_str())),
+        };
         let mut sim = read_set(path)?;
+        if let Some(name) = name {
+            sim.name = name.to_owned();
+        }
         if let Some((line, row)) = sim.rows.iter().find(|(_, r)| !problems.contains(r.problem.as_str())) {
             return Err(BadInput(format!(
                 "{}:{line}: problem {:?} is not in the real set {} (simulated and real sets must cover the same problems)",
