@@ -1,6 +1,7 @@
 //! studentsim: grade novice Python code in a WebAssembly sandbox and simulate how students struggle.
 //!
-//! Data flows `problems` → `sandbox` → `grade` → `cli`; see `docs/ARCHITECTURE.md`.
+//! Data flows `problems` → `sandbox` → `grade` → `metrics` → `trajectory` → `generate` → `rollout` → `score`,
+//! and `cli` drives them; see `docs/ARCHITECTURE.md`.
 
 pub mod cli;
 pub mod generate;

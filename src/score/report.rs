@@ -75,15 +75,15 @@ pub fn markdown(report: &Report, from: &Provenance) -> String {
     let _ = writeln!(
         w,
         "Real rows with a predecessor in their stream, and the simulated rows paired with them. Pass rate = passed \
-         examples / all examples; no_error = share of rows that pass every example; cosine = mean cosine distance \
-         to the real partner.\n"
+         examples / all examples; no_error = share of rows that pass every example; edit = character edit distance \
+         to the previous row of the same stream of that set; cosine = mean cosine distance to the real partner.\n"
     );
-    let _ = writeln!(w, "| set | n | pass rate mean (std) | pass rate MAE | no_error | PEP 8 mean (std) | PEP 8 MAE | style mean (std) | style MAE | cosine |");
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(w, "| set | n | pass rate mean (std) | pass rate MAE | no_error | PEP 8 mean (std) | PEP 8 MAE | style mean (std) | style MAE | edit mean (std) | edit MAE | cosine |");
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for t in &report.table3 {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             t.set,
             t.n,
             mean_std(t.pass_rate, 3),
@@ -93,6 +93,8 @@ pub fn markdown(report: &Report, from: &Provenance) -> String {
             num(t.pep8_mae, 2),
             mean_std(t.style, 2),
             num(t.style_mae, 2),
+            mean_std(t.edit_distance, 1),
+            num(t.edit_distance_mae, 1),
             num(t.cosine, 3)
         );
     }

@@ -82,6 +82,9 @@ pub struct NextStepRow {
     pub pep8_mae: Option<f64>,
     pub style: Option<MeanStd>,
     pub style_mae: Option<f64>,
+    /// Edit distance to the previous row of the same stream (for a simulated set, its own previous row).
+    pub edit_distance: Option<MeanStd>,
+    pub edit_distance_mae: Option<f64>,
     /// Mean cosine distance between each row's embedding and its real partner's.
     pub cosine: Option<f64>,
 }
@@ -104,16 +107,26 @@ struct Derived<'a> {
     stages: BTreeMap<(&'a str, &'a str), [usize; 3]>,
     /// Each row's stream, in order.
     streams: Vec<Vec<usize>>,
+    /// Edit distance to the previous row of the same stream of this set (0 for the first).
+    edit: Vec<f64>,
 }
 
 impl<'a> Derived<'a> {
     fn new(set: &'a ScoredSet, fit: &StyleScore, pep8: Pep8Count) -> Self {
+        let streams: Vec<Vec<usize>> = streams(&set.rows).into_values().collect();
+        let mut edit = vec![0.0; set.rows.len()];
+        for stream in &streams {
+            for pair in stream.windows(2) {
+                edit[pair[1]] = edit_distance(&set.rows[pair[0]].code, &set.rows[pair[1]].code) as f64;
+            }
+        }
         Self {
             set,
             style: set.styles.iter().map(|s| fit.score(&features(s))).collect(),
             pep8: set.styles.iter().map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8 } else { s.pep8_wrapped })).collect(),
             stages: stage_rows(&set.rows),
-            streams: streams(&set.rows).into_values().collect(),
+            streams,
+            edit,
         }
     }
 
@@ -261,6 +274,8 @@ fn table3(real: &Derived, d: &Derived, is_real: bool) -> NextStepRow {
         pep8_mae: mae(&d.pep8, &real.pep8),
         style: MeanStd::of(&values(&d.style)),
         style_mae: mae(&d.style, &real.style),
+        edit_distance: MeanStd::of(&values(&d.edit)),
+        edit_distance_mae: mae(&d.edit, &real.edit),
         cosine: if is_real {
             None
         } else {
@@ -280,12 +295,11 @@ fn progress(real: &Derived, d: &Derived) -> Progress {
     for stream in &d.streams {
         let problem = d.set.rows[stream[0]].problem.as_str();
         let t = typical.get(problem).copied().unwrap_or(stream.len());
-        for (position, (&i, step)) in stream.iter().zip(normalized_steps(stream.len(), t)).enumerate() {
-            let edit = if position == 0 { 0 } else { edit_distance(&d.set.rows[stream[position - 1]].code, &d.set.rows[i].code) };
+        for (&i, step) in stream.iter().zip(normalized_steps(stream.len(), t)) {
             let values = at.entry(step).or_default();
             values[0].push(d.set.pass_rates[i]);
             values[1].push(d.style[i]);
-            values[2].push(edit as f64);
+            values[2].push(d.edit[i]);
         }
     }
     let ci = |v: &[f64]| {
