@@ -128,4 +128,17 @@ pub trait Generator: Send + Sync {
     fn name(&self) -> &str;
 
     fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Generation>>;
+
+    /// `n` samples for one request, the i-th with seed `request.seed + i`. Backends that batch samples (a local
+    /// model, an API's `n`) override this.
+    fn generate_many<'a>(&'a self, request: &'a Request, n: usize) -> BoxFuture<'a, Result<Vec<Generation>>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(n);
+            for i in 0..n as u64 {
+                let seeded = Request { seed: request.seed.wrapping_add(i), ..request.clone() };
+                out.push(self.generate(&seeded).await?);
+            }
+            Ok(out)
+        })
+    }
 }

@@ -204,6 +204,18 @@ mod tests {
     }
 
     #[test]
+    fn many_samples_differ_by_seed_and_repeat() {
+        use crate::generate::Generator;
+        let r = Retrieval::fit(&fitted_rows_many(), 5);
+        let request = request("p", "new", &[], Target::Stage(Stage::First), 11);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let samples = rt.block_on(r.generate_many(&request, 12)).unwrap();
+        assert_eq!(samples, rt.block_on(r.generate_many(&request, 12)).unwrap());
+        let distinct: std::collections::BTreeSet<&str> = samples.iter().map(|g| g.code.as_str()).collect();
+        assert!(distinct.len() > 1, "{distinct:?}");
+    }
+
+    #[test]
     fn stages_draw_real_rows_at_that_stage_and_are_seeded() {
         let r = Retrieval::fit(&fitted_rows_many(), 3);
         let draw = |seed| r.pick(&request("p", "new", &[], Target::Stage(Stage::Last), seed)).unwrap().code;
