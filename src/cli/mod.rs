@@ -153,7 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Problems(cmd) => problems::run(&ctx, cmd),
         Command::Grade(args) => grade::run(&ctx, args),
         Command::Import(cmd) => trajectories::import(&ctx, cmd),
-        Command::Export(cmd) => trajectories::export(cmd),
+        Command::Export(cmd) => trajectories::export(&ctx, cmd),
         Command::Split(args) => trajectories::split(args),
         Command::Metrics(args) => metrics::run(&ctx, args),
         Command::Rollout(cmd) => rollout::run(&ctx, cmd),

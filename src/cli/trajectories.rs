@@ -13,6 +13,7 @@ use super::{Context, LimitArgs, default_jobs, tokio_runtime};
 use crate::grade::Label;
 use crate::jsonl::{self, write_atomically};
 use crate::problems::MANIFEST;
+use crate::generate::sft::{SftSpec, sft_rows};
 use crate::trajectory::split::{Part, Split, SplitSpec};
 use crate::BadInput;
 use crate::trajectory::{self, Anonymizer, newcaledonia, progsnap2};
@@ -62,6 +63,32 @@ pub enum ExportCommand {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Write fine-tuning rows in the study's layout ({prompt, completion, experiment, stage, k, context, ...}):
+    /// the fine-tuned prompt of every stage (Experiment 1) and next step (Experiment 2), and the real code as
+    /// the completion. Train on the completion only (see the README's LoRA recipe).
+    Sft {
+        /// Trajectory rows, usually the train part of a split.
+        #[arg(long, value_name = "JSONL")]
+        input: PathBuf,
+        #[arg(long, value_name = "JSONL")]
+        out: PathBuf,
+        /// Leave out the Experiment 1 (stage) rows.
+        #[arg(long)]
+        no_stages: bool,
+        /// Experiment 2 rows with k real priors; repeat for several k.
+        #[arg(long = "k", value_name = "K", default_values_t = [1usize, 3])]
+        ks: Vec<usize>,
+        /// Which context variants to write.
+        #[arg(long, value_enum, default_value_t = ContextVariants::Both)]
+        context: ContextVariants,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContextVariants {
+    Without,
+    With,
+    Both,
 }
 
 #[derive(Debug, Args)]
@@ -170,11 +197,37 @@ fn import_newcaledonia(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn export(cmd: ExportCommand) -> Result<ExitCode> {
-    let ExportCommand::Progsnap2 { input, out } = cmd;
-    let rows = trajectory::read(&input)?;
-    progsnap2::export(&rows, &out)?;
-    println!("{} submissions -> {}", rows.len(), out.display());
+pub fn export(ctx: &Context, cmd: ExportCommand) -> Result<ExitCode> {
+    match cmd {
+        ExportCommand::Progsnap2 { input, out } => {
+            let rows = trajectory::read(&input)?;
+            progsnap2::export(&rows, &out)?;
+            println!("{} submissions -> {}", rows.len(), out.display());
+        }
+        ExportCommand::Sft { input, out, no_stages, ks, context } => {
+            let lines = jsonl::read::<trajectory::Submission>(&input)?;
+            let registry = ctx.registry()?;
+            let mut problems = std::collections::HashMap::new();
+            for (line, row) in &lines {
+                if !problems.contains_key(&row.problem) {
+                    let problem = registry.get(&row.problem).map_err(|_| {
+                        BadInput(format!("{}:{line}: problem {:?} is not in the registry {} (pass --problems)", input.display(), row.problem, ctx.problems.display()))
+                    })?;
+                    problems.insert(row.problem.clone(), std::sync::Arc::new(problem.clone()));
+                }
+            }
+            let rows: Vec<trajectory::Submission> = lines.into_iter().map(|(_, r)| r).collect();
+            let spec = SftSpec {
+                stages: !no_stages,
+                ks,
+                without_context: context != ContextVariants::With,
+                with_context: context != ContextVariants::Without,
+            };
+            let sft = sft_rows(&rows, &problems, &spec);
+            jsonl::write(&out, &sft)?;
+            println!("{} fine-tuning rows -> {}", sft.len(), out.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

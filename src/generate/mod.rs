@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod openai;
 pub mod prompt;
 pub mod retrieval;
+pub mod sft;
 
 use std::future::Future;
 use std::pin::Pin;
