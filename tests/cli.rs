@@ -2,16 +2,10 @@
 
 mod common;
 
+use common::studentsim;
+
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn studentsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_studentsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run studentsim")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -3,13 +3,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-const EXAMPLES: &str = "examples/trajectories.jsonl";
+mod common;
+
+use common::{EXAMPLES, example_rows, example_streams, json_lines as rows, studentsim};
 
 /// What the script answers: status, extra headers, body; or no answer at all.
 enum Reply {
@@ -83,15 +85,6 @@ fn chat(content: &str) -> Reply {
     Reply::Json(200, vec![], json!({"choices": [{"message": {"role": "assistant", "content": content}}]}))
 }
 
-fn studentsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_studentsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("OPENAI_API_KEY")
-        .output()
-        .expect("run studentsim")
-}
-
 fn rollout(server_url: &str, out: &std::path::Path, extra: &[&str]) -> Output {
     let base = ["rollout", "next-step", "--input", EXAMPLES, "--k", "1", "--generator", "openai", "--model", "tiny", "--base-url", server_url];
     studentsim(&[&base[..], extra, &["--out", out.to_str().unwrap()]].concat())
@@ -99,13 +92,7 @@ fn rollout(server_url: &str, out: &std::path::Path, extra: &[&str]) -> Output {
 
 /// Rows of the bundled examples that have a predecessor: one next step each.
 fn next_steps() -> usize {
-    let rows = rows(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES));
-    let streams: std::collections::BTreeSet<String> = rows.iter().map(|r| format!("{}/{}", r["student"], r["problem"])).collect();
-    rows.len() - streams.len()
-}
-
-fn rows(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    example_rows().len() - example_streams()
 }
 
 #[test]

@@ -8,31 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const EXAMPLES: &str = "examples/trajectories.jsonl";
+mod common;
 
-fn studentsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_studentsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run studentsim")
-}
+use common::{EXAMPLES, example_rows, example_streams, json_lines as rows, studentsim};
 
 fn ok(out: &Output) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn rows(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
-fn example_rows() -> Vec<Value> {
-    rows(&Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES))
-}
-
-/// The number of (student, problem) streams of the bundled examples.
-fn example_streams() -> usize {
-    example_rows().iter().map(|r| (r["student"].to_string(), r["problem"].to_string())).collect::<BTreeSet<_>>().len()
 }
 
 fn key(row: &Value) -> (String, String, u64) {

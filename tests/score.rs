@@ -2,24 +2,12 @@
 //! the real all-MiniLM-L6-v2): a set against itself, a "copy the previous submission" set, and bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const EXAMPLES: &str = "examples/trajectories.jsonl";
+mod common;
 
-fn studentsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_studentsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run studentsim")
-}
-
-fn example_rows() -> Vec<Value> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES)).unwrap();
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
+use common::{EXAMPLES, example_rows, example_streams, studentsim};
 
 fn write_rows(path: &Path, rows: &[Value]) -> PathBuf {
     let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
@@ -68,7 +56,7 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
     let metrics: Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     let sets = metrics["sets"].as_array().unwrap();
     assert_eq!(sets.len(), 3);
-    let streams = rows.iter().map(|r| (r["student"].to_string(), r["problem"].to_string())).collect::<std::collections::BTreeSet<_>>().len();
+    let streams = example_streams();
     let next_steps = (rows.len() - streams) as u64;
     assert_eq!((sets[0]["rows"].as_u64(), sets[0]["streams"].as_u64()), (Some(rows.len() as u64), Some(streams as u64)));
 

@@ -1,35 +1,25 @@
 //! `studentsim export sft` on the bundled example streams: the study's fine-tuned layout, every stage and next
 //! step, with and without context.
 
-use std::collections::BTreeSet;
-use std::process::Command;
+mod common;
 
-use serde_json::Value;
+use common::{EXAMPLES, example_rows, example_streams, json_lines, studentsim};
 
 #[test]
 fn sft_rows_pair_the_fine_tuned_prompt_with_the_real_code() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sft.jsonl");
-    let run = Command::new(env!("CARGO_BIN_EXE_studentsim"))
-        .args(["export", "sft", "--input", "examples/trajectories.jsonl", "--out", out.to_str().unwrap()])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
+    let run = studentsim(&["export", "sft", "--input", EXAMPLES, "--out", out.to_str().unwrap()]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let real: Vec<Value> = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/trajectories.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let streams: BTreeSet<String> = real.iter().map(|r| format!("{}/{}", r["student"], r["problem"])).collect();
-    let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (real, streams) = (example_rows(), example_streams());
+    let rows = json_lines(&out);
 
     let count = |experiment: u64, k: Option<u64>, context: bool| {
         rows.iter().filter(|r| r["experiment"] == experiment && r["k"].as_u64() == k && r["context"] == context).count()
     };
-    assert_eq!(count(1, None, false), 3 * streams.len(), "three stages per stream");
-    assert_eq!(count(2, Some(1), false), real.len() - streams.len(), "one next step per row with a predecessor");
-    assert_eq!(count(2, Some(3), false), real.len() - streams.len());
+    assert_eq!(count(1, None, false), 3 * streams, "three stages per stream");
+    assert_eq!(count(2, Some(1), false), real.len() - streams, "one next step per row with a predecessor");
+    assert_eq!(count(2, Some(3), false), real.len() - streams);
     assert!(count(1, None, true) > 0 && count(1, None, true) < count(1, None, false), "context only where there is an earlier problem");
 
     for row in &rows {

@@ -2,7 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
 use studentsim::grade::{GradeLimits, GradeRecord, Grader, Tests};
@@ -60,3 +61,32 @@ pub fn real_programs() -> Option<Vec<String>> {
     Some(programs)
 }
 
+
+/// The bundled illustrative example streams, relative to the repository root.
+pub const EXAMPLES: &str = "examples/trajectories.jsonl";
+
+/// Run the studentsim binary in the repository root, with no API key in its environment.
+pub fn studentsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_studentsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .expect("run studentsim")
+}
+
+/// The JSON rows of a JSON Lines file.
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+pub fn example_rows() -> Vec<serde_json::Value> {
+    json_lines(&Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES))
+}
+
+/// The number of (student, problem) streams of the examples.
+pub fn example_streams() -> usize {
+    let keys: std::collections::BTreeSet<String> =
+        example_rows().iter().map(|r| format!("{}/{}", r["student"], r["problem"])).collect();
+    keys.len()
+}
