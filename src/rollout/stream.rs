@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 use super::output::ResumableOutput;
 use super::tutor::{HistoryItem, Tutor, TutorState};
 use super::{Rollout, Summary, attempt_row, with_feedback};
-use crate::generate::{Attempt, Feedback, Request, Target};
-use crate::grade::Label;
+use crate::generate::{Attempt, Feedback, Generator, Request, Target};
+use crate::grade::{Grader, Label, Tests};
 use crate::problems::Problem;
 use crate::trajectory::{self, REAL, Submission};
 
@@ -54,50 +54,20 @@ pub async fn streams(
             options: options.clone(),
         };
         let prepared = &rollout.problems[problem];
-        let (generator, grader, tests, problem) =
-            (rollout.generator.clone(), rollout.grader.clone(), prepared.tests.clone(), prepared.problem.clone());
-        let (out, progress) = (out.clone(), progress.clone());
+        let parts = Parts {
+            generator: rollout.generator.clone(),
+            grader: rollout.grader.clone(),
+            tests: prepared.tests.clone(),
+            problem: prepared.problem.clone(),
+            out: out.clone(),
+        };
+        let progress = progress.clone();
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         tasks.spawn(async move {
-            let mut done = Summary::default();
-            let mut history = stream.history();
-            let start_at = history.len() as u32 + 1;
-            if !stream.finished() {
-                for attempt in start_at..=stream.options.max_attempts {
-                    let request = Request {
-                        problem: problem.clone(),
-                        student: stream.template.student.clone(),
-                        history: history.clone(),
-                        context: Vec::new(),
-                        target: Target::Next,
-                        seed: stream.rollout_seed,
-                    };
-                    let template = stream.row_template(attempt);
-                    let (row, record) = attempt_row(&*generator, &grader, &tests, &request, template, stream.rollout_seed).await;
-                    let failed = row.generated.as_ref().is_some_and(|g| g.error.is_some());
-                    let submitted = row.generated.as_ref().is_some_and(|g| g.submit);
-                    let last = failed || submitted || record.label == Label::NoError || attempt == stream.options.max_attempts;
-                    let mut feedback = Feedback::from_record(&record);
-                    if let (false, Some(tutor)) = (last, &stream.options.tutor) {
-                        let state = tutor_state(&problem, &history, &row, &feedback, record.pass_rate);
-                        match tutor.hint(state).await {
-                            Ok(hint) => feedback.hint = Some(hint),
-                            Err(e) => feedback.tutor_error = Some(format!("{e:#}")),
-                        }
-                    }
-                    let row = if last { row } else { with_feedback(row, &feedback) };
-                    out.append(&row)?;
-                    done.written += 1;
-                    done.failed += usize::from(failed);
-                    history.push(Attempt { code: row.code, feedback: Some(feedback) });
-                    if last {
-                        break;
-                    }
-                }
-            }
+            let done = stream.run(parts).await;
             drop(permit);
             progress.inc(1);
-            anyhow::Ok(done)
+            done
         });
     }
     while let Some(done) = tasks.join_next().await {
@@ -129,6 +99,15 @@ fn tutor_state(problem: &Problem, history: &[Attempt], row: &Submission, feedbac
     serde_json::to_string(&state).expect("a tutor state always serializes")
 }
 
+/// What a stream task needs besides its stream.
+struct Parts {
+    generator: Arc<dyn Generator>,
+    grader: Arc<Grader>,
+    tests: Arc<Tests>,
+    problem: Arc<Problem>,
+    out: Arc<ResumableOutput>,
+}
+
 /// One stream being simulated: the real stream's first row (student, problem, start time) and what an earlier
 /// run already wrote.
 struct Stream {
@@ -139,6 +118,47 @@ struct Stream {
 }
 
 impl Stream {
+    /// Generate, grade and write attempts until the stream ends (or resume where an earlier run stopped).
+    async fn run(self, parts: Parts) -> Result<Summary> {
+        let mut done = Summary::default();
+        if self.finished() {
+            return Ok(done);
+        }
+        let mut history = self.history();
+        for attempt in history.len() as u32 + 1..=self.options.max_attempts {
+            let request = Request {
+                problem: parts.problem.clone(),
+                student: self.template.student.clone(),
+                history: history.clone(),
+                context: Vec::new(),
+                target: Target::Next,
+                seed: self.rollout_seed,
+            };
+            let (row, record) =
+                attempt_row(&*parts.generator, &parts.grader, &parts.tests, &request, self.row_template(attempt), self.rollout_seed).await;
+            let failed = row.generated.as_ref().is_some_and(|g| g.error.is_some());
+            let submitted = row.generated.as_ref().is_some_and(|g| g.submit);
+            let last = failed || submitted || record.label == Label::NoError || attempt == self.options.max_attempts;
+            let mut feedback = Feedback::from_record(&record);
+            if let (false, Some(tutor)) = (last, &self.options.tutor) {
+                let state = tutor_state(&parts.problem, &history, &row, &feedback, record.pass_rate);
+                match tutor.hint(state).await {
+                    Ok(hint) => feedback.hint = Some(hint),
+                    Err(e) => feedback.tutor_error = Some(format!("{e:#}")),
+                }
+            }
+            let row = if last { row } else { with_feedback(row, &feedback) };
+            parts.out.append(&row)?;
+            done.written += 1;
+            done.failed += usize::from(failed);
+            history.push(Attempt { code: row.code, feedback: Some(feedback) });
+            if last {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
     fn history(&self) -> Vec<Attempt> {
         self.earlier
             .iter()
