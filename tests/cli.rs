@@ -2,9 +2,8 @@
 
 mod common;
 
-use common::studentsim;
+use common::{bad_input, studentsim};
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 fn stdout(out: &Output) -> String {
@@ -13,19 +12,6 @@ fn stdout(out: &Output) -> String {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Exit code 2, exactly one line on stderr that contains every `needles`, and `output` not created.
-fn bad_input(out: &Output, needles: &[&str], output: Option<&Path>) {
-    let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line, got: {err}");
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    }
-    if let Some(path) = output {
-        assert!(!path.exists(), "{} was left behind", path.display());
-    }
 }
 
 #[test]

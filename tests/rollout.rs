@@ -120,13 +120,7 @@ fn a_killed_rollout_resumes_without_losing_or_repeating_rows() {
 }
 
 fn refused(args: &[&str], needles: &[&str]) {
-    let out = studentsim(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    }
+    common::bad_input(&studentsim(args), needles, None);
 }
 
 #[test]

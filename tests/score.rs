@@ -91,14 +91,7 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
 
 /// Exit code 2, one line naming `needles`, no report folder.
 fn refused(args: &[&str], out: &Path, needles: &[&str]) {
-    let run = studentsim(args);
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(2), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    }
-    assert!(!out.exists(), "{} was written", out.display());
+    common::bad_input(&studentsim(args), needles, Some(out));
 }
 
 #[test]

@@ -90,3 +90,16 @@ pub fn example_streams() -> usize {
         example_rows().iter().map(|r| format!("{}/{}", r["student"], r["problem"])).collect();
     keys.len()
 }
+
+/// Exit code 2, exactly one line on stderr that contains every `needles`, and `output` not created.
+pub fn bad_input(out: &Output, needles: &[&str], output: Option<&Path>) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line, got: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    }
+    if let Some(path) = output {
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
+}
