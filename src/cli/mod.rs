@@ -180,6 +180,31 @@ impl Context {
     }
 }
 
+/// The registry's problem for each distinct problem of `rows` ((line, problem id) of `file`); the first row
+/// naming a problem the registry lacks is bad input at its line. `why` says what the problems are needed for.
+fn registry_problems<'r, 'a>(
+    ctx: &Context,
+    registry: &'r Registry,
+    file: &std::path::Path,
+    rows: impl IntoIterator<Item = (usize, &'a str)>,
+    why: &str,
+) -> Result<std::collections::HashMap<String, &'r crate::problems::Problem>, BadInput> {
+    let mut found = std::collections::HashMap::new();
+    for (line, id) in rows {
+        if !found.contains_key(id) {
+            let problem = registry.get(id).map_err(|_| {
+                BadInput(format!(
+                    "{}:{line}: problem {id:?} is not in the registry {} ({why}pass --problems)",
+                    file.display(),
+                    ctx.problems.display()
+                ))
+            })?;
+            found.insert(id.to_owned(), problem);
+        }
+    }
+    Ok(found)
+}
+
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

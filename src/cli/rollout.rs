@@ -12,7 +12,7 @@ use jiff::SignedDuration;
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::output::progress_of_unknown_length;
-use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use super::{Context, LimitArgs, default_jobs, registry_problems, tokio_runtime};
 use crate::generate::Generator;
 use crate::generate::baseline::{CopyLast, Reference};
 use crate::generate::openai::{Endpoint, OpenAi, OpenAiConfig};
@@ -257,26 +257,13 @@ pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<
         }
     };
     let registry = ctx.registry()?;
-    for (line, row) in &rows {
-        if registry.get(&row.problem).is_err() {
-            return Err(BadInput(format!(
-                "{}:{line}: problem {:?} is not in the registry {} (pass --problems)",
-                args.input.display(),
-                row.problem,
-                ctx.problems.display()
-            ))
-            .into());
-        }
-    }
+    let found = registry_problems(ctx, &registry, &args.input, rows.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let mut problems = HashMap::new();
-    for (_, row) in &rows {
-        if problems.contains_key(&row.problem) {
-            continue;
-        }
-        let problem = Arc::new(registry.get(&row.problem)?.clone());
-        let tests = rt.block_on(grader.problem_tests(&problem)).with_context(|| format!("reading the tests of {}", row.problem))?;
-        problems.insert(row.problem.clone(), Prepared { problem, tests: Arc::new(tests) });
+    for (id, problem) in found {
+        let problem = Arc::new(problem.clone());
+        let tests = rt.block_on(grader.problem_tests(&problem)).with_context(|| format!("reading the tests of {id}"))?;
+        problems.insert(id, Prepared { problem, tests: Arc::new(tests) });
     }
     let rollout = Rollout { grader, generator, problems, seed: args.seed, jobs: args.jobs };
     Ok((rollout, rows.into_iter().map(|(_, r)| r).collect(), rt))

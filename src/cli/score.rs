@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use super::output::progress;
-use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use super::{Context, LimitArgs, default_jobs, registry_problems, tokio_runtime};
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::{Grader, Label};
 use crate::metrics::embed::{self, EmbeddingCache};
@@ -195,26 +195,16 @@ async fn grade_missing(
         return Ok((labels, pass_rates));
     }
     let registry: Registry = ctx.registry()?;
+    let mut problems = HashMap::new();
+    for (s, input) in inputs.iter().enumerate() {
+        let rows = todo.iter().filter(|&&(t, _)| t == s).map(|&(_, i)| (input.rows[i].0, input.rows[i].1.problem.as_str()));
+        problems.extend(registry_problems(ctx, &registry, &input.path, rows, "rows without a label are graded against it; ")?);
+    }
     let mut maker = JobMaker::new(grader);
     let mut jobs_list = Vec::with_capacity(todo.len());
-    let mut problems: HashMap<&str, _> = HashMap::new();
     for &(s, i) in &todo {
-        let (line, row) = &inputs[s].rows[i];
-        let problem = match problems.get(row.problem.as_str()) {
-            Some(p) => p,
-            None => {
-                let found = registry.get(&row.problem).map_err(|_| {
-                    BadInput(format!(
-                        "{}:{line}: problem {:?} is not in the registry {} (rows without a label are graded against it; pass --problems)",
-                        inputs[s].path.display(),
-                        row.problem,
-                        ctx.problems.display()
-                    ))
-                })?;
-                problems.entry(row.problem.as_str()).or_insert(found)
-            }
-        };
-        jobs_list.push(maker.job(problem, row.code.clone()).await.with_context(|| format!("preparing the tests of {}", row.problem))?);
+        let row = &inputs[s].rows[i].1;
+        jobs_list.push(maker.job(problems[&row.problem], row.code.clone()).await.with_context(|| format!("preparing the tests of {}", row.problem))?);
     }
     let bar = progress(jobs_list.len(), "grading");
     let graded = grade_all(grader.clone(), jobs_list, jobs, &bar).await;

@@ -9,7 +9,7 @@ use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 
 use super::output::progress_of_unknown_length;
-use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use super::{Context, LimitArgs, default_jobs, registry_problems, tokio_runtime};
 use crate::grade::Label;
 use crate::jsonl::{self, write_atomically};
 use crate::problems::MANIFEST;
@@ -207,15 +207,10 @@ pub fn export(ctx: &Context, cmd: ExportCommand) -> Result<ExitCode> {
         ExportCommand::Sft { input, out, no_stages, ks, context } => {
             let lines = jsonl::read::<trajectory::Submission>(&input)?;
             let registry = ctx.registry()?;
-            let mut problems = std::collections::HashMap::new();
-            for (line, row) in &lines {
-                if !problems.contains_key(&row.problem) {
-                    let problem = registry.get(&row.problem).map_err(|_| {
-                        BadInput(format!("{}:{line}: problem {:?} is not in the registry {} (pass --problems)", input.display(), row.problem, ctx.problems.display()))
-                    })?;
-                    problems.insert(row.problem.clone(), std::sync::Arc::new(problem.clone()));
-                }
-            }
+            let problems = registry_problems(ctx, &registry, &input, lines.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?
+                .into_iter()
+                .map(|(id, p)| (id, std::sync::Arc::new(p.clone())))
+                .collect();
             let rows: Vec<trajectory::Submission> = lines.into_iter().map(|(_, r)| r).collect();
             let spec = SftSpec {
                 stages: !no_stages,

@@ -52,9 +52,7 @@ pub struct OpenAi {
 
 impl OpenAi {
     pub fn new(name: &str, config: OpenAiConfig) -> Result<Self> {
-        // One process-wide TLS provider; installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder().timeout(config.timeout).build()?;
+        let client = http_client(config.timeout)?;
         let permits = Semaphore::new(config.concurrency.max(1));
         Ok(Self { name: name.to_owned(), config, client, permits })
     }
@@ -153,6 +151,13 @@ impl Generator for OpenAi {
     fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Generation>> {
         Box::pin(self.complete(request))
     }
+}
+
+/// An HTTP(S) client whose every request must finish within `timeout`.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    // One process-wide TLS provider; installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(reqwest::Client::builder().timeout(timeout).build()?)
 }
 
 /// The first 200 characters of a body, on one line.

@@ -66,23 +66,9 @@ impl Retrieval {
         let same: Vec<usize> = self.by_problem.get(&request.problem.id).into_iter().flatten().copied().filter(others).collect();
         let unseen = same.is_empty();
         let pool: Vec<usize> = if unseen { (0..self.states.len()).filter(others).collect() } else { same };
-        let last = request.history.last().map(|a| a.code.as_str());
-        let stage = match (request.target, last) {
-            (Target::Stage(stage), _) => Some(stage),
-            (Target::Next, None) => Some(Stage::First),
-            (Target::Next, Some(_)) => None,
-        };
-        let (code, submit) = match (stage, last) {
-            (Some(stage), _) => {
-                let at: Vec<usize> =
-                    pool.iter().copied().filter(|&s| self.states[s].position == stage.position(self.states[s].stream_len)).collect();
-                let Some(&chosen) = at.get(rng.random_range(0..at.len().max(1))) else {
-                    bail!("the retrieval simulator has no training submissions to draw from");
-                };
-                (self.states[chosen].code.clone(), stage == Stage::Last)
-            }
-            (None, Some(last)) => {
-                let mut near: Vec<(usize, usize)> = pool.iter().map(|&s| (edit_distance(last, &self.states[s].code), s)).collect();
+        let (code, submit) = match (request.target, request.history.last()) {
+            (Target::Next, Some(last)) => {
+                let mut near: Vec<(usize, usize)> = pool.iter().map(|&s| (edit_distance(&last.code, &self.states[s].code), s)).collect();
                 near.sort_unstable();
                 near.truncate(self.k);
                 let Some(&(_, chosen)) = near.get(rng.random_range(0..near.len().max(1))) else {
@@ -93,13 +79,25 @@ impl Retrieval {
                     None => (self.states[chosen].code.clone(), true),
                 }
             }
-            (None, None) => unreachable!("a next attempt without history is a first attempt"),
+            (Target::Stage(stage), _) => self.draw_at(&pool, stage, &mut rng)?,
+            // A next attempt after nothing is a first attempt.
+            (Target::Next, None) => self.draw_at(&pool, Stage::First, &mut rng)?,
         };
         let code = match (unseen, request.problem.entry.first()) {
             (true, Some(entry)) => rename_first_function(&code, entry),
             _ => code,
         };
         Ok(Generation { code, submit, prompt_sha256: None })
+    }
+
+    /// A seeded draw among the states of `pool` at `stage` of their streams; the last stage submits.
+    fn draw_at(&self, pool: &[usize], stage: Stage, rng: &mut StdRng) -> Result<(String, bool)> {
+        let at: Vec<usize> =
+            pool.iter().copied().filter(|&s| self.states[s].position == stage.position(self.states[s].stream_len)).collect();
+        let Some(&chosen) = at.get(rng.random_range(0..at.len().max(1))) else {
+            bail!("the retrieval simulator has no training submissions to draw from");
+        };
+        Ok((self.states[chosen].code.clone(), stage == Stage::Last))
     }
 }
 

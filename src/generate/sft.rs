@@ -60,11 +60,7 @@ pub fn sft_rows(rows: &[Submission], problems: &HashMap<String, Arc<Problem>>, s
             prompt: fine_tuned(&request),
             completion: format!("<code>{}</code>", row.code.trim()),
             experiment,
-            stage: stage.map(|s| match s {
-                Stage::First => "first",
-                Stage::Middle => "middle",
-                Stage::Last => "last",
-            }),
+            stage: stage.map(Stage::as_str),
             k,
             context: !request.context.is_empty(),
             student: row.student.clone(),

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::generate::openai::http_client;
 use crate::generate::{BoxFuture, Feedback};
 use crate::problems::Problem;
 
@@ -122,8 +123,7 @@ pub struct HttpTutor {
 
 impl HttpTutor {
     pub fn new(url: &str, timeout: Duration) -> Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Ok(Self { url: url.to_owned(), client: reqwest::Client::builder().timeout(timeout).build()? })
+        Ok(Self { url: url.to_owned(), client: http_client(timeout)? })
     }
 }
 

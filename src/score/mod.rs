@@ -115,7 +115,7 @@ pub struct Functionality {
 
 #[derive(Debug, Serialize)]
 pub struct StageShares {
-    pub stage: StageName,
+    pub stage: Stage,
     pub n: usize,
     pub shares: Vec<Share>,
 }
@@ -130,35 +130,6 @@ pub struct Table1 {
 pub struct Progress {
     pub set: String,
     pub steps: Vec<ProgressPoint>,
-}
-
-/// A stage as written in reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StageName {
-    First,
-    Middle,
-    Last,
-}
-
-impl From<Stage> for StageName {
-    fn from(stage: Stage) -> Self {
-        match stage {
-            Stage::First => StageName::First,
-            Stage::Middle => StageName::Middle,
-            Stage::Last => StageName::Last,
-        }
-    }
-}
-
-impl StageName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StageName::First => "first",
-            StageName::Middle => "middle",
-            StageName::Last => "last",
-        }
-    }
 }
 
 /// The stage rows of each stream of `rows`: (student, problem) → [first, middle, last].

@@ -6,7 +6,7 @@ use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Serialize;
 
 use super::{
-    Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StageName, StageShares, StyleFit,
+    Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StageShares, StyleFit,
     Table1, stage_rows,
 };
 use crate::grade::Label;
@@ -46,7 +46,7 @@ pub struct MeanCi {
 /// Table 1, one stage of one simulated set.
 #[derive(Debug, Serialize)]
 pub struct StageRow {
-    pub stage: StageName,
+    pub stage: Stage,
     /// Mean over problems of the average KNN distance (real → simulated).
     pub knn_distance: Option<f64>,
     /// Mean over problems of the coverage (simulated → real).
@@ -153,6 +153,7 @@ pub fn evaluate(real: &ScoredSet, sims: &[ScoredSet], options: &Options) -> Repo
         .unwrap_or(StyleScore { mean: pooled[0], std: [0.0; FEATURES], loadings: [0.0; FEATURES] });
     let derived: Vec<Derived> = all.iter().map(|set| Derived::new(set, &fit, options.pep8)).collect();
     let real_d = &derived[0];
+    let (targets, typical) = (next_step_targets(real_d), typical_lengths(real_d));
 
     let (embedding_pca_explained, embedding_points) = embedding_pca(&all);
     Report {
@@ -169,8 +170,8 @@ pub fn evaluate(real: &ScoredSet, sims: &[ScoredSet], options: &Options) -> Repo
         functionality: derived.iter().map(functionality).collect(),
         table1: derived[1..].iter().map(|sim| table1(real_d, sim, options)).collect(),
         table2: derived.iter().enumerate().map(|(i, d)| table2(real_d, d, i == 0)).collect(),
-        table3: derived.iter().enumerate().map(|(i, d)| table3(real_d, d, i == 0)).collect(),
-        progress: derived.iter().map(|d| progress(real_d, d)).collect(),
+        table3: derived.iter().enumerate().map(|(i, d)| table3(real_d, &targets, d, i == 0)).collect(),
+        progress: derived.iter().map(|d| progress(&typical, d)).collect(),
         embedding_pca_explained,
         embedding_points,
     }
@@ -189,7 +190,7 @@ fn functionality(d: &Derived) -> Functionality {
         .enumerate()
         .map(|(s, &stage)| {
             let labels: Vec<Label> = d.stages.values().map(|rows| d.set.labels[rows[s]]).collect();
-            StageShares { stage: stage.into(), n: labels.len(), shares: label_distribution(&labels) }
+            StageShares { stage, n: labels.len(), shares: label_distribution(&labels) }
         })
         .collect();
     Functionality { set: d.set.name.clone(), stages }
@@ -206,7 +207,7 @@ fn table1(real: &Derived, sim: &Derived, options: &Options) -> Table1 {
                 mean(shared.iter().filter_map(|p| metric(&real_groups[p], &sim_groups[p], k)))
             };
             StageRow {
-                stage: stage.into(),
+                stage,
                 knn_distance: per_problem(knn_distance, options.knn_k),
                 coverage: per_problem(coverage, options.coverage_k),
                 problems: shared.len(),
@@ -244,16 +245,19 @@ fn table2(real: &Derived, d: &Derived, is_real: bool) -> StyleRow {
     }
 }
 
-fn table3(real: &Derived, d: &Derived, is_real: bool) -> NextStepRow {
-    let targets: HashMap<(&str, &str, u32), usize> = real
-        .streams
+/// The real rows that have a predecessor, by (student, problem, attempt).
+fn next_step_targets<'a>(real: &Derived<'a>) -> HashMap<(&'a str, &'a str, u32), usize> {
+    real.streams
         .iter()
         .flat_map(|stream| stream[1..].iter().copied())
         .map(|i| {
             let r = &real.set.rows[i];
             ((r.student.as_str(), r.problem.as_str(), r.attempt), i)
         })
-        .collect();
+        .collect()
+}
+
+fn table3(real: &Derived, targets: &HashMap<(&str, &str, u32), usize>, d: &Derived, is_real: bool) -> NextStepRow {
     let pairs: Vec<(usize, usize)> = (0..d.set.rows.len())
         .filter_map(|i| {
             let r = &d.set.rows[i];
@@ -284,12 +288,16 @@ fn table3(real: &Derived, d: &Derived, is_real: bool) -> NextStepRow {
     }
 }
 
-fn progress(real: &Derived, d: &Derived) -> Progress {
+/// `T` of each problem: the typical length of its real streams.
+fn typical_lengths<'a>(real: &Derived<'a>) -> BTreeMap<&'a str, usize> {
     let mut lengths: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for stream in &real.streams {
         lengths.entry(real.set.rows[stream[0]].problem.as_str()).or_default().push(stream.len());
     }
-    let typical: BTreeMap<&str, usize> = lengths.into_iter().map(|(p, l)| (p, typical_length(&l))).collect();
+    lengths.into_iter().map(|(p, l)| (p, typical_length(&l))).collect()
+}
+
+fn progress(typical: &BTreeMap<&str, usize>, d: &Derived) -> Progress {
     // step -> (pass rates, style scores, edit distances)
     let mut at: BTreeMap<usize, [Vec<f64>; 3]> = BTreeMap::new();
     for stream in &d.streams {

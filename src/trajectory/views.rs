@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use super::{Submission, streams};
 
 /// The three stages of Experiment 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stage {
     First,
     Middle,
@@ -19,6 +20,15 @@ pub enum Stage {
 
 impl Stage {
     pub const ALL: [Stage; 3] = [Stage::First, Stage::Middle, Stage::Last];
+
+    /// The stage as written in reports and data files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::First => "first",
+            Stage::Middle => "middle",
+            Stage::Last => "last",
+        }
+    }
 
     /// The row of a stream of `n` rows at this stage.
     pub fn position(self, n: usize) -> usize {
