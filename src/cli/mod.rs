@@ -170,6 +170,11 @@ struct Context {
 }
 
 impl Context {
+    /// The runtime folder: --runtime, else runtimes/.cache of the source tree.
+    fn runtime_dir(&self) -> PathBuf {
+        self.runtime.clone().unwrap_or_else(Runtime::default_dir)
+    }
+
     fn registry(&self) -> Result<Registry> {
         Registry::load(&self.problems)
     }

@@ -8,6 +8,7 @@
 pub mod baseline;
 pub mod openai;
 pub mod prompt;
+pub mod qwen;
 pub mod retrieval;
 pub mod sft;
 
@@ -109,6 +110,13 @@ pub struct Request {
     pub context: Vec<ContextProblem>,
     pub target: Target,
     pub seed: u64,
+}
+
+impl Request {
+    /// The shortest request for `problem`: its first submission, from the problem alone.
+    pub fn bare(problem: Arc<Problem>) -> Self {
+        Self { problem, student: String::new(), history: vec![], context: vec![], target: Target::Stage(Stage::First), seed: 0 }
+    }
 }
 
 /// One generated attempt.

@@ -36,6 +36,8 @@ pub struct OpenAiConfig {
     pub temperature: f64,
     pub top_p: f64,
     pub max_tokens: u32,
+    /// Extra sampling fields sent only when set (vLLM reads `top_k`, `min_p`, `repetition_penalty`).
+    pub extra_sampling: serde_json::Map<String, serde_json::Value>,
     pub concurrency: usize,
     pub timeout: Duration,
     pub retries: u32,
@@ -116,7 +118,7 @@ impl OpenAi {
 
     async fn complete(&self, request: &Request) -> Result<Generation> {
         let c = &self.config;
-        let (path, body, prompt_text) = match c.endpoint {
+        let (path, mut body, prompt_text) = match c.endpoint {
             Endpoint::Chat => {
                 let messages = prompt::prompted(request);
                 let text = serde_json::to_string(&messages)?;
@@ -131,6 +133,9 @@ impl OpenAi {
                 ("completions", body, text)
             }
         };
+        if let Some(fields) = body.as_object_mut() {
+            fields.extend(c.extra_sampling.clone());
+        }
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let reply = self.post(path, &body).await?;
         let choice = &reply["choices"][0];

@@ -1,0 +1,219 @@
+//! qwen-student in process: a Qwen2 / Qwen2.5 model run by candle, as a [`Generator`].
+//!
+//! - [`config`] reads `config.json` and `generation_config.json` tolerantly;
+//! - [`weights`] maps the safetensors (single or sharded) and merges a PEFT LoRA adapter ([`lora`]) at load;
+//! - [`model`] is our corrected Qwen2 (f32 RoPE tables, padded batches, a preallocated KV cache);
+//! - [`gguf`] runs a quantized GGUF file instead;
+//! - [`engine`] is the decode loop and [`sampler`] the study's sampling with transformers' semantics.
+
+pub mod config;
+pub mod engine;
+pub mod gguf;
+pub mod lora;
+pub mod model;
+pub mod random;
+pub mod sampler;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, Result, anyhow};
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use sha2::{Digest as _, Sha256};
+use tokenizers::Tokenizer;
+
+use super::prompt::{self, extract_code};
+use super::{BoxFuture, Generation, Generator, Request};
+use crate::BadInput;
+use config::{Config, GenerationConfig};
+use engine::{Decoder, Engine};
+use sampler::Sampling;
+
+/// Which prompt layout the model was trained on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// The study's fine-tuned completion layout (qwen-student and its base model).
+    FineTuned,
+    /// The prompted layout in Qwen's chat template (an instruct model).
+    Chat,
+}
+
+/// Where the weights come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A Hugging Face folder, with an optional PEFT LoRA adapter folder merged at load.
+    Folder { dir: PathBuf, adapter: Option<PathBuf> },
+    /// A GGUF file and the `tokenizer.json` to use with it.
+    Gguf { file: PathBuf, tokenizer: PathBuf },
+}
+
+/// Sampling settings given on the command line; each overrides `generation_config.json`, which overrides the
+/// study's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct SamplingOverrides {
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<usize>,
+    pub min_p: Option<f64>,
+    pub repetition_penalty: Option<f64>,
+    pub max_new_tokens: Option<usize>,
+}
+
+/// A local model behind the [`Generator`] trait. Requests are served one at a time (the model holds one KV
+/// cache); the samples of a request are decoded as one batch.
+pub struct LocalModel {
+    name: String,
+    layout: Layout,
+    engine: Arc<Mutex<Engine>>,
+}
+
+impl LocalModel {
+    pub fn load(name: &str, source: &Source, layout: Layout, device: &Device, overrides: &SamplingOverrides) -> Result<Self> {
+        let (decoder, tokenizer_path, generation): (Box<dyn Decoder>, PathBuf, GenerationConfig) = match source {
+            Source::Folder { dir, adapter } => {
+                let (model, generation) = load_folder(dir, adapter.as_deref(), device)?;
+                (Box::new(model), dir.join("tokenizer.json"), generation)
+            }
+            Source::Gguf { file, tokenizer } => {
+                if !device.is_cpu() {
+                    return Err(BadInput("--gguf runs on the CPU only; leave out --device or give --device cpu".into()).into());
+                }
+                (Box::new(gguf::QuantizedQwen2::open(file)?), tokenizer.clone(), GenerationConfig::default())
+            }
+        };
+        let tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| BadInput(format!("{}: cannot read the tokenizer: {e}", tokenizer_path.display())))?;
+        let sampling = sampling(&generation, overrides);
+        sampling.check().map_err(BadInput)?;
+        let mut stop_tokens = generation.eos_token_id.clone();
+        for special in ["<|endoftext|>", "<|im_end|>"] {
+            if let Some(id) = tokenizer.token_to_id(special).filter(|id| !stop_tokens.contains(id)) {
+                stop_tokens.push(id);
+            }
+        }
+        let engine = Engine { decoder, tokenizer, sampling, stop_tokens };
+        Ok(Self { name: name.to_owned(), layout, engine: Arc::new(Mutex::new(engine)) })
+    }
+
+    /// The prompt text for a request in this model's layout.
+    pub fn prompt(&self, request: &Request) -> String {
+        match self.layout {
+            Layout::FineTuned => prompt::fine_tuned(request),
+            Layout::Chat => {
+                let mut text = String::new();
+                for m in prompt::prompted(request) {
+                    text.push_str(&format!("<|im_start|>{}\n{}<|im_end|>\n", m.role, m.content));
+                }
+                text + "<|im_start|>assistant\n"
+            }
+        }
+    }
+
+    /// Refuse a request whose prompt alone leaves no room for the answer, as bad input.
+    pub fn check_fits(&self, request: &Request) -> Result<()> {
+        let engine = self.engine.lock().expect("the engine lock is never poisoned");
+        let tokens = engine.encode(&self.prompt(request))?.len();
+        let limit = engine.decoder.max_positions();
+        if tokens >= limit {
+            return Err(BadInput(format!(
+                "problem {}: its prompt is {tokens} tokens, longer than the model's context of {limit}",
+                request.problem.id
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    async fn run(&self, request: &Request, n: usize) -> Result<Vec<Generation>> {
+        let text = self.prompt(request);
+        let prompt_sha256 = crate::sandbox::runtime::hex(&Sha256::digest(text.as_bytes()));
+        let seeds: Vec<u64> = (0..n as u64).map(|i| request.seed.wrapping_add(i)).collect();
+        let engine = Arc::clone(&self.engine);
+        let completions = tokio::task::spawn_blocking(move || {
+            let mut engine = engine.lock().expect("the engine lock is never poisoned");
+            let prompt = engine.encode(&text)?;
+            engine.complete(&prompt, &seeds)
+        })
+        .await
+        .context("the model thread panicked")??;
+        completions
+            .into_iter()
+            .map(|c| {
+                let (code, submit) = self.code_of(&c.text).ok_or_else(|| anyhow!("the model wrote no code: {:?}", snippet(&c.text)))?;
+                Ok(Generation { code, submit, prompt_sha256: Some(prompt_sha256.clone()) })
+            })
+            .collect()
+    }
+
+    /// The code in a completion. The fine-tuned layout's completion is the code itself (normally wrapped in
+    /// `<code>` tags), so text without tags counts as code up to `</code>`.
+    fn code_of(&self, text: &str) -> Option<(String, bool)> {
+        extract_code(text).or_else(|| {
+            (self.layout == Layout::FineTuned).then(|| {
+                let code = text.split("</code>").next().unwrap_or("");
+                (code.replace("<SUBMIT>", "").trim().to_owned(), text.contains("<SUBMIT>"))
+            })
+        })
+        .filter(|(code, _)| !code.is_empty())
+    }
+}
+
+impl Generator for LocalModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Generation>> {
+        Box::pin(async move { Ok(self.run(request, 1).await?.remove(0)) })
+    }
+
+    fn generate_many<'a>(&'a self, request: &'a Request, n: usize) -> BoxFuture<'a, Result<Vec<Generation>>> {
+        Box::pin(self.run(request, n))
+    }
+}
+
+/// The model of a Hugging Face folder (with the adapter merged), and its generation config.
+pub fn load_folder(dir: &Path, adapter: Option<&Path>, device: &Device) -> Result<(model::Qwen2, GenerationConfig)> {
+    if !dir.is_dir() {
+        return Err(BadInput(format!("{}: no such model folder", dir.display())).into());
+    }
+    let config_path = dir.join("config.json");
+    if !config_path.is_file() {
+        return Err(BadInput(format!("{}: no config.json (is this a Hugging Face model folder?)", dir.display())).into());
+    }
+    let config = Config::read(&config_path)?;
+    let generation = GenerationConfig::read_if_present(&dir.join("generation_config.json"))?;
+    let files = weights::weight_files(dir)?;
+    let adapter = adapter.map(lora::Adapter::read).transpose()?;
+    let backend = weights::MergedWeights::open(&files, adapter)?;
+    let dtype = if device.is_cpu() { DType::F32 } else { DType::BF16 };
+    let vb = VarBuilder::from_backend(Box::new(backend), dtype, device.clone());
+    // Every failure here is a missing tensor or a shape that disagrees with config.json.
+    let model = model::Qwen2::new(&config, vb)
+        .map_err(|e| BadInput(format!("{}: the weights do not fit config.json: {}", dir.display(), first_line(&e))))?;
+    Ok((model, generation))
+}
+
+fn sampling(generation: &GenerationConfig, o: &SamplingOverrides) -> Sampling {
+    let study = Sampling::default();
+    Sampling {
+        temperature: o.temperature.or(generation.temperature).unwrap_or(study.temperature),
+        top_p: o.top_p.or(generation.top_p).unwrap_or(study.top_p),
+        top_k: o.top_k.or(generation.top_k).unwrap_or(study.top_k),
+        min_p: o.min_p.or(generation.min_p).unwrap_or(study.min_p),
+        repetition_penalty: o.repetition_penalty.or(generation.repetition_penalty).unwrap_or(study.repetition_penalty),
+        max_new_tokens: o.max_new_tokens.unwrap_or(study.max_new_tokens),
+    }
+}
+
+/// A candle error's message without the backtrace it carries when RUST_BACKTRACE is set.
+pub(crate) fn first_line(error: &candle_core::Error) -> String {
+    error.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// The first 120 characters of a completion.
+fn snippet(text: &str) -> String {
+    text.chars().take(120).collect()
+}

@@ -1,0 +1,237 @@
+//! Qwen2 decoder, our corrected copy of candle-transformers 0.11's `qwen2.rs`.
+//!
+//! Three faults of the upstream file are fixed here:
+//! - RoPE tables are computed in f32 and only then cast to the model's dtype (upstream builds them in the model
+//!   dtype, so bf16 angles are wrong beyond a few hundred positions);
+//! - batches are left-padded: each row gets its own positions and a causal mask that also hides its padding
+//!   (upstream gives padded batches no causal mask);
+//! - [`Qwen2::forward`] at offset 0 starts a new sequence (upstream keeps the old KV cache), and the cache is
+//!   preallocated for the whole generation instead of growing by concatenation.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::kv_cache::KvCache;
+use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
+
+use super::config::Config;
+
+/// cos and sin of every position's angles, (max_positions, head_dim / 2), computed in f32.
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Rope {
+    fn new(cfg: &Config, dtype: DType, device: &Device) -> Result<Self> {
+        let half = cfg.head_dim / 2;
+        let inv_freq: Vec<f32> =
+            (0..half).map(|i| (1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim as f64)) as f32).collect();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, half), device)?;
+        let positions = Tensor::arange(0u32, cfg.max_position_embeddings as u32, device)?
+            .to_dtype(DType::F32)?
+            .reshape((cfg.max_position_embeddings, 1))?;
+        let angles = positions.matmul(&inv_freq)?;
+        Ok(Self { cos: angles.cos()?.to_dtype(dtype)?, sin: angles.sin()?.to_dtype(dtype)? })
+    }
+
+    /// Rotate `x` (batch, heads, seq, head_dim) by each row's positions (batch, seq).
+    fn apply(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let (b, t) = positions.dims2()?;
+        let flat = positions.flatten_all()?;
+        let cos = self.cos.index_select(&flat, 0)?.reshape((b, t, ()))?;
+        let sin = self.sin.index_select(&flat, 0)?.reshape((b, t, ()))?;
+        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+    }
+}
+
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    heads: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    cache: KvCache,
+}
+
+impl Attention {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let (h, d) = (cfg.hidden_size, cfg.head_dim);
+        Ok(Self {
+            q_proj: candle_nn::linear(h, cfg.num_attention_heads * d, vb.pp("q_proj"))?,
+            k_proj: candle_nn::linear(h, cfg.num_key_value_heads * d, vb.pp("k_proj"))?,
+            v_proj: candle_nn::linear(h, cfg.num_key_value_heads * d, vb.pp("v_proj"))?,
+            o_proj: candle_nn::linear_no_bias(cfg.num_attention_heads * d, h, vb.pp("o_proj"))?,
+            heads: cfg.num_attention_heads,
+            kv_heads: cfg.num_key_value_heads,
+            head_dim: d,
+            cache: KvCache::new(2, 1),
+        })
+    }
+
+    fn forward(&mut self, x: &Tensor, rope: &Rope, positions: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let split = |y: Tensor, heads: usize| y.reshape((b, t, heads, self.head_dim))?.transpose(1, 2);
+        let q = rope.apply(&split(self.q_proj.forward(x)?, self.heads)?, positions)?;
+        let k = rope.apply(&split(self.k_proj.forward(x)?, self.kv_heads)?, positions)?;
+        let v = split(self.v_proj.forward(x)?, self.kv_heads)?.contiguous()?;
+        let (k, v) = self.cache.append(&k, &v)?;
+        let groups = self.heads / self.kv_heads;
+        let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
+        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?;
+        let scores = match mask {
+            Some(mask) => scores.broadcast_add(mask)?,
+            None => scores,
+        };
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?.apply(&self.o_proj)
+    }
+}
+
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Module for Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
+        (gate * self.up_proj.forward(x)?)?.apply(&self.down_proj)
+    }
+}
+
+struct Layer {
+    attn: Attention,
+    mlp: Mlp,
+    input_norm: RmsNorm,
+    post_attention_norm: RmsNorm,
+}
+
+/// A Qwen2 causal language model.
+pub struct Qwen2 {
+    embed_tokens: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope: Rope,
+    max_positions: usize,
+    /// Each row's left padding in the sequence being decoded.
+    padding: Vec<usize>,
+    /// Positions already in the KV cache.
+    cached: usize,
+    dtype: DType,
+    device: Device,
+}
+
+impl Qwen2 {
+    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let m = vb.pp("model");
+        let embed_tokens = candle_nn::embedding(cfg.vocab_size, cfg.hidden_size, m.pp("embed_tokens"))?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let l = m.pp("layers").pp(i);
+            let mlp = l.pp("mlp");
+            let (h, f) = (cfg.hidden_size, cfg.intermediate_size);
+            layers.push(Layer {
+                attn: Attention::new(cfg, l.pp("self_attn"))?,
+                mlp: Mlp {
+                    gate_proj: candle_nn::linear_no_bias(h, f, mlp.pp("gate_proj"))?,
+                    up_proj: candle_nn::linear_no_bias(h, f, mlp.pp("up_proj"))?,
+                    down_proj: candle_nn::linear_no_bias(f, h, mlp.pp("down_proj"))?,
+                },
+                input_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, l.pp("input_layernorm"))?,
+                post_attention_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, l.pp("post_attention_layernorm"))?,
+            });
+        }
+        let norm = candle_nn::rms_norm(cfg.hidden_size, cfg.rms_norm_eps, m.pp("norm"))?;
+        let lm_head = if cfg.tie_word_embeddings && !vb.contains_tensor("lm_head.weight") {
+            Linear::new(embed_tokens.embeddings().clone(), None)
+        } else {
+            candle_nn::linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_head"))?
+        };
+        Ok(Self {
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            rope: Rope::new(cfg, vb.dtype(), vb.device())?,
+            max_positions: cfg.max_position_embeddings,
+            padding: vec![],
+            cached: 0,
+            dtype: vb.dtype(),
+            device: vb.device().clone(),
+        })
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Start a batch of sequences: `rows` are token ids, left-padded here to one length. Returns the logits
+    /// (f32) of each row's last token, (rows, vocab). `capacity` is the longest the sequences will grow (prompt
+    /// and new tokens); the KV cache is allocated for it once.
+    pub fn prefill(&mut self, rows: &[Vec<u32>], capacity: usize) -> Result<Tensor> {
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(0);
+        if longest == 0 || capacity > self.max_positions {
+            candle_core::bail!("{longest} prompt tokens, room for {capacity} of {} positions", self.max_positions);
+        }
+        self.padding = rows.iter().map(|r| longest - r.len()).collect();
+        self.cached = 0;
+        for layer in &mut self.layers {
+            layer.attn.cache = KvCache::new(2, capacity);
+        }
+        let ids: Vec<u32> = rows.iter().flat_map(|r| std::iter::repeat_n(0, longest - r.len()).chain(r.iter().copied())).collect();
+        let ids = Tensor::from_vec(ids, (rows.len(), longest), &self.device)?;
+        self.forward(&ids)
+    }
+
+    /// Feed one more token per row; returns the next logits, (rows, vocab).
+    pub fn step(&mut self, tokens: &[u32]) -> Result<Tensor> {
+        let ids = Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), &self.device)?;
+        self.forward(&ids)
+    }
+
+    fn forward(&mut self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let offset = self.cached;
+        let positions: Vec<u32> = self
+            .padding
+            .iter()
+            .flat_map(|&pad| (offset..offset + t).map(move |p| p.saturating_sub(pad) as u32))
+            .collect();
+        let positions = Tensor::from_vec(positions, (b, t), &self.device)?;
+        let mask = self.mask(t, offset)?;
+        let mut x = self.embed_tokens.forward(ids)?;
+        for layer in &mut self.layers {
+            let attn = layer.attn.forward(&layer.input_norm.forward(&x)?, &self.rope, &positions, mask.as_ref())?;
+            x = (x + attn)?;
+            x = (&x + layer.mlp.forward(&layer.post_attention_norm.forward(&x)?)?)?;
+        }
+        self.cached += t;
+        let last = x.narrow(1, t - 1, 1)?.squeeze(1)?;
+        self.norm.forward(&last)?.apply(&self.lm_head)?.to_dtype(DType::F32)
+    }
+
+    /// Additive mask (rows, 1, t, offset + t): a query sees earlier keys of its own row that are not padding.
+    /// A padding query sees itself, so its softmax stays finite. `None` when nothing is hidden.
+    fn mask(&self, t: usize, offset: usize) -> Result<Option<Tensor>> {
+        if t == 1 && self.padding.iter().all(|&p| p == 0) {
+            return Ok(None);
+        }
+        let keys = offset + t;
+        let mut mask = Vec::with_capacity(self.padding.len() * t * keys);
+        for &pad in &self.padding {
+            for q in offset..offset + t {
+                mask.extend((0..keys).map(|k| if (k <= q && k >= pad) || k == q { 0f32 } else { f32::NEG_INFINITY }));
+            }
+        }
+        let mask = Tensor::from_vec(mask, (self.padding.len(), 1, t, keys), &self.device)?;
+        Ok(Some(mask.to_dtype(self.dtype)?))
+    }
+}

@@ -1,0 +1,327 @@
+//! The in-process Qwen2 backend on tiny random checkpoints with the real Qwen2.5 tokenizer (fetched by
+//! runtimes/setup.sh): the model fixes against the unbatched f32 path and upstream candle, the LoRA merge
+//! against a hand-merged copy, GGUF against the safetensors model, seeded sampling, and `rollout stream`
+//! through the real sandbox.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use candle_core::quantized::GgmlDType;
+use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_nn::VarBuilder;
+use common::{EXAMPLES, bad_input, json_lines, studentsim};
+use studentsim::generate::qwen::engine::Decoder;
+use studentsim::generate::qwen::gguf::QuantizedQwen2;
+use studentsim::generate::qwen::model::Qwen2;
+use studentsim::generate::qwen::random::{self, Shape};
+use studentsim::generate::qwen::{Layout, LocalModel, SamplingOverrides, Source, load_folder};
+use studentsim::generate::{Generator, Request};
+use studentsim::problems::Problem;
+use studentsim::sandbox::Runtime;
+
+const SEED: u64 = 11;
+
+fn tokenizer() -> PathBuf {
+    let path = Runtime::default_dir().join("qwen2.5-tokenizer/tokenizer.json");
+    assert!(path.is_file(), "{} is missing (run runtimes/setup.sh)", path.display());
+    path
+}
+
+/// Test files, made once per test binary: the tiny model folder and its GGUF copies.
+fn fixtures() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        random::write_folder(&dir.path().join("tiny"), &Shape::TINY, SEED, &tokenizer()).unwrap();
+        random::write_gguf(&dir.path().join("tiny-f32.gguf"), &Shape::TINY, SEED, GgmlDType::F32).unwrap();
+        random::write_gguf(&dir.path().join("tiny-q4_0.gguf"), &Shape::TINY, SEED, GgmlDType::Q4_0).unwrap();
+        dir
+    })
+    .path()
+}
+
+fn tiny() -> PathBuf {
+    fixtures().join("tiny")
+}
+
+fn model(dir: &Path, adapter: Option<&Path>) -> Qwen2 {
+    load_folder(dir, adapter, &Device::Cpu).unwrap().0
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+const PROMPTS: [&[u32]; 3] = [&[9707, 11, 1879, 0, 576, 4226, 374], &[750, 2629, 1445], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]];
+
+#[test]
+fn left_padded_batches_match_each_sequence_alone() {
+    let mut batched = model(&tiny(), None);
+    let rows: Vec<Vec<u32>> = PROMPTS.iter().map(|p| p.to_vec()).collect();
+    let mut logits = batched.prefill(&rows, 32).unwrap();
+    let mut alone: Vec<(Qwen2, Tensor)> = rows
+        .iter()
+        .map(|r| {
+            let mut m = model(&tiny(), None);
+            let l = m.prefill(std::slice::from_ref(r), 32).unwrap();
+            (m, l)
+        })
+        .collect();
+    for step in 0..4u32 {
+        for (i, (_, l)) in alone.iter().enumerate() {
+            let d = max_diff(&logits.i(i).unwrap(), &l.i(0).unwrap());
+            assert!(d < 1e-4, "row {i} step {step}: batched and unbatched logits differ by {d}");
+        }
+        let next: Vec<u32> = (0..rows.len() as u32).map(|i| 100 + 7 * i + step).collect();
+        logits = batched.step(&next).unwrap();
+        for (i, (m, l)) in alone.iter_mut().enumerate() {
+            *l = m.step(&next[i..=i]).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_new_prefill_forgets_the_previous_sequence() {
+    let mut reused = model(&tiny(), None);
+    reused.prefill(&[PROMPTS[0].to_vec()], 32).unwrap();
+    reused.step(&[42]).unwrap();
+    let again = reused.prefill(&[PROMPTS[1].to_vec()], 32).unwrap();
+    let fresh = model(&tiny(), None).prefill(&[PROMPTS[1].to_vec()], 32).unwrap();
+    assert!(max_diff(&again, &fresh) < 1e-6);
+}
+
+#[test]
+fn one_sequence_matches_upstream_candle_qwen2() {
+    use candle_transformers::models::qwen2;
+    let mut config = Shape::TINY.config_json();
+    config["sliding_window"] = 4096.into();
+    config["max_window_layers"] = 2.into();
+    let config: qwen2::Config = serde_json::from_value(config).unwrap();
+    let files = [tiny().join("model.safetensors")];
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
+    let mut upstream = qwen2::ModelForCausalLM::new(&config, vb).unwrap();
+    let mut ours = model(&tiny(), None);
+
+    let prompt = PROMPTS[2];
+    let ids = Tensor::new(prompt, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let theirs = upstream.forward(&ids, 0).unwrap().squeeze(1).unwrap();
+    let mine = ours.prefill(&[prompt.to_vec()], 32).unwrap();
+    assert!(max_diff(&theirs, &mine) < 1e-4);
+    for (offset, token) in [(prompt.len(), 500u32), (prompt.len() + 1, 77)] {
+        let ids = Tensor::new(&[token], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let theirs = upstream.forward(&ids, offset).unwrap().squeeze(1).unwrap();
+        let mine = ours.step(&[token]).unwrap();
+        assert!(max_diff(&theirs, &mine) < 1e-4, "decode at {offset}");
+    }
+}
+
+/// A random PEFT adapter folder on layers' q_proj, v_proj and down_proj.
+fn write_adapter(dir: &Path, r: usize, alpha: f64, extra_config: serde_json::Value, in_dim_fix: usize) -> BTreeMap<String, (Tensor, Tensor)> {
+    std::fs::create_dir_all(dir).unwrap();
+    let s = Shape::TINY;
+    let kv = s.kv_heads * s.hidden / s.heads;
+    let modules = [
+        ("model.layers.0.self_attn.q_proj", s.hidden, s.hidden),
+        ("model.layers.0.self_attn.v_proj", kv, s.hidden),
+        ("model.layers.1.mlp.down_proj", s.hidden, s.intermediate),
+    ];
+    let mut pairs = BTreeMap::new();
+    let mut tensors = BTreeMap::new();
+    for (i, (module, out, inp)) in modules.into_iter().enumerate() {
+        let a = Tensor::randn(0f32, 0.3, (r, inp + in_dim_fix), &Device::Cpu).unwrap();
+        let b = Tensor::randn(0f32, 0.3, (out, r), &Device::Cpu).unwrap();
+        // PEFT's own key layout; one key uses the older `.default` infix.
+        let infix = if i == 2 { ".default" } else { "" };
+        tensors.insert(format!("base_model.model.{module}.lora_A{infix}.weight"), a.clone());
+        tensors.insert(format!("base_model.model.{module}.lora_B{infix}.weight"), b.clone());
+        pairs.insert(module.to_owned(), (a, b));
+    }
+    candle_core::safetensors::save(&tensors.into_iter().collect(), dir.join("adapter_model.safetensors")).unwrap();
+    let mut config = serde_json::json!({"peft_type": "LORA", "r": r, "lora_alpha": alpha, "lora_dropout": 0.05,
+        "target_modules": ["q_proj", "v_proj", "down_proj"], "bias": "none", "use_dora": false,
+        "modules_to_save": null, "task_type": "CAUSAL_LM", "fan_in_fan_out": false});
+    config.as_object_mut().unwrap().extend(extra_config.as_object().unwrap().clone());
+    std::fs::write(dir.join("adapter_config.json"), config.to_string()).unwrap();
+    pairs
+}
+
+/// The tiny model with `W += scale · B·A` done by hand, element by element in f64.
+fn hand_merged(dir: &Path, pairs: &BTreeMap<String, (Tensor, Tensor)>, scale: f64) {
+    let mut weights = random::weights(&Shape::TINY, SEED).unwrap();
+    for (module, (a, b)) in pairs {
+        let name = format!("{module}.weight");
+        let w: Vec<Vec<f32>> = weights[&name].to_vec2().unwrap();
+        let (a, b): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (a.to_vec2().unwrap(), b.to_vec2().unwrap());
+        let merged: Vec<f32> = (0..w.len())
+            .flat_map(|o| {
+                let (w, a, b) = (&w, &a, &b);
+                (0..w[0].len()).map(move |i| {
+                    let delta: f64 = (0..a.len()).map(|k| f64::from(b[o][k]) * f64::from(a[k][i])).sum();
+                    (f64::from(w[o][i]) + scale * delta) as f32
+                })
+            })
+            .collect();
+        weights.insert(name, Tensor::from_vec(merged, (w.len(), w[0].len()), &Device::Cpu).unwrap());
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::copy(tiny().join("config.json"), dir.join("config.json")).unwrap();
+    candle_core::safetensors::save(&weights.into_iter().collect(), dir.join("model.safetensors")).unwrap();
+}
+
+#[test]
+fn a_lora_adapter_merges_like_a_hand_merged_copy() {
+    let work = tempfile::tempdir().unwrap();
+    for (name, extra, scale) in [("plain", serde_json::json!({}), 16.0 / 4.0), ("rslora", serde_json::json!({"use_rslora": true}), 16.0 / 2.0)] {
+        let adapter = work.path().join(name);
+        let pairs = write_adapter(&adapter, 4, 16.0, extra, 0);
+        let reference = work.path().join(format!("{name}-merged"));
+        hand_merged(&reference, &pairs, scale);
+        let prompt = [PROMPTS[0].to_vec()];
+        let merged = model(&tiny(), Some(&adapter)).prefill(&prompt, 16).unwrap();
+        let by_hand = model(&reference, None).prefill(&prompt, 16).unwrap();
+        let base = model(&tiny(), None).prefill(&prompt, 16).unwrap();
+        assert!(max_diff(&merged, &by_hand) < 1e-4, "{name}: merged at load vs by hand");
+        assert!(max_diff(&merged, &base) > 1e-2, "{name}: the adapter changes the model");
+    }
+}
+
+#[test]
+fn unsupported_or_mismatched_adapters_are_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let refused = |name: &str, extra: serde_json::Value, in_dim_fix: usize| -> String {
+        let adapter = work.path().join(name);
+        write_adapter(&adapter, 4, 8.0, extra, in_dim_fix);
+        let error = load_folder(&tiny(), Some(&adapter), &Device::Cpu).err().expect("refused").to_string();
+        assert!(error.contains(name) || error.contains("adapter"), "{error}");
+        error
+    };
+    assert!(refused("dora", serde_json::json!({"use_dora": true}), 0).contains("DoRA"));
+    assert!(refused("saved", serde_json::json!({"modules_to_save": ["lm_head"]}), 0).contains("modules_to_save"));
+    assert!(refused("bias", serde_json::json!({"bias": "all"}), 0).contains("bias"));
+    let mismatch = refused("mismatch", serde_json::json!({}), 8);
+    assert!(mismatch.contains("does not fit the base weight [64, 64]"), "{mismatch}");
+}
+
+#[test]
+fn gguf_runs_the_same_model() {
+    let prompt = [PROMPTS[0].to_vec()];
+    let full = model(&tiny(), None).prefill(&prompt, 16).unwrap();
+    let mut f32_gguf = QuantizedQwen2::open(&fixtures().join("tiny-f32.gguf")).unwrap();
+    let unquantized = f32_gguf.prefill(&prompt, 16).unwrap();
+    assert!(max_diff(&full, &unquantized) < 1e-3, "an f32 GGUF computes what the safetensors model does");
+    let mut q4 = QuantizedQwen2::open(&fixtures().join("tiny-q4_0.gguf")).unwrap();
+    let quantized = q4.prefill(&prompt, 16).unwrap();
+    let d = max_diff(&full, &quantized);
+    assert!(d > 0.0 && d < 0.5, "Q4_0 is close, not equal: {d}");
+    // Decoding continues from the cache.
+    assert_eq!(q4.step(&[5]).unwrap().dims(), &[1, Shape::TINY.vocab]);
+}
+
+fn request(seed: u64) -> Request {
+    let mut problem = Problem::scaffold("add-one");
+    problem.statement = "Write add_one(x), which returns x + 1.".into();
+    problem.todo = "def add_one(x):\n    \"\"\"\n    >>> add_one(1)\n    2\n    \"\"\"\n".into();
+    Request { seed, ..Request::bare(Arc::new(problem)) }
+}
+
+#[test]
+fn same_seed_same_text() {
+    let overrides = SamplingOverrides { max_new_tokens: Some(24), ..SamplingOverrides::default() };
+    let source = Source::Folder { dir: tiny(), adapter: None };
+    let local = LocalModel::load("tiny", &source, Layout::FineTuned, &Device::Cpu, &overrides).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let draw = |seed, n| rt.block_on(local.generate_many(&request(seed), n)).unwrap();
+    let first = draw(5, 3);
+    assert_eq!(first, draw(5, 3), "same seed, same samples");
+    assert_ne!(first, draw(6, 3), "another seed, other samples");
+    assert_ne!(first[0].code, first[1].code, "the samples of one request differ");
+    assert!(first.iter().all(|g| g.prompt_sha256 == first[0].prompt_sha256));
+    let gguf = Source::Gguf { file: fixtures().join("tiny-q4_0.gguf"), tokenizer: tokenizer() };
+    let quantized = LocalModel::load("tiny-q4", &gguf, Layout::FineTuned, &Device::Cpu, &overrides).unwrap();
+    let a = rt.block_on(quantized.generate_many(&request(1), 2)).unwrap();
+    assert_eq!(a, rt.block_on(quantized.generate_many(&request(1), 2)).unwrap());
+}
+
+/// The first streams of the examples, as a smaller rollout input.
+fn few_streams(dir: &Path) -> PathBuf {
+    let path = dir.join("few.jsonl");
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES)).unwrap();
+    std::fs::write(&path, text.lines().take(12).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    path
+}
+
+#[test]
+fn rollout_stream_runs_the_tiny_model_and_its_gguf_through_the_sandbox() {
+    let work = tempfile::tempdir().unwrap();
+    let input = few_streams(work.path());
+    let input = input.to_str().unwrap();
+    let tiny = tiny();
+    let gguf = fixtures().join("tiny-q4_0.gguf");
+    for (name, source) in [("folder", ["--model", tiny.to_str().unwrap()]), ("gguf", ["--gguf", gguf.to_str().unwrap()])] {
+        let out = work.path().join(format!("{name}.jsonl"));
+        let run = studentsim(&[
+            "rollout", "stream", "--input", input, "--max-attempts", "2", "--max-tokens", "12", "--seed", "4",
+            source[0], source[1], "--out", out.to_str().unwrap(),
+        ]);
+        assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
+        let rows = json_lines(&out);
+        assert!(!rows.is_empty());
+        for row in &rows {
+            let generated = &row["generated"];
+            assert!(generated["error"].is_null(), "{name}: {row}");
+            assert!(generated["prompt_sha256"].as_str().is_some_and(|h| h.len() == 64));
+            // Random weights write random text: the sandbox grades it, almost always as a compile error.
+            assert!(["compile", "runtime", "logical", "no_error"].contains(&row["label"].as_str().unwrap()), "{row}");
+        }
+        assert!(rows.iter().any(|r| r["attempt"] == 2), "{name}: second attempts get the first one's feedback");
+    }
+}
+
+#[test]
+fn bad_model_input_gets_one_line() {
+    let work = tempfile::tempdir().unwrap();
+    let input = few_streams(work.path());
+    let input = input.to_str().unwrap();
+    let out = work.path().join("out.jsonl");
+    let o = out.to_str().unwrap();
+    let run = |model_args: &[&str]| {
+        let mut args = vec!["rollout", "stream", "--input", input, "--generator", "qwen", "--out", o];
+        args.extend(model_args);
+        studentsim(&args)
+    };
+    let missing = work.path().join("nowhere");
+    bad_input(&run(&["--model", missing.to_str().unwrap()]), &["nowhere", "no such model folder"], Some(&out));
+
+    // A partial download: config.json and a shard index whose shard is missing; then weights without a layer.
+    let partial = work.path().join("partial");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::copy(tiny().join("config.json"), partial.join("config.json")).unwrap();
+    std::fs::write(partial.join("model.safetensors.index.json"), r#"{"weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors"}}"#).unwrap();
+    bad_input(&run(&["--model", partial.to_str().unwrap()]), &["model-00001-of-00002.safetensors", "missing"], Some(&out));
+    let mut weights = random::weights(&Shape::TINY, SEED).unwrap();
+    weights.retain(|name, _| !name.starts_with("model.layers.1."));
+    candle_core::safetensors::save(&weights.into_iter().collect(), partial.join("model-00001-of-00002.safetensors")).unwrap();
+    bad_input(&run(&["--model", partial.to_str().unwrap()]), &["partial", "model.layers.1"], Some(&out));
+
+    let llama = work.path().join("llama");
+    std::fs::create_dir_all(&llama).unwrap();
+    let config = std::fs::read_to_string(tiny().join("config.json")).unwrap().replace("qwen2", "llama").replace("Qwen2ForCausalLM", "LlamaForCausalLM");
+    std::fs::write(llama.join("config.json"), config).unwrap();
+    bad_input(&run(&["--model", llama.to_str().unwrap()]), &["config.json", "unsupported architecture"], Some(&out));
+
+    let adapter = work.path().join("wrong-adapter");
+    write_adapter(&adapter, 4, 8.0, serde_json::json!({}), 8);
+    bad_input(&run(&["--model", tiny().to_str().unwrap(), "--adapter", adapter.to_str().unwrap()]), &["q_proj", "does not fit"], Some(&out));
+
+    // A context too short for any prompt of these problems.
+    let short = work.path().join("short");
+    random::write_folder(&short, &Shape { max_positions: 64, ..Shape::TINY }, SEED, &tokenizer()).unwrap();
+    bad_input(&run(&["--model", short.to_str().unwrap()]), &["prompt is", "context of 64"], Some(&out));
+
+    let not_gguf = work.path().join("model.gguf");
+    std::fs::write(&not_gguf, "not a gguf file").unwrap();
+    bad_input(&run(&["--gguf", not_gguf.to_str().unwrap()]), &["model.gguf", "not a GGUF file"], Some(&out));
+}
