@@ -94,6 +94,31 @@ fn a_new_prefill_forgets_the_previous_sequence() {
 }
 
 #[test]
+fn sharded_weights_load_like_one_file() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("sharded");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A newer transformers' config layout: rope_theta under rope_parameters, sliding_window null.
+    let mut config = Shape::TINY.config_json();
+    config.as_object_mut().unwrap().remove("rope_theta");
+    config["rope_parameters"] = serde_json::json!({"rope_type": "default", "rope_theta": 1_000_000.0});
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    let mut map = serde_json::Map::new();
+    for (name, tensor) in random::weights(&Shape::TINY, SEED).unwrap() {
+        let shard = if name.starts_with("model.layers.1.") { 2 } else { 1 };
+        map.insert(name.clone(), format!("model-0000{shard}-of-00002.safetensors").into());
+        if shard == 1 { first.push((name, tensor)) } else { second.push((name, tensor)) }
+    }
+    candle_core::safetensors::save(&first.into_iter().collect(), dir.join("model-00001-of-00002.safetensors")).unwrap();
+    candle_core::safetensors::save(&second.into_iter().collect(), dir.join("model-00002-of-00002.safetensors")).unwrap();
+    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({"weight_map": map}).to_string()).unwrap();
+    let prompt = [PROMPTS[1].to_vec()];
+    let sharded = model(&dir, None).prefill(&prompt, 8).unwrap();
+    assert!(max_diff(&sharded, &model(&tiny(), None).prefill(&prompt, 8).unwrap()) < 1e-6);
+}
+
+#[test]
 fn one_sequence_matches_upstream_candle_qwen2() {
     use candle_transformers::models::qwen2;
     let mut config = Shape::TINY.config_json();

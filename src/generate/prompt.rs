@@ -122,6 +122,14 @@ pub fn prompted(request: &Request) -> Vec<Message> {
     vec![Message { role: "system", content: SYSTEM.to_owned() }, Message { role: "user", content: sections.join("\n\n") }]
 }
 
+/// `messages` in Qwen's ChatML template, ending where the assistant's reply starts (what transformers'
+/// `apply_chat_template(..., add_generation_prompt=True)` gives for Qwen2.5 when a system message is present).
+pub fn chatml(messages: &[Message]) -> String {
+    let mut text: String = messages.iter().map(|m| format!("<|im_start|>{}\n{}<|im_end|>\n", m.role, m.content)).collect();
+    text.push_str("<|im_start|>assistant\n");
+    text
+}
+
 /// The code in a model's reply: the text between `<code>` and `</code>` (or the end), else the first Markdown
 /// fence; `<SUBMIT>` anywhere marks the attempt final. `None` when the reply holds no code.
 pub fn extract_code(reply: &str) -> Option<(String, bool)> {
@@ -206,6 +214,12 @@ mod tests {
              one, write <SUBMIT> after the code. Wrap the code in <code> and </code>."
         );
         assert_eq!(messages[1].content, want);
+    }
+
+    #[test]
+    fn chatml_ends_at_the_assistant_turn() {
+        let messages = [Message { role: "system", content: "S".into() }, Message { role: "user", content: "U".into() }];
+        assert_eq!(chatml(&messages), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
     }
 
     #[test]

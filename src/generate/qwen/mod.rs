@@ -101,13 +101,7 @@ impl LocalModel {
     pub fn prompt(&self, request: &Request) -> String {
         match self.layout {
             Layout::FineTuned => prompt::fine_tuned(request),
-            Layout::Chat => {
-                let mut text = String::new();
-                for m in prompt::prompted(request) {
-                    text.push_str(&format!("<|im_start|>{}\n{}<|im_end|>\n", m.role, m.content));
-                }
-                text + "<|im_start|>assistant\n"
-            }
+            Layout::Chat => prompt::chatml(&prompt::prompted(request)),
         }
     }
 

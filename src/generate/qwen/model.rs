@@ -235,3 +235,39 @@ impl Qwen2 {
         Ok(Some(mask.to_dtype(self.dtype)?))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::qwen::random::Shape;
+
+    /// The largest |error| of a (positions, half) table against cos or sin computed in f64.
+    fn error(table: &Tensor, cfg: &Config, f: fn(f64) -> f64) -> f64 {
+        let table: Vec<Vec<f32>> = table.to_dtype(DType::F32).unwrap().to_vec2().unwrap();
+        let mut worst = 0f64;
+        for (p, row) in table.iter().enumerate() {
+            for (i, &v) in row.iter().enumerate() {
+                let angle = p as f64 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim as f64);
+                worst = worst.max((f64::from(v) - f(angle)).abs());
+            }
+        }
+        worst
+    }
+
+    #[test]
+    fn bf16_rope_tables_are_right_at_every_position() {
+        let cfg = Config::parse(&Shape::TINY.config_json().to_string()).unwrap();
+        let rope = Rope::new(&cfg, DType::BF16, &Device::Cpu).unwrap();
+        // bf16 holds values in [-1, 1] to within 2^-9; computing the angles in f32 keeps that at 4096 positions.
+        assert!(error(&rope.cos, &cfg, f64::cos) < 4e-3);
+        assert!(error(&rope.sin, &cfg, f64::sin) < 4e-3);
+        // Upstream builds positions and angles in bf16: position 3001 becomes 3008 and the table is far off.
+        let half = cfg.head_dim / 2;
+        let inv_freq: Vec<f32> =
+            (0..half).map(|i| (1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim as f64)) as f32).collect();
+        let inv_freq = Tensor::from_vec(inv_freq, (1, half), &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap();
+        let positions = Tensor::arange(0u32, 4096, &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap().reshape((4096, 1)).unwrap();
+        let upstream = positions.matmul(&inv_freq).unwrap().cos().unwrap();
+        assert!(error(&upstream, &cfg, f64::cos) > 0.5, "the fault this copy fixes");
+    }
+}
