@@ -13,7 +13,8 @@ use candle_core::quantized::GgmlDType;
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use common::{EXAMPLES, bad_input, json_lines, studentsim};
-use studentsim::generate::qwen::engine::Decoder;
+use studentsim::generate::qwen::engine::{Decoder, Engine};
+use studentsim::generate::qwen::sampler::Sampling;
 use studentsim::generate::qwen::gguf::QuantizedQwen2;
 use studentsim::generate::qwen::model::Qwen2;
 use studentsim::generate::qwen::random::{self, Shape};
@@ -256,7 +257,7 @@ fn request(seed: u64) -> Request {
 fn same_seed_same_text() {
     let overrides = SamplingOverrides { max_new_tokens: Some(24), ..SamplingOverrides::default() };
     let source = Source::Folder { dir: tiny(), adapter: None };
-    let local = LocalModel::load("tiny", &source, Layout::FineTuned, &Device::Cpu, &overrides).unwrap();
+    let local = LocalModel::load("tiny", &source, Layout::FineTuned, &Device::Cpu, &overrides, 1).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let draw = |seed, n| rt.block_on(local.generate_many(&request(seed), n)).unwrap();
     let first = draw(5, 3);
@@ -265,9 +266,105 @@ fn same_seed_same_text() {
     assert_ne!(first[0].code, first[1].code, "the samples of one request differ");
     assert!(first.iter().all(|g| g.prompt_sha256 == first[0].prompt_sha256));
     let gguf = Source::Gguf { file: fixtures().join("tiny-q4_0.gguf"), tokenizer: tokenizer() };
-    let quantized = LocalModel::load("tiny-q4", &gguf, Layout::FineTuned, &Device::Cpu, &overrides).unwrap();
+    let quantized = LocalModel::load("tiny-q4", &gguf, Layout::FineTuned, &Device::Cpu, &overrides, 1).unwrap();
     let a = rt.block_on(quantized.generate_many(&request(1), 2)).unwrap();
     assert_eq!(a, rt.block_on(quantized.generate_many(&request(1), 2)).unwrap());
+}
+
+/// Replays a fixed token sequence: each step's logits put all the weight on the next scripted token.
+struct Scripted {
+    script: Vec<u32>,
+    next: usize,
+}
+
+impl Scripted {
+    fn logits(&mut self, rows: usize) -> candle_core::Result<Tensor> {
+        let mut one_hot = vec![0f32; Shape::TINY.vocab];
+        one_hot[self.script[self.next.min(self.script.len() - 1)] as usize] = 30.0;
+        self.next += 1;
+        Tensor::from_vec(one_hot.repeat(rows), (rows, Shape::TINY.vocab), &Device::Cpu)
+    }
+}
+
+impl Decoder for Scripted {
+    fn max_positions(&self) -> usize {
+        64
+    }
+    fn max_batch(&self) -> usize {
+        usize::MAX
+    }
+    fn prefill(&mut self, rows: &[Vec<u32>], _: usize) -> candle_core::Result<Tensor> {
+        self.next = 0;
+        self.logits(rows.len())
+    }
+    fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
+        self.logits(tokens.len())
+    }
+}
+
+#[test]
+fn the_engine_stops_at_code_end_a_stop_token_or_the_limit() {
+    let tokenizer = tokenizers::Tokenizer::from_file(tokenizer()).unwrap();
+    let script = tokenizer.encode("<code>x = 1</code> and more<|im_end|>", false).unwrap().get_ids().to_vec();
+    let greedy = Sampling { temperature: 0.0, max_new_tokens: 40, ..Sampling::default() };
+    let im_end = tokenizer.token_to_id("<|im_end|>").unwrap();
+    let mut engine = Engine {
+        decoder: Box::new(Scripted { script: script.clone(), next: 0 }),
+        tokenizer: Arc::new(tokenizer),
+        sampling: greedy,
+        stop_tokens: vec![im_end],
+    };
+    let done = engine.complete(&[(vec![1, 2, 3], 0), (vec![4, 5], 1)]).unwrap();
+    assert_eq!(done[0].text, "<code>x = 1</code>", "stops right after the closing tag");
+    assert!(done[0].stopped && done[0] == done[1]);
+
+    engine.stop_tokens = vec![script[2]];
+    let done = engine.complete(&[(vec![1, 2, 3], 0)]).unwrap();
+    assert_eq!(done[0].tokens, script[..2], "a stop token ends the text and is not part of it");
+
+    engine.stop_tokens = vec![im_end];
+    engine.sampling.max_new_tokens = 3;
+    let done = engine.complete(&[(vec![1, 2, 3], 0)]).unwrap();
+    assert_eq!((done[0].tokens.len(), done[0].stopped), (3, false), "the token limit");
+
+    let too_long = engine.complete(&[(vec![7; 64], 0)]).unwrap_err().to_string();
+    assert!(too_long.contains("longer than the model's context of 64"), "{too_long}");
+}
+
+#[test]
+fn different_prompts_decode_in_one_batch_as_they_do_alone() {
+    let tokenizer = Arc::new(tokenizers::Tokenizer::from_file(tokenizer()).unwrap());
+    let engine = |sampling| Engine { decoder: Box::new(model(&tiny(), None)), tokenizer: Arc::clone(&tokenizer), sampling, stop_tokens: vec![] };
+    for sampling in [Sampling { temperature: 0.0, max_new_tokens: 12, ..Sampling::default() }, Sampling { max_new_tokens: 12, ..Sampling::default() }] {
+        let rows: Vec<(Vec<u32>, u64)> = PROMPTS.iter().enumerate().map(|(i, p)| (p.to_vec(), i as u64)).collect();
+        let together = engine(sampling.clone()).complete(&rows).unwrap();
+        for (row, batched) in rows.iter().zip(&together) {
+            let alone = engine(sampling.clone()).complete(std::slice::from_ref(row)).unwrap();
+            assert_eq!(batched.tokens, alone[0].tokens, "temperature {}", sampling.temperature);
+        }
+    }
+}
+
+#[test]
+fn concurrent_requests_share_batches() {
+    let overrides = SamplingOverrides { max_new_tokens: Some(8), ..SamplingOverrides::default() };
+    let source = Source::Folder { dir: tiny(), adapter: None };
+    let local = Arc::new(LocalModel::load("tiny", &source, Layout::FineTuned, &Device::Cpu, &overrides, 6).unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let answers = rt.block_on(async {
+        let tasks: Vec<_> = (0..5u64)
+            .map(|seed| {
+                let local = Arc::clone(&local);
+                tokio::spawn(async move { local.generate_many(&request(seed), 2).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap().unwrap());
+        }
+        answers
+    });
+    assert!(answers.iter().all(|a| a.len() == 2 && a.iter().all(|g| !g.code.is_empty())));
 }
 
 /// The first streams of the examples, as a smaller rollout input.

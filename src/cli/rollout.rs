@@ -57,6 +57,7 @@ enum GeneratorName {
 
 /// The served model, for --generator openai.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Model (--model and --name for openai and qwen; the rest for openai)")]
 struct OpenAiArgs {
     /// API root, up to the version segment.
     #[arg(long, value_name = "URL", default_value = "http://localhost:8000/v1")]
@@ -87,6 +88,7 @@ struct OpenAiArgs {
 
 /// The in-process model, for --generator qwen (with --model DIR).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Local model (--generator qwen)")]
 struct QwenArgs {
     /// A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) merged into --model at load.
     #[arg(long, value_name = "DIR")]
@@ -101,6 +103,11 @@ struct QwenArgs {
     /// The prompt layout the model expects.
     #[arg(long, value_enum, default_value_t = Layout::FineTuned)]
     layout: Layout,
+    /// Sequences decoded together: a request's samples, plus other requests waiting at that moment (raise --jobs
+    /// to keep batches full). With more than 1 a row's batch partners depend on timing, which can change the
+    /// last bits of its logits and so, rarely, a sampled token between runs.
+    #[arg(long, value_name = "ROWS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    batch: u16,
     /// Where to run: cuda needs a build with `--features cuda`.
     #[arg(long, value_enum, default_value_t = DeviceName::Auto)]
     device: DeviceName,
@@ -117,17 +124,18 @@ enum DeviceName {
 /// Sampling, for --generator openai and qwen. A local model's generation_config.json fills what is not given
 /// here; the study's settings fill the rest.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Sampling (--generator openai and qwen)")]
 struct SamplingArgs {
-    /// [default: 0.7]
+    /// Softmax temperature; 0 is greedy [default: 0.7]
     #[arg(long)]
     temperature: Option<f64>,
-    /// [default: 0.8]
+    /// Nucleus sampling mass [default: 0.8]
     #[arg(long)]
     top_p: Option<f64>,
-    /// [default: 20; not sent to an API unless given]
+    /// The k most likely tokens only; 0 is off [default: 20; not sent to an API unless given]
     #[arg(long)]
     top_k: Option<usize>,
-    /// [default: 0; not sent to an API unless given]
+    /// Drop tokens below this share of the top one's probability [default: 0; not sent to an API unless given]
     #[arg(long)]
     min_p: Option<f64>,
     /// Transformers' repetition penalty [default: 1, none; not sent to an API unless given].
@@ -393,7 +401,7 @@ fn local_model(ctx: &Context, args: &CommonArgs) -> Result<LocalModel> {
     };
     let name = args.openai.name.clone().or(default_name).unwrap_or_else(|| "qwen".into());
     let bar = progress_of_unknown_length("loading the model");
-    let model = LocalModel::load(&name, &source, q.layout, &device, &overrides);
+    let model = LocalModel::load(&name, &source, q.layout, &device, &overrides, q.batch.into());
     bar.finish_and_clear();
     model
 }

@@ -120,6 +120,7 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
     eprintln!("studentsim (candle, f32, {} threads)", args.threads);
     let (mut model, _) = load_folder(&dir, None, &Device::Cpu)?;
     let ours = timed(&mut model, &ids, new_tokens)?;
+    let batched = batched_decode(&mut model, &ids, new_tokens)?;
     drop(model);
 
     let python = match &args.python {
@@ -137,6 +138,13 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
     println!("{:<30} {:>14.1} {:>14.2}", "studentsim (candle)", rate(p, ours.prefill), rate(new_tokens, ours.decode));
     println!("{:<30} {:>14.1} {:>14.2}", "transformers (PyTorch)", rate(p, peer.prefill), rate(new_tokens, peer.decode));
     println!("{:<30} {:>13.2}x {:>13.2}x", "ratio (studentsim / peer)", peer.prefill / ours.prefill, peer.decode / ours.decode);
+    println!(
+        "{:<30} {:>14} {:>14.2}   (4 prompts of {}..{p} tokens, left-padded)",
+        "studentsim, batch of 4",
+        "",
+        rate(4 * new_tokens, batched),
+        3 * p / 4
+    );
     let diff = ours.first.iter().zip(&peer.first).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     let same = ours.tokens.iter().zip(&peer.tokens).take_while(|(a, b)| a == b).count();
     println!("agreement: prompt logits max |diff| {diff:.2e}; greedy tokens equal for the first {same}/{new_tokens}");
@@ -172,6 +180,18 @@ fn timed(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<Run>
         logits = model.step(&[token])?;
     }
     Ok(Run { prefill, decode: start.elapsed().as_secs_f64(), tokens, first })
+}
+
+/// Seconds for `new_tokens` greedy steps of four prompts of different lengths decoded as one batch.
+fn batched_decode(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<f64> {
+    let rows: Vec<Vec<u32>> = (0..4).map(|i| ids[..ids.len() - i * ids.len() / 12].to_vec()).collect();
+    let mut logits = model.prefill(&rows, ids.len() + new_tokens + 1)?;
+    let start = Instant::now();
+    for _ in 0..new_tokens {
+        let next = logits.argmax(1)?.to_vec1::<u32>()?;
+        logits = model.step(&next)?;
+    }
+    Ok(start.elapsed().as_secs_f64())
 }
 
 fn argmax(logits: &Tensor) -> Result<u32> {

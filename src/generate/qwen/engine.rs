@@ -1,5 +1,7 @@
 //! The decode loop: prompts in, sampled completions out, batched as far as the model allows.
 
+use std::sync::Arc;
+
 use anyhow::{Result, bail};
 use candle_core::Tensor;
 use tokenizers::Tokenizer;
@@ -52,44 +54,43 @@ const STOP_WINDOW: usize = 6;
 
 pub struct Engine {
     pub decoder: Box<dyn Decoder>,
-    pub tokenizer: Tokenizer,
+    pub tokenizer: Arc<Tokenizer>,
     pub sampling: Sampling,
     /// Tokens that end a sequence: EOS, `<|im_end|>`.
     pub stop_tokens: Vec<u32>,
 }
 
 impl Engine {
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.tokenizer.encode(text, false).map_err(|e| anyhow::anyhow!("tokenizing the prompt: {e}"))?;
-        Ok(encoding.get_ids().to_vec())
-    }
-
-    /// Complete `prompt` once per seed; the i-th completion is drawn with `seeds[i]`.
-    pub fn complete(&mut self, prompt: &[u32], seeds: &[u64]) -> Result<Vec<Completion>> {
+    /// Complete each (prompt, seed) row; the i-th completion is drawn with its row's seed. Rows are decoded as
+    /// left-padded batches, as many at once as the decoder takes.
+    pub fn complete(&mut self, rows: &[(Vec<u32>, u64)]) -> Result<Vec<Completion>> {
         let limit = self.decoder.max_positions();
-        if prompt.len() >= limit {
+        if let Some((prompt, _)) = rows.iter().find(|(p, _)| p.len() >= limit) {
             bail!("the prompt is {} tokens, longer than the model's context of {limit}", prompt.len());
         }
-        let capacity = (prompt.len() + self.sampling.max_new_tokens).min(limit);
-        let mut out = Vec::with_capacity(seeds.len());
-        for chunk in seeds.chunks(self.decoder.max_batch().max(1)) {
-            out.extend(self.complete_batch(prompt, chunk, capacity)?);
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(self.decoder.max_batch().max(1)) {
+            out.extend(self.complete_batch(chunk)?);
         }
         Ok(out)
     }
 
-    fn complete_batch(&mut self, prompt: &[u32], seeds: &[u64], capacity: usize) -> Result<Vec<Completion>> {
-        let rows = vec![prompt.to_vec(); seeds.len()];
-        let mut samplers: Vec<Sampler> = seeds.iter().map(|&s| Sampler::new(self.sampling.clone(), s)).collect();
-        let mut seen: Vec<Vec<u32>> = rows.clone();
-        let mut generated: Vec<Vec<u32>> = vec![vec![]; seeds.len()];
-        let mut stopped = vec![false; seeds.len()];
-        let mut logits = self.decoder.prefill(&rows, capacity)?;
-        for _ in prompt.len()..capacity {
+    fn complete_batch(&mut self, rows: &[(Vec<u32>, u64)]) -> Result<Vec<Completion>> {
+        let longest = rows.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
+        let max_new = self.sampling.max_new_tokens;
+        let capacity = (longest + max_new).min(self.decoder.max_positions());
+        let mut samplers: Vec<Sampler> = rows.iter().map(|&(_, seed)| Sampler::new(self.sampling.clone(), seed)).collect();
+        let prompts: Vec<Vec<u32>> = rows.iter().map(|(p, _)| p.clone()).collect();
+        let mut seen = prompts.clone();
+        let mut generated: Vec<Vec<u32>> = vec![vec![]; rows.len()];
+        let mut stopped = vec![false; rows.len()];
+        let done = |stopped: &[bool], generated: &[Vec<u32>], i: usize| stopped[i] || generated[i].len() >= max_new;
+        let mut logits = self.decoder.prefill(&prompts, capacity)?;
+        for room in (0..capacity - longest).rev() {
             let all: Vec<Vec<f32>> = logits.to_vec2()?;
-            let mut next = Vec::with_capacity(seeds.len());
+            let mut next = Vec::with_capacity(rows.len());
             for (i, row) in all.iter().enumerate() {
-                if stopped[i] {
+                if done(&stopped, &generated, i) {
                     next.push(*self.stop_tokens.first().unwrap_or(&0));
                     continue;
                 }
@@ -103,7 +104,7 @@ impl Engine {
                     stopped[i] = self.ends_with_stop_text(&generated[i])?;
                 }
             }
-            if stopped.iter().all(|&s| s) {
+            if room == 0 || (0..rows.len()).all(|i| done(&stopped, &generated, i)) {
                 break;
             }
             logits = self.decoder.step(&next)?;

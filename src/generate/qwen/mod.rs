@@ -16,19 +16,20 @@ pub mod sampler;
 pub mod weights;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, mpsc};
 
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use sha2::{Digest as _, Sha256};
 use tokenizers::Tokenizer;
+use tokio::sync::oneshot;
 
 use super::prompt::{self, extract_code};
 use super::{BoxFuture, Generation, Generator, Request};
 use crate::BadInput;
 use config::{Config, GenerationConfig};
-use engine::{Decoder, Engine};
+use engine::{Completion, Decoder, Engine};
 use sampler::Sampling;
 
 /// Which prompt layout the model was trained on.
@@ -61,16 +62,34 @@ pub struct SamplingOverrides {
     pub max_new_tokens: Option<usize>,
 }
 
-/// A local model behind the [`Generator`] trait. Requests are served one at a time (the model holds one KV
-/// cache); the samples of a request are decoded as one batch.
+/// A local model behind the [`Generator`] trait. One thread owns the model and serves requests in batches: a
+/// request's samples always decode together, and with `batch_rows` > 1 other requests waiting at that moment
+/// join the batch (left-padded), which multiplies throughput but lets a row's batch partners, and so the last
+/// bits of its logits, depend on timing.
 pub struct LocalModel {
     name: String,
     layout: Layout,
-    engine: Arc<Mutex<Engine>>,
+    tokenizer: Arc<Tokenizer>,
+    max_positions: usize,
+    jobs: mpsc::Sender<Job>,
+}
+
+/// One request's prompt and sample seeds, and where its completions go.
+struct Job {
+    prompt: Vec<u32>,
+    seeds: Vec<u64>,
+    reply: oneshot::Sender<Result<Vec<Completion>, String>>,
 }
 
 impl LocalModel {
-    pub fn load(name: &str, source: &Source, layout: Layout, device: &Device, overrides: &SamplingOverrides) -> Result<Self> {
+    pub fn load(
+        name: &str,
+        source: &Source,
+        layout: Layout,
+        device: &Device,
+        overrides: &SamplingOverrides,
+        batch_rows: usize,
+    ) -> Result<Self> {
         let (decoder, tokenizer_path, generation): (Box<dyn Decoder>, PathBuf, GenerationConfig) = match source {
             Source::Folder { dir, adapter } => {
                 let (model, generation) = load_folder(dir, adapter.as_deref(), device)?;
@@ -85,6 +104,7 @@ impl LocalModel {
         };
         let tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|e| BadInput(format!("{}: cannot read the tokenizer: {e}", tokenizer_path.display())))?;
+        let tokenizer = Arc::new(tokenizer);
         let sampling = sampling(&generation, overrides);
         sampling.check().map_err(BadInput)?;
         let mut stop_tokens = generation.eos_token_id.clone();
@@ -93,8 +113,11 @@ impl LocalModel {
                 stop_tokens.push(id);
             }
         }
-        let engine = Engine { decoder, tokenizer, sampling, stop_tokens };
-        Ok(Self { name: name.to_owned(), layout, engine: Arc::new(Mutex::new(engine)) })
+        let max_positions = decoder.max_positions();
+        let engine = Engine { decoder, tokenizer: Arc::clone(&tokenizer), sampling, stop_tokens };
+        let (jobs, queue) = mpsc::channel();
+        std::thread::Builder::new().name("local-model".into()).spawn(move || serve(engine, &queue, batch_rows.max(1)))?;
+        Ok(Self { name: name.to_owned(), layout, tokenizer, max_positions, jobs })
     }
 
     /// The prompt text for a request in this model's layout.
@@ -105,15 +128,18 @@ impl LocalModel {
         }
     }
 
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self.tokenizer.encode(text, false).map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
     /// Refuse a request whose prompt alone leaves no room for the answer, as bad input.
     pub fn check_fits(&self, request: &Request) -> Result<()> {
-        let engine = self.engine.lock().expect("the engine lock is never poisoned");
-        let tokens = engine.encode(&self.prompt(request))?.len();
-        let limit = engine.decoder.max_positions();
-        if tokens >= limit {
+        let tokens = self.encode(&self.prompt(request))?.len();
+        if tokens >= self.max_positions {
             return Err(BadInput(format!(
-                "problem {}: its prompt is {tokens} tokens, longer than the model's context of {limit}",
-                request.problem.id
+                "problem {}: its prompt is {tokens} tokens, longer than the model's context of {}",
+                request.problem.id, self.max_positions
             ))
             .into());
         }
@@ -123,15 +149,14 @@ impl LocalModel {
     async fn run(&self, request: &Request, n: usize) -> Result<Vec<Generation>> {
         let text = self.prompt(request);
         let prompt_sha256 = crate::sandbox::runtime::hex(&Sha256::digest(text.as_bytes()));
+        let prompt = self.encode(&text)?;
+        if prompt.len() >= self.max_positions {
+            bail!("the prompt is {} tokens, longer than the model's context of {}", prompt.len(), self.max_positions);
+        }
         let seeds: Vec<u64> = (0..n as u64).map(|i| request.seed.wrapping_add(i)).collect();
-        let engine = Arc::clone(&self.engine);
-        let completions = tokio::task::spawn_blocking(move || {
-            let mut engine = engine.lock().expect("the engine lock is never poisoned");
-            let prompt = engine.encode(&text)?;
-            engine.complete(&prompt, &seeds)
-        })
-        .await
-        .context("the model thread panicked")??;
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(Job { prompt, seeds, reply }).map_err(|_| anyhow!("the model thread has stopped"))?;
+        let completions = answer.await.map_err(|_| anyhow!("the model thread has stopped"))?.map_err(|e| anyhow!(e))?;
         completions
             .into_iter()
             .map(|c| {
@@ -144,13 +169,42 @@ impl LocalModel {
     /// The code in a completion. The fine-tuned layout's completion is the code itself (normally wrapped in
     /// `<code>` tags), so text without tags counts as code up to `</code>`.
     fn code_of(&self, text: &str) -> Option<(String, bool)> {
-        extract_code(text).or_else(|| {
-            (self.layout == Layout::FineTuned).then(|| {
-                let code = text.split("</code>").next().unwrap_or("");
-                (code.replace("<SUBMIT>", "").trim().to_owned(), text.contains("<SUBMIT>"))
+        extract_code(text)
+            .or_else(|| {
+                (self.layout == Layout::FineTuned).then(|| {
+                    let code = text.split("</code>").next().unwrap_or("");
+                    (code.replace("<SUBMIT>", "").trim().to_owned(), text.contains("<SUBMIT>"))
+                })
             })
-        })
-        .filter(|(code, _)| !code.is_empty())
+            .filter(|(code, _)| !code.is_empty())
+    }
+}
+
+/// The model thread: take the next request, add those already waiting up to `batch_rows` rows, decode them as
+/// one batch, answer each; until every sender is gone.
+fn serve(mut engine: Engine, queue: &mpsc::Receiver<Job>, batch_rows: usize) {
+    while let Ok(first) = queue.recv() {
+        let mut rows = first.seeds.len();
+        let mut batch = vec![first];
+        while rows < batch_rows {
+            let Ok(job) = queue.try_recv() else { break };
+            rows += job.seeds.len();
+            batch.push(job);
+        }
+        let flat: Vec<(Vec<u32>, u64)> = batch.iter().flat_map(|j| j.seeds.iter().map(|&s| (j.prompt.clone(), s))).collect();
+        match engine.complete(&flat) {
+            Ok(mut completions) => {
+                for job in batch {
+                    let rest = completions.split_off(job.seeds.len());
+                    let _ = job.reply.send(Ok(std::mem::replace(&mut completions, rest)));
+                }
+            }
+            Err(e) => {
+                for job in batch {
+                    let _ = job.reply.send(Err(format!("{e:#}")));
+                }
+            }
+        }
     }
 }
 
