@@ -43,6 +43,17 @@ impl Rope {
     }
 }
 
+/// `layer` over the last axis of `x` as one (rows, features) matmul. candle's `Linear` broadcasts its weight
+/// over a batch axis instead, one matmul per sequence, which reads the weights once per row when decoding.
+fn linear(layer: &Linear, x: &Tensor) -> Result<Tensor> {
+    let mut dims = x.dims().to_vec();
+    let features = dims.pop().unwrap_or(1);
+    let rows: usize = dims.iter().product();
+    let y = layer.forward(&x.reshape((rows, features))?)?;
+    dims.push(y.dim(1)?);
+    y.reshape(dims)
+}
+
 struct Attention {
     q_proj: Linear,
     k_proj: Linear,
@@ -72,20 +83,24 @@ impl Attention {
     fn forward(&mut self, x: &Tensor, rope: &Rope, positions: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, heads: usize| y.reshape((b, t, heads, self.head_dim))?.transpose(1, 2);
-        let q = rope.apply(&split(self.q_proj.forward(x)?, self.heads)?, positions)?;
-        let k = rope.apply(&split(self.k_proj.forward(x)?, self.kv_heads)?, positions)?;
-        let v = split(self.v_proj.forward(x)?, self.kv_heads)?.contiguous()?;
+        let q = rope.apply(&split(linear(&self.q_proj, x)?, self.heads)?, positions)?;
+        let k = rope.apply(&split(linear(&self.k_proj, x)?, self.kv_heads)?, positions)?;
+        let v = split(linear(&self.v_proj, x)?, self.kv_heads)?.contiguous()?;
+        // The cached K and V are views into the preallocated cache; matmul reads them in place.
         let (k, v) = self.cache.append(&k, &v)?;
+        let keys = k.dim(2)?;
+        // Grouped-query attention without copying K and V for every query head: the query heads that share a
+        // KV head (heads j·g .. j·g + g − 1 use KV head j) are stacked along the sequence axis.
         let groups = self.heads / self.kv_heads;
-        let k = candle_transformers::utils::repeat_kv(k, groups)?.contiguous()?;
-        let v = candle_transformers::utils::repeat_kv(v, groups)?.contiguous()?;
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?;
+        let q = q.reshape((b, self.kv_heads, groups * t, self.head_dim))?;
+        let scores = (q.matmul(&k.t()?)? * (1.0 / (self.head_dim as f64).sqrt()))?.reshape((b, self.heads, t, keys))?;
         let scores = match mask {
             Some(mask) => scores.broadcast_add(mask)?,
             None => scores,
         };
-        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
-        weights.matmul(&v)?.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?.apply(&self.o_proj)
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, self.kv_heads, groups * t, keys))?;
+        let out = weights.matmul(&v)?.reshape((b, self.heads, t, self.head_dim))?;
+        linear(&self.o_proj, &out.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?)
     }
 }
 
@@ -97,8 +112,8 @@ struct Mlp {
 
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
-        (gate * self.up_proj.forward(x)?)?.apply(&self.down_proj)
+        let gate = candle_nn::ops::silu(&linear(&self.gate_proj, x)?)?;
+        linear(&self.down_proj, &(gate * linear(&self.up_proj, x)?)?)
     }
 }
 
