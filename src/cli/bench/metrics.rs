@@ -1,11 +1,10 @@
 //! `studentsim bench metrics`: the per-row metrics against a Python pipeline doing the same work.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 use clap::builder::TypedValueParser as _;
 use indicatif::ProgressBar;
@@ -180,17 +179,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_python(python: &PathBuf, codes: &[&str], pairs: &[(usize, usize)], jobs: usize) -> Result<PythonResult> {
-    let mut child = Command::new(python)
-        .args(["-c", PYTHON_PIPELINE])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {} (run runtimes/setup.sh, or pass --python)", python.display()))?;
+fn run_python(python: &Path, codes: &[&str], pairs: &[(usize, usize)], jobs: usize) -> Result<PythonResult> {
     let job = serde_json::json!({ "codes": codes, "pairs": pairs, "jobs": jobs });
-    child.stdin.take().expect("piped").write_all(job.to_string().as_bytes())?;
-    let out = child.wait_with_output()?;
-    anyhow::ensure!(out.status.success(), "the Python pipeline failed ({})", out.status);
-    Ok(serde_json::from_slice(&out.stdout).context("reading the Python pipeline's result")?)
+    super::python_json(python, PYTHON_PIPELINE, &job, "the Python pipeline (run runtimes/setup.sh, or pass --python)")
 }

@@ -4,10 +4,13 @@ mod grade;
 mod metrics;
 mod qwen;
 
-use std::process::ExitCode;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result, ensure};
 use clap::Subcommand;
+use serde::de::DeserializeOwned;
 
 use super::Context;
 
@@ -32,4 +35,20 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Metrics(args) => metrics::run(ctx, args),
         BenchCommand::Qwen(args) => qwen::run(ctx, args),
     }
+}
+
+/// Run `script` with `python -c`, `job` as JSON on its stdin, and read its stdout as JSON; its stderr passes
+/// through. `what` names the run in errors.
+fn python_json<T: DeserializeOwned>(python: &Path, script: &str, job: &serde_json::Value, what: &str) -> Result<T> {
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {} for {what}", python.display()))?;
+    child.stdin.take().expect("piped").write_all(job.to_string().as_bytes())?;
+    let out = child.wait_with_output()?;
+    ensure!(out.status.success(), "{what} failed ({})", out.status);
+    serde_json::from_slice(&out.stdout).with_context(|| format!("reading the result of {what}"))
 }

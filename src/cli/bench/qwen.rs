@@ -1,7 +1,6 @@
 //! `studentsim bench qwen`: prompt and decode speed of the in-process Qwen2 against Hugging Face transformers on
 //! PyTorch (CPU), the same random checkpoint and threads, in the same run; then the same weights as GGUF Q4_0.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
@@ -207,16 +206,6 @@ fn bench_python() -> Result<PathBuf> {
 }
 
 fn run_peer(python: &Path, dir: &Path, ids: &[u32], new_tokens: usize, threads: u16) -> Result<Peer> {
-    let mut child = Command::new(python)
-        .args(["-c", PYTHON_PEER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting {}", python.display()))?;
     let job = serde_json::json!({"dir": dir, "ids": ids, "new_tokens": new_tokens, "threads": threads});
-    child.stdin.take().expect("piped").write_all(job.to_string().as_bytes())?;
-    let out = child.wait_with_output()?;
-    ensure!(out.status.success(), "the transformers run failed ({})", out.status);
-    serde_json::from_slice(&out.stdout).context("reading the transformers run's result")
+    super::python_json(python, PYTHON_PEER, &job, "the transformers run")
 }

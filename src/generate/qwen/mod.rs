@@ -4,7 +4,10 @@
 //! - [`weights`] maps the safetensors (single or sharded) and merges a PEFT LoRA adapter ([`lora`]) at load;
 //! - [`model`] is our corrected Qwen2 (f32 RoPE tables, padded batches, a preallocated KV cache);
 //! - [`gguf`] runs a quantized GGUF file instead;
-//! - [`engine`] is the decode loop and [`sampler`] the study's sampling with transformers' semantics.
+//! - [`engine`] is the decode loop and [`sampler`] the study's sampling with transformers' semantics;
+//! - [`random`] writes seeded random checkpoints (tests and `bench qwen`; no weights can be downloaded here).
+//!
+//! [`LocalModel`] ties them together: one thread owns the model and serves requests in batches.
 
 pub mod config;
 pub mod engine;
