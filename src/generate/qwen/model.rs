@@ -184,10 +184,6 @@ impl Qwen2 {
         self.max_positions
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Start a batch of sequences: `rows` are token ids, left-padded here to one length. Returns the logits
     /// (f32) of each row's last token, (rows, vocab). `capacity` is the longest the sequences will grow (prompt
     /// and new tokens); the KV cache is allocated for it once.
