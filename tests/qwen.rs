@@ -26,7 +26,7 @@ use studentsim::sandbox::Runtime;
 const SEED: u64 = 11;
 
 fn tokenizer() -> PathBuf {
-    let path = Runtime::default_dir().join("qwen2.5-tokenizer/tokenizer.json");
+    let path = studentsim::generate::qwen::fetched_tokenizer(&Runtime::default_dir());
     assert!(path.is_file(), "{} is missing (run runtimes/setup.sh)", path.display());
     path
 }

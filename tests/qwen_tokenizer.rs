@@ -6,7 +6,7 @@ use tokenizers::Tokenizer;
 
 #[test]
 fn the_fetched_tokenizer_is_qwen2_5s() {
-    let path = Runtime::default_dir().join("qwen2.5-tokenizer/tokenizer.json");
+    let path = studentsim::generate::qwen::fetched_tokenizer(&Runtime::default_dir());
     let tokenizer = Tokenizer::from_file(&path).unwrap_or_else(|e| panic!("{}: {e} (run runtimes/setup.sh)", path.display()));
     assert_eq!(tokenizer.get_vocab_size(true), 151_665, "151,643 BPE tokens and 22 special tokens");
     assert_eq!(tokenizer.token_to_id("<|endoftext|>"), Some(151_643));

@@ -5,6 +5,7 @@
 
 mod bench;
 mod demo;
+mod generators;
 mod grade;
 mod metrics;
 mod output;

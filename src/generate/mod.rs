@@ -129,6 +129,22 @@ pub struct Generation {
     pub prompt_sha256: Option<String>,
 }
 
+/// sha256 (hex) of a prompt's exact text, recorded in each row it produced.
+pub(crate) fn prompt_sha256(text: &str) -> String {
+    use sha2::{Digest as _, Sha256};
+    crate::sandbox::runtime::hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// The first 200 characters of a model's reply, on one line, for error messages.
+pub(crate) fn snippet(text: &str) -> String {
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut: String = one_line.chars().take(200).collect();
+    if cut.len() < one_line.len() {
+        cut.push_str("...");
+    }
+    cut
+}
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Writes attempts. Implementations must be deterministic given the request (its seed included).

@@ -10,11 +10,10 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use super::prompt::{self, extract_code};
-use super::{BoxFuture, Generation, Generator, Request};
+use super::{BoxFuture, Generation, Generator, Request, prompt_sha256, snippet};
 use crate::BadInput;
 
 /// Which endpoint, and so which prompt layout.
@@ -143,7 +142,7 @@ impl OpenAi {
             anyhow!("the reply has no choices[0].message.content or choices[0].text: {}", snippet(&reply.to_string()))
         })?;
         let (code, submit) = extract_code(text).ok_or_else(|| anyhow!("the model's reply holds no code: {}", snippet(text)))?;
-        let prompt_sha256 = Some(crate::sandbox::runtime::hex(&Sha256::digest(prompt_text.as_bytes())));
+        let prompt_sha256 = Some(prompt_sha256(&prompt_text));
         Ok(Generation { code, submit, prompt_sha256 })
     }
 }
@@ -163,16 +162,6 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
     // One process-wide TLS provider; installing it twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(reqwest::Client::builder().timeout(timeout).build()?)
-}
-
-/// The first 200 characters of a body, on one line.
-fn snippet(text: &str) -> String {
-    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut cut: String = one_line.chars().take(200).collect();
-    if cut.len() < one_line.len() {
-        cut.push_str("...");
-    }
-    cut
 }
 
 /// The innermost cause of a transport error (`connection refused`), which reqwest's own message hides.

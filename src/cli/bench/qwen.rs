@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
     };
     let work = tempfile::tempdir()?;
     let dir = work.path().join("model");
-    let tokenizer = ctx.runtime_dir().join("qwen2.5-tokenizer/tokenizer.json");
+    let tokenizer = crate::generate::qwen::fetched_tokenizer(&ctx.runtime_dir());
     let described = format!(
         "{} layers, hidden {}, {} heads ({} KV), MLP {}, vocabulary {}",
         shape.layers, shape.hidden, shape.heads, shape.kv_heads, shape.intermediate, shape.vocab

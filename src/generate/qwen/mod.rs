@@ -24,12 +24,11 @@ use std::sync::{Arc, mpsc};
 use anyhow::{Result, anyhow, bail};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use sha2::{Digest as _, Sha256};
 use tokenizers::Tokenizer;
 use tokio::sync::oneshot;
 
 use super::prompt::{self, extract_code};
-use super::{BoxFuture, Generation, Generator, Request};
+use super::{BoxFuture, Generation, Generator, Request, prompt_sha256, snippet};
 use crate::BadInput;
 use config::{Config, GenerationConfig};
 use engine::{Completion, Decoder, Engine};
@@ -42,6 +41,11 @@ pub enum Layout {
     FineTuned,
     /// The prompted layout in Qwen's chat template (an instruct model).
     Chat,
+}
+
+/// The Qwen2.5 `tokenizer.json` that `runtimes/setup.sh` fetches into the runtime folder.
+pub fn fetched_tokenizer(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("qwen2.5-tokenizer/tokenizer.json")
 }
 
 /// Where the weights come from.
@@ -151,7 +155,7 @@ impl LocalModel {
 
     async fn run(&self, request: &Request, n: usize) -> Result<Vec<Generation>> {
         let text = self.prompt(request);
-        let prompt_sha256 = crate::sandbox::runtime::hex(&Sha256::digest(text.as_bytes()));
+        let prompt_sha256 = prompt_sha256(&text);
         let prompt = self.encode(&text)?;
         if prompt.len() >= self.max_positions {
             bail!("the prompt is {} tokens, longer than the model's context of {}", prompt.len(), self.max_positions);
@@ -264,7 +268,3 @@ pub(crate) fn first_line(error: &candle_core::Error) -> String {
     error.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
-/// The first 120 characters of a completion.
-fn snippet(text: &str) -> String {
-    text.chars().take(120).collect()
-}

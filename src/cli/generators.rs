@@ -1,0 +1,252 @@
+//! The generator options every rollout mode shares, and building the generator they name.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use candle_core::Device;
+use clap::{Args, ValueEnum};
+
+use super::Context;
+use super::output::progress_of_unknown_length;
+use crate::BadInput;
+use crate::generate::Generator;
+use crate::generate::baseline::{CopyLast, Reference};
+use crate::generate::openai::{Endpoint, OpenAi, OpenAiConfig};
+use crate::generate::qwen::{Layout, LocalModel, SamplingOverrides, Source, fetched_tokenizer};
+use crate::generate::retrieval::Retrieval;
+use crate::trajectory::Submission;
+
+/// Which generator writes the attempts, and its settings.
+#[derive(Debug, Args)]
+pub struct GeneratorArgs {
+    /// [default: qwen when --model names a folder or --gguf is given, else retrieval]
+    #[arg(long, value_enum)]
+    generator: Option<GeneratorName>,
+    /// Training rows for the retrieval simulator, e.g. the train part of the same split.
+    #[arg(long, value_name = "JSONL")]
+    train: Option<PathBuf>,
+    /// Nearest training states the retrieval simulator draws from.
+    #[arg(long, default_value_t = 5)]
+    neighbours: usize,
+    #[command(flatten)]
+    openai: OpenAiArgs,
+    #[command(flatten)]
+    qwen: QwenArgs,
+    #[command(flatten)]
+    sampling: SamplingArgs,
+}
+
+impl GeneratorArgs {
+    fn name(&self) -> GeneratorName {
+        let local = self.qwen.gguf.is_some() || self.openai.model.as_deref().is_some_and(|m| Path::new(m).is_dir());
+        self.generator.unwrap_or(if local { GeneratorName::Qwen } else { GeneratorName::Retrieval })
+    }
+
+    /// The generator, and the local model again when it is one (so problems can be checked against its
+    /// context). `read_rows` reads --train.
+    pub fn build(
+        &self,
+        ctx: &Context,
+        rt: &tokio::runtime::Runtime,
+        read_rows: impl Fn(&Path) -> Result<Vec<(usize, Submission)>, BadInput>,
+    ) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
+        Ok(match self.name() {
+            GeneratorName::CopyLast => (Arc::new(CopyLast), None),
+            GeneratorName::Reference => (Arc::new(Reference), None),
+            GeneratorName::Retrieval => {
+                let train = self.train.as_deref().ok_or_else(|| BadInput("--generator retrieval needs --train JSONL (the rows it retrieves from)".into()))?;
+                let train: Vec<Submission> = read_rows(train)?.into_iter().map(|(_, r)| r).collect();
+                (Arc::new(Retrieval::fit(&train, self.neighbours)), None)
+            }
+            GeneratorName::Openai => {
+                let client = openai_client(self)?;
+                rt.block_on(client.check())?;
+                (Arc::new(client), None)
+            }
+            GeneratorName::Qwen => {
+                let model = Arc::new(local_model(ctx, self)?);
+                (Arc::clone(&model) as Arc<dyn Generator>, Some(model))
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GeneratorName {
+    /// Real successors of the nearest real states from other students (needs --train).
+    Retrieval,
+    /// Repeats the previous attempt.
+    CopyLast,
+    /// Always the problem's reference solution.
+    Reference,
+    /// A model behind an OpenAI-compatible API (see the --base-url options).
+    Openai,
+    /// qwen-student (or any Qwen2 / Qwen2.5) run in process: --model DIR [--adapter DIR], or --gguf FILE.
+    Qwen,
+}
+
+/// The served model, for --generator openai.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Model (--model and --name for openai and qwen; the rest for openai)")]
+struct OpenAiArgs {
+    /// API root, up to the version segment.
+    #[arg(long, value_name = "URL", default_value = "http://localhost:8000/v1")]
+    base_url: String,
+    /// --generator openai: the model name sent with each request. --generator qwen: the Hugging Face model
+    /// folder (config.json, model.safetensors or its shards, tokenizer.json).
+    #[arg(long, value_name = "NAME|DIR")]
+    model: Option<String>,
+    /// Name written in each row's `source` [default: the model's name].
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Environment variable holding the API key (sent as a bearer token when set).
+    #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
+    api_key_env: String,
+    /// chat: the study's prompted layout; completions: the fine-tuned layout (qwen-student).
+    #[arg(long, value_enum, default_value_t = Endpoint::Chat)]
+    endpoint: Endpoint,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds one request may take.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    request_timeout: f64,
+    /// Retries of a request that got 429, 5xx or no connection (exponential backoff from 0.5 s).
+    #[arg(long, default_value_t = 4)]
+    retries: u32,
+}
+
+/// The in-process model, for --generator qwen (with --model DIR).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Local model (--generator qwen)")]
+struct QwenArgs {
+    /// A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) merged into --model at load.
+    #[arg(long, value_name = "DIR")]
+    adapter: Option<PathBuf>,
+    /// A quantized Qwen2 GGUF file to run instead of --model (CPU only).
+    #[arg(long, value_name = "FILE", conflicts_with = "adapter")]
+    gguf: Option<PathBuf>,
+    /// tokenizer.json for --gguf [default: one beside the file, else the Qwen2.5 tokenizer fetched by
+    /// runtimes/setup.sh].
+    #[arg(long, value_name = "FILE", requires = "gguf")]
+    tokenizer: Option<PathBuf>,
+    /// The prompt layout the model expects.
+    #[arg(long, value_enum, default_value_t = Layout::FineTuned)]
+    layout: Layout,
+    /// Sequences decoded together: a request's samples, plus other requests waiting at that moment (raise --jobs
+    /// to keep batches full). With more than 1 a row's batch partners depend on timing, which can change the
+    /// last bits of its logits and so, rarely, a sampled token between runs.
+    #[arg(long, value_name = "ROWS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    batch: u16,
+    /// Where to run: cuda needs a build with `--features cuda`.
+    #[arg(long, value_enum, default_value_t = DeviceName::Auto)]
+    device: DeviceName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DeviceName {
+    /// The first CUDA GPU when built with --features cuda and one is present, else the CPU.
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// Sampling, for --generator openai and qwen. A local model's generation_config.json fills what is not given
+/// here; the study's settings fill the rest.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Sampling (--generator openai and qwen)")]
+struct SamplingArgs {
+    /// Softmax temperature; 0 is greedy [default: 0.7]
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// Nucleus sampling mass [default: 0.8]
+    #[arg(long)]
+    top_p: Option<f64>,
+    /// The k most likely tokens only; 0 is off [default: 20; not sent to an API unless given]
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Drop tokens below this share of the top one's probability [default: 0; not sent to an API unless given]
+    #[arg(long)]
+    min_p: Option<f64>,
+    /// Transformers' repetition penalty [default: 1, none; not sent to an API unless given].
+    #[arg(long)]
+    repetition_penalty: Option<f64>,
+    /// New tokens per attempt at most.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tokens: u32,
+}
+
+fn openai_client(args: &GeneratorArgs) -> Result<OpenAi> {
+    let (o, s) = (&args.openai, &args.sampling);
+    let model = o.model.clone().ok_or_else(|| BadInput("--generator openai needs --model NAME".into()))?;
+    let timeout = Duration::try_from_secs_f64(o.request_timeout)
+        .map_err(|_| BadInput(format!("--request-timeout: {} is not a number of seconds", o.request_timeout)))?;
+    let mut extra_sampling = serde_json::Map::new();
+    if let Some(k) = s.top_k {
+        extra_sampling.insert("top_k".into(), k.into());
+    }
+    if let Some(p) = s.min_p {
+        extra_sampling.insert("min_p".into(), p.into());
+    }
+    if let Some(r) = s.repetition_penalty {
+        extra_sampling.insert("repetition_penalty".into(), r.into());
+    }
+    let config = OpenAiConfig {
+        base_url: o.base_url.clone(),
+        model: model.clone(),
+        api_key: std::env::var(&o.api_key_env).ok().filter(|k| !k.is_empty()),
+        endpoint: o.endpoint,
+        temperature: s.temperature.unwrap_or(0.7),
+        top_p: s.top_p.unwrap_or(0.8),
+        max_tokens: s.max_tokens,
+        extra_sampling,
+        concurrency: o.concurrency,
+        timeout,
+        retries: o.retries,
+        backoff: Duration::from_millis(500),
+    };
+    OpenAi::new(o.name.as_deref().unwrap_or(&model), config)
+}
+
+/// The in-process model of --model DIR [--adapter DIR] or --gguf FILE.
+fn local_model(ctx: &Context, args: &GeneratorArgs) -> Result<LocalModel> {
+    let q = &args.qwen;
+    let (source, default_name) = match (&q.gguf, &args.openai.model) {
+        (Some(file), _) => {
+            let beside = file.with_file_name("tokenizer.json");
+            let tokenizer = q.tokenizer.clone().unwrap_or_else(|| {
+                if beside.is_file() { beside } else { fetched_tokenizer(&ctx.runtime_dir()) }
+            });
+            (Source::Gguf { file: file.clone(), tokenizer }, file.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        }
+        (None, Some(dir)) => {
+            let dir = PathBuf::from(dir);
+            let name = q.adapter.as_ref().unwrap_or(&dir).file_name().map(|s| s.to_string_lossy().into_owned());
+            (Source::Folder { dir, adapter: q.adapter.clone() }, name)
+        }
+        (None, None) => return Err(BadInput("--generator qwen needs --model DIR (a Hugging Face folder) or --gguf FILE".into()).into()),
+    };
+    let device = match q.device {
+        DeviceName::Auto => Device::cuda_if_available(0)?,
+        DeviceName::Cpu => Device::Cpu,
+        DeviceName::Cuda => Device::new_cuda(0)
+            .map_err(|e| BadInput(format!("--device cuda: {e} (build with `cargo build --release --features cuda`)")))?,
+    };
+    let s = &args.sampling;
+    let overrides = SamplingOverrides {
+        temperature: s.temperature,
+        top_p: s.top_p,
+        top_k: s.top_k,
+        min_p: s.min_p,
+        repetition_penalty: s.repetition_penalty,
+        max_new_tokens: Some(s.max_tokens as usize),
+    };
+    let name = args.openai.name.clone().or(default_name).unwrap_or_else(|| "qwen".into());
+    let bar = progress_of_unknown_length("loading the model");
+    let model = LocalModel::load(&name, &source, q.layout, &device, &overrides, q.batch.into());
+    bar.finish_and_clear();
+    model
+}
+
