@@ -400,6 +400,17 @@ fn rollout_stream_runs_the_tiny_model_and_its_gguf_through_the_sandbox() {
         }
         assert!(rows.iter().any(|r| r["attempt"] == 2), "{name}: second attempts get the first one's feedback");
     }
+    // Ground-truth-conditioned next steps with the chat layout and batched requests.
+    let out = work.path().join("next.jsonl");
+    let run = studentsim(&[
+        "rollout", "next-step", "--input", input, "--k", "1", "--max-tokens", "8", "--model", tiny.to_str().unwrap(),
+        "--layout", "chat", "--batch", "4", "--jobs", "4", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let rows = json_lines(&out);
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["source"] == "tiny"));
+    // A random model writes no <code> tags, and the chat layout needs them: each row records that error.
+    assert!(rows.iter().all(|r| r["generated"]["error"].as_str().is_some_and(|e| e.contains("wrote no code"))), "{rows:?}");
 }
 
 #[test]
