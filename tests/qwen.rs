@@ -31,17 +31,17 @@ fn tokenizer() -> PathBuf {
     path
 }
 
-/// Test files, made once per test binary: the tiny model folder and its GGUF copies.
+/// Test files, written once per test run under cargo's scratch folder for integration tests (a static temp
+/// dir would never be removed): the tiny model folder and its GGUF copies.
 fn fixtures() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        random::write_folder(&dir.path().join("tiny"), &Shape::TINY, SEED, &tokenizer()).unwrap();
-        random::write_gguf(&dir.path().join("tiny-f32.gguf"), &Shape::TINY, SEED, GgmlDType::F32).unwrap();
-        random::write_gguf(&dir.path().join("tiny-q4_0.gguf"), &Shape::TINY, SEED, GgmlDType::Q4_0).unwrap();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("qwen-fixtures");
+        random::write_folder(&dir.join("tiny"), &Shape::TINY, SEED, &tokenizer()).unwrap();
+        random::write_gguf(&dir.join("tiny-f32.gguf"), &Shape::TINY, SEED, GgmlDType::F32).unwrap();
+        random::write_gguf(&dir.join("tiny-q4_0.gguf"), &Shape::TINY, SEED, GgmlDType::Q4_0).unwrap();
         dir
     })
-    .path()
 }
 
 fn tiny() -> PathBuf {
