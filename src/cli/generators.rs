@@ -9,11 +9,13 @@ use candle_core::Device;
 use clap::{Args, ValueEnum};
 
 use super::Context;
+use super::rollout::read_rows;
 use super::output::progress_of_unknown_length;
 use crate::BadInput;
 use crate::generate::Generator;
 use crate::generate::baseline::{CopyLast, Reference};
 use crate::generate::openai::{Endpoint, OpenAi, OpenAiConfig};
+use crate::generate::qwen::sampler::Sampling;
 use crate::generate::qwen::{Layout, LocalModel, SamplingOverrides, Source, fetched_tokenizer};
 use crate::generate::retrieval::Retrieval;
 use crate::trajectory::Submission;
@@ -45,13 +47,8 @@ impl GeneratorArgs {
     }
 
     /// The generator, and the local model again when it is one (so problems can be checked against its
-    /// context). `read_rows` reads --train.
-    pub fn build(
-        &self,
-        ctx: &Context,
-        rt: &tokio::runtime::Runtime,
-        read_rows: impl Fn(&Path) -> Result<Vec<(usize, Submission)>, BadInput>,
-    ) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
+    /// context).
+    pub fn build(&self, ctx: &Context, rt: &tokio::runtime::Runtime) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
         Ok(match self.name() {
             GeneratorName::CopyLast => (Arc::new(CopyLast), None),
             GeneratorName::Reference => (Arc::new(Reference), None),
@@ -180,6 +177,7 @@ struct SamplingArgs {
 
 fn openai_client(args: &GeneratorArgs) -> Result<OpenAi> {
     let (o, s) = (&args.openai, &args.sampling);
+    let study = Sampling::default();
     let model = o.model.clone().ok_or_else(|| BadInput("--generator openai needs --model NAME".into()))?;
     let timeout = Duration::try_from_secs_f64(o.request_timeout)
         .map_err(|_| BadInput(format!("--request-timeout: {} is not a number of seconds", o.request_timeout)))?;
@@ -198,8 +196,8 @@ fn openai_client(args: &GeneratorArgs) -> Result<OpenAi> {
         model: model.clone(),
         api_key: std::env::var(&o.api_key_env).ok().filter(|k| !k.is_empty()),
         endpoint: o.endpoint,
-        temperature: s.temperature.unwrap_or(0.7),
-        top_p: s.top_p.unwrap_or(0.8),
+        temperature: s.temperature.unwrap_or(study.temperature),
+        top_p: s.top_p.unwrap_or(study.top_p),
         max_tokens: s.max_tokens,
         extra_sampling,
         concurrency: o.concurrency,

@@ -168,7 +168,7 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
 pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<Submission>, tokio::runtime::Runtime)> {
     let rows = read_rows(&args.input)?;
     let rt = tokio_runtime(args.jobs)?;
-    let (generator, local) = args.generator.build(ctx, &rt, read_rows)?;
+    let (generator, local) = args.generator.build(ctx, &rt)?;
     let registry = ctx.registry()?;
     let found = registry_problems(ctx, &registry, &args.input, rows.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
@@ -185,7 +185,8 @@ pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<
     Ok((rollout, rows.into_iter().map(|(_, r)| r).collect(), rt))
 }
 
-fn read_rows(path: &Path) -> Result<Vec<(usize, Submission)>, BadInput> {
+/// The rows of a JSONL file, which must have some.
+pub(super) fn read_rows(path: &Path) -> Result<Vec<(usize, Submission)>, BadInput> {
     let rows: Vec<(usize, Submission)> = jsonl::read(path)?;
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows", path.display())));

@@ -135,31 +135,28 @@ impl LocalModel {
         }
     }
 
-    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+    /// The prompt's tokens, or an error when they leave the model no room to answer.
+    fn encode_fitting(&self, text: &str) -> Result<Vec<u32>> {
         let encoding = self.tokenizer.encode(text, false).map_err(|e| anyhow!("tokenizing the prompt: {e}"))?;
-        Ok(encoding.get_ids().to_vec())
+        let tokens = encoding.get_ids().to_vec();
+        if tokens.len() >= self.max_positions {
+            bail!("its prompt is {} tokens, longer than the model's context of {}", tokens.len(), self.max_positions);
+        }
+        Ok(tokens)
     }
 
     /// Refuse a request whose prompt alone leaves no room for the answer, as bad input.
     pub fn check_fits(&self, request: &Request) -> Result<()> {
-        let tokens = self.encode(&self.prompt(request))?.len();
-        if tokens >= self.max_positions {
-            return Err(BadInput(format!(
-                "problem {}: its prompt is {tokens} tokens, longer than the model's context of {}",
-                request.problem.id, self.max_positions
-            ))
-            .into());
-        }
-        Ok(())
+        self.encode_fitting(&self.prompt(request))
+            .map(drop)
+            .map_err(|e| BadInput(format!("problem {}: {e}", request.problem.id)).into())
     }
 
     async fn run(&self, request: &Request, n: usize) -> Result<Vec<Generation>> {
         let text = self.prompt(request);
         let prompt_sha256 = prompt_sha256(&text);
-        let prompt = self.encode(&text)?;
-        if prompt.len() >= self.max_positions {
-            bail!("the prompt is {} tokens, longer than the model's context of {}", prompt.len(), self.max_positions);
-        }
+        // Checked here, not only in the engine, so that one long prompt fails its own row and not its batch.
+        let prompt = self.encode_fitting(&text)?;
         let seeds: Vec<u64> = (0..n as u64).map(|i| request.seed.wrapping_add(i)).collect();
         let (reply, answer) = oneshot::channel();
         self.jobs.send(Job { prompt, seeds, reply }).map_err(|_| anyhow!("the model thread has stopped"))?;
