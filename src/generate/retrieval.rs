@@ -87,7 +87,7 @@ impl Retrieval {
             (true, Some(entry)) => rename_first_function(&code, entry),
             _ => code,
         };
-        Ok(Generation { code, submit, prompt_sha256: None })
+        Ok(Generation { code, submit, ..Generation::default() })
     }
 
     /// A seeded draw among the states of `pool` at `stage` of their streams; the last stage submits.

@@ -100,6 +100,8 @@ async fn attempt_row(
             seed,
             prompt_sha256: generation.as_ref().and_then(|g| g.prompt_sha256.clone()),
             submit: generation.as_ref().is_some_and(|g| g.submit),
+            raw: generation.as_ref().and_then(|g| g.raw.clone()),
+            truncated: generation.as_ref().is_some_and(|g| g.truncated),
             feedback: None,
             error,
         }),

@@ -61,6 +61,12 @@ pub struct Provenance {
     /// The generator marked this attempt final (`<SUBMIT>`).
     #[serde(default)]
     pub submit: bool,
+    /// What the model wrote, before the code was taken out of it (capped), for model generators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// The model's reply ended at its token limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     /// What the student was shown after this attempt (streams): label, failing examples, hint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<serde_json::Value>,

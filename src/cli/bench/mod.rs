@@ -3,6 +3,7 @@
 mod grade;
 mod metrics;
 mod qwen;
+mod qwen_gguf;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -25,7 +26,8 @@ pub enum BenchCommand {
     Metrics(metrics::MetricsArgs),
     /// Prompt and decode tokens/s of the in-process Qwen2 (random weights at Qwen2.5-Coder-0.5B's shape, f32)
     /// and, in the same run, of Hugging Face transformers on PyTorch with the same weights and threads; the
-    /// ratio, how closely the logits agree, and the same weights as GGUF Q4_0.
+    /// ratio, how closely the logits agree, and the same weights as GGUF Q4_0. With --gguf FILE: that real
+    /// model against llama.cpp (llama-cpp-python) on the same file and threads.
     Qwen(qwen::QwenArgs),
 }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::super::Context;
 use crate::generate::qwen::engine::Decoder;
-use crate::generate::qwen::gguf::QuantizedQwen2;
+use crate::generate::qwen::gguf;
 use crate::generate::qwen::load_folder;
 use crate::generate::qwen::random::{self, Shape};
 
@@ -26,20 +26,31 @@ pub struct QwenArgs {
     shape: ShapeName,
     /// Prompt tokens prefilled in one pass.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
-    prompt_tokens: u32,
+    pub prompt_tokens: u32,
     /// Tokens decoded one at a time after the prompt (greedy).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    new_tokens: u32,
+    pub new_tokens: u32,
     /// CPU threads on both sides.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
-    threads: u16,
+    pub threads: u16,
     /// A Python with torch and transformers [default: the environment runtimes/bench-transformers.sh makes,
     /// about 7 GB, created on first use].
     #[arg(long, value_name = "PATH")]
-    python: Option<PathBuf>,
+    pub python: Option<PathBuf>,
     /// Skip the GGUF Q4_0 run.
     #[arg(long)]
     no_gguf: bool,
+    /// Bench this real GGUF model (e.g. runtimes/.cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf) against
+    /// llama.cpp instead: speed on a study prompt, and agreement on the registry's study chat prompts. --python
+    /// then names a Python with llama-cpp-python [default: the environment runtimes/bench-llama-cpp.sh builds].
+    #[arg(long, value_name = "FILE")]
+    pub gguf: Option<PathBuf>,
+    /// Study prompts whose last-position logits are compared (--gguf).
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    pub prompts: u32,
+    /// Print the figures as one JSON object (--gguf), its `ratios` map naming each ratio against its peer.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,9 +99,9 @@ struct Peer {
 }
 
 /// Seconds for the prefill and for the decode steps, the greedy tokens, and the prompt's last logits.
-struct Run {
-    prefill: f64,
-    decode: f64,
+pub(super) struct Run {
+    pub prefill: f64,
+    pub decode: f64,
     tokens: Vec<u32>,
     first: Vec<f32>,
 }
@@ -99,6 +110,9 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
     // candle sizes its CPU thread pool from this variable on first use; nothing has used it yet.
     // SAFETY: set before this process starts any other thread.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string()) };
+    if let Some(file) = &args.gguf {
+        return super::qwen_gguf::run(ctx, &args, file);
+    }
     let shape = match args.shape {
         ShapeName::Coder05b => Shape::QWEN25_CODER_05B,
         ShapeName::Tiny => Shape::TINY,
@@ -152,7 +166,7 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
         let file = work.path().join("model-q4_0.gguf");
         eprintln!("quantizing to GGUF Q4_0");
         random::write_gguf(&file, &shape, 1, GgmlDType::Q4_0)?;
-        let mut quantized = QuantizedQwen2::open(&file)?;
+        let mut quantized = gguf::load(&file)?;
         let q = timed(&mut quantized, &ids, new_tokens)?;
         let size = std::fs::metadata(&file)?.len() as f64 / 1e6;
         println!("{:<30} {:>14.1} {:>14.2}   ({size:.0} MB)", "studentsim GGUF Q4_0", rate(p, q.prefill), rate(new_tokens, q.decode));
@@ -161,7 +175,7 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
 }
 
 /// Time the prefill of `ids` (a warm-up pass, then the best of two) and `new_tokens` greedy steps after it.
-fn timed(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<Run> {
+pub(super) fn timed(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<Run> {
     let capacity = ids.len() + new_tokens + 1;
     let mut prefill = f64::INFINITY;
     let mut logits = model.prefill(&[ids.to_vec()], capacity)?;
@@ -174,7 +188,7 @@ fn timed(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<Run>
     let mut tokens = Vec::with_capacity(new_tokens);
     let start = Instant::now();
     for _ in 0..new_tokens {
-        let token = argmax(&logits)?;
+        let token = argmax_row(&logits)?;
         tokens.push(token);
         logits = model.step(&[token])?;
     }
@@ -193,7 +207,7 @@ fn batched_decode(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Re
     Ok(start.elapsed().as_secs_f64())
 }
 
-fn argmax(logits: &Tensor) -> Result<u32> {
+pub(super) fn argmax_row(logits: &Tensor) -> Result<u32> {
     Ok(logits.squeeze(0)?.argmax(0)?.to_scalar::<u32>()?)
 }
 

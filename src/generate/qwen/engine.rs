@@ -47,10 +47,12 @@ pub struct Completion {
     pub stopped: bool,
 }
 
-/// Text that ends a completion (kept in it).
+/// Text that ends the code of a completion (kept in it).
 const STOP_TEXT: &str = "</code>";
-/// Trailing tokens decoded to look for [`STOP_TEXT`], which the tokenizer may split over several tokens.
-const STOP_WINDOW: usize = 6;
+/// What may follow the code and is still read: the mark of a final attempt.
+const SUBMIT: &str = "<SUBMIT>";
+/// Trailing tokens decoded to look for [`STOP_TEXT`] and [`SUBMIT`], which the tokenizer may split.
+const STOP_WINDOW: usize = 12;
 
 pub struct Engine {
     pub decoder: Box<dyn Decoder>,
@@ -101,7 +103,7 @@ impl Engine {
                     stopped[i] = true;
                 } else {
                     generated[i].push(token);
-                    stopped[i] = self.ends_with_stop_text(&generated[i])?;
+                    stopped[i] = self.code_is_over(&generated[i])?;
                 }
             }
             if room == 0 || (0..rows.len()).all(|i| done(&stopped, &generated, i)) {
@@ -119,9 +121,34 @@ impl Engine {
             .collect()
     }
 
-    fn ends_with_stop_text(&self, tokens: &[u32]) -> Result<bool> {
+    /// The completion has closed its code and written whatever `<SUBMIT>` mark follows it: after `</code>`,
+    /// decoding goes on only while the text after it is still the start of `<SUBMIT>` (models write the mark
+    /// after the code, as the chat prompt asks).
+    fn code_is_over(&self, tokens: &[u32]) -> Result<bool> {
         let tail = &tokens[tokens.len().saturating_sub(STOP_WINDOW)..];
         let text = self.tokenizer.decode(tail, true).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
-        Ok(text.contains(STOP_TEXT))
+        Ok(text.rfind(STOP_TEXT).is_some_and(|end| after_code_is_over(&text[end + STOP_TEXT.len()..])))
+    }
+}
+
+/// Whether text written after `</code>` is all that will be read: the mark, anything but the beginning of
+/// the mark, or a blank line.
+fn after_code_is_over(after: &str) -> bool {
+    let mark = after.trim_start();
+    mark.starts_with(SUBMIT) || !SUBMIT.starts_with(mark) || after.matches('\n').count() >= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::after_code_is_over;
+
+    #[test]
+    fn decoding_waits_for_a_submit_mark_after_the_code() {
+        assert!(!after_code_is_over(""), "the mark may still come");
+        assert!(!after_code_is_over(" <SUB"), "the mark is being written");
+        assert!(after_code_is_over(" <SUBMIT>"));
+        assert!(after_code_is_over("\nHere is"), "prose: the code is over");
+        assert!(after_code_is_over("<code>"), "another block is not read");
+        assert!(after_code_is_over("\n\n"), "a blank line ends it");
     }
 }

@@ -28,7 +28,7 @@ use tokenizers::Tokenizer;
 use tokio::sync::oneshot;
 
 use super::prompt::{self, extract_code};
-use super::{BoxFuture, Generation, Generator, Request, prompt_sha256, snippet};
+use super::{BoxFuture, Generation, Generator, Request, prompt_sha256, raw_reply, snippet};
 use crate::BadInput;
 use config::{Config, GenerationConfig};
 use engine::{Completion, Decoder, Engine};
@@ -106,7 +106,7 @@ impl LocalModel {
                 if !device.is_cpu() {
                     return Err(BadInput("--gguf runs on the CPU only; leave out --device or give --device cpu".into()).into());
                 }
-                (Box::new(gguf::QuantizedQwen2::open(file)?), tokenizer.clone(), GenerationConfig::default())
+                (Box::new(gguf::load(file)?), tokenizer.clone(), GenerationConfig::default())
             }
         };
         let tokenizer = Tokenizer::from_file(&tokenizer_path)
@@ -165,7 +165,13 @@ impl LocalModel {
             .into_iter()
             .map(|c| {
                 let (code, submit) = self.code_of(&c.text).ok_or_else(|| anyhow!("the model wrote no code: {:?}", snippet(&c.text)))?;
-                Ok(Generation { code, submit, prompt_sha256: Some(prompt_sha256.clone()) })
+                Ok(Generation {
+                    code,
+                    submit,
+                    prompt_sha256: Some(prompt_sha256.clone()),
+                    raw: Some(raw_reply(&c.text)),
+                    truncated: !c.stopped,
+                })
             })
             .collect()
     }
@@ -243,7 +249,7 @@ pub fn load_folder(dir: &Path, adapter: Option<&Path>, device: &Device) -> Resul
     let dtype = if device.is_cpu() { DType::F32 } else { DType::BF16 };
     let vb = VarBuilder::from_backend(Box::new(backend), dtype, device.clone());
     // Every failure here is a missing tensor or a shape that disagrees with config.json.
-    let model = model::Qwen2::new(&config, vb)
+    let model = model::Qwen2::new(&config, vb, None)
         .map_err(|e| BadInput(format!("{}: the weights do not fit config.json: {}", dir.display(), first_line(&e))))?;
     Ok((model, generation))
 }

@@ -7,7 +7,10 @@
 //!   (upstream gives padded batches no causal mask);
 //! - [`Qwen2::forward`] at offset 0 starts a new sequence (upstream keeps the old KV cache), and the cache is
 //!   preallocated for the whole generation instead of growing by concatenation.
+//!
+//! The same model runs GGUF files ([`super::gguf`]): there each projection also keeps its quantized weights.
 
+use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::kv_cache::KvCache;
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
@@ -43,22 +46,65 @@ impl Rope {
     }
 }
 
-/// `layer` over the last axis of `x` as one (rows, features) matmul. candle's `Linear` broadcasts its weight
-/// over a batch axis instead, one matmul per sequence, which reads the weights once per row when decoding.
-fn linear(layer: &Linear, x: &Tensor) -> Result<Tensor> {
-    let mut dims = x.dims().to_vec();
-    let features = dims.pop().unwrap_or(1);
-    let rows: usize = dims.iter().product();
-    let y = layer.forward(&x.reshape((rows, features))?)?;
-    dims.push(y.dim(1)?);
-    y.reshape(dims)
+/// Quantized copies of projection weights (a GGUF file's), by Hugging Face tensor name.
+pub trait QuantizedWeights {
+    /// `None` when `name` has no quantized copy.
+    fn quantized(&self, name: &str) -> Result<Option<QMatMul>>;
+}
+
+/// Rows at or below which a projection uses its quantized copy. Decoding steps (one row per sequence) are bound
+/// by reading the weights, so a quarter of the bytes wins; prefill is bound by arithmetic, where f32 GEMM wins.
+const QUANTIZED_ROWS: usize = 8;
+
+/// A linear layer: dense weights, and optionally quantized ones for a few rows at a time.
+struct Proj {
+    dense: Linear,
+    quantized: Option<QMatMul>,
+}
+
+impl Proj {
+    fn new(input: usize, output: usize, bias: bool, vb: VarBuilder, quantized: Option<&dyn QuantizedWeights>) -> Result<Self> {
+        let name = format!("{}.weight", vb.prefix());
+        let dense = if bias { candle_nn::linear(input, output, vb)? } else { candle_nn::linear_no_bias(input, output, vb)? };
+        Self::with_dense(dense, &name, quantized)
+    }
+
+    fn with_dense(dense: Linear, name: &str, quantized: Option<&dyn QuantizedWeights>) -> Result<Self> {
+        let quantized = match quantized {
+            Some(q) => q.quantized(name)?,
+            None => None,
+        };
+        Ok(Self { dense, quantized })
+    }
+
+    /// The layer over the last axis of `x`, as one (rows, features) matmul. candle's `Linear` broadcasts its
+    /// weight over a batch axis instead, one matmul per sequence, which reads the weights once per row when
+    /// decoding.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut dims = x.dims().to_vec();
+        let features = dims.pop().unwrap_or(1);
+        let rows: usize = dims.iter().product();
+        let x = x.reshape((rows, features))?;
+        let y = match &self.quantized {
+            Some(q) if rows <= QUANTIZED_ROWS => {
+                let y = q.forward(&x)?;
+                match self.dense.bias() {
+                    Some(bias) => y.broadcast_add(bias)?,
+                    None => y,
+                }
+            }
+            _ => self.dense.forward(&x)?,
+        };
+        dims.push(y.dim(1)?);
+        y.reshape(dims)
+    }
 }
 
 struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
+    q_proj: Proj,
+    k_proj: Proj,
+    v_proj: Proj,
+    o_proj: Proj,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -66,13 +112,13 @@ struct Attention {
 }
 
 impl Attention {
-    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, vb: VarBuilder, q: Option<&dyn QuantizedWeights>) -> Result<Self> {
         let (h, d) = (cfg.hidden_size, cfg.head_dim);
         Ok(Self {
-            q_proj: candle_nn::linear(h, cfg.num_attention_heads * d, vb.pp("q_proj"))?,
-            k_proj: candle_nn::linear(h, cfg.num_key_value_heads * d, vb.pp("k_proj"))?,
-            v_proj: candle_nn::linear(h, cfg.num_key_value_heads * d, vb.pp("v_proj"))?,
-            o_proj: candle_nn::linear_no_bias(cfg.num_attention_heads * d, h, vb.pp("o_proj"))?,
+            q_proj: Proj::new(h, cfg.num_attention_heads * d, true, vb.pp("q_proj"), q)?,
+            k_proj: Proj::new(h, cfg.num_key_value_heads * d, true, vb.pp("k_proj"), q)?,
+            v_proj: Proj::new(h, cfg.num_key_value_heads * d, true, vb.pp("v_proj"), q)?,
+            o_proj: Proj::new(cfg.num_attention_heads * d, h, false, vb.pp("o_proj"), q)?,
             heads: cfg.num_attention_heads,
             kv_heads: cfg.num_key_value_heads,
             head_dim: d,
@@ -83,9 +129,9 @@ impl Attention {
     fn forward(&mut self, x: &Tensor, rope: &Rope, positions: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, heads: usize| y.reshape((b, t, heads, self.head_dim))?.transpose(1, 2);
-        let q = rope.apply(&split(linear(&self.q_proj, x)?, self.heads)?, positions)?;
-        let k = rope.apply(&split(linear(&self.k_proj, x)?, self.kv_heads)?, positions)?;
-        let v = split(linear(&self.v_proj, x)?, self.kv_heads)?.contiguous()?;
+        let q = rope.apply(&split(self.q_proj.forward(x)?, self.heads)?, positions)?;
+        let k = rope.apply(&split(self.k_proj.forward(x)?, self.kv_heads)?, positions)?;
+        let v = split(self.v_proj.forward(x)?, self.kv_heads)?.contiguous()?;
         // The cached K and V are views into the preallocated cache; matmul reads them in place.
         let (k, v) = self.cache.append(&k, &v)?;
         let keys = k.dim(2)?;
@@ -100,20 +146,20 @@ impl Attention {
         };
         let weights = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, self.kv_heads, groups * t, keys))?;
         let out = weights.matmul(&v)?.reshape((b, self.heads, t, self.head_dim))?;
-        linear(&self.o_proj, &out.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?)
+        self.o_proj.forward(&out.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?)
     }
 }
 
 struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+    gate_proj: Proj,
+    up_proj: Proj,
+    down_proj: Proj,
 }
 
-impl Module for Mlp {
+impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&linear(&self.gate_proj, x)?)?;
-        linear(&self.down_proj, &(gate * linear(&self.up_proj, x)?)?)
+        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
+        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
     }
 }
 
@@ -129,7 +175,7 @@ pub struct Qwen2 {
     embed_tokens: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: Proj,
     rope: Rope,
     max_positions: usize,
     /// Each row's left padding in the sequence being decoded.
@@ -141,7 +187,9 @@ pub struct Qwen2 {
 }
 
 impl Qwen2 {
-    pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    /// The model of `vb`'s weights; with `quantized`, projections also keep quantized copies for decoding.
+    pub fn new(cfg: &Config, vb: VarBuilder, quantized: Option<&dyn QuantizedWeights>) -> Result<Self> {
+        let q = quantized;
         let m = vb.pp("model");
         let embed_tokens = candle_nn::embedding(cfg.vocab_size, cfg.hidden_size, m.pp("embed_tokens"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -150,11 +198,11 @@ impl Qwen2 {
             let mlp = l.pp("mlp");
             let (h, f) = (cfg.hidden_size, cfg.intermediate_size);
             layers.push(Layer {
-                attn: Attention::new(cfg, l.pp("self_attn"))?,
+                attn: Attention::new(cfg, l.pp("self_attn"), q)?,
                 mlp: Mlp {
-                    gate_proj: candle_nn::linear_no_bias(h, f, mlp.pp("gate_proj"))?,
-                    up_proj: candle_nn::linear_no_bias(h, f, mlp.pp("up_proj"))?,
-                    down_proj: candle_nn::linear_no_bias(f, h, mlp.pp("down_proj"))?,
+                    gate_proj: Proj::new(h, f, false, mlp.pp("gate_proj"), q)?,
+                    up_proj: Proj::new(h, f, false, mlp.pp("up_proj"), q)?,
+                    down_proj: Proj::new(f, h, false, mlp.pp("down_proj"), q)?,
                 },
                 input_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, l.pp("input_layernorm"))?,
                 post_attention_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, l.pp("post_attention_layernorm"))?,
@@ -162,9 +210,9 @@ impl Qwen2 {
         }
         let norm = candle_nn::rms_norm(cfg.hidden_size, cfg.rms_norm_eps, m.pp("norm"))?;
         let lm_head = if cfg.tie_word_embeddings && !vb.contains_tensor("lm_head.weight") {
-            Linear::new(embed_tokens.embeddings().clone(), None)
+            Proj::with_dense(Linear::new(embed_tokens.embeddings().clone(), None), "lm_head.weight", q)?
         } else {
-            candle_nn::linear_no_bias(cfg.hidden_size, cfg.vocab_size, vb.pp("lm_head"))?
+            Proj::new(cfg.hidden_size, cfg.vocab_size, false, vb.pp("lm_head"), q)?
         };
         Ok(Self {
             embed_tokens,
@@ -226,7 +274,7 @@ impl Qwen2 {
         }
         self.cached += t;
         let last = x.narrow(1, t - 1, 1)?.squeeze(1)?;
-        self.norm.forward(&last)?.apply(&self.lm_head)?.to_dtype(DType::F32)
+        self.lm_head.forward(&self.norm.forward(&last)?)?.to_dtype(DType::F32)
     }
 
     /// Additive mask (rows, 1, t, offset + t): a query sees earlier keys of its own row that are not padding.

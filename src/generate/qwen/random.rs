@@ -99,7 +99,7 @@ pub fn write_gguf(path: &Path, shape: &Shape, seed: u64, dtype: GgmlDType) -> Re
     for (name, tensor) in weights(shape, seed)? {
         let matrix = tensor.rank() == 2;
         let q = QTensor::quantize(&tensor, if matrix { dtype } else { GgmlDType::F32 })?;
-        tensors.push((gguf_name(&name), q));
+        tensors.push((super::gguf::gguf_name(&name).expect("every Qwen2 tensor has a GGUF name"), q));
     }
     use gguf_file::Value;
     let metadata = [
@@ -109,6 +109,7 @@ pub fn write_gguf(path: &Path, shape: &Shape, seed: u64, dtype: GgmlDType) -> Re
         ("qwen2.embedding_length", Value::U32(shape.hidden as u32)),
         ("qwen2.context_length", Value::U32(shape.max_positions as u32)),
         ("qwen2.block_count", Value::U32(shape.layers as u32)),
+        ("qwen2.feed_forward_length", Value::U32(shape.intermediate as u32)),
         ("qwen2.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
         ("qwen2.rope.freq_base", Value::F32(1_000_000.0)),
     ];
@@ -117,30 +118,4 @@ pub fn write_gguf(path: &Path, shape: &Shape, seed: u64, dtype: GgmlDType) -> Re
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     gguf_file::write(&mut file, &metadata, &tensors)?;
     Ok(())
-}
-
-/// llama.cpp's name for a Hugging Face Qwen2 tensor.
-fn gguf_name(name: &str) -> String {
-    match name {
-        "model.embed_tokens.weight" => return "token_embd.weight".into(),
-        "model.norm.weight" => return "output_norm.weight".into(),
-        _ => {}
-    }
-    let rest = name.strip_prefix("model.layers.").expect("a layer tensor");
-    let (layer, rest) = rest.split_once('.').expect("layer.name");
-    let renamed = [
-        ("self_attn.q_proj", "attn_q"),
-        ("self_attn.k_proj", "attn_k"),
-        ("self_attn.v_proj", "attn_v"),
-        ("self_attn.o_proj", "attn_output"),
-        ("mlp.gate_proj", "ffn_gate"),
-        ("mlp.up_proj", "ffn_up"),
-        ("mlp.down_proj", "ffn_down"),
-        ("input_layernorm", "attn_norm"),
-        ("post_attention_layernorm", "ffn_norm"),
-    ]
-    .iter()
-    .find_map(|(hf, gguf)| rest.strip_prefix(hf).map(|suffix| format!("{gguf}{suffix}")))
-    .expect("every Qwen2 tensor has a GGUF name");
-    format!("blk.{layer}.{renamed}")
 }

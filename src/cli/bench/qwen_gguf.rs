@@ -1,0 +1,304 @@
+//! `studentsim bench qwen --gguf FILE`: a real GGUF model in process against llama.cpp (llama-cpp-python, built
+//! from source by runtimes/bench-llama-cpp.sh) on the same file, threads and token ids, in the same run:
+//! prompt and decode tokens/s with their ratios, and how closely the two agree (the last-position logits of the
+//! study's chat prompts, greedy tokens, the tokenizer).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, ensure};
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use super::super::Context;
+use super::qwen::{QwenArgs, argmax_row, timed};
+use crate::generate::qwen::engine::Decoder;
+use crate::generate::qwen::{fetched_tokenizer, gguf};
+use crate::generate::{Attempt, ContextProblem, Request, Target, prompt};
+use crate::trajectory::views::Stage;
+
+/// llama-cpp-python's side: the same token ids through `Llama.eval`, timed the same way.
+const PYTHON_PEER: &str = r#"
+import json, sys, time
+import numpy as np
+import llama_cpp
+job = json.load(sys.stdin)
+llm = llama_cpp.Llama(model_path=job["model"], n_ctx=job["n_ctx"], n_batch=512, n_ubatch=512,
+                      n_threads=job["threads"], n_threads_batch=job["threads"], verbose=False)
+def last_logits():
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
+def prefill(ids):
+    llm.reset()
+    llm.eval(ids)
+    return last_logits()
+speed = job["speed_ids"]
+prefill(speed)  # warm-up
+best = float("inf")
+for _ in range(2):
+    start = time.perf_counter()
+    logits = prefill(speed)
+    best = min(best, time.perf_counter() - start)
+start = time.perf_counter()
+for _ in range(job["new_tokens"]):
+    llm.eval([int(np.argmax(logits))])
+    logits = last_logits()
+decode = time.perf_counter() - start
+prompts = []
+for ids in job["prompts"]:
+    prompts.append(prefill(ids).tolist())
+logits, greedy = prefill(job["prompts"][0]), []
+for _ in range(job["new_tokens"]):
+    greedy.append(int(np.argmax(logits)))
+    llm.eval([greedy[-1]])
+    logits = last_logits()
+tokens = [llm.tokenize(t.encode(), add_bos=False, special=True) for t in job["texts"]]
+json.dump({"prefill": best, "decode": decode, "logits": prompts, "greedy": greedy, "tokens": tokens,
+           "system_info": llama_cpp.llama_print_system_info().decode(),
+           "version": llama_cpp.__version__}, sys.stdout)
+"#;
+
+#[derive(Deserialize)]
+struct Peer {
+    prefill: f64,
+    decode: f64,
+    logits: Vec<Vec<f32>>,
+    greedy: Vec<u32>,
+    tokens: Vec<Vec<u32>>,
+    system_info: String,
+    version: String,
+}
+
+/// The figures `--json` prints.
+#[derive(Serialize)]
+struct Figures {
+    model: String,
+    threads: u16,
+    prompt_tokens: usize,
+    new_tokens: usize,
+    cpu: String,
+    peer: String,
+    studentsim: Speed,
+    llama_cpp: Speed,
+    ratios: Ratios,
+    agreement: Agreement,
+}
+
+#[derive(Serialize)]
+struct Speed {
+    prompt_tokens_per_s: f64,
+    decode_tokens_per_s: f64,
+}
+
+#[derive(Serialize)]
+struct Ratios {
+    llama_cpp_prompt: f64,
+    llama_cpp_decode: f64,
+}
+
+#[derive(Serialize)]
+struct Agreement {
+    prompts: usize,
+    max_abs_logit_diff: f32,
+    mean_max_abs_logit_diff: f32,
+    top1_equal: usize,
+    mean_top5_overlap: f64,
+    greedy_equal_prefix: usize,
+    greedy_tokens: usize,
+    tokenizer_equal: usize,
+}
+
+pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
+    let tokenizer_path = fetched_tokenizer(&ctx.runtime_dir());
+    let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| anyhow!("{}: {e}", tokenizer_path.display()))?;
+    let texts = study_prompts(ctx, args.prompts as usize)?;
+    let encode = |t: &str| -> Result<Vec<u32>> { Ok(tokenizer.encode(t, false).map_err(|e| anyhow!("{e}"))?.get_ids().to_vec()) };
+    let prompts: Vec<Vec<u32>> = texts.iter().map(|t| encode(t)).collect::<Result<_>>()?;
+    let speed_ids = speed_prompt(ctx, &encode, args.prompt_tokens as usize)?;
+    let new_tokens = args.new_tokens as usize;
+
+    eprintln!("studentsim: loading {}", file.display());
+    let mut model = gguf::load(file)?;
+    eprintln!("studentsim: timing ({} threads)", args.threads);
+    let ours = timed(&mut model, &speed_ids, new_tokens)?;
+    eprintln!(
+        "studentsim: prompt {:.1} tok/s, decode {:.2} tok/s",
+        speed_ids.len() as f64 / ours.prefill,
+        new_tokens as f64 / ours.decode
+    );
+    eprintln!("studentsim: logits of {} study prompts", prompts.len());
+    let mut our_logits = Vec::with_capacity(prompts.len());
+    for ids in &prompts {
+        our_logits.push(model.prefill(std::slice::from_ref(ids), ids.len() + 1)?.squeeze(0)?.to_vec1::<f32>()?);
+    }
+    let our_greedy = greedy(&mut model, &prompts[0], new_tokens)?;
+    drop(model);
+
+    let python = match &args.python {
+        Some(p) => p.clone(),
+        None => peer_python()?,
+    };
+    eprintln!("llama.cpp: the same ({})", python.display());
+    let longest = prompts.iter().map(Vec::len).max().unwrap_or(0).max(speed_ids.len()) + new_tokens + 8;
+    let job = serde_json::json!({
+        "model": file, "threads": args.threads, "n_ctx": longest, "speed_ids": speed_ids, "new_tokens": new_tokens,
+        "prompts": prompts, "texts": texts,
+    });
+    let peer: Peer = super::python_json(&python, PYTHON_PEER, &job, "the llama.cpp run (runtimes/bench-llama-cpp.sh)")?;
+
+    let agreement = agreement(&our_logits, &peer, &our_greedy, &prompts);
+    let p = speed_ids.len();
+    let figures = Figures {
+        model: file.display().to_string(),
+        threads: args.threads,
+        prompt_tokens: p,
+        new_tokens,
+        cpu: cpu_description(),
+        peer: format!("llama-cpp-python {} ({})", peer.version, peer.system_info.trim()),
+        studentsim: Speed { prompt_tokens_per_s: p as f64 / ours.prefill, decode_tokens_per_s: new_tokens as f64 / ours.decode },
+        llama_cpp: Speed { prompt_tokens_per_s: p as f64 / peer.prefill, decode_tokens_per_s: new_tokens as f64 / peer.decode },
+        ratios: Ratios { llama_cpp_prompt: peer.prefill / ours.prefill, llama_cpp_decode: peer.decode / ours.decode },
+        agreement,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&figures)?);
+    } else {
+        print_figures(&figures);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_figures(f: &Figures) {
+    println!("{} , {} threads, {}-token study prompt, {} greedy new tokens", f.model, f.threads, f.prompt_tokens, f.new_tokens);
+    println!("cpu: {}", f.cpu);
+    println!("peer: {}", f.peer);
+    println!("{:<30} {:>14} {:>14}", "", "prompt tok/s", "decode tok/s");
+    for (name, s) in [("studentsim (candle)", &f.studentsim), ("llama.cpp", &f.llama_cpp)] {
+        println!("{name:<30} {:>14.1} {:>14.2}", s.prompt_tokens_per_s, s.decode_tokens_per_s);
+    }
+    println!("{:<30} {:>13.2}x {:>13.2}x", "ratio (studentsim / llama.cpp)", f.ratios.llama_cpp_prompt, f.ratios.llama_cpp_decode);
+    let a = &f.agreement;
+    println!(
+        "agreement over {} study prompts: last-position logits max |diff| {:.3} (mean of per-prompt max {:.3}); top-1 \
+         equal {}/{}; top-5 overlap {:.1}%; greedy tokens equal for the first {}/{}; tokenizer equal on {}/{}",
+        a.prompts,
+        a.max_abs_logit_diff,
+        a.mean_max_abs_logit_diff,
+        a.top1_equal,
+        a.prompts,
+        100.0 * a.mean_top5_overlap,
+        a.greedy_equal_prefix,
+        a.greedy_tokens,
+        a.tokenizer_equal,
+        a.prompts
+    );
+}
+
+fn agreement(ours: &[Vec<f32>], peer: &Peer, our_greedy: &[u32], prompts: &[Vec<u32>]) -> Agreement {
+    let top = |v: &[f32], k: usize| -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]));
+        idx.truncate(k);
+        idx
+    };
+    let mut max_diff = 0f32;
+    let mut sum_max = 0f32;
+    let (mut top1, mut top5) = (0, 0.0);
+    for (a, b) in ours.iter().zip(&peer.logits) {
+        let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        max_diff = max_diff.max(d);
+        sum_max += d;
+        let (ta, tb) = (top(a, 5), top(b, 5));
+        top1 += usize::from(ta[0] == tb[0]);
+        top5 += ta.iter().filter(|i| tb.contains(i)).count() as f64 / 5.0;
+    }
+    let n = ours.len().max(1);
+    Agreement {
+        prompts: ours.len(),
+        max_abs_logit_diff: max_diff,
+        mean_max_abs_logit_diff: sum_max / n as f32,
+        top1_equal: top1,
+        mean_top5_overlap: top5 / n as f64,
+        greedy_equal_prefix: our_greedy.iter().zip(&peer.greedy).take_while(|(a, b)| a == b).count(),
+        greedy_tokens: our_greedy.len(),
+        tokenizer_equal: prompts.iter().zip(&peer.tokens).filter(|(a, b)| a == b).count(),
+    }
+}
+
+/// `n` greedy tokens after `prompt`.
+fn greedy(model: &mut dyn Decoder, prompt: &[u32], n: usize) -> Result<Vec<u32>> {
+    let mut logits = model.prefill(&[prompt.to_vec()], prompt.len() + n + 1)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let token = argmax_row(&logits)?;
+        out.push(token);
+        logits = model.step(&[token])?;
+    }
+    Ok(out)
+}
+
+/// The study's chat prompts for the registry's problems: a first and a last submission, and a next step after
+/// the reference solution, until `n` prompts.
+fn study_prompts(ctx: &Context, n: usize) -> Result<Vec<String>> {
+    let registry = ctx.registry()?;
+    let problems: Vec<_> = registry.iter().map(|p| Arc::new(p.clone())).collect();
+    ensure!(!problems.is_empty(), "{}: no problems", ctx.problems.display());
+    let prompt = |i: usize| {
+        let problem = &problems[i % problems.len()];
+        let mut request = Request::bare(Arc::clone(problem));
+        request.target = match i / problems.len() % 3 {
+            0 => Target::Stage(Stage::First),
+            1 => Target::Stage(Stage::Last),
+            _ => {
+                request.history = vec![Attempt { code: problem.solution.clone(), feedback: None }];
+                Target::Next
+            }
+        };
+        prompt::chatml(&prompt::prompted(&request))
+    };
+    Ok((0..n).map(prompt).collect())
+}
+
+/// A next-step chat prompt with student context from the other problems, cut to its first `n` tokens.
+fn speed_prompt(ctx: &Context, encode: &dyn Fn(&str) -> Result<Vec<u32>>, n: usize) -> Result<Vec<u32>> {
+    let registry = ctx.registry()?;
+    let problems: Vec<_> = registry.iter().collect();
+    let mut request = Request::bare(Arc::new(problems[0].clone()));
+    request.target = Target::Next;
+    request.history = vec![Attempt { code: problems[0].solution.clone(), feedback: None }];
+    for p in &problems[1..] {
+        let ids = encode(&prompt::chatml(&prompt::prompted(&request)))?;
+        if ids.len() >= n {
+            break;
+        }
+        request.context.push(ContextProblem { problem: p.id.clone(), codes: vec![p.solution.clone(), p.todo.clone()] });
+    }
+    let mut ids = encode(&prompt::chatml(&prompt::prompted(&request)))?;
+    ensure!(ids.len() >= n, "the registry's problems make a prompt of only {} tokens; ask for fewer --prompt-tokens", ids.len());
+    ids.truncate(n);
+    Ok(ids)
+}
+
+/// The CPU model and the SIMD flags that matter to both sides, from /proc/cpuinfo.
+pub fn cpu_description() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_owned()));
+    let flags: Vec<&str> = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags").and_then(|r| r.split_once(':')).map(|(_, f)| f))
+        .map(|f| {
+            f.split_whitespace()
+                .filter(|f| ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"].contains(f))
+                .collect()
+        })
+        .unwrap_or_default();
+    format!("{} ({})", model.unwrap_or_else(|| "unknown CPU".into()), flags.join(" "))
+}
+
+/// The python of runtimes/bench-llama-cpp.sh's environment, made on first use.
+fn peer_python() -> Result<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/bench-llama-cpp.sh");
+    let out = Command::new(&script).stderr(Stdio::inherit()).output().with_context(|| format!("running {}", script.display()))?;
+    ensure!(out.status.success(), "{} failed ({})", script.display(), out.status);
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+}
