@@ -15,7 +15,7 @@ use super::output::progress_of_unknown_length;
 use super::rollout::{CommonArgs, TutorArgs, prepare};
 use super::Context;
 use crate::generate::BoxFuture;
-use crate::generate::prompt::extract_code;
+use crate::generate::reply::extract_code;
 use crate::rollout::output::ResumableOutput;
 use crate::rollout::tutor::Tutor;
 use crate::rollout::{self, StreamOptions};

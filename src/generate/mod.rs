@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod openai;
 pub mod prompt;
 pub mod qwen;
+pub mod reply;
 pub mod retrieval;
 pub mod sft;
 
@@ -137,9 +138,9 @@ pub struct Generation {
 pub const RAW_REPLY_CHARS: usize = 4096;
 
 impl Generation {
-    /// The attempt in a model's `reply` (see [`prompt::extract_code`]); `None` when the reply holds no code.
+    /// The attempt in a model's `reply` (see [`reply::extract_code`]); `None` when the reply holds no code.
     pub fn from_reply(reply: &str, truncated: bool, prompt_sha256: String) -> Option<Self> {
-        let (code, submit) = prompt::extract_code(reply)?;
+        let (code, submit) = reply::extract_code(reply)?;
         Some(Self { code, submit, prompt_sha256: Some(prompt_sha256), raw: Some(raw_reply(reply)), truncated })
     }
 }

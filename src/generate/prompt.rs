@@ -1,4 +1,4 @@
-//! The reference study's prompt layouts and code extraction.
+//! The reference study's prompt layouts (reading the replies is [`super::reply`]'s).
 //!
 //! - [`fine_tuned`]: the plain-completion layout qwen-student was trained on. Sections are separated by one blank
 //!   line, each an upper-case label with a colon on its own line; code is wrapped as `<code>...</code>`.
@@ -130,24 +130,6 @@ pub fn chatml(messages: &[Message]) -> String {
     text
 }
 
-/// The code in a model's reply: the text between `<code>` and `</code>` (or the end), else the first Markdown
-/// fence; `<SUBMIT>` anywhere marks the attempt final. `None` when the reply holds no code.
-pub fn extract_code(reply: &str) -> Option<(String, bool)> {
-    let submit = reply.contains("<SUBMIT>");
-    let inner = if let Some(start) = reply.find("<code>") {
-        let rest = &reply[start + "<code>".len()..];
-        rest.find("</code>").map_or(rest, |end| &rest[..end])
-    } else if let Some(start) = reply.find("```") {
-        let rest = &reply[start + 3..];
-        let rest = rest.split_once('\n').map_or("", |(_, body)| body); // drop the language tag line
-        rest.find("```").map_or(rest, |end| &rest[..end])
-    } else {
-        return None;
-    };
-    let code = inner.replace("<SUBMIT>", "").trim().to_owned();
-    (!code.is_empty()).then_some((code, submit))
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -220,14 +202,5 @@ mod tests {
     fn chatml_ends_at_the_assistant_turn() {
         let messages = [Message { role: "system", content: "S".into() }, Message { role: "user", content: "U".into() }];
         assert_eq!(chatml(&messages), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
-    }
-
-    #[test]
-    fn code_comes_out_of_tags_or_fences() {
-        assert_eq!(extract_code("Sure!\n<code>\nx = 1\n</code> <SUBMIT>"), Some(("x = 1".into(), true)));
-        assert_eq!(extract_code("<code>def f():\n    pass"), Some(("def f():\n    pass".into(), false)), "unclosed tag");
-        assert_eq!(extract_code("Here:\n```python\ny = 2\n```\nDone"), Some(("y = 2".into(), false)));
-        assert_eq!(extract_code("I cannot help with that."), None);
-        assert_eq!(extract_code("<code>  <SUBMIT> </code>"), None, "empty code");
     }
 }

@@ -7,6 +7,7 @@ use candle_core::Tensor;
 use tokenizers::Tokenizer;
 
 use super::sampler::{Sampler, Sampling};
+use crate::generate::reply;
 
 /// A causal language model that continues token sequences.
 pub trait Decoder: Send {
@@ -43,16 +44,10 @@ impl Decoder for super::model::Qwen2 {
 pub struct Completion {
     pub text: String,
     pub tokens: Vec<u32>,
-    /// It ended at an end-of-sequence token or `</code>`, not at the token limit.
+    /// It ended at an end-of-sequence token or after its code block ([`reply::code_is_over`]), not at the
+    /// token limit.
     pub stopped: bool,
 }
-
-/// Text that ends the code of a completion (kept in it).
-const STOP_TEXT: &str = "</code>";
-/// What may follow the code and is still read: the mark of a final attempt.
-const SUBMIT: &str = "<SUBMIT>";
-/// Trailing tokens decoded to look for [`STOP_TEXT`] and [`SUBMIT`], which the tokenizer may split.
-const STOP_WINDOW: usize = 12;
 
 pub struct Engine {
     pub decoder: Box<dyn Decoder>,
@@ -103,7 +98,7 @@ impl Engine {
                     stopped[i] = true;
                 } else {
                     generated[i].push(token);
-                    stopped[i] = self.code_is_over(&generated[i])?;
+                    stopped[i] = reply::code_is_over(&self.decode(&generated[i])?);
                 }
             }
             if room == 0 || (0..rows.len()).all(|i| done(&stopped, &generated, i)) {
@@ -115,40 +110,12 @@ impl Engine {
             .into_iter()
             .zip(stopped)
             .map(|(tokens, stopped)| {
-                let text = self.tokenizer.decode(&tokens, true).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
-                Ok(Completion { text, tokens, stopped })
+                Ok(Completion { text: self.decode(&tokens)?, tokens, stopped })
             })
             .collect()
     }
 
-    /// The completion has closed its code and written whatever `<SUBMIT>` mark follows it: after `</code>`,
-    /// decoding goes on only while the text after it is still the start of `<SUBMIT>` (models write the mark
-    /// after the code, as the chat prompt asks).
-    fn code_is_over(&self, tokens: &[u32]) -> Result<bool> {
-        let tail = &tokens[tokens.len().saturating_sub(STOP_WINDOW)..];
-        let text = self.tokenizer.decode(tail, true).map_err(|e| anyhow::anyhow!("decoding: {e}"))?;
-        Ok(text.rfind(STOP_TEXT).is_some_and(|end| after_code_is_over(&text[end + STOP_TEXT.len()..])))
-    }
-}
-
-/// Whether text written after `</code>` is all that will be read: the mark, anything but the beginning of
-/// the mark, or a blank line.
-fn after_code_is_over(after: &str) -> bool {
-    let mark = after.trim_start();
-    mark.starts_with(SUBMIT) || !SUBMIT.starts_with(mark) || after.matches('\n').count() >= 2
-}
-
-#[cfg(test)]
-mod tests {
-    use super::after_code_is_over;
-
-    #[test]
-    fn decoding_waits_for_a_submit_mark_after_the_code() {
-        assert!(!after_code_is_over(""), "the mark may still come");
-        assert!(!after_code_is_over(" <SUB"), "the mark is being written");
-        assert!(after_code_is_over(" <SUBMIT>"));
-        assert!(after_code_is_over("\nHere is"), "prose: the code is over");
-        assert!(after_code_is_over("<code>"), "another block is not read");
-        assert!(after_code_is_over("\n\n"), "a blank line ends it");
+    fn decode(&self, tokens: &[u32]) -> Result<String> {
+        self.tokenizer.decode(tokens, true).map_err(|e| anyhow::anyhow!("decoding: {e}"))
     }
 }

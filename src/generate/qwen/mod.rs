@@ -27,7 +27,8 @@ use candle_nn::VarBuilder;
 use tokenizers::Tokenizer;
 use tokio::sync::oneshot;
 
-use super::prompt::{self, extract_code};
+use super::prompt;
+use super::reply::extract_code;
 use super::{BoxFuture, Generation, Generator, Request, prompt_sha256, raw_reply, snippet};
 use crate::BadInput;
 use config::{Config, GenerationConfig};
