@@ -4,6 +4,7 @@ mod grade;
 mod metrics;
 mod qwen;
 mod qwen_gguf;
+mod qwen_transformers;
 
 use std::io::Write as _;
 use std::path::Path;

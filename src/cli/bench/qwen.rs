@@ -45,12 +45,24 @@ pub struct QwenArgs {
     /// then names a Python with llama-cpp-python [default: the environment runtimes/bench-llama-cpp.sh builds].
     #[arg(long, value_name = "FILE")]
     pub gguf: Option<PathBuf>,
+    /// What --gguf FILE is checked against.
+    #[arg(long, value_enum, default_value_t = PeerName::LlamaCpp, requires = "gguf")]
+    peer: PeerName,
     /// Study prompts whose last-position logits are compared (--gguf).
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
     pub prompts: u32,
     /// Print the figures as one JSON object (--gguf), its `ratios` map naming each ratio against its peer.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PeerName {
+    /// llama.cpp (llama-cpp-python) on the same file: speed, logits, greedy tokens, the tokenizer.
+    LlamaCpp,
+    /// transformers loads the file dequantized and saves a model folder, PEFT trains and saves a LoRA adapter;
+    /// `--model DIR` and `--adapter DIR` on them against transformers' and PEFT's logits and greedy tokens.
+    Transformers,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -111,7 +123,10 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
     // SAFETY: set before this process starts any other thread.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string()) };
     if let Some(file) = &args.gguf {
-        return super::qwen_gguf::run(ctx, &args, file);
+        return match args.peer {
+            PeerName::LlamaCpp => super::qwen_gguf::run(ctx, &args, file),
+            PeerName::Transformers => super::qwen_transformers::run(ctx, &args, file),
+        };
     }
     let shape = match args.shape {
         ShapeName::Coder05b => Shape::QWEN25_CODER_05B,
@@ -212,7 +227,7 @@ pub(super) fn argmax_row(logits: &Tensor) -> Result<u32> {
 }
 
 /// The python of runtimes/bench-transformers.sh's environment, made on first use.
-fn bench_python() -> Result<PathBuf> {
+pub(super) fn bench_python() -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/bench-transformers.sh");
     let out = Command::new(&script).stderr(Stdio::inherit()).output().with_context(|| format!("running {}", script.display()))?;
     ensure!(out.status.success(), "{} failed ({})", script.display(), out.status);

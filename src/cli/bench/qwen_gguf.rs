@@ -226,7 +226,7 @@ fn agreement(ours: &[Vec<f32>], peer: &Peer, our_greedy: &[u32], prompts: &[Vec<
 }
 
 /// `n` greedy tokens after `prompt`.
-fn greedy(model: &mut dyn Decoder, prompt: &[u32], n: usize) -> Result<Vec<u32>> {
+pub(super) fn greedy(model: &mut dyn Decoder, prompt: &[u32], n: usize) -> Result<Vec<u32>> {
     let mut logits = model.prefill(&[prompt.to_vec()], prompt.len() + n + 1)?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -239,7 +239,7 @@ fn greedy(model: &mut dyn Decoder, prompt: &[u32], n: usize) -> Result<Vec<u32>>
 
 /// The study's chat prompts for the registry's problems: a first and a last submission, and a next step after
 /// the reference solution, until `n` prompts.
-fn study_prompts(ctx: &Context, n: usize) -> Result<Vec<String>> {
+pub(super) fn study_prompts(ctx: &Context, n: usize) -> Result<Vec<String>> {
     let registry = ctx.registry()?;
     let problems: Vec<_> = registry.iter().map(|p| Arc::new(p.clone())).collect();
     ensure!(!problems.is_empty(), "{}: no problems", ctx.problems.display());

@@ -49,6 +49,11 @@ pub fn fetched_tokenizer(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join("qwen2.5-tokenizer/tokenizer.json")
 }
 
+/// The real Qwen2.5-Coder-0.5B-Instruct GGUF (Q4_K_M) that `runtimes/setup.sh` fetches into the runtime folder.
+pub fn fetched_gguf(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+}
+
 /// Where the weights come from.
 #[derive(Debug, Clone)]
 pub enum Source {
