@@ -315,8 +315,13 @@ fn the_engine_stops_at_code_end_a_stop_token_or_the_limit() {
         stop_tokens: vec![im_end],
     };
     let done = engine.complete(&[(vec![1, 2, 3], 0), (vec![4, 5], 1)]).unwrap();
-    assert_eq!(done[0].text, "<code>x = 1</code>", "stops right after the closing tag");
+    assert_eq!(done[0].text, "<code>x = 1</code> and", "stops at the first token after the code that is no submit mark");
     assert!(done[0].stopped && done[0] == done[1]);
+    let marked = engine.tokenizer.encode("<code>x = 1</code> <SUBMIT> and more", false).unwrap().get_ids().to_vec();
+    let mut marked_engine = Engine { decoder: Box::new(Scripted { script: marked, next: 0 }), ..engine };
+    let done = marked_engine.complete(&[(vec![1, 2, 3], 0)]).unwrap();
+    assert_eq!(done[0].text, "<code>x = 1</code> <SUBMIT>", "the mark after the code is read, then it stops");
+    let mut engine = Engine { decoder: Box::new(Scripted { script: script.clone(), next: 0 }), ..marked_engine };
 
     engine.stop_tokens = vec![script[2]];
     let done = engine.complete(&[(vec![1, 2, 3], 0)]).unwrap();
