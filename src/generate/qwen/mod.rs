@@ -196,14 +196,21 @@ impl LocalModel {
     }
 }
 
-/// The model thread: take the next request, add those already waiting up to `batch_rows` rows, decode them as
-/// one batch, answer each; until every sender is gone.
+/// How long the model thread waits for more requests to fill a batch. Rollout tasks send their next requests
+/// a few milliseconds apart (each first grades its last attempt), so taking only those already waiting would
+/// mostly decode batches of one; a window this short is nothing next to a batch's seconds of decoding.
+const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The model thread: take the next request, add those that arrive within [`BATCH_WINDOW`] up to `batch_rows`
+/// rows, decode them as one batch, answer each; until every sender is gone.
 fn serve(mut engine: Engine, queue: &mpsc::Receiver<Job>, batch_rows: usize) {
     while let Ok(first) = queue.recv() {
         let mut rows = first.seeds.len();
         let mut batch = vec![first];
+        let deadline = std::time::Instant::now() + BATCH_WINDOW;
         while rows < batch_rows {
-            let Ok(job) = queue.try_recv() else { break };
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(job) = queue.recv_timeout(wait) else { break };
             rows += job.seeds.len();
             batch.push(job);
         }
