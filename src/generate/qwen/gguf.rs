@@ -11,13 +11,14 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor, gguf_file};
+use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::VarBuilder;
 use candle_nn::var_builder::SimpleBackend;
 
 use super::config::Config;
 use super::model::{Qwen2, QuantizedWeights};
+use super::quant::Quantized;
 use crate::BadInput;
 
 /// An open GGUF file: its metadata and tensor index, and the file to read tensors from. Cloning shares both.
@@ -131,7 +132,7 @@ impl SimpleBackend for GgufWeights {
 }
 
 impl QuantizedWeights for GgufWeights {
-    fn quantized(&self, name: &str) -> candle_core::Result<Option<QMatMul>> {
+    fn quantized(&self, name: &str) -> candle_core::Result<Option<Quantized>> {
         // A tied output layer reads the embedding table.
         let gguf = match gguf_name(name) {
             Some(g) if g == "output.weight" && !self.content.tensor_infos.contains_key(&g) => "token_embd.weight".to_owned(),
@@ -143,13 +144,13 @@ impl QuantizedWeights for GgufWeights {
             // f32 / f16 tensors gain nothing from a second copy.
             GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => return Ok(None),
             // candle's CPU kernels for these formats are scalar (no AVX2 dot product): a Q8_0 copy decodes
-            // several times faster and is within 1/16 of a Q5_0 step of the file's values.
-            GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
+            // several times faster and is within 1/16 of a step of the file's values. (Q5_0 has our own.)
+            GgmlDType::Q4_1 | GgmlDType::Q5_1 => {
                 QTensor::quantize(&self.read(&gguf)?.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?
             }
             _ => self.read(&gguf)?,
         };
-        Ok(Some(QMatMul::from_qtensor(tensor)?))
+        Ok(Some(Quantized::new(tensor)?))
     }
 }
 

@@ -10,12 +10,12 @@
 //!
 //! The same model runs GGUF files ([`super::gguf`]): there each projection also keeps its quantized weights.
 
-use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::kv_cache::KvCache;
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
 
 use super::config::Config;
+use super::quant::Quantized;
 
 /// cos and sin of every position's angles, (max_positions, head_dim / 2), computed in f32.
 struct Rope {
@@ -49,7 +49,7 @@ impl Rope {
 /// Quantized copies of projection weights (a GGUF file's), by Hugging Face tensor name.
 pub trait QuantizedWeights {
     /// `None` when `name` has no quantized copy.
-    fn quantized(&self, name: &str) -> Result<Option<QMatMul>>;
+    fn quantized(&self, name: &str) -> Result<Option<Quantized>>;
 }
 
 /// Rows at or below which a projection uses its quantized copy. Decoding steps (one row per sequence) are bound
@@ -59,7 +59,7 @@ const QUANTIZED_ROWS: usize = 8;
 /// A linear layer: dense weights, and optionally quantized ones for a few rows at a time.
 struct Proj {
     dense: Linear,
-    quantized: Option<QMatMul>,
+    quantized: Option<Quantized>,
 }
 
 impl Proj {
