@@ -211,7 +211,7 @@ pub(super) fn timed(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> 
 }
 
 /// Seconds for `new_tokens` greedy steps of four prompts of different lengths decoded as one batch.
-fn batched_decode(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<f64> {
+pub(super) fn batched_decode(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<f64> {
     let rows: Vec<Vec<u32>> = (0..4).map(|i| ids[..ids.len() - i * ids.len() / 12].to_vec()).collect();
     let mut logits = model.prefill(&rows, ids.len() + new_tokens + 1)?;
     let start = Instant::now();

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
 use super::super::Context;
-use super::qwen::{QwenArgs, argmax_row, timed};
+use super::qwen::{QwenArgs, argmax_row, batched_decode, timed};
 use crate::generate::qwen::engine::Decoder;
 use crate::generate::qwen::{fetched_tokenizer, gguf};
 use crate::generate::{Attempt, ContextProblem, Request, Target, prompt};
@@ -88,6 +88,9 @@ struct Figures {
 struct Speed {
     prompt_tokens_per_s: f64,
     decode_tokens_per_s: f64,
+    /// Four sequences decoded as one left-padded batch, all four together (llama-cpp-python decodes one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_of_4_decode_tokens_per_s: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -126,6 +129,8 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
         speed_ids.len() as f64 / ours.prefill,
         new_tokens as f64 / ours.decode
     );
+    let batched = batched_decode(&mut model, &speed_ids, new_tokens)?;
+    eprintln!("studentsim: 4 sequences decoded as one batch: {:.2} tok/s (all four)", 4.0 * new_tokens as f64 / batched);
     eprintln!("studentsim: logits of {} study prompts", prompts.len());
     let mut our_logits = Vec::with_capacity(prompts.len());
     for ids in &prompts {
@@ -155,8 +160,16 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
         new_tokens,
         cpu: cpu_description(),
         peer: format!("llama-cpp-python {} ({})", peer.version, peer.system_info.trim()),
-        studentsim: Speed { prompt_tokens_per_s: p as f64 / ours.prefill, decode_tokens_per_s: new_tokens as f64 / ours.decode },
-        llama_cpp: Speed { prompt_tokens_per_s: p as f64 / peer.prefill, decode_tokens_per_s: new_tokens as f64 / peer.decode },
+        studentsim: Speed {
+            prompt_tokens_per_s: p as f64 / ours.prefill,
+            decode_tokens_per_s: new_tokens as f64 / ours.decode,
+            batch_of_4_decode_tokens_per_s: Some(4.0 * new_tokens as f64 / batched),
+        },
+        llama_cpp: Speed {
+            prompt_tokens_per_s: p as f64 / peer.prefill,
+            decode_tokens_per_s: new_tokens as f64 / peer.decode,
+            batch_of_4_decode_tokens_per_s: None,
+        },
         ratios: Ratios { llama_cpp_prompt: peer.prefill / ours.prefill, llama_cpp_decode: peer.decode / ours.decode },
         agreement,
     };
@@ -177,6 +190,9 @@ fn print_figures(f: &Figures) {
         println!("{name:<30} {:>14.1} {:>14.2}", s.prompt_tokens_per_s, s.decode_tokens_per_s);
     }
     println!("{:<30} {:>13.2}x {:>13.2}x", "ratio (studentsim / llama.cpp)", f.ratios.llama_cpp_prompt, f.ratios.llama_cpp_decode);
+    if let Some(batched) = f.studentsim.batch_of_4_decode_tokens_per_s {
+        println!("{:<30} {:>14} {:>14.2}   (4 prompts, left-padded; all four)", "studentsim, batch of 4", "", batched);
+    }
     let a = &f.agreement;
     println!(
         "agreement over {} study prompts: last-position logits max |diff| {:.3} (mean of per-prompt max {:.3}); top-1 \

@@ -132,7 +132,7 @@ impl SimpleBackend for GgufWeights {
 }
 
 impl QuantizedWeights for GgufWeights {
-    fn quantized(&self, name: &str) -> candle_core::Result<Option<Quantized>> {
+    fn quantized(&self, name: &str, bias: Option<&Tensor>) -> candle_core::Result<Option<Quantized>> {
         // A tied output layer reads the embedding table.
         let gguf = match gguf_name(name) {
             Some(g) if g == "output.weight" && !self.content.tensor_infos.contains_key(&g) => "token_embd.weight".to_owned(),
@@ -150,7 +150,7 @@ impl QuantizedWeights for GgufWeights {
             }
             _ => self.read(&gguf)?,
         };
-        Ok(Some(Quantized::new(tensor)?))
+        Ok(Some(Quantized::new(tensor, bias)?))
     }
 }
 

@@ -36,20 +36,33 @@ impl Rope {
         Ok(Self { cos: angles.cos()?.to_dtype(dtype)?, sin: angles.sin()?.to_dtype(dtype)? })
     }
 
-    /// Rotate `x` (batch, heads, seq, head_dim) by each row's positions (batch, seq).
-    fn apply(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
+    /// The angles of each row's positions (batch, seq), looked up once per forward pass for every layer.
+    fn at(&self, positions: &Tensor) -> Result<Angles> {
         let (b, t) = positions.dims2()?;
         let flat = positions.flatten_all()?;
         let cos = self.cos.index_select(&flat, 0)?.reshape((b, t, ()))?;
         let sin = self.sin.index_select(&flat, 0)?.reshape((b, t, ()))?;
-        candle_nn::rotary_emb::rope(&x.contiguous()?, &cos, &sin)
+        Ok(Angles { cos, sin })
+    }
+}
+
+/// cos and sin at the positions of one forward pass, (batch, seq, head_dim / 2).
+struct Angles {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl Angles {
+    /// Rotate `x` (batch, heads, seq, head_dim).
+    fn rotate(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::rotary_emb::rope(&x.contiguous()?, &self.cos, &self.sin)
     }
 }
 
 /// Quantized copies of projection weights (a GGUF file's), by Hugging Face tensor name.
 pub trait QuantizedWeights {
-    /// `None` when `name` has no quantized copy.
-    fn quantized(&self, name: &str) -> Result<Option<Quantized>>;
+    /// `None` when `name` has no quantized copy; `bias` is the layer's (dense) bias.
+    fn quantized(&self, name: &str, bias: Option<&Tensor>) -> Result<Option<Quantized>>;
 }
 
 /// Rows at or below which a projection uses its quantized copy. Decoding steps (one row per sequence) are bound
@@ -71,7 +84,7 @@ impl Proj {
 
     fn with_dense(dense: Linear, name: &str, quantized: Option<&dyn QuantizedWeights>) -> Result<Self> {
         let quantized = match quantized {
-            Some(q) => q.quantized(name)?,
+            Some(q) => q.quantized(name, dense.bias())?,
             None => None,
         };
         Ok(Self { dense, quantized })
@@ -86,13 +99,7 @@ impl Proj {
         let rows: usize = dims.iter().product();
         let x = x.reshape((rows, features))?;
         let y = match &self.quantized {
-            Some(q) if rows <= QUANTIZED_ROWS => {
-                let y = q.forward(&x)?;
-                match self.dense.bias() {
-                    Some(bias) => y.broadcast_add(bias)?,
-                    None => y,
-                }
-            }
+            Some(q) if rows <= QUANTIZED_ROWS => q.forward(&x)?,
             _ => self.dense.forward(&x)?,
         };
         dims.push(y.dim(1)?);
@@ -100,10 +107,48 @@ impl Proj {
     }
 }
 
+/// Projections of the same input (Q, K and V; gate and up), whose quantized weights are fused into one for
+/// decoding when their format allows it: one pass over the thread pool instead of several per step.
+struct Fused {
+    parts: Vec<Proj>,
+    quantized: Option<Quantized>,
+}
+
+impl Fused {
+    fn new(mut parts: Vec<Proj>) -> Self {
+        let quantized = parts.iter().map(|p| p.quantized.as_ref()).collect::<Option<Vec<_>>>().and_then(|q| Quantized::fuse(&q));
+        if quantized.is_some() {
+            for part in &mut parts {
+                part.quantized = None; // the fused copy replaces them
+            }
+        }
+        Self { parts, quantized }
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let mut dims = x.dims().to_vec();
+        let features = dims.pop().unwrap_or(1);
+        let rows: usize = dims.iter().product();
+        let Some(q) = self.quantized.as_ref().filter(|_| rows <= QUANTIZED_ROWS) else {
+            return self.parts.iter().map(|p| p.forward(x)).collect();
+        };
+        let y = q.forward(&x.reshape((rows, features))?)?;
+        let mut start = 0;
+        self.parts
+            .iter()
+            .map(|p| {
+                let width = p.dense.weight().dim(0)?;
+                let part = y.narrow(1, start, width)?;
+                start += width;
+                part.reshape([dims.as_slice(), &[width]].concat())
+            })
+            .collect()
+    }
+}
+
 struct Attention {
-    q_proj: Proj,
-    k_proj: Proj,
-    v_proj: Proj,
+    /// Q, K and V.
+    qkv: Fused,
     o_proj: Proj,
     heads: usize,
     kv_heads: usize,
@@ -115,9 +160,11 @@ impl Attention {
     fn new(cfg: &Config, vb: VarBuilder, q: Option<&dyn QuantizedWeights>) -> Result<Self> {
         let (h, d) = (cfg.hidden_size, cfg.head_dim);
         Ok(Self {
-            q_proj: Proj::new(h, cfg.num_attention_heads * d, true, vb.pp("q_proj"), q)?,
-            k_proj: Proj::new(h, cfg.num_key_value_heads * d, true, vb.pp("k_proj"), q)?,
-            v_proj: Proj::new(h, cfg.num_key_value_heads * d, true, vb.pp("v_proj"), q)?,
+            qkv: Fused::new(vec![
+                Proj::new(h, cfg.num_attention_heads * d, true, vb.pp("q_proj"), q)?,
+                Proj::new(h, cfg.num_key_value_heads * d, true, vb.pp("k_proj"), q)?,
+                Proj::new(h, cfg.num_key_value_heads * d, true, vb.pp("v_proj"), q)?,
+            ]),
             o_proj: Proj::new(cfg.num_attention_heads * d, h, false, vb.pp("o_proj"), q)?,
             heads: cfg.num_attention_heads,
             kv_heads: cfg.num_key_value_heads,
@@ -126,12 +173,13 @@ impl Attention {
         })
     }
 
-    fn forward(&mut self, x: &Tensor, rope: &Rope, positions: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    fn forward(&mut self, x: &Tensor, angles: &Angles, mask: Option<&Tensor>) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, heads: usize| y.reshape((b, t, heads, self.head_dim))?.transpose(1, 2);
-        let q = rope.apply(&split(self.q_proj.forward(x)?, self.heads)?, positions)?;
-        let k = rope.apply(&split(self.k_proj.forward(x)?, self.kv_heads)?, positions)?;
-        let v = split(self.v_proj.forward(x)?, self.kv_heads)?.contiguous()?;
+        let [q, k, v]: [Tensor; 3] = self.qkv.forward(x)?.try_into().map_err(|_| candle_core::Error::Msg("Q, K, V".into()))?;
+        let q = angles.rotate(&split(q, self.heads)?)?;
+        let k = angles.rotate(&split(k, self.kv_heads)?)?;
+        let v = split(v, self.kv_heads)?.contiguous()?;
         // The cached K and V are views into the preallocated cache; matmul reads them in place.
         let (k, v) = self.cache.append(&k, &v)?;
         let keys = k.dim(2)?;
@@ -151,15 +199,15 @@ impl Attention {
 }
 
 struct Mlp {
-    gate_proj: Proj,
-    up_proj: Proj,
+    /// The gate and up projections.
+    gate_up: Fused,
     down_proj: Proj,
 }
 
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x)?)?;
-        self.down_proj.forward(&(gate * self.up_proj.forward(x)?)?)
+        let [gate, up]: [Tensor; 2] = self.gate_up.forward(x)?.try_into().map_err(|_| candle_core::Error::Msg("gate, up".into()))?;
+        self.down_proj.forward(&(candle_nn::ops::silu(&gate)? * up)?)
     }
 }
 
@@ -200,8 +248,10 @@ impl Qwen2 {
             layers.push(Layer {
                 attn: Attention::new(cfg, l.pp("self_attn"), q)?,
                 mlp: Mlp {
-                    gate_proj: Proj::new(h, f, false, mlp.pp("gate_proj"), q)?,
-                    up_proj: Proj::new(h, f, false, mlp.pp("up_proj"), q)?,
+                    gate_up: Fused::new(vec![
+                        Proj::new(h, f, false, mlp.pp("gate_proj"), q)?,
+                        Proj::new(h, f, false, mlp.pp("up_proj"), q)?,
+                    ]),
                     down_proj: Proj::new(f, h, false, mlp.pp("down_proj"), q)?,
                 },
                 input_norm: candle_nn::rms_norm(h, cfg.rms_norm_eps, l.pp("input_layernorm"))?,
@@ -264,11 +314,11 @@ impl Qwen2 {
             .iter()
             .flat_map(|&pad| (offset..offset + t).map(move |p| p.saturating_sub(pad) as u32))
             .collect();
-        let positions = Tensor::from_vec(positions, (b, t), &self.device)?;
+        let angles = self.rope.at(&Tensor::from_vec(positions, (b, t), &self.device)?)?;
         let mask = self.mask(t, offset)?;
         let mut x = self.embed_tokens.forward(ids)?;
         for layer in &mut self.layers {
-            let attn = layer.attn.forward(&layer.input_norm.forward(&x)?, &self.rope, &positions, mask.as_ref())?;
+            let attn = layer.attn.forward(&layer.input_norm.forward(&x)?, &angles, mask.as_ref())?;
             x = (x + attn)?;
             x = (&x + layer.mlp.forward(&layer.post_attention_norm.forward(&x)?)?)?;
         }

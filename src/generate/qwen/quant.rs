@@ -16,34 +16,56 @@ const BLOCK: usize = 32;
 /// Bytes of a Q5_0 block: f16 scale, 32 high bits, 16 bytes of low nibbles.
 const Q5_0_BYTES: usize = 22;
 
+/// A linear layer's quantized weights and its bias.
 pub enum Quantized {
-    Candle(QMatMul),
+    Candle { weights: QMatMul, bias: Option<Tensor> },
     Q5_0(Q5_0Matrix),
 }
 
 impl Quantized {
     /// A tensor of the file; Q5_0 gets our kernel.
-    pub fn new(tensor: QTensor) -> Result<Self> {
+    pub fn new(tensor: QTensor, bias: Option<&Tensor>) -> Result<Self> {
         if tensor.dtype() == GgmlDType::Q5_0 {
             let (n, k) = tensor.shape().dims2()?;
-            Ok(Self::Q5_0(Q5_0Matrix { blocks: tensor.data()?.into_owned(), n, k }))
+            let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
+            Ok(Self::Q5_0(Q5_0Matrix { blocks: tensor.data()?.into_owned(), bias, n, k }))
         } else {
-            Ok(Self::Candle(QMatMul::from_qtensor(tensor)?))
+            Ok(Self::Candle { weights: QMatMul::from_qtensor(tensor)?, bias: bias.cloned() })
         }
     }
 
-    /// `x` (rows, k) f32 times the transposed weights: (rows, n).
+    /// Layers with the same inputs as one (their outputs side by side), so that decoding makes one pass over
+    /// the thread pool instead of several; `None` unless all are Q5_0.
+    pub fn fuse(parts: &[&Quantized]) -> Option<Self> {
+        let matrices: Vec<&Q5_0Matrix> = parts.iter().map(|p| if let Self::Q5_0(m) = p { Some(m) } else { None }).collect::<Option<_>>()?;
+        let k = matrices.first()?.k;
+        if matrices.iter().any(|m| m.k != k) {
+            return None;
+        }
+        let with_bias = matrices.iter().any(|m| m.bias.is_some());
+        let bias = with_bias.then(|| matrices.iter().flat_map(|m| m.bias.clone().unwrap_or_else(|| vec![0.0; m.n])).collect());
+        Some(Self::Q5_0(Q5_0Matrix {
+            blocks: matrices.iter().flat_map(|m| m.blocks.iter().copied()).collect(),
+            bias,
+            n: matrices.iter().map(|m| m.n).sum(),
+            k,
+        }))
+    }
+
+    /// `x` (rows, k) f32 times the transposed weights, plus the bias: (rows, n).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Self::Candle(q) => q.forward(x),
+            Self::Candle { weights, bias: None } => weights.forward(x),
+            Self::Candle { weights, bias: Some(bias) } => weights.forward(x)?.broadcast_add(bias),
             Self::Q5_0(q) => q.forward(x),
         }
     }
 }
 
-/// An (n, k) Q5_0 matrix, row after row of blocks as in the file.
+/// An (n, k) Q5_0 matrix, row after row of blocks as in the file, and its bias.
 pub struct Q5_0Matrix {
     blocks: Vec<u8>,
+    bias: Option<Vec<f32>>,
     n: usize,
     k: usize,
 }
@@ -83,23 +105,19 @@ impl Q5_0Matrix {
         let dot = dot_function();
         // Each weight row is read once and dotted with every activation row while it is in L1. The work runs
         // on candle's own thread pool: a second pool would compete with its spinning workers for the cores.
-        let mut out_t = vec![0f32; self.n * rows];
-        let out_ptr = out_t.as_mut_ptr() as usize;
+        let mut out = vec![0f32; rows * self.n];
+        let out_ptr = out.as_mut_ptr() as usize;
+        let width = self.n;
         candle_core::utils::barrier_pool().execute_chunked(self.n, |columns| {
             for n in columns {
                 let weights = &self.blocks[n * row_bytes..(n + 1) * row_bytes];
+                let bias = self.bias.as_ref().map_or(0.0, |b| b[n]);
                 for (r, a) in activations.iter().enumerate() {
-                    // SAFETY: each (column, row) cell is written by exactly one work item, inside `out_t`.
-                    unsafe { *(out_ptr as *mut f32).add(n * rows + r) = dot(weights, a) };
+                    // SAFETY: each (row, column) cell is written by exactly one work item, inside `out`.
+                    unsafe { *(out_ptr as *mut f32).add(r * width + n) = dot(weights, a) + bias };
                 }
             }
         });
-        let mut out = vec![0f32; rows * self.n];
-        for (n, column) in out_t.chunks(rows).enumerate() {
-            for (r, v) in column.iter().enumerate() {
-                out[r * self.n + n] = *v;
-            }
-        }
         Tensor::from_vec(out, (rows, self.n), &candle_core::Device::Cpu)
     }
 }
@@ -207,7 +225,7 @@ mod tests {
         let q = QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap();
         let dense = q.dequantize(&Device::Cpu).unwrap();
         let x = Tensor::randn(0f32, 1.0, (3, k), &Device::Cpu).unwrap();
-        let ours = Quantized::new(QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap()).unwrap().forward(&x).unwrap();
+        let ours = Quantized::new(QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap(), None).unwrap().forward(&x).unwrap();
         let candle = QMatMul::from_qtensor(q).unwrap().forward(&x).unwrap();
         let exact = x.matmul(&dense.t().unwrap()).unwrap();
         let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
@@ -215,12 +233,19 @@ mod tests {
         assert!(diff(&ours, &exact) < 0.05, "close to f32 on the dequantized weights: {}", diff(&ours, &exact));
         // The scalar path, which machines without AVX2 take, agrees with the vectorized one.
         let rows: Vec<Vec<f32>> = x.to_vec2().unwrap();
-        let Quantized::Q5_0(m) = Quantized::new(QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap()).unwrap() else { unreachable!() };
+        let Quantized::Q5_0(m) = Quantized::new(QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap(), None).unwrap() else { unreachable!() };
         let row_bytes = k / BLOCK * Q5_0_BYTES;
         let a = quantize_row(&rows[1]);
         for col in [0, 17, 69] {
             let w = &m.blocks[col * row_bytes..(col + 1) * row_bytes];
             assert!((dot_scalar(w, &a) - dot_function()(w, &a)).abs() < 1e-4);
         }
+        // Two layers fused, with a bias on one: the outputs side by side.
+        let bias = Tensor::arange(0f32, n as f32, &Device::Cpu).unwrap();
+        let with_bias = Quantized::new(QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap(), Some(&bias)).unwrap();
+        let without = Quantized::new(QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap(), None).unwrap();
+        let fused = Quantized::fuse(&[&with_bias, &without]).unwrap().forward(&x).unwrap();
+        assert!(diff(&fused.narrow(1, 0, n).unwrap(), &ours.broadcast_add(&bias).unwrap()) < 1e-3);
+        assert!(diff(&fused.narrow(1, n, n).unwrap(), &ours) < 1e-6);
     }
 }
