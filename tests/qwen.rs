@@ -414,8 +414,10 @@ fn rollout_stream_runs_the_tiny_model_and_its_gguf_through_the_sandbox() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let rows = json_lines(&out);
     assert!(!rows.is_empty() && rows.iter().all(|r| r["source"] == "tiny"));
-    // A random model writes no <code> tags, and the chat layout needs them: each row records that error.
-    assert!(rows.iter().all(|r| r["generated"]["error"].as_str().is_some_and(|e| e.contains("wrote no code"))), "{rows:?}");
+    // A random model writes no <code> tags, and the chat layout needs them: each row records that error, and
+    // what the model wrote.
+    assert!(rows.iter().all(|r| r["generated"]["error"].as_str().is_some_and(|e| e.contains("holds no code"))), "{rows:?}");
+    assert!(rows.iter().all(|r| r["generated"]["raw"].as_str().is_some_and(|raw| !raw.is_empty())), "{rows:?}");
 }
 
 #[test]

@@ -145,6 +145,21 @@ impl Generation {
     }
 }
 
+/// A model replied with no code in it. The rollout keeps the reply in the row, with this as its error.
+#[derive(Debug, thiserror::Error)]
+#[error("the model's reply holds no code: {}", snippet(.raw))]
+pub struct NoCode {
+    /// The reply, cut at [`RAW_REPLY_CHARS`].
+    pub raw: String,
+    pub truncated: bool,
+}
+
+impl NoCode {
+    pub fn new(reply: &str, truncated: bool) -> Self {
+        Self { raw: raw_reply(reply), truncated }
+    }
+}
+
 /// The part of a model's reply kept in its row.
 pub(crate) fn raw_reply(reply: &str) -> String {
     reply.chars().take(RAW_REPLY_CHARS).collect()

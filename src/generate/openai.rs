@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use super::prompt;
-use super::{BoxFuture, Generation, Generator, Request, prompt_sha256, snippet};
+use super::{BoxFuture, Generation, Generator, NoCode, Request, prompt_sha256, snippet};
 use crate::BadInput;
 
 /// Which endpoint, and so which prompt layout.
@@ -143,7 +143,7 @@ impl OpenAi {
         })?;
         let truncated = choice["finish_reason"].as_str() == Some("length");
         Generation::from_reply(text, truncated, prompt_sha256(&prompt_text))
-            .ok_or_else(|| anyhow!("the model's reply holds no code: {}", snippet(text)))
+            .ok_or_else(|| NoCode::new(text, truncated).into())
     }
 }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use indicatif::ProgressBar;
 
-use crate::generate::{Feedback, Generator, Request};
+use crate::generate::{Feedback, Generation, Generator, NoCode, Request};
 use crate::grade::{GradeRecord, Grader, Tests};
 use crate::problems::Problem;
 use crate::trajectory::{Provenance, Submission};
@@ -85,7 +85,14 @@ async fn attempt_row(
 ) -> (Submission, GradeRecord) {
     let (generation, error) = match generator.generate(request).await {
         Ok(g) => (Some(g), None),
-        Err(e) => (None, Some(format!("{e:#}"))),
+        // A reply without code still shows what the model wrote.
+        Err(e) => match e.downcast_ref::<NoCode>() {
+            Some(no_code) => {
+                let reply = Generation { raw: Some(no_code.raw.clone()), truncated: no_code.truncated, ..Generation::default() };
+                (Some(reply), Some(format!("{e:#}")))
+            }
+            None => (None, Some(format!("{e:#}"))),
+        },
     };
     let code = generation.as_ref().map_or_else(String::new, |g| g.code.clone());
     let record = grader.grade(&request.problem.fixed, &code, tests).await;

@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 
 use super::prompt;
 use super::reply::extract_code;
-use super::{BoxFuture, Generation, Generator, Request, prompt_sha256, raw_reply, snippet};
+use super::{BoxFuture, Generation, Generator, NoCode, Request, prompt_sha256, raw_reply};
 use crate::BadInput;
 use config::{Config, GenerationConfig};
 use engine::{Completion, Decoder, Engine};
@@ -171,7 +171,7 @@ impl LocalModel {
         completions
             .into_iter()
             .map(|c| {
-                let (code, submit) = self.code_of(&c.text).ok_or_else(|| anyhow!("the model wrote no code: {:?}", snippet(&c.text)))?;
+                let (code, submit) = self.code_of(&c.text).ok_or_else(|| NoCode::new(&c.text, !c.stopped))?;
                 Ok(Generation {
                     code,
                     submit,
