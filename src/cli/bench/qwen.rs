@@ -111,7 +111,7 @@ struct Peer {
 }
 
 /// Seconds for the prefill and for the decode steps, the greedy tokens, and the prompt's last logits.
-pub(super) struct Run {
+struct Run {
     pub prefill: f64,
     pub decode: f64,
     tokens: Vec<u32>,
@@ -190,7 +190,7 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
 }
 
 /// Time the prefill of `ids` (a warm-up pass, then the best of two) and `new_tokens` greedy steps after it.
-pub(super) fn timed(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<Run> {
+fn timed(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<Run> {
     let capacity = ids.len() + new_tokens + 1;
     let mut prefill = f64::INFINITY;
     let mut logits = model.prefill(&[ids.to_vec()], capacity)?;
