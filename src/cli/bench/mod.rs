@@ -28,7 +28,8 @@ pub enum BenchCommand {
     /// Prompt and decode tokens/s of the in-process Qwen2 (random weights at Qwen2.5-Coder-0.5B's shape, f32)
     /// and, in the same run, of Hugging Face transformers on PyTorch with the same weights and threads; the
     /// ratio, how closely the logits agree, and the same weights as GGUF Q4_0. With --gguf FILE: that real
-    /// model against llama.cpp (llama-cpp-python) on the same file and threads.
+    /// model against llama.cpp (llama-cpp-python) on the same file and threads; with --peer transformers, its
+    /// transformers folder and a PEFT adapter through --model and --adapter against transformers and PEFT.
     Qwen(qwen::QwenArgs),
 }
 

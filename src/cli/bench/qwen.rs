@@ -41,8 +41,9 @@ pub struct QwenArgs {
     #[arg(long)]
     no_gguf: bool,
     /// Bench this real GGUF model (e.g. runtimes/.cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf) against
-    /// llama.cpp instead: speed on a study prompt, and agreement on the registry's study chat prompts. --python
-    /// then names a Python with llama-cpp-python [default: the environment runtimes/bench-llama-cpp.sh builds].
+    /// llama.cpp instead (or, with --peer transformers, against transformers and PEFT): speed on a study prompt,
+    /// and agreement on the registry's study chat prompts. --python then names the peer's Python [default: the
+    /// environment runtimes/bench-llama-cpp.sh or runtimes/bench-transformers.sh builds].
     #[arg(long, value_name = "FILE")]
     pub gguf: Option<PathBuf>,
     /// What --gguf FILE is checked against.
