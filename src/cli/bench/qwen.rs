@@ -2,10 +2,10 @@
 //! PyTorch (CPU), the same random checkpoint and threads, in the same run; then the same weights as GGUF Q4_0.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, ensure};
+use anyhow::Result;
 use candle_core::quantized::GgmlDType;
 use candle_core::{Device, Tensor};
 use clap::{Args, ValueEnum};
@@ -113,8 +113,8 @@ struct Peer {
 
 /// Seconds for the prefill and for the decode steps, the greedy tokens, and the prompt's last logits.
 struct Run {
-    pub prefill: f64,
-    pub decode: f64,
+    prefill: f64,
+    decode: f64,
     tokens: Vec<u32>,
     first: Vec<f32>,
 }
@@ -154,7 +154,7 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
 
     let python = match &args.python {
         Some(p) => p.clone(),
-        None => bench_python()?,
+        None => super::peer_python("bench-transformers.sh")?,
     };
     eprintln!("transformers on PyTorch ({})", python.display());
     let peer = run_peer(&python, &dir, &ids, new_tokens, args.threads)?;
@@ -225,14 +225,6 @@ pub(super) fn batched_decode(model: &mut dyn Decoder, ids: &[u32], new_tokens: u
 
 pub(super) fn argmax_row(logits: &Tensor) -> Result<u32> {
     Ok(logits.squeeze(0)?.argmax(0)?.to_scalar::<u32>()?)
-}
-
-/// The python of runtimes/bench-transformers.sh's environment, made on first use.
-pub(super) fn bench_python() -> Result<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/bench-transformers.sh");
-    let out = Command::new(&script).stderr(Stdio::inherit()).output().with_context(|| format!("running {}", script.display()))?;
-    ensure!(out.status.success(), "{} failed ({})", script.display(), out.status);
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
 fn run_peer(python: &Path, dir: &Path, ids: &[u32], new_tokens: usize, threads: u16) -> Result<Peer> {

@@ -3,12 +3,12 @@
 //! prompt and decode tokens/s with their ratios, and how closely the two agree (the last-position logits of the
 //! study's chat prompts, greedy tokens, the tokenizer).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, anyhow, ensure};
+use anyhow::{Result, anyhow, ensure};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
@@ -114,10 +114,9 @@ struct Agreement {
 }
 
 pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
-    let tokenizer_path = fetched_tokenizer(&ctx.runtime_dir());
-    let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| anyhow!("{}: {e}", tokenizer_path.display()))?;
+    let tokenizer = study_tokenizer(ctx)?;
+    let encode = |t: &str| encode(&tokenizer, t);
     let texts = study_prompts(ctx, args.prompts as usize)?;
-    let encode = |t: &str| -> Result<Vec<u32>> { Ok(tokenizer.encode(t, false).map_err(|e| anyhow!("{e}"))?.get_ids().to_vec()) };
     let prompts: Vec<Vec<u32>> = texts.iter().map(|t| encode(t)).collect::<Result<_>>()?;
     let speed_ids = speed_prompt(ctx, &encode, args.prompt_tokens as usize)?;
     let new_tokens = args.new_tokens as usize;
@@ -134,16 +133,13 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
     let batched = batched_decode(&mut model, &speed_ids, new_tokens)?;
     eprintln!("studentsim: 4 sequences decoded as one batch: {:.2} tok/s (all four)", 4.0 * new_tokens as f64 / batched);
     eprintln!("studentsim: logits of {} study prompts", prompts.len());
-    let mut our_logits = Vec::with_capacity(prompts.len());
-    for ids in &prompts {
-        our_logits.push(model.prefill(std::slice::from_ref(ids), ids.len() + 1)?.squeeze(0)?.to_vec1::<f32>()?);
-    }
+    let our_logits = last_logits(&mut model, &prompts)?;
     let our_greedy = greedy(&mut model, &prompts[0], new_tokens)?;
     drop(model);
 
     let python = match &args.python {
         Some(p) => p.clone(),
-        None => peer_python()?,
+        None => super::peer_python("bench-llama-cpp.sh")?,
     };
     eprintln!("llama.cpp: the same ({})", python.display());
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0).max(speed_ids.len()) + new_tokens + 8;
@@ -270,6 +266,21 @@ struct Timing {
     decode: f64,
 }
 
+/// The Qwen2.5 tokenizer the set-up fetched, which both sides' token ids come from.
+pub(super) fn study_tokenizer(ctx: &Context) -> Result<Tokenizer> {
+    let path = fetched_tokenizer(&ctx.runtime_dir());
+    Tokenizer::from_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+pub(super) fn encode(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
+    Ok(tokenizer.encode(text, false).map_err(|e| anyhow!("{e}"))?.get_ids().to_vec())
+}
+
+/// The last-position logits of each prompt, prefilled alone.
+pub(super) fn last_logits(model: &mut dyn Decoder, prompts: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+    prompts.iter().map(|ids| Ok(model.prefill(std::slice::from_ref(ids), ids.len() + 1)?.squeeze(0)?.to_vec1::<f32>()?)).collect()
+}
+
 /// `n` greedy tokens after `prompt`.
 pub(super) fn greedy(model: &mut dyn Decoder, prompt: &[u32], n: usize) -> Result<Vec<u32>> {
     let mut logits = model.prefill(&[prompt.to_vec()], prompt.len() + n + 1)?;
@@ -338,12 +349,4 @@ pub fn cpu_description() -> String {
         })
         .unwrap_or_default();
     format!("{} ({})", model.unwrap_or_else(|| "unknown CPU".into()), flags.join(" "))
-}
-
-/// The python of runtimes/bench-llama-cpp.sh's environment, made on first use.
-fn peer_python() -> Result<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/bench-llama-cpp.sh");
-    let out = Command::new(&script).stderr(Stdio::inherit()).output().with_context(|| format!("running {}", script.display()))?;
-    ensure!(out.status.success(), "{} failed ({})", script.display(), out.status);
-    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }

@@ -10,15 +10,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
-use tokenizers::Tokenizer;
 
 use super::super::Context;
-use super::qwen::{QwenArgs, bench_python};
-use super::qwen_gguf::{cpu_description, greedy, study_prompts};
-use crate::generate::qwen::{fetched_tokenizer, load_folder};
+use super::qwen::QwenArgs;
+use super::qwen_gguf::{cpu_description, encode, greedy, last_logits, study_prompts, study_tokenizer};
+use crate::generate::qwen::load_folder;
 use crate::generate::sft::{SftSpec, sft_rows};
 use crate::problems::Registry;
 use crate::trajectory;
@@ -99,16 +98,15 @@ fn argmax(v: &[f32]) -> usize {
 }
 
 pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
-    let tokenizer_path = fetched_tokenizer(&ctx.runtime_dir());
-    let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| anyhow!("{}: {e}", tokenizer_path.display()))?;
-    let encode = |t: &str| -> Result<Vec<u32>> { Ok(tokenizer.encode(t, false).map_err(|e| anyhow!("{e}"))?.get_ids().to_vec()) };
+    let tokenizer = study_tokenizer(ctx)?;
+    let encode = |t: &str| encode(&tokenizer, t);
     let prompts: Vec<Vec<u32>> = study_prompts(ctx, args.prompts as usize)?.iter().map(|t| encode(t)).collect::<Result<_>>()?;
     let train = training_rows(&encode)?;
     let work = tempfile::tempdir()?;
     let (hf, adapter) = (work.path().join("hf"), work.path().join("adapter"));
     let python = match &args.python {
         Some(p) => p.clone(),
-        None => bench_python()?,
+        None => super::peer_python("bench-transformers.sh")?,
     };
     eprintln!("transformers: loading {} dequantized, saving a model folder, training a LoRA adapter", file.display());
     let job = serde_json::json!({
@@ -120,10 +118,7 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
     eprintln!("studentsim: the folder, then the folder with the adapter");
     let logits = |adapter: Option<&Path>| -> Result<(Vec<Vec<f32>>, Vec<u32>)> {
         let (mut model, _) = load_folder(&hf, adapter, &Device::Cpu)?;
-        let mut out = Vec::with_capacity(prompts.len());
-        for ids in &prompts {
-            out.push(model.prefill(std::slice::from_ref(ids), ids.len() + 1)?.squeeze(0)?.to_vec1::<f32>()?);
-        }
+        let out = last_logits(&mut model, &prompts)?;
         let tokens = if adapter.is_none() { greedy(&mut model, &prompts[0], args.new_tokens as usize)? } else { vec![] };
         Ok((out, tokens))
     };

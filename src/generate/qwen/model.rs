@@ -94,17 +94,22 @@ impl Proj {
     /// weight over a batch axis instead, one matmul per sequence, which reads the weights once per row when
     /// decoding.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut dims = x.dims().to_vec();
-        let features = dims.pop().unwrap_or(1);
-        let rows: usize = dims.iter().product();
-        let x = x.reshape((rows, features))?;
+        let (mut dims, x) = as_rows(x)?;
         let y = match &self.quantized {
-            Some(q) if rows <= QUANTIZED_ROWS => q.forward(&x)?,
+            Some(q) if x.dim(0)? <= QUANTIZED_ROWS => q.forward(&x)?,
             _ => self.dense.forward(&x)?,
         };
         dims.push(y.dim(1)?);
         y.reshape(dims)
     }
+}
+
+/// `x` as one (rows, features) matrix over its last axis, and the leading dims to give the result back.
+fn as_rows(x: &Tensor) -> Result<(Vec<usize>, Tensor)> {
+    let mut dims = x.dims().to_vec();
+    let features = dims.pop().unwrap_or(1);
+    let rows: usize = dims.iter().product();
+    Ok((dims, x.reshape((rows, features))?))
 }
 
 /// Projections of the same input (Q, K and V; gate and up), whose quantized weights are fused into one for
@@ -126,13 +131,12 @@ impl Fused {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
-        let mut dims = x.dims().to_vec();
-        let features = dims.pop().unwrap_or(1);
-        let rows: usize = dims.iter().product();
-        let Some(q) = self.quantized.as_ref().filter(|_| rows <= QUANTIZED_ROWS) else {
+        let (dims, rows) = as_rows(x)?;
+        let few = rows.dim(0)? <= QUANTIZED_ROWS;
+        let Some(q) = self.quantized.as_ref().filter(|_| few) else {
             return self.parts.iter().map(|p| p.forward(x)).collect();
         };
-        let y = q.forward(&x.reshape((rows, features))?)?;
+        let y = q.forward(&rows)?;
         let mut start = 0;
         self.parts
             .iter()
