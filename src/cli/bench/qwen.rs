@@ -52,7 +52,7 @@ pub struct QwenArgs {
     /// Study prompts whose last-position logits are compared (--gguf).
     #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
     pub prompts: u32,
-    /// Print the figures as one JSON object (--gguf), its `ratios` map naming each ratio against its peer.
+    /// Print the figures as one JSON object, its `ratios` map naming each ratio against its peer.
     #[arg(long)]
     pub json: bool,
 }
@@ -161,6 +161,32 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
 
     let rate = |tokens: usize, secs: f64| tokens as f64 / secs;
     let p = args.prompt_tokens as usize;
+    let diff = ours.first.iter().zip(&peer.first).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    let same = ours.tokens.iter().zip(&peer.tokens).take_while(|(a, b)| a == b).count();
+    let q4 = if args.no_gguf {
+        None
+    } else {
+        let file = work.path().join("model-q4_0.gguf");
+        eprintln!("quantizing to GGUF Q4_0");
+        random::write_gguf(&file, &shape, 1, GgmlDType::Q4_0)?;
+        let mut quantized = gguf::load(&file)?;
+        let q = timed(&mut quantized, &ids, new_tokens)?;
+        Some((rate(p, q.prefill), rate(new_tokens, q.decode), std::fs::metadata(&file)?.len() as f64 / 1e6))
+    };
+    if args.json {
+        let figures = serde_json::json!({
+            "weights": format!("random ({described}), f32"), "threads": args.threads, "prompt_tokens": p,
+            "new_tokens": new_tokens, "cpu": super::qwen_gguf::cpu_description(), "peer": peer.versions,
+            "studentsim": {"prompt_tokens_per_s": rate(p, ours.prefill), "decode_tokens_per_s": rate(new_tokens, ours.decode),
+                           "batch_of_4_decode_tokens_per_s": rate(4 * new_tokens, batched)},
+            "transformers": {"prompt_tokens_per_s": rate(p, peer.prefill), "decode_tokens_per_s": rate(new_tokens, peer.decode)},
+            "ratios": {"transformers_prompt": peer.prefill / ours.prefill, "transformers_decode": peer.decode / ours.decode},
+            "agreement": {"max_abs_logit_diff": diff, "greedy_equal_prefix": same, "greedy_tokens": new_tokens},
+            "gguf_q4_0": q4.map(|(prompt, decode, mb)| serde_json::json!({"prompt_tokens_per_s": prompt, "decode_tokens_per_s": decode, "megabytes": mb})),
+        });
+        println!("{figures}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("random weights ({described}), f32, {} threads, {p}-token prompt, {new_tokens} greedy new tokens", args.threads);
     println!("peer: {}", peer.versions);
     println!("{:<30} {:>14} {:>14}", "", "prompt tok/s", "decode tok/s");
@@ -174,18 +200,9 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
         rate(4 * new_tokens, batched),
         3 * p / 4
     );
-    let diff = ours.first.iter().zip(&peer.first).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    let same = ours.tokens.iter().zip(&peer.tokens).take_while(|(a, b)| a == b).count();
     println!("agreement: prompt logits max |diff| {diff:.2e}; greedy tokens equal for the first {same}/{new_tokens}");
-
-    if !args.no_gguf {
-        let file = work.path().join("model-q4_0.gguf");
-        eprintln!("quantizing to GGUF Q4_0");
-        random::write_gguf(&file, &shape, 1, GgmlDType::Q4_0)?;
-        let mut quantized = gguf::load(&file)?;
-        let q = timed(&mut quantized, &ids, new_tokens)?;
-        let size = std::fs::metadata(&file)?.len() as f64 / 1e6;
-        println!("{:<30} {:>14.1} {:>14.2}   ({size:.0} MB)", "studentsim GGUF Q4_0", rate(p, q.prefill), rate(new_tokens, q.decode));
+    if let Some((prompt, decode, mb)) = q4 {
+        println!("{:<30} {:>14.1} {:>14.2}   ({mb:.0} MB)", "studentsim GGUF Q4_0", prompt, decode);
     }
     Ok(ExitCode::SUCCESS)
 }
