@@ -18,7 +18,7 @@ use candle_nn::var_builder::SimpleBackend;
 
 use super::config::Config;
 use super::model::{Qwen2, QuantizedWeights};
-use super::quant::Quantized;
+use super::matvec::Quantized;
 use crate::BadInput;
 
 /// An open GGUF file: its metadata and tensor index, and the file to read tensors from. Cloning shares both.

@@ -14,7 +14,7 @@ pub mod engine;
 pub mod gguf;
 pub mod lora;
 pub mod model;
-pub mod quant;
+pub mod matvec;
 pub mod random;
 pub mod sampler;
 pub mod weights;

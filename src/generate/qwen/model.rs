@@ -15,7 +15,7 @@ use candle_nn::kv_cache::KvCache;
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder};
 
 use super::config::Config;
-use super::quant::Quantized;
+use super::matvec::{self, Quantized};
 
 /// cos and sin of every position's angles, (max_positions, head_dim / 2), computed in f32.
 struct Rope {
@@ -65,8 +65,9 @@ pub trait QuantizedWeights {
     fn quantized(&self, name: &str, bias: Option<&Tensor>) -> Result<Option<Quantized>>;
 }
 
-/// Rows at or below which a projection uses its quantized copy. Decoding steps (one row per sequence) are bound
-/// by reading the weights, so a quarter of the bytes wins; prefill is bound by arithmetic, where f32 GEMM wins.
+/// Rows at or below which a projection uses its quantized copy, or else our f32 matrix-vector kernel. Decoding
+/// steps (one row per sequence) are bound by reading the weights, so a quarter of the bytes wins; prefill is
+/// bound by arithmetic, where f32 GEMM wins.
 const QUANTIZED_ROWS: usize = 8;
 
 /// A linear layer: dense weights, and optionally quantized ones for a few rows at a time.
@@ -95,8 +96,13 @@ impl Proj {
     /// decoding.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (mut dims, x) = as_rows(x)?;
+        let few = x.dim(0)? <= QUANTIZED_ROWS;
         let y = match &self.quantized {
-            Some(q) if x.dim(0)? <= QUANTIZED_ROWS => q.forward(&x)?,
+            Some(q) if few => q.forward(&x)?,
+            _ if few => match matvec::dense(self.dense.weight(), self.dense.bias(), &x)? {
+                Some(y) => y,
+                None => self.dense.forward(&x)?,
+            },
             _ => self.dense.forward(&x)?,
         };
         dims.push(y.dim(1)?);

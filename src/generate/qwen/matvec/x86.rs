@@ -140,3 +140,41 @@ pub unsafe fn q8_0_vnni(weights: &[u8], activations: &[Q8Block]) -> f32 {
     };
     two_chains!(weights, activations, Q8_0_BYTES, block)
 }
+
+/// # Safety
+/// The CPU must have AVX2 and FMA; `w` and `x` have the same length.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn f32_avx2(w: &[f32], x: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut w_chunks = w.chunks_exact(4 * LANES);
+    let mut x_chunks = x.chunks_exact(4 * LANES);
+    for (w, x) in (&mut w_chunks).zip(&mut x_chunks) {
+        for (i, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: both chunks hold 4 · 8 floats.
+            let (a, b) = unsafe { (_mm256_loadu_ps(w[i * LANES..].as_ptr()), _mm256_loadu_ps(x[i * LANES..].as_ptr())) };
+            *acc = _mm256_fmadd_ps(a, b, *acc);
+        }
+    }
+    let tail: f32 = w_chunks.remainder().iter().zip(x_chunks.remainder()).map(|(a, b)| a * b).sum();
+    horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) + tail
+}
+
+/// # Safety
+/// The CPU must have AVX-512 F; `w` and `x` have the same length.
+#[target_feature(enable = "avx2,fma,avx512f")]
+pub unsafe fn f32_avx512(w: &[f32], x: &[f32]) -> f32 {
+    const LANES: usize = 16;
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut w_chunks = w.chunks_exact(4 * LANES);
+    let mut x_chunks = x.chunks_exact(4 * LANES);
+    for (w, x) in (&mut w_chunks).zip(&mut x_chunks) {
+        for (i, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: both chunks hold 4 · 16 floats.
+            let (a, b) = unsafe { (_mm512_loadu_ps(w[i * LANES..].as_ptr()), _mm512_loadu_ps(x[i * LANES..].as_ptr())) };
+            *acc = _mm512_fmadd_ps(a, b, *acc);
+        }
+    }
+    let tail: f32 = w_chunks.remainder().iter().zip(x_chunks.remainder()).map(|(a, b)| a * b).sum();
+    _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]))) + tail
+}

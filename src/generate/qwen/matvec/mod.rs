@@ -1,4 +1,6 @@
-//! Quantized projection weights for decoding: our own kernels for Q5_0 and Q8_0, the formats of most matrices
+//! The matrix-vector products of decoding, where each step multiplies a few rows by every weight once: f32
+//! weights ([`dense`]: candle's GEMM is built for many rows and leaves single rows far from the memory's
+//! speed), and quantized ones: our own kernels for Q5_0 and Q8_0, the formats of most matrices
 //! and of the output layer of the Qwen2.5-Coder-0.5B GGUF we fetch, and candle's for the rest. candle's CPU dot
 //! product for Q5_0 is scalar, and its Q8_0 one converts two f16 scales per block through a function call;
 //! decoding reads every weight once per token, so these read the file's blocks as they are, with AVX-512 VNNI
@@ -9,6 +11,10 @@
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
+
+pub use dense::dense;
+
+mod dense;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};
@@ -129,23 +135,29 @@ impl BlockMatrix {
         let activations: Vec<Vec<Q8Block>> = x.chunks_exact(k).map(quantize_row).collect();
         let row_bytes = k / BLOCK * self.format.block_bytes();
         let dot = Kernel::best().dot(self.format);
-        // Each weight row is read once and dotted with every activation row while it is in L1. The work runs
-        // on candle's own thread pool: a second pool would compete with its spinning workers for the cores.
-        let mut out = vec![0f32; rows * self.n];
-        let out_ptr = out.as_mut_ptr() as usize;
-        let width = self.n;
-        candle_core::utils::barrier_pool().execute_chunked(self.n, |columns| {
-            for n in columns {
-                let weights = &self.blocks[n * row_bytes..(n + 1) * row_bytes];
-                let bias = self.bias.as_ref().map_or(0.0, |b| b[n]);
-                for (r, a) in activations.iter().enumerate() {
-                    // SAFETY: each (row, column) cell is written by exactly one work item, inside `out`.
-                    unsafe { *(out_ptr as *mut f32).add(r * width + n) = dot(weights, a) + bias };
-                }
-            }
+        let out = by_columns(rows, self.n, |n, r| {
+            let bias = self.bias.as_ref().map_or(0.0, |b| b[n]);
+            dot(&self.blocks[n * row_bytes..(n + 1) * row_bytes], &activations[r]) + bias
         });
         Tensor::from_vec(out, (rows, self.n), &candle_core::Device::Cpu)
     }
+}
+
+/// The (rows, n) matrix whose cell (r, c) is `cell(c, r)`, row-major. The work runs by columns on candle's own
+/// thread pool (a second pool would compete with its spinning workers for the cores): each weight row (a
+/// column of the output) is read once, and dotted with every activation row while it is in L1.
+fn by_columns(rows: usize, n: usize, cell: impl Fn(usize, usize) -> f32 + Sync) -> Vec<f32> {
+    let mut out = vec![0f32; rows * n];
+    let out_ptr = out.as_mut_ptr() as usize;
+    candle_core::utils::barrier_pool().execute_chunked(n, |columns| {
+        for c in columns {
+            for r in 0..rows {
+                // SAFETY: each (row, column) cell is written by exactly one work item, inside `out`.
+                unsafe { *(out_ptr as *mut f32).add(r * n + c) = cell(c, r) };
+            }
+        }
+    });
+    out
 }
 
 type Dot = fn(&[u8], &[Q8Block]) -> f32;
