@@ -17,6 +17,11 @@ pub trait Decoder: Send {
     /// Start new sequences (forgetting earlier ones); the logits of each row's last token, (rows, vocab), f32.
     /// `capacity` is the longest any row will grow.
     fn prefill(&mut self, rows: &[Vec<u32>], capacity: usize) -> candle_core::Result<Tensor>;
+    /// Start `copies` sequences of one prompt, as `prefill` of that many equal rows would, but computing the
+    /// prompt once (and a decoder may reuse what it kept of earlier prompts).
+    fn prefill_shared(&mut self, prompt: &[u32], copies: usize, capacity: usize) -> candle_core::Result<Tensor> {
+        self.prefill(&vec![prompt.to_vec(); copies], capacity)
+    }
     /// One more token per row; the next logits.
     fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor>;
 }
@@ -32,6 +37,10 @@ impl Decoder for super::model::Qwen2 {
 
     fn prefill(&mut self, rows: &[Vec<u32>], capacity: usize) -> candle_core::Result<Tensor> {
         self.prefill(rows, capacity)
+    }
+
+    fn prefill_shared(&mut self, prompt: &[u32], copies: usize, capacity: usize) -> candle_core::Result<Tensor> {
+        self.prefill_shared(prompt, copies, capacity)
     }
 
     fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Tensor> {
@@ -82,7 +91,12 @@ impl Engine {
         let mut generated: Vec<Vec<u32>> = vec![vec![]; rows.len()];
         let mut stopped = vec![false; rows.len()];
         let done = |stopped: &[bool], generated: &[Vec<u32>], i: usize| stopped[i] || generated[i].len() >= max_new;
-        let mut logits = self.decoder.prefill(&prompts, capacity)?;
+        // A request's samples share their prompt: one prefill serves them all.
+        let mut logits = if prompts.iter().all(|p| p == &prompts[0]) {
+            self.decoder.prefill_shared(&prompts[0], prompts.len(), capacity)?
+        } else {
+            self.decoder.prefill(&prompts, capacity)?
+        };
         for room in (0..capacity - longest).rev() {
             let all: Vec<Vec<f32>> = logits.to_vec2()?;
             let mut next = Vec::with_capacity(rows.len());

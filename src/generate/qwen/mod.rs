@@ -79,7 +79,9 @@ pub struct SamplingOverrides {
 /// A local model behind the [`Generator`] trait. One thread owns the model and serves requests in batches: a
 /// request's samples always decode together, and with `batch_rows` > 1 other requests waiting at that moment
 /// join the batch (left-padded), which multiplies throughput but lets a row's batch partners, and so the last
-/// bits of its logits, depend on timing.
+/// bits of its logits, depend on timing. A request's samples share one prefill, which starts after the longest
+/// prefix it shares with a recent prompt: with several rollout jobs, which prompts are recent depends on timing
+/// too (the logits differ from a cold prefill's by ~1e-7).
 pub struct LocalModel {
     name: String,
     layout: Layout,

@@ -70,6 +70,15 @@ pub trait QuantizedWeights {
 /// bound by arithmetic, where f32 GEMM wins.
 const QUANTIZED_ROWS: usize = 8;
 
+/// Which kind of forward pass a layer serves. Prefill always multiplies the dense weights, however few its
+/// tokens, so that a prompt's numbers do not depend on how much of it came from kept prefixes; decoding steps
+/// take the matrix-vector kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Prefill,
+    Step,
+}
+
 /// A linear layer: dense weights, and optionally quantized ones for a few rows at a time.
 struct Proj {
     dense: Linear,
@@ -94,9 +103,9 @@ impl Proj {
     /// The layer over the last axis of `x`, as one (rows, features) matmul. candle's `Linear` broadcasts its
     /// weight over a batch axis instead, one matmul per sequence, which reads the weights once per row when
     /// decoding.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let (mut dims, x) = as_rows(x)?;
-        let few = x.dim(0)? <= QUANTIZED_ROWS;
+        let few = pass == Pass::Step && x.dim(0)? <= QUANTIZED_ROWS;
         let y = match &self.quantized {
             Some(q) if few => q.forward(&x)?,
             _ if few => match matvec::dense(self.dense.weight(), self.dense.bias(), &x)? {
@@ -136,11 +145,11 @@ impl Fused {
         Self { parts, quantized }
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Vec<Tensor>> {
         let (dims, rows) = as_rows(x)?;
-        let few = rows.dim(0)? <= QUANTIZED_ROWS;
+        let few = pass == Pass::Step && rows.dim(0)? <= QUANTIZED_ROWS;
         let Some(q) = self.quantized.as_ref().filter(|_| few) else {
-            return self.parts.iter().map(|p| p.forward(x)).collect();
+            return self.parts.iter().map(|p| p.forward(x, pass)).collect();
         };
         let y = q.forward(&rows)?;
         let mut start = 0;
@@ -183,10 +192,10 @@ impl Attention {
         })
     }
 
-    fn forward(&mut self, x: &Tensor, angles: &Angles, mask: Option<&Tensor>) -> Result<Tensor> {
+    fn forward(&mut self, x: &Tensor, angles: &Angles, mask: Option<&Tensor>, pass: Pass) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, heads: usize| y.reshape((b, t, heads, self.head_dim))?.transpose(1, 2);
-        let [q, k, v]: [Tensor; 3] = self.qkv.forward(x)?.try_into().map_err(|_| candle_core::Error::Msg("Q, K, V".into()))?;
+        let [q, k, v]: [Tensor; 3] = self.qkv.forward(x, pass)?.try_into().map_err(|_| candle_core::Error::Msg("Q, K, V".into()))?;
         let q = angles.rotate(&split(q, self.heads)?)?;
         let k = angles.rotate(&split(k, self.kv_heads)?)?;
         let v = split(v, self.kv_heads)?.contiguous()?;
@@ -204,7 +213,7 @@ impl Attention {
         };
         let weights = candle_nn::ops::softmax_last_dim(&scores)?.reshape((b, self.kv_heads, groups * t, keys))?;
         let out = weights.matmul(&v)?.reshape((b, self.heads, t, self.head_dim))?;
-        self.o_proj.forward(&out.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?)
+        self.o_proj.forward(&out.transpose(1, 2)?.reshape((b, t, self.heads * self.head_dim))?, pass)
     }
 }
 
@@ -215,9 +224,9 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let [gate, up]: [Tensor; 2] = self.gate_up.forward(x)?.try_into().map_err(|_| candle_core::Error::Msg("gate, up".into()))?;
-        self.down_proj.forward(&(candle_nn::ops::silu(&gate)? * up)?)
+    fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let [gate, up]: [Tensor; 2] = self.gate_up.forward(x, pass)?.try_into().map_err(|_| candle_core::Error::Msg("gate, up".into()))?;
+        self.down_proj.forward(&(candle_nn::ops::silu(&gate)? * up)?, pass)
     }
 }
 
@@ -226,6 +235,17 @@ struct Layer {
     mlp: Mlp,
     input_norm: RmsNorm,
     post_attention_norm: RmsNorm,
+}
+
+/// How many recent prompts keep their keys and values. Requests of one problem share the system prompt and the
+/// statement, a stream's attempts share everything before their feedback, and two or three streams decode in
+/// turn; each kept token costs 2 · layers · KV heads · head size values (24.6 kB for Qwen2.5-0.5B in f32).
+const KEPT_PREFIXES: usize = 4;
+
+/// A prompt's tokens and each layer's keys and values for them, (1, KV heads, tokens, head size).
+struct Prefix {
+    tokens: Vec<u32>,
+    kv: Vec<(Tensor, Tensor)>,
 }
 
 /// A Qwen2 causal language model.
@@ -240,6 +260,8 @@ pub struct Qwen2 {
     padding: Vec<usize>,
     /// Positions already in the KV cache.
     cached: usize,
+    /// The keys and values of recent single prompts, newest first, for [`Qwen2::prefill_shared`].
+    prefixes: Vec<Prefix>,
     dtype: DType,
     device: Device,
 }
@@ -283,6 +305,7 @@ impl Qwen2 {
             max_positions: cfg.max_position_embeddings,
             padding: vec![],
             cached: 0,
+            prefixes: vec![],
             dtype: vb.dtype(),
             device: vb.device().clone(),
         })
@@ -307,16 +330,61 @@ impl Qwen2 {
         }
         let ids: Vec<u32> = rows.iter().flat_map(|r| std::iter::repeat_n(0, longest - r.len()).chain(r.iter().copied())).collect();
         let ids = Tensor::from_vec(ids, (rows.len(), longest), &self.device)?;
-        self.forward(&ids)
+        self.forward(&ids, Pass::Prefill)
+    }
+
+    /// Start `copies` sequences of one prompt: it is prefilled once, from the end of the longest prefix it shares
+    /// with a recent prompt (whose keys and values are kept), and its cache copied to each sequence. Returns
+    /// the logits of the last token, (copies, vocab). The result is the same as [`Qwen2::prefill`]'s of
+    /// `copies` equal rows.
+    pub fn prefill_shared(&mut self, prompt: &[u32], copies: usize, capacity: usize) -> Result<Tensor> {
+        if prompt.is_empty() || copies == 0 || capacity > self.max_positions || capacity < prompt.len() {
+            candle_core::bail!("{} prompt tokens, {copies} copies, room for {capacity} of {} positions", prompt.len(), self.max_positions);
+        }
+        // At least one token is computed afresh: its logits are the answer.
+        let (reused, kept) = self
+            .prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (common_prefix(&p.tokens, prompt).min(prompt.len() - 1), i))
+            .max()
+            .unwrap_or((0, 0));
+        let kept = (reused > 0).then(|| self.prefixes[kept].kv.clone());
+        self.padding = vec![0];
+        self.cached = reused;
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            layer.attn.cache = KvCache::new(2, prompt.len());
+            if let Some(kept) = &kept {
+                let (k, v) = &kept[l];
+                layer.attn.cache.append(&k.narrow(2, 0, reused)?.contiguous()?, &v.narrow(2, 0, reused)?.contiguous()?)?;
+            }
+        }
+        let ids = Tensor::from_vec(prompt[reused..].to_vec(), (1, prompt.len() - reused), &self.device)?;
+        let logits = self.forward(&ids, Pass::Prefill)?;
+        // Keep this prompt (in place of those it extends), then copy its cache to every sequence.
+        let mut kv = Vec::with_capacity(self.layers.len());
+        for layer in &mut self.layers {
+            let (k, v) = (layer.attn.cache.k()?, layer.attn.cache.v()?);
+            let (Some(k), Some(v)) = (k, v) else { candle_core::bail!("an empty cache after prefill") };
+            layer.attn.cache = KvCache::new(2, capacity);
+            let repeat = |t: &Tensor| t.repeat((copies, 1, 1, 1));
+            layer.attn.cache.append(&repeat(&k)?, &repeat(&v)?)?;
+            kv.push((k, v));
+        }
+        self.prefixes.retain(|p| !prompt.starts_with(&p.tokens));
+        self.prefixes.insert(0, Prefix { tokens: prompt.to_vec(), kv });
+        self.prefixes.truncate(KEPT_PREFIXES);
+        self.padding = vec![0; copies];
+        logits.repeat((copies, 1))
     }
 
     /// Feed one more token per row; returns the next logits, (rows, vocab).
     pub fn step(&mut self, tokens: &[u32]) -> Result<Tensor> {
         let ids = Tensor::from_vec(tokens.to_vec(), (tokens.len(), 1), &self.device)?;
-        self.forward(&ids)
+        self.forward(&ids, Pass::Step)
     }
 
-    fn forward(&mut self, ids: &Tensor) -> Result<Tensor> {
+    fn forward(&mut self, ids: &Tensor, pass: Pass) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let offset = self.cached;
         let positions: Vec<u32> = self
@@ -328,13 +396,14 @@ impl Qwen2 {
         let mask = self.mask(t, offset)?;
         let mut x = self.embed_tokens.forward(ids)?;
         for layer in &mut self.layers {
-            let attn = layer.attn.forward(&layer.input_norm.forward(&x)?, &angles, mask.as_ref())?;
+            let attn = layer.attn.forward(&layer.input_norm.forward(&x)?, &angles, mask.as_ref(), pass)?;
             x = (x + attn)?;
-            x = (&x + layer.mlp.forward(&layer.post_attention_norm.forward(&x)?)?)?;
+            x = (&x + layer.mlp.forward(&layer.post_attention_norm.forward(&x)?, pass)?)?;
         }
         self.cached += t;
         let last = x.narrow(1, t - 1, 1)?.squeeze(1)?;
-        self.lm_head.forward(&self.norm.forward(&last)?)?.to_dtype(DType::F32)
+        // The last positions' logits are few rows even in a prefill: the matrix-vector kernels serve them.
+        self.lm_head.forward(&self.norm.forward(&last)?, Pass::Step)?.to_dtype(DType::F32)
     }
 
     /// Additive mask (rows, 1, t, offset + t): a query sees earlier keys of its own row that are not padding.
@@ -355,10 +424,61 @@ impl Qwen2 {
     }
 }
 
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::generate::qwen::random::Shape;
+
+    fn tiny_model() -> Qwen2 {
+        let cfg = Config::parse(&Shape::TINY.config_json().to_string()).unwrap();
+        let weights = crate::generate::qwen::random::weights(&Shape::TINY, 7).unwrap().into_iter().collect();
+        Qwen2::new(&cfg, VarBuilder::from_tensors(weights, DType::F32, &Device::Cpu), None).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    /// One prompt prefilled once for three samples decodes as three equal rows do; a prompt that extends a
+    /// kept one (its prefix's keys and values reused) gives the logits of a cold prefill.
+    #[test]
+    fn shared_prefill_and_kept_prefixes_equal_cold_prefill() {
+        let prompt: Vec<u32> = (0..90).map(|i| (i * 37 % 1000) as u32).collect();
+        let mut rows = tiny_model();
+        let mut shared = tiny_model();
+        let cold = rows.prefill(&vec![prompt.clone(); 3], 100).unwrap();
+        let warm = shared.prefill_shared(&prompt, 3, 100).unwrap();
+        assert_eq!(warm.dims(), &[3, Shape::TINY.vocab]);
+        assert!(max_diff(&cold, &warm) < 1e-5, "shared prefill: {}", max_diff(&cold, &warm));
+        let (a, b) = (rows.step(&[5, 6, 7]).unwrap(), shared.step(&[5, 6, 7]).unwrap());
+        assert!(max_diff(&a, &b) < 1e-5, "the step after: {}", max_diff(&a, &b));
+        // The same prompt followed by a new suffix: 90 of its 130 tokens come from the kept prefix.
+        let longer: Vec<u32> = prompt.iter().copied().chain((0..40).map(|i| 2000 + i)).collect();
+        let reused = shared.prefill_shared(&longer, 1, 140).unwrap();
+        assert_eq!(shared.prefixes.len(), 1, "the longer prompt replaces the one it extends");
+        assert_eq!(shared.cached, longer.len());
+        let cold = tiny_model().prefill(&[longer.clone()], 140).unwrap();
+        assert!(max_diff(&cold, &reused) < 1e-5, "reused prefix: {}", max_diff(&cold, &reused));
+        let (a, b) = (tiny_model_after(&longer).step(&[9]).unwrap(), shared.step(&[9]).unwrap());
+        assert!(max_diff(&a, &b) < 1e-5, "the step after a reused prefix: {}", max_diff(&a, &b));
+        // The very same prompt again: all but its last token reused.
+        let again = shared.prefill_shared(&longer, 2, 140).unwrap();
+        assert!(max_diff(&cold.repeat((2, 1)).unwrap(), &again) < 1e-5);
+        // A prompt that shares only the first 90 tokens keeps the other one.
+        let other: Vec<u32> = prompt.iter().copied().chain([3000, 3001]).collect();
+        shared.prefill_shared(&other, 1, 100).unwrap();
+        assert_eq!(shared.prefixes.iter().map(|p| p.tokens.len()).collect::<Vec<_>>(), [92, 130]);
+    }
+
+    fn tiny_model_after(prompt: &[u32]) -> Qwen2 {
+        let mut model = tiny_model();
+        model.prefill(&[prompt.to_vec()], prompt.len() + 10).unwrap();
+        model
+    }
 
     /// The largest |error| of a (positions, half) table against cos or sin computed in f64.
     fn error(table: &Tensor, cfg: &Config, f: fn(f64) -> f64) -> f64 {
