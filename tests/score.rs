@@ -70,6 +70,13 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
         assert_eq!(stage["coverage"].as_f64(), Some(1.0), "{stage}");
     }
     assert_eq!(set(&metrics["table3"], "real")["pass_rate"], t3["pass_rate"]);
+    // The same streams: every stream-level distance is zero.
+    let s = set(&metrics["stream_realism"], "self");
+    assert_eq!((s["attempts_ks"].as_f64(), s["pass_curve_distance"].as_f64()), (Some(0.0), Some(0.0)), "{s}");
+    for tv in s["transition_tv"].as_array().unwrap() {
+        assert!(tv.is_null() || tv.as_f64() == Some(0.0), "{s}");
+    }
+    assert_eq!(s["resubmissions"], set(&metrics["stream_realism"], "real")["resubmissions"]);
 
     // Copying the previous submission: the same number of next steps, but not the same code.
     let c3 = set(&metrics["table3"], "copy-last");
@@ -80,7 +87,7 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
     assert!(c3["no_error"].as_f64().unwrap() < real_no_error, "copies lag one attempt behind: {c3}");
 
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for heading in ["## Table 1", "## Table 2", "## Table 3", "| self |", "| copy-last |"] {
+    for heading in ["## Table 1", "## Table 2", "## Table 3", "## Streams", "| self |", "| copy-last |"] {
         assert!(report.contains(heading), "{heading} missing from the report");
     }
     for plot in ["error_types.svg", "progress.svg", "embeddings_pca.svg"] {

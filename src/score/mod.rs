@@ -15,12 +15,14 @@
 
 pub mod plots;
 pub mod report;
+mod streams;
 mod tables;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use streams::{EditQuartiles, LABELS as TRANSITION_LABELS, StreamRealism};
 pub use tables::{MeanCi, MeanStd, NextStepRow, ProgressPoint, StageRow, StyleRow, evaluate};
 
 use crate::grade::Label;
@@ -84,6 +86,9 @@ pub struct Report {
     pub table3: Vec<NextStepRow>,
     /// Per set: pass rate, style score and edit distance per normalized step.
     pub progress: Vec<Progress>,
+    /// Per set: attempts per stream, endings, label transitions, pass-rate curve distance, edits per step,
+    /// resubmissions ([`streams`]).
+    pub stream_realism: Vec<StreamRealism>,
     /// Share of embedding variance on the first two principal components.
     pub embedding_pca_explained: [f64; 2],
     /// Points of the embedding PCA plot (a sample of each set's rows); not written to metrics.json.

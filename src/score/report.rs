@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{MeanStd, Report};
+use super::{MeanStd, Report, TRANSITION_LABELS};
 
 /// What the report says about where its inputs came from.
 pub struct Provenance<'a> {
@@ -110,6 +110,8 @@ pub fn markdown(report: &Report, from: &Provenance) -> String {
         }
     }
 
+    streams_section(w, report);
+
     let _ = writeln!(w, "\n## Plots\n");
     let _ = writeln!(w, "- `error_types.svg`: label shares per stage, per set, with error bars.");
     let _ = writeln!(w, "- `progress.svg`: pass rate, style score and edit distance per normalized step (95% intervals).");
@@ -120,4 +122,79 @@ pub fn markdown(report: &Report, from: &Provenance) -> String {
         100.0 * report.embedding_pca_explained[1]
     );
     md
+}
+
+/// Streams can run far past the typical length; the report's edit table stops here.
+const EDIT_STEPS_SHOWN: usize = 10;
+
+/// Stream-level realism: one summary row per set, the label transitions, and edits per normalized step.
+fn streams_section(w: &mut String, report: &Report) {
+    let _ = writeln!(w, "\n## Streams\n");
+    let _ = writeln!(
+        w,
+        "Each set's streams as written (for a next-step set: its predicted rows grouped by stream). KS = two-sample \
+         Kolmogorov–Smirnov statistic of attempts per stream against the real set; resubmitted = attempts whose \
+         code is exactly the attempt before; pass-curve distance = mean |difference| of the mean pass rate per \
+         normalized step from the real curve; TV = total variation distance of each row of the label-transition \
+         matrix from the real row, from no_error / logical / runtime / compile.\n"
+    );
+    let _ = writeln!(w, "| set | streams | attempts median (mean) | attempts KS | ending no_error | resubmitted | pass-curve distance | transition TV |");
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---|");
+    for s in &report.stream_realism {
+        let attempts = format!("{} ({})", num(s.attempts_median, 1), num(s.attempts_mean, 2));
+        let tv: Vec<String> = s.transition_tv.iter().map(|t| num(*t, 2)).collect();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.set,
+            s.streams,
+            attempts,
+            num(s.attempts_ks, 3),
+            percent(s.ending_no_error),
+            percent(s.resubmissions),
+            num(s.pass_curve_distance, 3),
+            tv.join(" / ")
+        );
+    }
+    let _ = writeln!(w, "\nP(label at t+1 | label at t), with the number of transitions from each label:\n");
+    let header: Vec<String> = TRANSITION_LABELS.iter().map(|l| format!("→ {l}")).collect();
+    let _ = writeln!(w, "| set | from | {} | n |\n|---|---|---:|---:|---:|---:|---:|", header.join(" | "));
+    for s in &report.stream_realism {
+        for (from, (row, counts)) in TRANSITION_LABELS.iter().zip(s.transitions.iter().zip(&s.transition_counts)) {
+            let cells: Vec<String> = match row {
+                Some(p) => p.iter().map(|v| format!("{:.2}", v)).collect(),
+                None => vec!["—".to_owned(); 4],
+            };
+            let _ = writeln!(w, "| {} | {from} | {} | {} |", s.set, cells.join(" | "), counts.iter().sum::<usize>());
+        }
+    }
+    let _ = writeln!(
+        w,
+        "\nEdit distance to the previous attempt per normalized step: median (p25–p75); steps up to \
+         {EDIT_STEPS_SHOWN} here, every step in `metrics.json`.\n"
+    );
+    let steps: std::collections::BTreeSet<usize> = report
+        .stream_realism
+        .iter()
+        .flat_map(|s| s.edit_per_step.iter().map(|e| e.step))
+        .filter(|&step| step <= EDIT_STEPS_SHOWN)
+        .collect();
+    let _ = writeln!(
+        w,
+        "| set | {} |\n|---|{}",
+        steps.iter().map(|s| format!("step {s}")).collect::<Vec<_>>().join(" | "),
+        "---:|".repeat(steps.len())
+    );
+    for s in &report.stream_realism {
+        let cells: Vec<String> = steps
+            .iter()
+            .map(|step| {
+                s.edit_per_step.iter().find(|e| e.step == *step).map_or_else(
+                    || "—".to_owned(),
+                    |e| format!("{:.0} ({:.0}–{:.0})", e.median, e.p25, e.p75),
+                )
+            })
+            .collect();
+        let _ = writeln!(w, "| {} | {} |", s.set, cells.join(" | "));
+    }
 }

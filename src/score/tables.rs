@@ -9,6 +9,7 @@ use super::{
     Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StageShares, StyleFit,
     Table1, stage_rows,
 };
+use super::streams::stream_realism;
 use crate::grade::Label;
 use crate::metrics::functionality::{label_distribution, mean_with_interval};
 use crate::metrics::pca::{FEATURES, StyleScore};
@@ -100,15 +101,15 @@ pub struct ProgressPoint {
 }
 
 /// Per-row values every table uses, for one set.
-struct Derived<'a> {
-    set: &'a ScoredSet,
+pub(super) struct Derived<'a> {
+    pub(super) set: &'a ScoredSet,
     style: Vec<f64>,
     pep8: Vec<f64>,
     stages: BTreeMap<(&'a str, &'a str), [usize; 3]>,
     /// Each row's stream, in order.
-    streams: Vec<Vec<usize>>,
+    pub(super) streams: Vec<Vec<usize>>,
     /// Edit distance to the previous row of the same stream of this set (0 for the first).
-    edit: Vec<f64>,
+    pub(super) edit: Vec<f64>,
 }
 
 impl<'a> Derived<'a> {
@@ -156,6 +157,13 @@ pub fn evaluate(real: &ScoredSet, sims: &[ScoredSet], options: &Options) -> Repo
     let (targets, typical) = (next_step_targets(real_d), typical_lengths(real_d));
 
     let (embedding_pca_explained, embedding_points) = embedding_pca(&all);
+    let progress: Vec<Progress> = derived.iter().map(|d| progress(&typical, d)).collect();
+    let stream_realism = derived
+        .iter()
+        .zip(&progress)
+        .enumerate()
+        .map(|(i, (d, curve))| stream_realism(real_d, d, &typical, (curve, &progress[0]), i == 0))
+        .collect();
     Report {
         pep8: options.pep8,
         knn_k: options.knn_k,
@@ -171,7 +179,8 @@ pub fn evaluate(real: &ScoredSet, sims: &[ScoredSet], options: &Options) -> Repo
         table1: derived[1..].iter().map(|sim| table1(real_d, sim, options)).collect(),
         table2: derived.iter().enumerate().map(|(i, d)| table2(real_d, d, i == 0)).collect(),
         table3: derived.iter().enumerate().map(|(i, d)| table3(real_d, &targets, d, i == 0)).collect(),
-        progress: derived.iter().map(|d| progress(&typical, d)).collect(),
+        progress,
+        stream_realism,
         embedding_pca_explained,
         embedding_points,
     }
