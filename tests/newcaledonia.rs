@@ -3,7 +3,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
+use studentsim::generate::edits::EditModel;
+use studentsim::generate::{Attempt, Generator, Request, Target};
+use studentsim::problems::Problem;
 use studentsim::grade::Label;
 use studentsim::metrics::embed::{self, Embedder};
 use studentsim::score;
@@ -96,6 +100,41 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
     assert_eq!((t3.pass_rate_mae, t3.pep8_mae, t3.style_mae), (Some(0.0), Some(0.0), Some(0.0)));
     assert!(t3.cosine.unwrap() < 1e-9, "{:?}", t3.cosine);
     assert_eq!(t3.n, ns_op.len() - trajectory::streams(&ns_op).len());
+
+    // The edit model, fitted on the training part, on every NS_OP next step: the same seed gives the same
+    // attempts. Its edit sizes are measured, not yet asserted: issue 11 wants the median within a factor of 2
+    // of the real one, and today more than half of its attempts are unchanged (no nearby edit transplants).
+    let train: Vec<_> = rows.iter().filter(|r| split.part(r) == Part::Train).cloned().collect();
+    let model = EditModel::fit(&train, 5);
+    let problems: BTreeMap<&str, Arc<Problem>> = imported.problems.iter().map(|p| (p.id.as_str(), Arc::new(p.clone()))).collect();
+    let next_steps = |seed: u64| -> Vec<(usize, usize, String)> {
+        let mut out = vec![];
+        for stream in trajectory::streams(&ns_op).values() {
+            for t in 1..stream.len() {
+                let (last, real) = (&ns_op[stream[t - 1]], &ns_op[stream[t]]);
+                let history = stream[..t].iter().map(|&i| Attempt { code: ns_op[i].code.clone(), feedback: None }).collect();
+                let request = Request { student: real.student.clone(), history, target: Target::Next, seed, ..Request::bare(Arc::clone(&problems[real.problem.as_str()])) };
+                let code = common::block_on(model.generate(&request)).expect("an attempt").code;
+                let edit = |c: &str| studentsim::metrics::edit_distance(&last.code, c);
+                out.push((edit(&real.code), edit(&code), code));
+            }
+        }
+        out
+    };
+    let (first, again, other) = (next_steps(0), next_steps(0), next_steps(1));
+    assert_eq!(first, again, "seeded");
+    assert_ne!(first, other, "another seed draws other edits");
+    let median = |mut v: Vec<usize>| {
+        v.sort_unstable();
+        v[v.len() / 2] as f64
+    };
+    let real_median = median(first.iter().map(|x| x.0).collect());
+    let model_median = median(first.iter().map(|x| x.1).collect());
+    let unchanged = first.iter().filter(|x| x.1 == 0).count();
+    eprintln!(
+        "NS_OP next-step edit distance median: real {real_median}, edit model {model_median}; {unchanged} of {} attempts unchanged",
+        first.len()
+    );
 }
 
 /// A set ready for scoring: its own labels, style features from the sandbox, default embeddings.

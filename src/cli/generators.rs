@@ -14,6 +14,7 @@ use super::output::progress_of_unknown_length;
 use crate::BadInput;
 use crate::generate::Generator;
 use crate::generate::baseline::{CopyLast, Reference};
+use crate::generate::edits::EditModel;
 use crate::generate::openai::{Endpoint, OpenAi, OpenAiConfig};
 use crate::generate::qwen::sampler::Sampling;
 use crate::generate::qwen::{Layout, LocalModel, SamplingOverrides, Source, fetched_tokenizer};
@@ -26,10 +27,10 @@ pub struct GeneratorArgs {
     /// [default: qwen when --model names a folder or --gguf is given, else retrieval]
     #[arg(long, value_enum)]
     generator: Option<GeneratorName>,
-    /// Training rows for the retrieval simulator, e.g. the train part of the same split.
+    /// Training rows for the retrieval simulator and the edit model, e.g. the train part of the same split.
     #[arg(long, value_name = "JSONL")]
     train: Option<PathBuf>,
-    /// Nearest training states the retrieval simulator draws from.
+    /// Nearest training states the retrieval simulator and the edit model draw from.
     #[arg(long, default_value_t = 5)]
     neighbours: usize,
     #[command(flatten)]
@@ -46,17 +47,20 @@ impl GeneratorArgs {
         self.generator.unwrap_or(if local { GeneratorName::Qwen } else { GeneratorName::Retrieval })
     }
 
+    /// The --train rows, which `generator` needs.
+    fn train_rows(&self, generator: &str) -> Result<Vec<Submission>> {
+        let train = self.train.as_deref().ok_or_else(|| BadInput(format!("--generator {generator} needs --train JSONL (the rows it learns from)")))?;
+        Ok(read_rows(train)?.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// The generator, and the local model again when it is one (so problems can be checked against its
     /// context).
     pub fn build(&self, ctx: &Context, rt: &tokio::runtime::Runtime) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
         Ok(match self.name() {
             GeneratorName::CopyLast => (Arc::new(CopyLast), None),
             GeneratorName::Reference => (Arc::new(Reference), None),
-            GeneratorName::Retrieval => {
-                let train = self.train.as_deref().ok_or_else(|| BadInput("--generator retrieval needs --train JSONL (the rows it retrieves from)".into()))?;
-                let train: Vec<Submission> = read_rows(train)?.into_iter().map(|(_, r)| r).collect();
-                (Arc::new(Retrieval::fit(&train, self.neighbours)), None)
-            }
+            GeneratorName::Retrieval => (Arc::new(Retrieval::fit(&self.train_rows("retrieval")?, self.neighbours)), None),
+            GeneratorName::Edits => (Arc::new(EditModel::fit(&self.train_rows("edits")?, self.neighbours)), None),
             GeneratorName::Openai => {
                 let client = openai_client(self)?;
                 rt.block_on(client.check())?;
@@ -74,6 +78,8 @@ impl GeneratorArgs {
 enum GeneratorName {
     /// Real successors of the nearest real states from other students (needs --train).
     Retrieval,
+    /// Real students' edits, transplanted onto the student's own code (needs --train; weight-free).
+    Edits,
     /// Repeats the previous attempt.
     CopyLast,
     /// Always the problem's reference solution.

@@ -6,6 +6,7 @@
 //! request and seed give the same attempts.
 
 pub mod baseline;
+pub mod edits;
 pub mod openai;
 pub mod prompt;
 pub mod qwen;

@@ -112,7 +112,7 @@ impl Generator for Retrieval {
 }
 
 /// A seed that differs per (seed, student, problem, attempt, target), so draws are independent but repeatable.
-fn seed_for(request: &Request) -> u64 {
+pub(super) fn seed_for(request: &Request) -> u64 {
     let mut h = Sha256::new();
     h.update(request.seed.to_le_bytes());
     h.update(request.student.as_bytes());
