@@ -37,18 +37,26 @@ pub fn dense(weights: &Tensor, bias: Option<&Tensor>, x: &Tensor) -> Result<Opti
         candle_core::bail!("matmul: {x_k} inputs for a ({n}, {k}) matrix");
     }
     let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
-    let bias: Option<Vec<f32>> = bias.map(|b| b.to_vec1()).transpose()?;
-    let (storage, layout) = weights.storage_and_layout();
-    let (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) = (&*storage, layout.contiguous_offsets()) else {
-        return Ok(None);
-    };
-    let w = &data[start..end];
     let dot = dot_f32(Kernel::best());
-    let out = by_columns(rows, n, |c, r| {
-        dot(&w[c * k..(c + 1) * k], &x[r * k..(r + 1) * k]) + bias.as_ref().map_or(0.0, |b| b[c])
-    });
-    drop(storage);
-    Tensor::from_vec(out, (rows, n), &Device::Cpu).map(Some)
+    // Weights and bias are read where they are: this runs for every projection of every decoding step.
+    let product = |w: &[f32], bias: Option<&[f32]>| {
+        by_columns(rows, n, |c, r| dot(&w[c * k..(c + 1) * k], &x[r * k..(r + 1) * k]) + bias.map_or(0.0, |b| b[c]))
+    };
+    let out = in_place(weights, |w| match bias {
+        Some(b) => in_place(b, |b| product(w, Some(b))),
+        None => Some(product(w, None)),
+    })
+    .flatten();
+    out.map(|out| Tensor::from_vec(out, (rows, n), &Device::Cpu)).transpose()
+}
+
+/// `f` of the values of `t` without copying them; `None` unless `t` is a contiguous f32 tensor on the CPU.
+fn in_place<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) => Some(f(&data[start..end])),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
