@@ -255,3 +255,62 @@ fn metrics_writes_features_and_stream_edit_distances() {
     let run = studentsim(&["metrics", "--input", input.to_str().unwrap(), "--output", output2.to_str().unwrap()]);
     bad_input(&run, &["rows.jsonl:1:", "missing field"], Some(&output2));
 }
+
+/// `bench realism` on the bundled examples: one leaderboard per split and mode with the four weight-free
+/// generators, values that say what they claim (copy-last never changes the last real attempt, the reference
+/// always passes), closest picks that follow the values, the score reports beside them, and the same numbers
+/// under the same seed.
+#[test]
+fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str| {
+        let out = dir.path().join(name);
+        let result = studentsim(&["bench", "realism", "--out", out.to_str().unwrap()]);
+        assert!(result.status.success(), "{}", stderr(&result));
+        assert!(stdout(&result).contains("### ns_op, next-k3-context"), "{}", stdout(&result));
+        (out.clone(), std::fs::read_to_string(out.join("leaderboards.json")).unwrap())
+    };
+    let (out, first) = run("a");
+    let boards: Vec<serde_json::Value> = serde_json::from_str(&first).unwrap();
+    let titles: Vec<&str> = boards.iter().map(|b| b["title"].as_str().unwrap().split(':').next().unwrap()).collect();
+    let modes = ["next-k1", "next-k1-context", "next-k3", "next-k3-context", "stream"];
+    let want: Vec<String> = ["ns_op", "ns_np"].iter().flat_map(|s| modes.iter().map(move |m| format!("{s}, {m}"))).collect();
+    assert_eq!(titles, want);
+    for board in &boards {
+        assert_eq!(board["generators"], serde_json::json!(["copy-last", "reference", "retrieval", "edits"]));
+        let measure = |name: &str| board["measures"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned();
+        for m in board["measures"].as_array().unwrap() {
+            let values: Vec<Option<f64>> = m["values"].as_array().unwrap().iter().map(serde_json::Value::as_f64).collect();
+            let badness = |v: f64| match m["goal"].as_str().unwrap() {
+                "match_real" => (v - m["real"].as_f64().unwrap()).abs(),
+                "lowest" => v,
+                _ => -v,
+            };
+            let best = values.iter().flatten().map(|&v| badness(v)).min_by(f64::total_cmp);
+            let closest: Vec<&str> = m["closest"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+            let want: Vec<&str> = ["copy-last", "reference", "retrieval", "edits"]
+                .into_iter()
+                .zip(&values)
+                .filter(|(_, v)| v.zip(best).is_some_and(|(v, b)| badness(v) - b <= 1e-9))
+                .map(|(g, _)| g)
+                .collect();
+            assert_eq!(closest, want, "{}: {}", board["title"], m["name"]);
+        }
+        if let Some(unchanged) = measure("unchanged share") {
+            assert_eq!(unchanged["values"][0], 1.0, "copy-last repeats the last real attempt: {}", board["title"]);
+            assert_eq!(measure("pass rate mean").unwrap()["values"][1], 1.0, "the reference passes: {}", board["title"]);
+        } else {
+            assert_eq!(measure("attempts mean").unwrap()["values"][1], 1.0, "the reference passes at once: {}", board["title"]);
+        }
+    }
+    assert!(out.join("ns_op/next-k3-context/report/metrics.json").is_file());
+    assert!(out.join("ns_np/stream/edits.jsonl").is_file());
+    let (_, second) = run("b");
+    let differ = first.lines().zip(second.lines()).find(|(a, b)| a != b);
+    assert!(differ.is_none() && first.len() == second.len(), "the same seed gives the same leaderboards: {differ:?}");
+
+    let missing = dir.path().join("nowhere");
+    let out = dir.path().join("c");
+    let result = studentsim(&["bench", "realism", "--data", missing.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    bad_input(&result, &["nowhere/problems: not found"], Some(&out));
+}

@@ -62,7 +62,9 @@ struct Input {
 }
 
 fn read_set(path: &Path) -> Result<Input, BadInput> {
-    let rows: Vec<(usize, Submission)> = jsonl::read(path)?;
+    let mut rows: Vec<(usize, Submission)> = jsonl::read(path)?;
+    // Rollouts write rows as they finish; one order makes every sum, and so the report, the same to the bit.
+    rows.sort_by(|(_, a), (_, b)| (&a.student, &a.problem, a.time, a.attempt).cmp(&(&b.student, &b.problem, b.time, b.attempt)));
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows; every set needs at least one submission", path.display())));
     }
@@ -110,7 +112,16 @@ fn read_inputs(args: &ScoreArgs) -> Result<(Input, Vec<Input>), BadInput> {
 }
 
 pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
-    let (real, sims) = read_inputs(&args)?;
+    let (_, markdown) = write_report(ctx, &args)?;
+    let tables = markdown.split("## Table 3").nth(1).and_then(|t| t.split("\n## ").next()).unwrap_or("");
+    println!("Table 3{}", tables.trim_end());
+    println!("\nreport: {}", args.out.join("report.md").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Score the sets of `args` and write the report files into `args.out`; the report and its markdown.
+pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Report, String)> {
+    let (real, sims) = read_inputs(args)?;
     let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
     let embedder_dir = args.embedder.clone().unwrap_or_else(embed::default_model_dir);
     if args.embedder.is_none() && !embedder_dir.join("config.json").is_file() {
@@ -169,10 +180,7 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
         let path = args.out.join(name);
         jsonl::write_atomically(&path, |out| Ok(out.write_all(text.as_bytes())?))?;
     }
-    let tables = markdown.split("## Table 3").nth(1).and_then(|t| t.split("\n## ").next()).unwrap_or("");
-    println!("Table 3{}", tables.trim_end());
-    println!("\nreport: {}", args.out.join("report.md").display());
-    Ok(ExitCode::SUCCESS)
+    Ok((report, markdown))
 }
 
 /// Labels and pass rates of every row: the row's own when it has both, else a fresh grade.

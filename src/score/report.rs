@@ -76,14 +76,16 @@ pub fn markdown(report: &Report, from: &Provenance) -> String {
         w,
         "Real rows with a predecessor in their stream, and the simulated rows paired with them. Pass rate = passed \
          examples / all examples; no_error = share of rows that pass every example; edit = character edit distance \
-         to the previous row of the same stream of that set; cosine = mean cosine distance to the real partner.\n"
+         to the previous row of the same stream of that set (the study's measure); step = edit distance from the real \
+         attempt before the target (what the generator saw last), mean and median; unchanged = share of rows equal \
+         to it; cosine = mean cosine distance to the real partner.\n"
     );
-    let _ = writeln!(w, "| set | n | pass rate mean (std) | pass rate MAE | no_error | PEP 8 mean (std) | PEP 8 MAE | style mean (std) | style MAE | edit mean (std) | edit MAE | cosine |");
-    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(w, "| set | n | pass rate mean (std) | pass rate MAE | no_error | PEP 8 mean (std) | PEP 8 MAE | style mean (std) | style MAE | edit mean (std) | edit MAE | step mean | step median | unchanged | cosine |");
+    let _ = writeln!(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for t in &report.table3 {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             t.set,
             t.n,
             mean_std(t.pass_rate, 3),
@@ -95,6 +97,9 @@ pub fn markdown(report: &Report, from: &Provenance) -> String {
             num(t.style_mae, 2),
             mean_std(t.edit_distance, 1),
             num(t.edit_distance_mae, 1),
+            num(t.step_edit.map(|s| s.mean), 1),
+            num(t.step_edit_median, 1),
+            percent(t.unchanged),
             num(t.cosine, 3)
         );
     }

@@ -116,7 +116,7 @@ fn share(flags: impl IntoIterator<Item = bool>) -> Option<f64> {
 }
 
 /// The `q` quantile with linear interpolation between order statistics (numpy's default).
-fn percentile(values: &[f64], q: f64) -> Option<f64> {
+pub(super) fn percentile(values: &[f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }

@@ -86,6 +86,12 @@ pub struct NextStepRow {
     /// Edit distance to the previous row of the same stream (for a simulated set, its own previous row).
     pub edit_distance: Option<MeanStd>,
     pub edit_distance_mae: Option<f64>,
+    /// Edit distance from the real attempt before the target (what the generator was shown last) to this
+    /// row: the size of the step it took. For the real set the same as `edit_distance`.
+    pub step_edit: Option<MeanStd>,
+    pub step_edit_median: Option<f64>,
+    /// Share of rows identical to the real attempt before the target.
+    pub unchanged: Option<f64>,
     /// Mean cosine distance between each row's embedding and its real partner's.
     pub cosine: Option<f64>,
 }
@@ -254,19 +260,29 @@ fn table2(real: &Derived, d: &Derived, is_real: bool) -> StyleRow {
     }
 }
 
-/// The real rows that have a predecessor, by (student, problem, attempt).
-fn next_step_targets<'a>(real: &Derived<'a>) -> HashMap<(&'a str, &'a str, u32), usize> {
-    real.streams
-        .iter()
-        .flat_map(|stream| stream[1..].iter().copied())
-        .map(|i| {
+/// The real rows that have a predecessor.
+struct Targets<'a> {
+    /// By (student, problem, attempt).
+    by_key: HashMap<(&'a str, &'a str, u32), usize>,
+    /// Each target's predecessor in its stream.
+    previous: HashMap<usize, usize>,
+}
+
+fn next_step_targets<'a>(real: &Derived<'a>) -> Targets<'a> {
+    let previous: HashMap<usize, usize> =
+        real.streams.iter().flat_map(|stream| stream.windows(2).map(|w| (w[1], w[0]))).collect();
+    let by_key = previous
+        .keys()
+        .map(|&i| {
             let r = &real.set.rows[i];
             ((r.student.as_str(), r.problem.as_str(), r.attempt), i)
         })
-        .collect()
+        .collect();
+    Targets { by_key, previous }
 }
 
-fn table3(real: &Derived, targets: &HashMap<(&str, &str, u32), usize>, d: &Derived, is_real: bool) -> NextStepRow {
+fn table3(real: &Derived, targets: &Targets, d: &Derived, is_real: bool) -> NextStepRow {
+    let Targets { by_key: targets, previous } = targets;
     let pairs: Vec<(usize, usize)> = (0..d.set.rows.len())
         .filter_map(|i| {
             let r = &d.set.rows[i];
@@ -277,6 +293,10 @@ fn table3(real: &Derived, targets: &HashMap<(&str, &str, u32), usize>, d: &Deriv
     let mae = |v: &[f64], real_v: &[f64]| {
         if is_real { None } else { mean(pairs.iter().map(|&(i, t)| (v[i] - real_v[t]).abs())) }
     };
+    let steps: Vec<f64> = pairs
+        .iter()
+        .map(|&(i, t)| edit_distance(&real.set.rows[previous[&t]].code, &d.set.rows[i].code) as f64)
+        .collect();
     NextStepRow {
         set: d.set.name.clone(),
         n: pairs.len(),
@@ -289,6 +309,9 @@ fn table3(real: &Derived, targets: &HashMap<(&str, &str, u32), usize>, d: &Deriv
         style_mae: mae(&d.style, &real.style),
         edit_distance: MeanStd::of(&values(&d.edit)),
         edit_distance_mae: mae(&d.edit, &real.edit),
+        step_edit: MeanStd::of(&steps),
+        step_edit_median: super::streams::percentile(&steps, 0.5),
+        unchanged: mean(steps.iter().map(|&e| if e == 0.0 { 1.0 } else { 0.0 })),
         cosine: if is_real {
             None
         } else {

@@ -5,6 +5,7 @@
 
 pub mod newcaledonia;
 pub mod progsnap2;
+pub mod sample;
 pub mod split;
 pub mod views;
 

@@ -5,6 +5,7 @@ mod metrics;
 mod qwen;
 mod qwen_gguf;
 mod qwen_transformers;
+mod realism;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -31,6 +32,10 @@ pub enum BenchCommand {
     /// model against llama.cpp (llama-cpp-python) on the same file and threads; with --peer transformers, its
     /// transformers folder and a PEFT adapter through --model and --adapter against transformers and PEFT.
     Qwen(qwen::QwenArgs),
+    /// Every generator on the held-out students of a dataset (default: the bundled examples), in next-step
+    /// (k = 1 and 3, with and without context) and stream modes, on NS_OP and NS_NP: one leaderboard per split
+    /// and mode with the real value of each measure, each generator's, and which is closest.
+    Realism(realism::RealismArgs),
 }
 
 pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
@@ -38,6 +43,7 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Grade(args) => grade::run(ctx, args),
         BenchCommand::Metrics(args) => metrics::run(ctx, args),
         BenchCommand::Qwen(args) => qwen::run(ctx, args),
+        BenchCommand::Realism(args) => realism::run(ctx, args),
     }
 }
 

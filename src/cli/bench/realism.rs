@@ -1,0 +1,302 @@
+//! `studentsim bench realism`: every generator on the held-out students of one dataset, in every mode, scored
+//! against the real rows, and one leaderboard per split and mode. It runs the same subcommands a user would
+//! (`split`, `rollout`, `score`) and keeps their outputs beside the leaderboards.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, ensure};
+use clap::{Args, Parser};
+
+use crate::cli::{Cli, Command, Context, default_jobs};
+use crate::score::leaderboard::Leaderboard;
+use crate::trajectory::{self, Submission, sample};
+use crate::{BadInput, jsonl};
+
+#[derive(Debug, Args)]
+#[command(after_help = "Writes into --out: leaderboards.md and leaderboards.json, and per split and mode the \
+    rollouts and the full `score` report (SPLIT/MODE/). Modes: next-step with k = 1 and 3 real predecessors, each \
+    without and with the student's context, and autoregressive streams.\n\n\
+    Generators: copy-last, reference, retrieval and edits (fitted on the train part) everywhere; the in-process \
+    Qwen GGUF with --qwen and a served model with --openai-model, in the study's setting only (next-step k = 3 with \
+    context, and streams), on a seeded sample of whole streams when the split has more than --llm-sample targets \
+    (or --llm-streams streams). A sampled run gets its own leaderboard, with every generator on the same sample. \
+    The language models are left out unless asked for: on two cores one attempt takes 10-60 s, the rest of the \
+    bench seconds.")]
+pub struct RealismArgs {
+    /// A folder with problems/ and trajectories.jsonl, as `import` writes it [default: the bundled problems and
+    /// examples].
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Folder for the leaderboards and everything behind them (replaced on every run, except rollouts of the
+    /// language models, which resume).
+    #[arg(long, value_name = "DIR", default_value = "studentsim-realism")]
+    out: PathBuf,
+    /// Seed of the split (NewCaledonia in the README: 1).
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
+    /// Share of students held out.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.2)]
+    test_students: f64,
+    /// Share of problems held out (the NS_NP problems).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.2)]
+    test_problems: f64,
+    /// Seed of every rollout and of the language models' sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run the in-process Qwen2.5-Coder GGUF that `runtimes/setup.sh` fetched (or --gguf FILE).
+    #[arg(long)]
+    qwen: bool,
+    /// The GGUF for --qwen [default: the fetched Qwen2.5-Coder-0.5B-Instruct].
+    #[arg(long, value_name = "FILE", requires = "qwen")]
+    gguf: Option<PathBuf>,
+    /// Also run a model served over an OpenAI-compatible API, by the name it is served as.
+    #[arg(long, value_name = "NAME")]
+    openai_model: Option<String>,
+    /// API root of --openai-model.
+    #[arg(long, value_name = "URL", default_value = "http://localhost:8000/v1", requires = "openai_model")]
+    base_url: String,
+    /// Next-step targets the language models get per split at most (whole streams in a seeded order).
+    #[arg(long, value_name = "TARGETS", default_value_t = 150)]
+    llm_sample: usize,
+    /// Streams the language models get per split at most.
+    #[arg(long, value_name = "STREAMS", default_value_t = 40)]
+    llm_streams: usize,
+    /// Take the language models' samples from DIR/SPLIT-next.jsonl and DIR/SPLIT-streams.jsonl instead (the
+    /// files `runtimes/sample-streams.py` writes).
+    #[arg(long, value_name = "DIR")]
+    samples: Option<PathBuf>,
+    /// Attempts after which a simulated stream stops.
+    #[arg(long, default_value_t = 10)]
+    max_attempts: u32,
+    /// Rollout and scoring jobs at once.
+    #[arg(long, default_value_t = default_jobs())]
+    jobs: usize,
+}
+
+/// A rollout mode of the bench.
+#[derive(Clone, Copy)]
+enum Mode {
+    NextStep { k: usize, context: bool },
+    Stream,
+}
+
+impl Mode {
+    const ALL: [Mode; 5] = [
+        Mode::NextStep { k: 1, context: false },
+        Mode::NextStep { k: 1, context: true },
+        Mode::NextStep { k: 3, context: false },
+        Mode::NextStep { k: 3, context: true },
+        Mode::Stream,
+    ];
+
+    fn name(self) -> String {
+        match self {
+            Mode::NextStep { k, context } => format!("next-k{k}{}", if context { "-context" } else { "" }),
+            Mode::Stream => "stream".into(),
+        }
+    }
+
+    /// The study's setting, the only one the language models run in.
+    fn is_studys(self) -> bool {
+        matches!(self, Mode::NextStep { k: 3, context: true } | Mode::Stream)
+    }
+
+    fn rollout_args(self) -> Vec<String> {
+        match self {
+            Mode::NextStep { k, context } => {
+                let mut a = vec!["next-step".to_owned(), "--k".into(), k.to_string()];
+                a.extend(context.then(|| "--context".to_owned()));
+                a
+            }
+            Mode::Stream => vec!["stream".into()],
+        }
+    }
+}
+
+const CHEAP: [&str; 4] = ["copy-last", "reference", "retrieval", "edits"];
+
+/// A generator of the bench: its name in the leaderboards and its rollout options.
+struct Generator {
+    name: String,
+    args: Vec<String>,
+    /// A language model: study's setting only, sampled, resumed.
+    slow: bool,
+}
+
+struct Bench<'a> {
+    args: &'a RealismArgs,
+    problems: String,
+    runtime: Vec<String>,
+    train: String,
+    boards: Vec<Leaderboard>,
+}
+
+pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (problems, rows) = match &args.data {
+        Some(dir) => (dir.join("problems"), dir.join("trajectories.jsonl")),
+        None => (bundled.join("problems"), bundled.join("examples/trajectories.jsonl")),
+    };
+    for needed in [&problems, &rows] {
+        if !needed.exists() {
+            return Err(BadInput(format!("{}: not found (--data needs problems/ and trajectories.jsonl)", needed.display())).into());
+        }
+    }
+    let generators = generators(ctx, &args)?;
+    if !generators.iter().any(|g| g.slow) {
+        eprintln!("realism: language models left out (--qwen for the fetched Qwen GGUF, --openai-model for a served one)");
+    }
+    let split_dir = args.out.join("split");
+    if split_dir.exists() {
+        std::fs::remove_dir_all(&split_dir).with_context(|| format!("clearing {}", split_dir.display()))?;
+    }
+    let runtime: Vec<String> = ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
+    let mut bench = Bench { args: &args, problems: utf8(&problems)?, runtime, train: utf8(&split_dir.join("train.jsonl"))?, boards: Vec::new() };
+    let (seed, students, share) = (args.split_seed.to_string(), args.test_students.to_string(), args.test_problems.to_string());
+    bench.step("split", &["split", "--input", &utf8(&rows)?, "--out", &utf8(&split_dir)?, "--seed", &seed, "--test-students", &students, "--test-problems", &share])?;
+
+    for split in ["ns_op", "ns_np"] {
+        let real_file = split_dir.join(format!("{split}.jsonl"));
+        let real: Vec<Submission> = trajectory::read(&real_file)?;
+        if sample::targets(&real) == 0 {
+            eprintln!("realism: {split} has no stream with two attempts; skipped");
+            continue;
+        }
+        for mode in Mode::ALL {
+            bench.mode(split, mode, &real_file, &real, &generators)?;
+        }
+    }
+    let markdown: String = bench.boards.iter().map(|b| b.markdown() + "\n").collect();
+    jsonl::write_atomically(&args.out.join("leaderboards.md"), |w| Ok(w.write_all(markdown.as_bytes())?))?;
+    let json = serde_json::to_string_pretty(&bench.boards)? + "\n";
+    jsonl::write_atomically(&args.out.join("leaderboards.json"), |w| Ok(w.write_all(json.as_bytes())?))?;
+    println!("{markdown}");
+    eprintln!("realism: done in {:.1} s; {}", started.elapsed().as_secs_f64(), args.out.join("leaderboards.md").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The generators to run: the cheap ones always, the language models when asked for.
+fn generators(ctx: &Context, args: &RealismArgs) -> Result<Vec<Generator>> {
+    let mut all: Vec<Generator> = CHEAP
+        .iter()
+        .map(|&g| Generator { name: g.into(), args: vec!["--generator".into(), g.into()], slow: false })
+        .collect();
+    if args.qwen {
+        let file = args.gguf.clone().unwrap_or_else(|| crate::generate::qwen::fetched_gguf(&ctx.runtime_dir()));
+        if !file.is_file() {
+            return Err(BadInput(format!("--qwen: {} not found; run `runtimes/setup.sh` or pass --gguf FILE", file.display())).into());
+        }
+        let args = ["--generator", "qwen", "--gguf", &utf8(&file)?, "--layout", "chat", "--batch", "1"].map(str::to_owned);
+        all.push(Generator { name: "qwen".into(), args: args.to_vec(), slow: true });
+    }
+    if let Some(model) = &args.openai_model {
+        let args = ["--generator", "openai", "--model", model, "--base-url", &args.base_url].map(str::to_owned);
+        all.push(Generator { name: model.clone(), args: args.to_vec(), slow: true });
+    }
+    Ok(all)
+}
+
+impl Bench<'_> {
+    /// One mode of one split: the full leaderboard (every generator that runs in this mode on every real
+    /// stream), and, when the language models needed a sample, a second one on that sample.
+    fn mode(&mut self, split: &str, mode: Mode, real_file: &Path, real: &[Submission], generators: &[Generator]) -> Result<()> {
+        let slow: Vec<&Generator> = generators.iter().filter(|g| g.slow && mode.is_studys()).collect();
+        let sampled = match mode {
+            Mode::NextStep { .. } => sample::targets(real) > self.args.llm_sample,
+            Mode::Stream => trajectory::streams(real).len() > self.args.llm_streams,
+        } || self.args.samples.is_some();
+        let dir = self.args.out.join(split).join(mode.name());
+        let whole: Vec<&Generator> = generators.iter().filter(|g| !g.slow || (!sampled && slow.iter().any(|s| s.name == g.name))).collect();
+        let title = format!("{split}, {}: {} real streams, {} next-step targets", mode.name(), trajectory::streams(real).len(), sample::targets(real));
+        self.run_and_score(&dir, real_file, mode, &whole, title)?;
+        if sampled && !slow.is_empty() {
+            let sample_file = self.sample(split, mode, real)?;
+            let rows: Vec<Submission> = trajectory::read(&sample_file)?;
+            let on_sample: Vec<&Generator> = generators.iter().filter(|g| !g.slow || slow.iter().any(|s| s.name == g.name)).collect();
+            let title = format!(
+                "{split}, {} on a seeded sample: {} real streams, {} next-step targets",
+                mode.name(),
+                trajectory::streams(&rows).len(),
+                sample::targets(&rows)
+            );
+            self.run_and_score(&dir.with_file_name(format!("{}-sample", mode.name())), &sample_file, mode, &on_sample, title)?;
+        }
+        Ok(())
+    }
+
+    /// The language models' sample of `real` for `mode`, written beside the split (or named by --samples).
+    fn sample(&self, split: &str, mode: Mode, real: &[Submission]) -> Result<PathBuf> {
+        let kind = if matches!(mode, Mode::Stream) { "streams" } else { "next" };
+        if let Some(dir) = &self.args.samples {
+            let file = dir.join(format!("{split}-{kind}.jsonl"));
+            ensure!(file.is_file(), BadInput(format!("--samples: {} not found", file.display())));
+            return Ok(file);
+        }
+        let rows = match mode {
+            Mode::Stream => sample::streams_of(real, self.args.llm_streams, self.args.seed),
+            Mode::NextStep { .. } => sample::for_targets(real, self.args.llm_sample, self.args.seed),
+        };
+        let file = self.args.out.join("split").join(format!("{split}-sample-{kind}.jsonl"));
+        jsonl::write(&file, &rows)?;
+        Ok(file)
+    }
+
+    /// Roll out every generator of `generators` on `real_file` into `dir`, score them, keep the leaderboard.
+    fn run_and_score(&mut self, dir: &Path, real_file: &Path, mode: Mode, generators: &[&Generator], title: String) -> Result<()> {
+        let (input, seed, attempts) = (utf8(real_file)?, self.args.seed.to_string(), self.args.max_attempts.to_string());
+        let jobs = self.args.jobs.to_string();
+        let mut sims = Vec::new();
+        for g in generators {
+            let file = dir.join(format!("{}.jsonl", g.name));
+            if !g.slow && file.exists() {
+                std::fs::remove_file(&file).with_context(|| format!("clearing {}", file.display()))?;
+            }
+            let file = utf8(&file)?;
+            let mut line: Vec<String> = ["--problems", &self.problems, "rollout"].map(str::to_owned).to_vec();
+            line.extend(mode.rollout_args());
+            line.extend(["--input", &input, "--train", &self.train, "--seed", &seed, "--out", &file, "--jobs", &jobs].map(str::to_owned));
+            if matches!(mode, Mode::Stream) {
+                line.extend(["--max-attempts".to_owned(), attempts.clone()]);
+            }
+            line.extend(g.args.iter().cloned());
+            line.extend(self.runtime.iter().cloned());
+            self.step(&format!("{title}: {}", g.name), &line.iter().map(String::as_str).collect::<Vec<_>>())?;
+            sims.push(format!("{}={file}", g.name));
+        }
+        let report_dir = utf8(&dir.join("report"))?;
+        let mut line: Vec<&str> = vec!["--problems", &self.problems, "score", "--real", &input, "--out", &report_dir, "--jobs", &jobs];
+        for sim in &sims {
+            line.extend(["--sim", sim.as_str()]);
+        }
+        line.extend(self.runtime.iter().map(String::as_str));
+        let cli = parse(&line)?;
+        let Command::Score(score_args) = cli.command else { unreachable!("a score command line") };
+        eprintln!("realism: scoring {title}");
+        let ctx = Context { problems: cli.problems, runtime: cli.runtime };
+        let (report, _) = crate::cli::score::write_report(&ctx, &score_args)?;
+        self.boards.push(match mode {
+            Mode::NextStep { .. } => Leaderboard::next_step(title, &report),
+            Mode::Stream => Leaderboard::streams(title, &report),
+        });
+        Ok(())
+    }
+
+    /// Run one studentsim command line.
+    fn step(&self, what: &str, args: &[&str]) -> Result<()> {
+        eprintln!("realism: {what}");
+        let code = crate::cli::run(parse(args)?)?;
+        ensure!(code == ExitCode::SUCCESS, "{what} failed");
+        Ok(())
+    }
+}
+
+fn parse(args: &[&str]) -> Result<Cli> {
+    Cli::try_parse_from(std::iter::once("studentsim").chain(args.iter().copied())).context("the bench's own command line")
+}
+
+fn utf8(path: &Path) -> Result<String, BadInput> {
+    path.to_str().map(str::to_owned).ok_or_else(|| BadInput(format!("{}: not a UTF-8 path", path.display())))
+}
