@@ -198,3 +198,42 @@ fn stress_tutor_reports_latency_errors_and_leakage() {
     let on_sum_digits = example_rows().iter().filter(|r| r["problem"] == "sum-digits" && r["attempt"] == 1).count();
     assert_eq!(figures["leaked"].as_u64(), Some(2 * on_sum_digits as u64), "{figures}");
 }
+
+/// The edit model with a judge picks the outcome the training students' transitions give: here every changed
+/// attempt after a `logical` one passed, so it transplants the fix that passes, and when no transplant applies
+/// it jumps to the nearest passing submission; without a judge the same student resubmits.
+#[test]
+fn the_judged_edit_model_draws_the_outcome_from_training_transitions() {
+    use std::sync::Arc;
+    use studentsim::generate::edits::EditModel;
+    use studentsim::generate::{Attempt, Generator, Request, Target};
+    use studentsim::grade::Label;
+    use studentsim::trajectory::Submission;
+
+    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
+    let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
+    let (wrong, right) = ("def sum_digits(n):\n    return n\n", "def sum_digits(n):\n    return sum(int(d) for d in str(n))\n");
+    let row = |attempt: u32, code: &str, label: Label| Submission {
+        student: "a".into(),
+        problem: "sum-digits".into(),
+        time: jiff::Timestamp::from_second(1_600_000_000 + i64::from(attempt)).unwrap(),
+        attempt,
+        code: code.into(),
+        label: Some(label),
+        pass_rate: None,
+        source: "real".into(),
+        platform_correct: None,
+        generated: None,
+    };
+    let train = [row(1, wrong, Label::Logical), row(2, right, Label::NoError)];
+    let judged = EditModel::fit(&train, 5).judged_by(common::grader());
+    let next = |model: &EditModel, code: &str| {
+        let history = vec![Attempt { code: code.into(), feedback: None }];
+        let request = Request { student: "b".into(), history, target: Target::Next, ..Request::bare(Arc::clone(&problem)) };
+        common::block_on(model.generate(&request)).unwrap().code
+    };
+    assert_eq!(next(&judged, "def sum_digits(x):\n    return x\n"), "def sum_digits(x):\n    return sum(int(d) for d in str(x))\n");
+    let stuck = "def sum_digits(n):\n    total = 0\n    return total\n";
+    assert_eq!(next(&judged, stuck), right, "no transplant applies: the nearest passing submission");
+    assert_eq!(next(&EditModel::fit(&train, 5), stuck), stuck, "without a judge nothing applies and the student resubmits");
+}

@@ -8,7 +8,7 @@ use anyhow::Result;
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 
-use super::Context;
+use super::{Context, LimitArgs};
 use super::rollout::read_rows;
 use super::output::progress_of_unknown_length;
 use crate::BadInput;
@@ -55,12 +55,16 @@ impl GeneratorArgs {
 
     /// The generator, and the local model again when it is one (so problems can be checked against its
     /// context).
-    pub fn build(&self, ctx: &Context, rt: &tokio::runtime::Runtime) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
+    /// `limits` and `jobs` are the rollout's: the edit model grades its candidates in a sandbox of its own.
+    pub fn build(&self, ctx: &Context, rt: &tokio::runtime::Runtime, limits: &LimitArgs, jobs: usize) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
         Ok(match self.name() {
             GeneratorName::CopyLast => (Arc::new(CopyLast), None),
             GeneratorName::Reference => (Arc::new(Reference), None),
             GeneratorName::Retrieval => (Arc::new(Retrieval::fit(&self.train_rows("retrieval")?, self.neighbours)), None),
-            GeneratorName::Edits => (Arc::new(EditModel::fit(&self.train_rows("edits")?, self.neighbours)), None),
+            GeneratorName::Edits => {
+                let model = EditModel::fit(&self.train_rows("edits")?, self.neighbours).judged_by(ctx.grader(limits, jobs)?);
+                (Arc::new(model), None)
+            }
             GeneratorName::Openai => {
                 let client = openai_client(self)?;
                 rt.block_on(client.check())?;

@@ -168,7 +168,7 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
 pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<Submission>, tokio::runtime::Runtime)> {
     let rows = read_rows(&args.input)?;
     let rt = tokio_runtime(args.jobs)?;
-    let (generator, local) = args.generator.build(ctx, &rt)?;
+    let (generator, local) = args.generator.build(ctx, &rt, &args.limits, args.jobs)?;
     let registry = ctx.registry()?;
     let found = registry_problems(ctx, &registry, &args.input, rows.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?;
     let grader = ctx.grader(&args.limits, args.jobs)?;

@@ -1,18 +1,26 @@
 //! The weight-free student edit model: how students *change* code, learned from training streams.
 //!
 //! For a next attempt it first decides whether the student changes anything at all, at the rate training
-//! students resubmitted identical code after an attempt with the same label (the label comes from the feedback
-//! of autoregressive streams; ground-truth next steps carry none, and take the rate over all labels). Otherwise it
-//! finds the `k` training states of other students nearest to the current code (same problem; every problem
-//! for a problem the training set never saw), preferring those with the current label, and transplants one of
-//! their real edits onto the student's own code ([`transplant`]): the `k` nearest in a seeded order, the
-//! next whenever a hunk finds no place. When none applies the student resubmits. An attempt is final
-//! when the analogue's next attempt ended its stream. Stage targets and first attempts draw a real submission
-//! at that stage, as [`Retrieval`] does.
+//! students resubmitted identical code after an attempt with the same label. Otherwise it finds the training
+//! states of other students nearest to the current code (same problem; every problem for a problem the training
+//! set never saw), preferring those with the current label, and transplants one of their real edits onto the
+//! student's own code ([`transplant`]), the `k` nearest first in a seeded order.
+//!
+//! With a [`Judge`] (a sandbox grader; the CLI always gives one) it also decides how the attempt turns out: the
+//! next label is drawn from the training students' transitions P(label after an edit | label before), the
+//! current label taken from the feedback or graded, and the first transplant whose graded label is the drawn one
+//! wins. When the drawn label is `no_error` and no transplant passes, the student jumps to the passing training
+//! submission nearest to their code; otherwise the first transplant that applied is kept, whatever its label.
+//! Without a judge the first transplant that applies wins. When none applies the student resubmits. An attempt
+//! is final when the analogue's next attempt ended its stream. Stage targets and first attempts draw a real
+//! submission at that stage, as [`Retrieval`] does.
 
 pub mod transplant;
 
+mod judge;
+
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::Result;
 use rand::rngs::StdRng;
@@ -21,10 +29,19 @@ use rand::{RngExt, SeedableRng};
 
 use super::retrieval::{Retrieval, seed_for};
 use super::{Attempt, BoxFuture, Generation, Generator, Request, Target};
-use crate::grade::Label;
+use crate::grade::{Grader, Label};
 use crate::metrics::edit_distance;
 use crate::trajectory::{Submission, streams};
+pub use judge::Judge;
 use transplant::transplant;
+
+/// Labels in the order of the transition rows.
+const LABELS: [Label; 4] = [Label::NoError, Label::Logical, Label::Runtime, Label::Compile];
+
+/// Analogues tried per attempt with a judge (the `k` nearest first, then the next nearest), and transplants
+/// graded at most.
+const TRIES: usize = 20;
+const GRADED: usize = 6;
 
 /// A training attempt that has a next one.
 struct Edit {
@@ -42,9 +59,14 @@ pub struct EditModel {
     /// Share of next attempts identical to the one before, by that one's label, and over all labels.
     resubmit: HashMap<Label, f64>,
     resubmit_any: f64,
+    /// Counts of the label after a change, by the label before, in [`LABELS`] order.
+    transitions: HashMap<Label, [usize; 4]>,
+    /// Passing training submissions by problem: (student, code).
+    passing: HashMap<String, Vec<(String, String)>>,
     k: usize,
     /// For stage targets and first attempts.
     stages: Retrieval,
+    judge: Option<Judge>,
 }
 
 impl EditModel {
@@ -53,6 +75,11 @@ impl EditModel {
         let mut edits = vec![];
         let mut by_problem: HashMap<String, Vec<usize>> = HashMap::new();
         let mut counts: HashMap<Option<Label>, (usize, usize)> = HashMap::new();
+        let mut transitions: HashMap<Label, [usize; 4]> = HashMap::new();
+        let mut passing: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for row in rows.iter().filter(|r| r.label == Some(Label::NoError)) {
+            passing.entry(row.problem.clone()).or_default().push((row.student.clone(), row.code.clone()));
+        }
         for ((student, problem), stream) in streams(rows) {
             for (i, pair) in stream.windows(2).enumerate() {
                 let (before, after) = (&rows[pair[0]], &rows[pair[1]]);
@@ -60,6 +87,9 @@ impl EditModel {
                 let count = counts.entry(before.label).or_default();
                 *count = (count.0 + usize::from(same), count.1 + 1);
                 if !same {
+                    if let (Some(b), Some(a)) = (before.label, after.label) {
+                        transitions.entry(b).or_default()[index(a)] += 1;
+                    }
                     by_problem.entry(problem.to_owned()).or_default().push(edits.len());
                     edits.push(Edit {
                         student: student.to_owned(),
@@ -74,37 +104,102 @@ impl EditModel {
         let (same, all) = counts.values().fold((0, 0), |(s, a), &(cs, ca)| (s + cs, a + ca));
         let resubmit = counts.iter().filter_map(|(l, &(s, a))| Some((l.as_ref().copied()?, s as f64 / a as f64))).collect();
         let resubmit_any = if all == 0 { 0.0 } else { same as f64 / all as f64 };
-        Self { edits, by_problem, resubmit, resubmit_any, k: k.max(1), stages: Retrieval::fit(rows, k) }
+        Self {
+            edits,
+            by_problem,
+            resubmit,
+            resubmit_any,
+            transitions,
+            passing,
+            k: k.max(1),
+            stages: Retrieval::fit(rows, k),
+            judge: None,
+        }
     }
 
-    fn next_attempt(&self, request: &Request, last: &Attempt) -> Generation {
+    /// Grade candidate attempts with `grader`, and pick them by the outcome drawn from the training transitions.
+    pub fn judged_by(self, grader: Arc<Grader>) -> Self {
+        Self { judge: Some(Judge::new(grader)), ..self }
+    }
+
+    async fn next_attempt(&self, request: &Request, last: &Attempt) -> Result<Generation> {
         let mut rng = StdRng::seed_from_u64(seed_for(request));
-        let label = last.feedback.as_ref().map(|f| f.label);
+        let label = match (&last.feedback, &self.judge) {
+            (Some(feedback), _) => Some(feedback.label),
+            (None, Some(judge)) => Some(judge.label(&request.problem, &last.code).await?),
+            (None, None) => None,
+        };
         let resubmit = label.and_then(|l| self.resubmit.get(&l)).copied().unwrap_or(self.resubmit_any);
         let unchanged = Generation { code: last.code.clone(), ..Generation::default() };
         if rng.random_bool(resubmit.clamp(0.0, 1.0)) {
-            return unchanged;
+            return Ok(unchanged);
         }
+        let analogues = self.analogues(request, label, &last.code, &mut rng);
+        let mut applied = analogues.iter().filter_map(|&e| {
+            let edit = &self.edits[e];
+            transplant(&edit.before, &edit.after, &last.code).map(|code| Generation { code, submit: edit.ends, ..Generation::default() })
+        });
+        let Some(judge) = &self.judge else {
+            // Only the nearest: trying farther analogues until one fits makes more edits apply but fewer fit
+            // (NewCaledonia: 50 tries instead of 5 raised the pass-rate MAE from 0.191 to 0.211).
+            return Ok(applied.next().unwrap_or(unchanged));
+        };
+        let wanted = label.and_then(|l| self.draw_next_label(l, &mut rng));
+        let mut first = None;
+        for candidate in applied.take(GRADED) {
+            if Some(judge.label(&request.problem, &candidate.code).await?) == wanted {
+                return Ok(candidate);
+            }
+            first.get_or_insert(candidate);
+        }
+        if wanted == Some(Label::NoError)
+            && let Some(code) = self.nearest_passing(request, &last.code)
+        {
+            return Ok(Generation { code, ..Generation::default() });
+        }
+        Ok(first.unwrap_or(unchanged))
+    }
+
+    /// The edits to try, best first: the `k` nearest (those with the current label first) in a seeded order,
+    /// then, with a judge, the next nearest up to [`TRIES`].
+    fn analogues(&self, request: &Request, label: Option<Label>, code: &str, rng: &mut StdRng) -> Vec<usize> {
         let others = |e: &usize| self.edits[*e].student != request.student;
         let same: Vec<usize> = self.by_problem.get(&request.problem.id).into_iter().flatten().copied().filter(others).collect();
         let pool: Vec<usize> = if same.is_empty() { (0..self.edits.len()).filter(others).collect() } else { same };
         let mut near: Vec<(bool, usize, usize)> = pool
             .iter()
-            .map(|&e| (label.is_some() && self.edits[e].label != label, edit_distance(&last.code, &self.edits[e].before), e))
+            .map(|&e| (label.is_some() && self.edits[e].label != label, edit_distance(code, &self.edits[e].before), e))
             .collect();
         near.sort_unstable();
-        // Only the nearest: trying farther analogues until one fits makes more edits apply but fewer fit
-        // (NewCaledonia: 50 tries instead of 5 raised the pass-rate MAE from 0.191 to 0.211).
-        near.truncate(self.k);
-        near.shuffle(&mut rng);
-        for &(_, _, e) in &near {
-            let edit = &self.edits[e];
-            if let Some(code) = transplant(&edit.before, &edit.after, &last.code) {
-                return Generation { code, submit: edit.ends, ..Generation::default() };
-            }
-        }
-        unchanged
+        near.truncate(if self.judge.is_some() { TRIES.max(self.k) } else { self.k });
+        let k = self.k.min(near.len());
+        near[..k].shuffle(rng);
+        near.into_iter().map(|(_, _, e)| e).collect()
     }
+
+    /// The label after a change, drawn from the training transitions out of `label`.
+    fn draw_next_label(&self, label: Label, rng: &mut StdRng) -> Option<Label> {
+        let counts = self.transitions.get(&label)?;
+        let total: usize = counts.iter().sum();
+        let mut pick = rng.random_range(0..total);
+        for (i, &c) in counts.iter().enumerate() {
+            if pick < c {
+                return Some(LABELS[i]);
+            }
+            pick -= c;
+        }
+        unreachable!("pick < total")
+    }
+
+    /// Another student's passing submission to this problem nearest to `code`.
+    fn nearest_passing(&self, request: &Request, code: &str) -> Option<String> {
+        let passing = self.passing.get(&request.problem.id)?;
+        passing.iter().filter(|(s, _)| *s != request.student).min_by_key(|(_, c)| (edit_distance(code, c), c.as_str())).map(|(_, c)| c.clone())
+    }
+}
+
+fn index(label: Label) -> usize {
+    LABELS.iter().position(|&l| l == label).expect("every label is in LABELS")
 }
 
 impl Generator for EditModel {
@@ -115,7 +210,7 @@ impl Generator for EditModel {
     fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, Result<Generation>> {
         Box::pin(async move {
             match (request.target, request.history.last()) {
-                (Target::Next, Some(last)) => Ok(self.next_attempt(request, last)),
+                (Target::Next, Some(last)) => self.next_attempt(request, last).await,
                 _ => self.stages.generate(request).await,
             }
         })
