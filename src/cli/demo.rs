@@ -1,6 +1,6 @@
 //! `studentsim demo`: the whole loop on one dataset, through the same subcommands a user would run: split the
-//! streams, roll out next steps and autoregressive streams with the retrieval simulator and the copy-last
-//! baseline (every attempt graded in the sandbox), score them against the held-out students, write the report.
+//! streams, roll out next steps and autoregressive streams with the edit model, the retrieval simulator and the
+//! copy-last baseline (every attempt graded in the sandbox), score them against the held-out students, write the report.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -66,7 +66,8 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     let runtime: Vec<String> = ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
     let runtime: Vec<&str> = runtime.iter().map(String::as_str).collect();
     let mut sims = Vec::new();
-    for (mode, generator) in [("next-step", "retrieval"), ("next-step", "copy-last"), ("stream", "retrieval"), ("stream", "copy-last")] {
+    let generators = ["edits", "retrieval", "copy-last"];
+    for (mode, generator) in ["next-step", "stream"].into_iter().flat_map(|m| generators.map(|g| (m, g))) {
         let file = format!("{work_s}/{mode}-{generator}.jsonl");
         let common = ["--problems", &problems, "rollout", mode, "--input", &test, "--train", &train, "--generator", generator, "--seed", &seed, "--out", &file];
         step(&format!("{mode} rollout with {generator}"), &[&common[..], &runtime[..]].concat())?;

@@ -24,7 +24,7 @@ use crate::trajectory::Submission;
 /// Which generator writes the attempts, and its settings.
 #[derive(Debug, Args)]
 pub struct GeneratorArgs {
-    /// [default: qwen when --model names a folder or --gguf is given, else retrieval]
+    /// [default: qwen when --model names a folder or --gguf is given, else edits]
     #[arg(long, value_enum)]
     generator: Option<GeneratorName>,
     /// Training rows for the retrieval simulator and the edit model, e.g. the train part of the same split.
@@ -44,7 +44,7 @@ pub struct GeneratorArgs {
 impl GeneratorArgs {
     fn name(&self) -> GeneratorName {
         let local = self.qwen.gguf.is_some() || self.openai.model.as_deref().is_some_and(|m| Path::new(m).is_dir());
-        self.generator.unwrap_or(if local { GeneratorName::Qwen } else { GeneratorName::Retrieval })
+        self.generator.unwrap_or(if local { GeneratorName::Qwen } else { GeneratorName::Edits })
     }
 
     /// The --train rows, which `generator` needs.
@@ -80,10 +80,11 @@ impl GeneratorArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum GeneratorName {
+    /// Real students' edits, transplanted onto the student's own code, with the outcome drawn from the training
+    /// label transitions (needs --train; weight-free).
+    Edits,
     /// Real successors of the nearest real states from other students (needs --train).
     Retrieval,
-    /// Real students' edits, transplanted onto the student's own code (needs --train; weight-free).
-    Edits,
     /// Repeats the previous attempt.
     CopyLast,
     /// Always the problem's reference solution.
