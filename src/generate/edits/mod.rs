@@ -147,10 +147,15 @@ impl EditModel {
         let wanted = label.and_then(|l| self.draw_next_label(l, &mut rng));
         let mut first = None;
         for candidate in applied.take(GRADED) {
-            if Some(judge.label(&request.problem, &candidate.code).await?) == wanted {
+            let got = judge.label(&request.problem, &candidate.code).await?;
+            if Some(got) == wanted {
                 return Ok(candidate);
             }
-            first.get_or_insert(candidate);
+            // Never an outcome no training student reached from this label: a transplant that breaks the
+            // syntax makes a `compile` error, which students who always submitted parsing code never do.
+            if label.is_some_and(|l| self.transitions.get(&l).is_some_and(|c| c[index(got)] > 0)) {
+                first.get_or_insert(candidate);
+            }
         }
         if wanted == Some(Label::NoError)
             && let Some(code) = self.nearest_passing(request, &last.code)
