@@ -178,3 +178,40 @@ fn a_refused_key_an_absent_server_and_a_hung_request_end_clearly() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("timed out"), "{errors:?}");
 }
+
+/// `bench realism` with a served model: the model runs only in the study's setting (next-step k = 3 with context,
+/// and streams) on a seeded sample of each split, which gets its own leaderboard with every generator on it;
+/// the full leaderboards stay weight-free.
+#[test]
+fn bench_realism_samples_the_served_model_and_ranks_it_beside_the_others() {
+    let server = serve(Box::new(|path, _, _| match path {
+        p if p.ends_with("/models") => Reply::Json(200, vec![], json!({"data": []})),
+        _ => chat("```python\ndef sum_digits(n):\n    return n\n```"),
+    }));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench");
+    let args = ["bench", "realism", "--openai-model", "tiny", "--base-url", &server.url, "--llm-sample", "5", "--llm-streams", "2", "--max-attempts", "2"];
+    let run = studentsim(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let boards: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(out.join("leaderboards.json")).unwrap()).unwrap();
+    let sampled: Vec<&Value> = boards.iter().filter(|b| b["title"].as_str().unwrap().contains("seeded sample")).collect();
+    let titles: Vec<&str> = sampled.iter().map(|b| b["title"].as_str().unwrap().split(" on a").next().unwrap()).collect();
+    assert_eq!(titles, ["ns_op, next-k3-context", "ns_op, stream", "ns_np, next-k3-context", "ns_np, stream"]);
+    for board in &boards {
+        let with_model = board["generators"].as_array().unwrap().iter().any(|g| g == "tiny");
+        assert_eq!(with_model, sampled.contains(&board), "the model is only on the sampled boards: {}", board["title"]);
+    }
+    for board in &sampled {
+        let title = board["title"].as_str().unwrap();
+        let targets: usize = title.rsplit(", ").next().unwrap().split(' ').next().unwrap().parse().unwrap();
+        if title.contains("next-k3") {
+            assert!(targets >= 5, "at least --llm-sample targets: {title}");
+            let pass = board["measures"].as_array().unwrap().iter().find(|m| m["name"] == "pass rate mean").unwrap();
+            assert!(pass["values"][4].as_f64().is_some(), "the model's rows are scored: {title}");
+        } else {
+            assert!(title.contains(": 2 real streams"), "--llm-streams streams: {title}");
+        }
+    }
+    let requests = server.bodies.lock().unwrap().len();
+    assert!(requests >= 2 * 5, "the model answered every sampled target ({requests} requests)");
+}
