@@ -258,14 +258,14 @@ fn metrics_writes_features_and_stream_edit_distances() {
 
 /// `bench realism` on the bundled examples: one leaderboard per split and mode with the four weight-free
 /// generators, values that say what they claim (copy-last never changes the last real attempt, the reference
-/// always passes), closest picks that follow the values, the score reports beside them, and the same numbers
-/// under the same seed.
+/// always passes), closest picks that follow the values, the score reports beside them, a tutor's hints given
+/// to every stream generator (none of which reads them), and the same numbers under the same seed.
 #[test]
 fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str| {
         let out = dir.path().join(name);
-        let result = studentsim(&["bench", "realism", "--out", out.to_str().unwrap()]);
+        let result = studentsim(&["bench", "realism", "--out", out.to_str().unwrap(), "--tutor", "echo 'Look at the failing example again.'"]);
         assert!(result.status.success(), "{}", stderr(&result));
         assert!(stdout(&result).contains("### ns_op, next-k3-context"), "{}", stdout(&result));
         (out.clone(), std::fs::read_to_string(out.join("leaderboards.json")).unwrap())
@@ -301,7 +301,18 @@ fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
             assert_eq!(measure("pass rate mean").unwrap()["values"][1], 1.0, "the reference passes: {}", board["title"]);
         } else {
             assert_eq!(measure("attempts mean").unwrap()["values"][1], 1.0, "the reference passes at once: {}", board["title"]);
+            assert_eq!(board["hint_blind"], board["generators"], "no weight-free generator reads hints: {}", board["title"]);
         }
+    }
+    // The tutor's effect on each stream generator: its hints were given (copy-last never passes, so it gets one
+    // after every attempt but the last) and changed nothing.
+    let tutor: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(out.join("tutor.json")).unwrap()).unwrap();
+    assert_eq!(tutor.len(), 2, "one per split");
+    for split in &tutor {
+        let copy_last = &split["generators"][0];
+        assert_eq!(copy_last["generator"], "copy-last");
+        assert_eq!(copy_last["hints"].as_u64().unwrap(), 9 * copy_last["streams"].as_u64().unwrap(), "{split}");
+        assert_eq!(copy_last["pass_curve_shift"], 0.0);
     }
     assert!(out.join("ns_op/next-k3-context/report/metrics.json").is_file());
     assert!(out.join("ns_np/stream/edits.jsonl").is_file());

@@ -98,13 +98,6 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
-/// 1 − Levenshtein / the longer length, on stripped text.
-fn similarity(a: &str, b: &str) -> f64 {
-    let (a, b) = (a.trim(), b.trim());
-    let longest = a.chars().count().max(b.chars().count());
-    if longest == 0 { 1.0 } else { 1.0 - crate::metrics::edit_distance(a, b) as f64 / longest as f64 }
-}
-
 pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
     let Some(tutor) = args.tutor.build()? else {
         return Err(BadInput("stress-tutor needs --tutor CMD or --tutor-url URL".into()).into());
@@ -151,7 +144,7 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
             let Ok(hint) = &c.outcome else { return false };
             let Some(prepared) = rollout.problems.get(&c.problem) else { return false };
             let code = extract_code(hint).map_or_else(|| hint.clone(), |(code, _)| code);
-            similarity(&code, &prepared.problem.solution) >= args.leak_similarity
+            crate::metrics::similarity(&code, &prepared.problem.solution) >= args.leak_similarity
         })
         .count();
     let ok = calls.len() - errors.len();

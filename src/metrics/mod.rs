@@ -26,6 +26,13 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     strsim::levenshtein(a, b)
 }
 
+/// 1 − Levenshtein / the longer length, on stripped text (1 for two empty texts).
+pub fn similarity(a: &str, b: &str) -> f64 {
+    let (a, b) = (a.trim(), b.trim());
+    let longest = a.chars().count().max(b.chars().count());
+    if longest == 0 { 1.0 } else { 1.0 - edit_distance(a, b) as f64 / longest as f64 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,9 @@ pub struct Leaderboard {
     pub measures: Vec<Measure>,
     /// Per generator: on how many measures it is closest.
     pub wins: Vec<usize>,
+    /// Generators whose attempts were the same with and without a tutor's hints (when the bench had a tutor).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hint_blind: Vec<String>,
 }
 
 /// Values closer than this are a tie.
@@ -73,7 +76,7 @@ impl Leaderboard {
             })
             .collect();
         let wins = generators.iter().map(|g| measures.iter().filter(|m| m.closest.contains(g)).count()).collect();
-        Self { title, generators, measures, wins }
+        Self { title, generators, measures, wins, hint_blind: Vec::new() }
     }
 
     /// Next-step measures (Table 3 and the size of each step).
@@ -159,6 +162,9 @@ impl Leaderboard {
         }
         let wins: Vec<String> = self.wins.iter().map(usize::to_string).collect();
         let _ = writeln!(w, "| **closest on** | | | {} | |", wins.join(" | "));
+        if !self.hint_blind.is_empty() {
+            let _ = writeln!(w, "\nHint-blind (the same attempts with and without the tutor's hints): {}.", self.hint_blind.join(", "));
+        }
         w
     }
 }

@@ -16,6 +16,7 @@
 pub mod leaderboard;
 pub mod plots;
 pub mod report;
+pub mod tutor;
 mod streams;
 mod tables;
 

@@ -2,6 +2,7 @@
 //! against the real rows, and one leaderboard per split and mode. It runs the same subcommands a user would
 //! (`split`, `rollout`, `score`) and keeps their outputs beside the leaderboards.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -10,7 +11,9 @@ use anyhow::{Context as _, Result, ensure};
 use clap::{Args, Parser};
 
 use crate::cli::{Cli, Command, Context, default_jobs};
+use crate::problems::Registry;
 use crate::score::leaderboard::Leaderboard;
+use crate::score::tutor::{TutorEffect, tutor_effect};
 use crate::trajectory::{self, Submission, sample};
 use crate::{BadInput, jsonl};
 
@@ -70,6 +73,14 @@ pub struct RealismArgs {
     /// Attempts after which a simulated stream stops.
     #[arg(long, default_value_t = 10)]
     max_attempts: u32,
+    /// A tutor bot (run with `sh -c`, as `rollout stream --tutor`): every stream generator also runs on the same
+    /// streams with its hints, and the effect is reported (pass-rate curve shift, attempts until passing, share
+    /// of streams that pass, hint leakage); a generator whose attempts do not change is marked hint-blind.
+    #[arg(long, value_name = "CMD")]
+    tutor: Option<String>,
+    /// A hint whose code is at least this similar to the reference solution leaks it.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.8)]
+    leak_similarity: f64,
     /// Rollout and scoring jobs at once.
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
@@ -130,7 +141,11 @@ struct Bench<'a> {
     problems: String,
     runtime: Vec<String>,
     train: String,
+    /// Reference solutions by problem, for hint leakage.
+    solutions: HashMap<String, String>,
     boards: Vec<Leaderboard>,
+    /// Per stream leaderboard with a tutor: its title and each generator's tutor effect.
+    tutor_effects: Vec<(String, Vec<TutorEffect>)>,
 }
 
 pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
@@ -154,7 +169,16 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
         std::fs::remove_dir_all(&split_dir).with_context(|| format!("clearing {}", split_dir.display()))?;
     }
     let runtime: Vec<String> = ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
-    let mut bench = Bench { args: &args, problems: utf8(&problems)?, runtime, train: utf8(&split_dir.join("train.jsonl"))?, boards: Vec::new() };
+    let solutions = Registry::load(&problems)?.iter().map(|p| (p.id.clone(), p.solution.clone())).collect();
+    let mut bench = Bench {
+        args: &args,
+        problems: utf8(&problems)?,
+        runtime,
+        train: utf8(&split_dir.join("train.jsonl"))?,
+        solutions,
+        boards: Vec::new(),
+        tutor_effects: Vec::new(),
+    };
     let (seed, students, share) = (args.split_seed.to_string(), args.test_students.to_string(), args.test_problems.to_string());
     bench.step("split", &["split", "--input", &utf8(&rows)?, "--out", &utf8(&split_dir)?, "--seed", &seed, "--test-students", &students, "--test-problems", &share])?;
 
@@ -169,10 +193,19 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
             bench.mode(split, mode, &real_file, &real, &generators)?;
         }
     }
-    let markdown: String = bench.boards.iter().map(|b| b.markdown() + "\n").collect();
+    let mut markdown: String = bench.boards.iter().map(|b| b.markdown() + "\n").collect();
+    for (title, effects) in &bench.tutor_effects {
+        markdown.push_str(&tutor_markdown(title, effects));
+    }
     jsonl::write_atomically(&args.out.join("leaderboards.md"), |w| Ok(w.write_all(markdown.as_bytes())?))?;
     let json = serde_json::to_string_pretty(&bench.boards)? + "\n";
     jsonl::write_atomically(&args.out.join("leaderboards.json"), |w| Ok(w.write_all(json.as_bytes())?))?;
+    if args.tutor.is_some() {
+        let effects: Vec<serde_json::Value> =
+            bench.tutor_effects.iter().map(|(title, e)| serde_json::json!({"title": title, "generators": e})).collect();
+        let json = serde_json::to_string_pretty(&effects)? + "\n";
+        jsonl::write_atomically(&args.out.join("tutor.json"), |w| Ok(w.write_all(json.as_bytes())?))?;
+    }
     println!("{markdown}");
     eprintln!("realism: done in {:.1} s; {}", started.elapsed().as_secs_f64(), args.out.join("leaderboards.md").display());
     Ok(ExitCode::SUCCESS)
@@ -249,6 +282,7 @@ impl Bench<'_> {
         let (input, seed, attempts) = (utf8(real_file)?, self.args.seed.to_string(), self.args.max_attempts.to_string());
         let jobs = self.args.jobs.to_string();
         let mut sims = Vec::new();
+        let mut effects = Vec::new();
         for g in generators {
             let file = dir.join(format!("{}.jsonl", g.name));
             if !g.slow && file.exists() {
@@ -265,6 +299,18 @@ impl Bench<'_> {
             line.extend(self.runtime.iter().cloned());
             self.step(&format!("{title}: {}", g.name), &line.iter().map(String::as_str).collect::<Vec<_>>())?;
             sims.push(format!("{}={file}", g.name));
+            if let (Mode::Stream, Some(tutor)) = (mode, &self.args.tutor) {
+                let hinted = dir.join(format!("{}-tutor.jsonl", g.name));
+                if !g.slow && hinted.exists() {
+                    std::fs::remove_file(&hinted).with_context(|| format!("clearing {}", hinted.display()))?;
+                }
+                let position = line.iter().position(|a| a == "--out").expect("an --out") + 1;
+                line[position] = utf8(&hinted)?;
+                line.extend(["--tutor".to_owned(), tutor.clone()]);
+                self.step(&format!("{title}: {} with the tutor", g.name), &line.iter().map(String::as_str).collect::<Vec<_>>())?;
+                let rows = |path: &Path| -> Result<Vec<Submission>> { Ok(trajectory::read(path)?) };
+                effects.push(tutor_effect(&g.name, &rows(Path::new(&file))?, &rows(&hinted)?, &self.solutions, self.args.leak_similarity));
+            }
         }
         let report_dir = utf8(&dir.join("report"))?;
         let mut line: Vec<&str> = vec!["--problems", &self.problems, "score", "--real", &input, "--out", &report_dir, "--jobs", &jobs];
@@ -277,10 +323,15 @@ impl Bench<'_> {
         eprintln!("realism: scoring {title}");
         let ctx = Context { problems: cli.problems, runtime: cli.runtime };
         let (report, _) = crate::cli::score::write_report(&ctx, &score_args)?;
-        self.boards.push(match mode {
-            Mode::NextStep { .. } => Leaderboard::next_step(title, &report),
-            Mode::Stream => Leaderboard::streams(title, &report),
-        });
+        let mut board = match mode {
+            Mode::NextStep { .. } => Leaderboard::next_step(title.clone(), &report),
+            Mode::Stream => Leaderboard::streams(title.clone(), &report),
+        };
+        board.hint_blind = effects.iter().filter(|e| e.hint_blind).map(|e| e.generator.clone()).collect();
+        self.boards.push(board);
+        if !effects.is_empty() {
+            self.tutor_effects.push((title, effects));
+        }
         Ok(())
     }
 
@@ -291,6 +342,31 @@ impl Bench<'_> {
         ensure!(code == ExitCode::SUCCESS, "{what} failed");
         Ok(())
     }
+}
+
+/// The tutor's effect on each generator of one stream leaderboard.
+fn tutor_markdown(title: &str, effects: &[TutorEffect]) -> String {
+    let pct = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{:.1}%", 100.0 * v));
+    let num = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"));
+    let mut w = format!(
+        "### {title}: with and without the tutor\n\n| generator | streams passing (without → with) | attempts to pass | \
+         pass-rate curve shift | hints | leaking hints | hint-blind |\n|---|---:|---:|---:|---:|---:|---|\n"
+    );
+    for e in effects {
+        w.push_str(&format!(
+            "| {} | {} → {} | {} → {} | {} | {} | {} | {} |\n",
+            e.generator,
+            pct(e.passing[0]),
+            pct(e.passing[1]),
+            num(e.attempts_to_pass[0]),
+            num(e.attempts_to_pass[1]),
+            num(e.pass_curve_shift),
+            e.hints,
+            pct(e.leaked),
+            if e.hint_blind { "yes" } else { "no" }
+        ));
+    }
+    w + "\n"
 }
 
 fn parse(args: &[&str]) -> Result<Cli> {

@@ -144,7 +144,8 @@ impl EditModel {
             // (NewCaledonia: 50 tries instead of 5 raised the pass-rate MAE from 0.191 to 0.211).
             return Ok(applied.next().unwrap_or(unchanged));
         };
-        let wanted = label.and_then(|l| self.draw_next_label(l, &mut rng));
+        let row = label.map(|l| self.transitions_from(l));
+        let wanted = row.and_then(|r| draw(&r, &mut rng));
         let mut first = None;
         for candidate in applied.take(GRADED) {
             let got = judge.label(&request.problem, &candidate.code).await?;
@@ -153,7 +154,7 @@ impl EditModel {
             }
             // Never an outcome no training student reached from this label: a transplant that breaks the
             // syntax makes a `compile` error, which students who always submitted parsing code never do.
-            if label.is_some_and(|l| self.transitions.get(&l).is_some_and(|c| c[index(got)] > 0)) {
+            if row.is_none_or(|r| r[index(got)] > 0 || r.iter().all(|&c| c == 0)) {
                 first.get_or_insert(candidate);
             }
         }
@@ -182,18 +183,15 @@ impl EditModel {
         near.into_iter().map(|(_, _, e)| e).collect()
     }
 
-    /// The label after a change, drawn from the training transitions out of `label`.
-    fn draw_next_label(&self, label: Label, rng: &mut StdRng) -> Option<Label> {
-        let counts = self.transitions.get(&label)?;
-        let total: usize = counts.iter().sum();
-        let mut pick = rng.random_range(0..total);
-        for (i, &c) in counts.iter().enumerate() {
-            if pick < c {
-                return Some(LABELS[i]);
-            }
-            pick -= c;
-        }
-        unreachable!("pick < total")
+    /// How often each label followed `label` after a change in training; pooled over every label when
+    /// training never saw `label` followed.
+    fn transitions_from(&self, label: Label) -> [usize; 4] {
+        self.transitions.get(&label).copied().unwrap_or_else(|| {
+            self.transitions.values().fold([0; 4], |mut sum, row| {
+                sum.iter_mut().zip(row).for_each(|(s, r)| *s += r);
+                sum
+            })
+        })
     }
 
     /// Another student's passing submission to this problem nearest to `code`.
@@ -201,6 +199,22 @@ impl EditModel {
         let passing = self.passing.get(&request.problem.id)?;
         passing.iter().filter(|(s, _)| *s != request.student).min_by_key(|(_, c)| (edit_distance(code, c), c.as_str())).map(|(_, c)| c.clone())
     }
+}
+
+/// A label drawn with the weights of `counts`; none when they are all zero.
+fn draw(counts: &[usize; 4], rng: &mut StdRng) -> Option<Label> {
+    let total: usize = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let mut pick = rng.random_range(0..total);
+    for (i, &c) in counts.iter().enumerate() {
+        if pick < c {
+            return Some(LABELS[i]);
+        }
+        pick -= c;
+    }
+    unreachable!("pick < total")
 }
 
 fn index(label: Label) -> usize {
