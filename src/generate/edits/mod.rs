@@ -195,9 +195,11 @@ impl EditModel {
     }
 
     /// Another student's passing submission to this problem nearest to `code`.
+    /// On a problem no training student passed, the problem's reference solution.
     fn nearest_passing(&self, request: &Request, code: &str) -> Option<String> {
-        let passing = self.passing.get(&request.problem.id)?;
-        passing.iter().filter(|(s, _)| *s != request.student).min_by_key(|(_, c)| (edit_distance(code, c), c.as_str())).map(|(_, c)| c.clone())
+        let passing = self.passing.get(&request.problem.id).into_iter().flatten().filter(|(s, _)| *s != request.student);
+        let nearest = passing.min_by_key(|(_, c)| (edit_distance(code, c), c.as_str())).map(|(_, c)| c.clone());
+        nearest.or_else(|| Some(request.problem.solution.clone()).filter(|s| !s.trim().is_empty()))
     }
 }
 
