@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use clap::{Args, Parser};
+use clap::Args;
 
-use super::{Cli, Context};
+use super::{Context, utf8};
 use crate::BadInput;
 
 #[derive(Debug, Args)]
@@ -33,11 +33,7 @@ pub struct DemoArgs {
 /// One step of the demo: a command line of studentsim itself.
 fn step(what: &str, args: &[&str]) -> Result<()> {
     eprintln!("demo: {what}");
-    let cli = Cli::try_parse_from(std::iter::once("studentsim").chain(args.iter().copied()))
-        .with_context(|| format!("the demo's own command line for {what}"))?;
-    let code = super::run(cli)?;
-    anyhow::ensure!(code == ExitCode::SUCCESS, "{what} failed");
-    Ok(())
+    super::run_own(args).with_context(|| format!("demo: {what}"))
 }
 
 pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
@@ -57,8 +53,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     if work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;
     }
-    let path = |p: &Path| p.to_str().map(str::to_owned).ok_or_else(|| BadInput(format!("{}: not a UTF-8 path", p.display())));
-    let (problems, rows, work_s, out) = (path(&problems)?, path(&rows)?, path(&work)?, path(&args.out)?);
+    let (problems, rows, work_s, out) = (utf8(&problems)?, utf8(&rows)?, utf8(&work)?, utf8(&args.out)?);
     let split = format!("{work_s}/split");
     let (seed, share) = (args.seed.to_string(), args.test_students.to_string());
     step("splitting by held-out students", &["split", "--input", &rows, "--out", &split, "--seed", &seed, "--test-students", &share])?;

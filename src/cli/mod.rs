@@ -211,6 +211,23 @@ fn registry_problems<'r, 'a>(
     Ok(found)
 }
 
+/// Run one of studentsim's own command lines (for `demo` and `bench realism`, which compose subcommands).
+fn run_own(args: &[&str]) -> Result<()> {
+    let code = run(parse_own(args)?)?;
+    anyhow::ensure!(code == ExitCode::SUCCESS, "`studentsim {}` failed", args.join(" "));
+    Ok(())
+}
+
+fn parse_own(args: &[&str]) -> Result<Cli> {
+    use anyhow::Context as _;
+    Cli::try_parse_from(std::iter::once("studentsim").chain(args.iter().copied())).context("studentsim's own command line")
+}
+
+/// `path` as text for a command line.
+fn utf8(path: &std::path::Path) -> Result<String, BadInput> {
+    path.to_str().map(str::to_owned).ok_or_else(|| BadInput(format!("{}: not a UTF-8 path", path.display())))
+}
+
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -18,6 +18,19 @@ pub enum Label {
 }
 
 impl Label {
+    /// Every label, in the order tables and transition matrices use.
+    pub const ALL: [Label; 4] = [Label::NoError, Label::Logical, Label::Runtime, Label::Compile];
+
+    /// This label's position in [`Label::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Label::NoError => 0,
+            Label::Logical => 1,
+            Label::Runtime => 2,
+            Label::Compile => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Label::NoError => "no_error",

@@ -13,7 +13,7 @@ use crate::grade::Label;
 use crate::metrics::progress::normalized_steps;
 
 /// Rows and columns of the transition matrix.
-pub const LABELS: [Label; 4] = [Label::NoError, Label::Logical, Label::Runtime, Label::Compile];
+pub const LABELS: [Label; 4] = Label::ALL;
 
 /// One set's stream-level measures; the distances compare it with the real set (`None` on the real set itself).
 #[derive(Debug, Serialize)]
@@ -95,11 +95,10 @@ pub(super) fn stream_realism(
 }
 
 fn transition_counts(d: &Derived) -> [[usize; 4]; 4] {
-    let index = |label: Label| LABELS.iter().position(|&l| l == label).expect("every label is in LABELS");
     let mut counts = [[0; 4]; 4];
     for stream in &d.streams {
         for pair in stream.windows(2) {
-            counts[index(d.set.labels[pair[0]])][index(d.set.labels[pair[1]])] += 1;
+            counts[d.set.labels[pair[0]].index()][d.set.labels[pair[1]].index()] += 1;
         }
     }
     counts
@@ -110,7 +109,7 @@ fn probabilities(row: [usize; 4]) -> Option<[f64; 4]> {
     (total > 0).then(|| row.map(|c| c as f64 / total as f64))
 }
 
-fn share(flags: impl IntoIterator<Item = bool>) -> Option<f64> {
+pub(super) fn share(flags: impl IntoIterator<Item = bool>) -> Option<f64> {
     let (yes, n) = flags.into_iter().fold((0usize, 0usize), |(y, n), f| (y + usize::from(f), n + 1));
     (n > 0).then(|| yes as f64 / n as f64)
 }

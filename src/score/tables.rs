@@ -146,7 +146,7 @@ fn features(s: &Style) -> [f64; FEATURES] {
     [s.lines as f64, s.chars as f64, f64::from(s.ast_depth), f64::from(s.ast_width), f64::from(s.ast_nodes)]
 }
 
-fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+pub(super) fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / n as f64)
 }
@@ -311,7 +311,7 @@ fn table3(real: &Derived, targets: &Targets, d: &Derived, is_real: bool) -> Next
         edit_distance_mae: mae(&d.edit, &real.edit),
         step_edit: MeanStd::of(&steps),
         step_edit_median: super::streams::percentile(&steps, 0.5),
-        unchanged: mean(steps.iter().map(|&e| if e == 0.0 { 1.0 } else { 0.0 })),
+        unchanged: super::streams::share(steps.iter().map(|&e| e == 0.0)),
         cosine: if is_real {
             None
         } else {

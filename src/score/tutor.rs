@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::streams::share;
+use super::tables::mean;
 use crate::generate::reply::extract_code;
 use crate::grade::Label;
 use crate::metrics::similarity;
@@ -41,7 +43,7 @@ pub fn tutor_effect(
         let streams = streams(rows);
         let ends: Vec<(bool, usize)> =
             streams.values().map(|s| (rows[s[s.len() - 1]].label == Some(Label::NoError), s.len())).collect();
-        let passing = mean(ends.iter().map(|&(p, _)| f64::from(u8::from(p))));
+        let passing = share(ends.iter().map(|&(p, _)| p));
         let attempts = mean(ends.iter().filter(|(p, _)| *p).map(|&(_, n)| n as f64));
         let mut curve: HashMap<u32, Vec<f64>> = HashMap::new();
         for row in rows {
@@ -59,10 +61,9 @@ pub fn tutor_effect(
         .iter()
         .filter_map(|r| Some((r.problem.as_str(), r.generated.as_ref()?.feedback.as_ref()?.get("hint")?.as_str()?)))
         .collect();
-    let leaked = mean(hints.iter().map(|(problem, hint)| {
+    let leaked = share(hints.iter().map(|(problem, hint)| {
         let code = extract_code(hint).map_or_else(|| (*hint).to_owned(), |(code, _)| code);
-        let leaks = solutions.get(*problem).is_some_and(|s| similarity(&code, s) >= leak_similarity);
-        f64::from(u8::from(leaks))
+        solutions.get(*problem).is_some_and(|s| similarity(&code, s) >= leak_similarity)
     }));
     let key = |r: &Submission| (r.student.clone(), r.problem.clone(), r.attempt);
     let codes: HashMap<_, &str> = without.iter().map(|r| (key(r), r.code.as_str())).collect();
@@ -77,11 +78,6 @@ pub fn tutor_effect(
         leaked,
         hint_blind,
     }
-}
-
-fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
-    let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| sum / n as f64)
 }
 
 #[cfg(test)]

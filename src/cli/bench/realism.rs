@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, ensure};
-use clap::{Args, Parser};
+use clap::Args;
 
-use crate::cli::{Cli, Command, Context, default_jobs};
+use crate::cli::{Command, Context, default_jobs, parse_own, run_own, utf8};
 use crate::problems::Registry;
 use crate::score::leaderboard::Leaderboard;
 use crate::score::tutor::{TutorEffect, tutor_effect};
@@ -318,7 +318,7 @@ impl Bench<'_> {
             line.extend(["--sim", sim.as_str()]);
         }
         line.extend(self.runtime.iter().map(String::as_str));
-        let cli = parse(&line)?;
+        let cli = parse_own(&line)?;
         let Command::Score(score_args) = cli.command else { unreachable!("a score command line") };
         eprintln!("realism: scoring {title}");
         let ctx = Context { problems: cli.problems, runtime: cli.runtime };
@@ -338,9 +338,7 @@ impl Bench<'_> {
     /// Run one studentsim command line.
     fn step(&self, what: &str, args: &[&str]) -> Result<()> {
         eprintln!("realism: {what}");
-        let code = crate::cli::run(parse(args)?)?;
-        ensure!(code == ExitCode::SUCCESS, "{what} failed");
-        Ok(())
+        run_own(args).with_context(|| format!("realism: {what}"))
     }
 }
 
@@ -369,10 +367,3 @@ fn tutor_markdown(title: &str, effects: &[TutorEffect]) -> String {
     w + "\n"
 }
 
-fn parse(args: &[&str]) -> Result<Cli> {
-    Cli::try_parse_from(std::iter::once("studentsim").chain(args.iter().copied())).context("the bench's own command line")
-}
-
-fn utf8(path: &Path) -> Result<String, BadInput> {
-    path.to_str().map(str::to_owned).ok_or_else(|| BadInput(format!("{}: not a UTF-8 path", path.display())))
-}

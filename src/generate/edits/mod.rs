@@ -35,9 +35,6 @@ use crate::trajectory::{Submission, streams};
 pub use judge::Judge;
 use transplant::transplant;
 
-/// Labels in the order of the transition rows.
-const LABELS: [Label; 4] = [Label::NoError, Label::Logical, Label::Runtime, Label::Compile];
-
 /// Analogues tried per attempt with a judge (the `k` nearest first, then the next nearest), and transplants
 /// graded at most.
 const TRIES: usize = 20;
@@ -59,7 +56,7 @@ pub struct EditModel {
     /// Share of next attempts identical to the one before, by that one's label, and over all labels.
     resubmit: HashMap<Label, f64>,
     resubmit_any: f64,
-    /// Counts of the label after a change, by the label before, in [`LABELS`] order.
+    /// Counts of the label after a change, by the label before, in [`Label::ALL`] order.
     transitions: HashMap<Label, [usize; 4]>,
     /// Passing training submissions by problem: (student, code).
     passing: HashMap<String, Vec<(String, String)>>,
@@ -88,7 +85,7 @@ impl EditModel {
                 *count = (count.0 + usize::from(same), count.1 + 1);
                 if !same {
                     if let (Some(b), Some(a)) = (before.label, after.label) {
-                        transitions.entry(b).or_default()[index(a)] += 1;
+                        transitions.entry(b).or_default()[a.index()] += 1;
                     }
                     by_problem.entry(problem.to_owned()).or_default().push(edits.len());
                     edits.push(Edit {
@@ -154,7 +151,7 @@ impl EditModel {
             }
             // Never an outcome no training student reached from this label: a transplant that breaks the
             // syntax makes a `compile` error, which students who always submitted parsing code never do.
-            if row.is_none_or(|r| r[index(got)] > 0 || r.iter().all(|&c| c == 0)) {
+            if row.is_none_or(|r| r[got.index()] > 0 || r.iter().all(|&c| c == 0)) {
                 first.get_or_insert(candidate);
             }
         }
@@ -212,16 +209,13 @@ fn draw(counts: &[usize; 4], rng: &mut StdRng) -> Option<Label> {
     let mut pick = rng.random_range(0..total);
     for (i, &c) in counts.iter().enumerate() {
         if pick < c {
-            return Some(LABELS[i]);
+            return Some(Label::ALL[i]);
         }
         pick -= c;
     }
     unreachable!("pick < total")
 }
 
-fn index(label: Label) -> usize {
-    LABELS.iter().position(|&l| l == label).expect("every label is in LABELS")
-}
 
 impl Generator for EditModel {
     fn name(&self) -> &str {
