@@ -58,6 +58,17 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
     edits.sort();
     let mean = edits.iter().sum::<usize>() as f64 / edits.len() as f64;
     assert_eq!((edits.len(), edits[edits.len() / 2]), (4619, 7));
+    // The bit-parallel distance equals strsim's plain dynamic programme on every consecutive pair and on as many
+    // pairs of unrelated programs (far apart, often of other problems; some non-ASCII).
+    let unrelated = (0..rows.len()).map(|i| (i, i * 7919 % rows.len()));
+    let consecutive = streams.values().flat_map(|ix| ix.windows(2).map(|w| (w[0], w[1])));
+    let pairs: Vec<(usize, usize)> = consecutive.chain(unrelated).collect();
+    let differ: Vec<_> = pairs
+        .iter()
+        .filter(|&&(i, j)| studentsim::metrics::edit_distance(&rows[i].code, &rows[j].code) != strsim::levenshtein(&rows[i].code, &rows[j].code))
+        .collect();
+    assert!(differ.is_empty(), "{} of {} pairs differ from strsim, first {:?}", differ.len(), pairs.len(), differ.first());
+    assert!(rows.iter().any(|r| !r.code.is_ascii()), "the check should see non-ASCII programs too");
     assert!((mean - 21.2).abs() < 0.05, "mean edit distance {mean}");
 
     // Views: three stages per stream; one next-step item per submission with a predecessor.

@@ -237,3 +237,46 @@ fn the_judged_edit_model_draws_the_outcome_from_training_transitions() {
     assert_eq!(next(&judged, stuck), right, "no transplant applies: the nearest passing submission");
     assert_eq!(next(&EditModel::fit(&train, 5), stuck), stuck, "without a judge nothing applies and the student resubmits");
 }
+
+/// The edit model works on the examples its feedback showed failing: of two training edits with the drawn
+/// outcome (`logical` again), it takes the one that makes a shown example pass, whatever the seeded order of the
+/// analogues.
+#[test]
+fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
+    use std::sync::Arc;
+    use studentsim::generate::edits::EditModel;
+    use studentsim::generate::{Attempt, Feedback, Generator, Request, Target};
+    use studentsim::grade::Label;
+    use studentsim::trajectory::Submission;
+
+    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
+    let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
+    let row = |student: &str, attempt: u32, code: &str| Submission {
+        student: student.into(),
+        problem: "sum-digits".into(),
+        time: jiff::Timestamp::from_second(1_600_000_000 + i64::from(attempt)).unwrap(),
+        attempt,
+        code: code.into(),
+        label: Some(Label::Logical),
+        pass_rate: None,
+        source: "real".into(),
+        platform_correct: None,
+        generated: None,
+    };
+    let (start, fixes_shown, fixes_hidden) =
+        ("def sum_digits(n):\n    return 1\n", "def sum_digits(n):\n    return 7\n", "def sum_digits(n):\n    return 0\n");
+    // Two students, the same start; one fixes sum_digits(7), the other sum_digits(0).
+    let train = [row("a", 1, start), row("a", 2, fixes_shown), row("c", 1, start), row("c", 2, fixes_hidden)];
+    let model = EditModel::fit(&train, 5).judged_by(common::grader());
+    let tests = common::block_on(common::grader().problem_tests(&problem)).unwrap();
+    let feedback = Feedback::from_record(&common::block_on(common::grader().grade(&problem.fixed, start, &tests)));
+    let shown: Vec<&str> = feedback.failing.iter().map(|e| e.source.as_str()).collect();
+    assert!(shown.iter().any(|s| s.contains("sum_digits(7)")) && !shown.iter().any(|s| s.contains("sum_digits(0)")), "{shown:?}");
+    let mut picked = std::collections::BTreeSet::new();
+    for seed in 0..8 {
+        let history = vec![Attempt { code: start.into(), feedback: Some(feedback.clone()) }];
+        let request = Request { student: "b".into(), history, target: Target::Next, seed, ..Request::bare(Arc::clone(&problem)) };
+        picked.insert(common::block_on(model.generate(&request)).unwrap().code);
+    }
+    assert_eq!(picked.into_iter().collect::<Vec<_>>(), [fixes_shown], "the edit that fixes the example the student was shown");
+}

@@ -63,28 +63,30 @@ pub struct Feedback {
 const SHOWN_EXAMPLES: usize = 3;
 const SHOWN_CHARS: usize = 300;
 
+/// `text` as a prompt shows it: cut at [`SHOWN_CHARS`] characters, with `...` when cut.
+pub fn shown(text: &str) -> String {
+    let mut t: String = text.chars().take(SHOWN_CHARS).collect();
+    if t.len() < text.len() {
+        t.push_str("...");
+    }
+    t
+}
+
 impl Feedback {
     /// What a student is shown of `record`: its label, message, and its first few failing examples.
     pub fn from_record(record: &GradeRecord) -> Self {
-        let cut = |s: &str| -> String {
-            let mut t: String = s.chars().take(SHOWN_CHARS).collect();
-            if t.len() < s.len() {
-                t.push_str("...");
-            }
-            t
-        };
         let failing = record
             .examples
             .iter()
             .filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout))
             .take(SHOWN_EXAMPLES)
             .map(|e| FailingExample {
-                source: cut(&e.source),
-                want: cut(&e.want),
-                got: if e.outcome == Outcome::Timeout { "(time limit exceeded)".into() } else { cut(&e.got) },
+                source: shown(&e.source),
+                want: shown(&e.want),
+                got: if e.outcome == Outcome::Timeout { "(time limit exceeded)".into() } else { shown(&e.got) },
             })
             .collect();
-        Self { label: record.label, message: record.message.as_deref().map(cut), failing, hint: None, tutor_error: None }
+        Self { label: record.label, message: record.message.as_deref().map(shown), failing, hint: None, tutor_error: None }
     }
 }
 

@@ -21,9 +21,12 @@ pub fn chars(code: &str) -> usize {
     code.trim().chars().count()
 }
 
-/// Character Levenshtein distance with unit costs, not normalized.
+/// Character Levenshtein distance with unit costs, not normalized. Bit-parallel (rapidfuzz, Hyyrö's algorithm):
+/// a pair of 300-character programs takes about a microsecond; on bytes when both are ASCII, where a byte is a
+/// character.
 pub fn edit_distance(a: &str, b: &str) -> usize {
-    strsim::levenshtein(a, b)
+    use rapidfuzz::distance::levenshtein::distance;
+    if a.is_ascii() && b.is_ascii() { distance(a.bytes(), b.bytes()) } else { distance(a.chars(), b.chars()) }
 }
 
 /// 1 − Levenshtein / the longer length, on stripped text (1 for two empty texts).

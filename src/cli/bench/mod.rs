@@ -1,5 +1,6 @@
 //! `studentsim bench`: throughput figures against a peer measured in the same run. Not part of the tests.
 
+mod edits;
 mod grade;
 mod metrics;
 mod qwen;
@@ -8,7 +9,7 @@ mod qwen_transformers;
 mod realism;
 
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context as _, Result, ensure};
@@ -16,6 +17,7 @@ use clap::Subcommand;
 use serde::de::DeserializeOwned;
 
 use super::Context;
+use crate::BadInput;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -32,6 +34,10 @@ pub enum BenchCommand {
     /// model against llama.cpp (llama-cpp-python) on the same file and threads; with --peer transformers, its
     /// transformers folder and a PEFT adapter through --model and --adapter against transformers and PEFT.
     Qwen(qwen::QwenArgs),
+    /// Next steps per second of the edit model with its candidates' grading left out, and of retrieval (which
+    /// grades nothing) on the same requests: the NS_OP targets of a split of a dataset (default: the bundled
+    /// examples), one request at a time on one thread.
+    Edits(edits::EditsArgs),
     /// Every generator on the held-out students of a dataset (default: the bundled examples), in next-step
     /// (k = 1 and 3, with and without context) and stream modes, on NS_OP and NS_NP: one leaderboard per split
     /// and mode with the real value of each measure, each generator's, and which is closest.
@@ -40,11 +46,27 @@ pub enum BenchCommand {
 
 pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Edits(args) => edits::run(ctx, args),
         BenchCommand::Grade(args) => grade::run(ctx, args),
         BenchCommand::Metrics(args) => metrics::run(ctx, args),
         BenchCommand::Qwen(args) => qwen::run(ctx, args),
         BenchCommand::Realism(args) => realism::run(ctx, args),
     }
+}
+
+/// The problems folder and trajectory file of `--data DIR` (as `import` writes them), or the bundled ones.
+fn dataset(data: Option<&Path>) -> Result<(PathBuf, PathBuf), BadInput> {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (problems, rows) = match data {
+        Some(dir) => (dir.join("problems"), dir.join("trajectories.jsonl")),
+        None => (bundled.join("problems"), bundled.join("examples/trajectories.jsonl")),
+    };
+    for needed in [&problems, &rows] {
+        if !needed.exists() {
+            return Err(BadInput(format!("{}: not found (--data needs problems/ and trajectories.jsonl)", needed.display())));
+        }
+    }
+    Ok((problems, rows))
 }
 
 /// The python of a peer environment that `runtimes/SCRIPT` makes on first use and prints.

@@ -150,16 +150,7 @@ struct Bench<'a> {
 
 pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (problems, rows) = match &args.data {
-        Some(dir) => (dir.join("problems"), dir.join("trajectories.jsonl")),
-        None => (bundled.join("problems"), bundled.join("examples/trajectories.jsonl")),
-    };
-    for needed in [&problems, &rows] {
-        if !needed.exists() {
-            return Err(BadInput(format!("{}: not found (--data needs problems/ and trajectories.jsonl)", needed.display())).into());
-        }
-    }
+    let (problems, rows) = super::dataset(args.data.as_deref())?;
     let generators = generators(ctx, &args)?;
     if !generators.iter().any(|g| g.slow) {
         eprintln!("realism: language models left out (--qwen for the fetched Qwen GGUF, --openai-model for a served one)");

@@ -28,8 +28,8 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
 use super::retrieval::{Retrieval, seed_for};
-use super::{Attempt, BoxFuture, Generation, Generator, Request, Target};
-use crate::grade::{Grader, Label};
+use super::{Attempt, BoxFuture, Generation, Generator, Request, Target, shown};
+use crate::grade::{Grader, Label, Outcome};
 use crate::metrics::edit_distance;
 use crate::trajectory::{Submission, streams};
 pub use judge::Judge;
@@ -58,8 +58,11 @@ pub struct EditModel {
     resubmit_any: f64,
     /// Counts of the label after a change, by the label before, in [`Label::ALL`] order.
     transitions: HashMap<Label, [usize; 4]>,
-    /// Passing training submissions by problem: (student, code).
-    passing: HashMap<String, Vec<(String, String)>>,
+    /// Labelled training submissions by problem: (student, code, label).
+    submissions: HashMap<String, Vec<(String, String, Label)>>,
+    /// The 75th percentile of the training students' step sizes (edit distance of a change): the farthest a
+    /// student jumps to a classmate's attempt when no transplant fits.
+    jump_limit: usize,
     k: usize,
     /// For stage targets and first attempts.
     stages: Retrieval,
@@ -73,9 +76,11 @@ impl EditModel {
         let mut by_problem: HashMap<String, Vec<usize>> = HashMap::new();
         let mut counts: HashMap<Option<Label>, (usize, usize)> = HashMap::new();
         let mut transitions: HashMap<Label, [usize; 4]> = HashMap::new();
-        let mut passing: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for row in rows.iter().filter(|r| r.label == Some(Label::NoError)) {
-            passing.entry(row.problem.clone()).or_default().push((row.student.clone(), row.code.clone()));
+        let mut submissions: HashMap<String, Vec<(String, String, Label)>> = HashMap::new();
+        for row in rows {
+            if let Some(label) = row.label {
+                submissions.entry(row.problem.clone()).or_default().push((row.student.clone(), row.code.clone(), label));
+            }
         }
         for ((student, problem), stream) in streams(rows) {
             for (i, pair) in stream.windows(2).enumerate() {
@@ -101,13 +106,17 @@ impl EditModel {
         let (same, all) = counts.values().fold((0, 0), |(s, a), &(cs, ca)| (s + cs, a + ca));
         let resubmit = counts.iter().filter_map(|(l, &(s, a))| Some((l.as_ref().copied()?, s as f64 / a as f64))).collect();
         let resubmit_any = if all == 0 { 0.0 } else { same as f64 / all as f64 };
+        let mut steps: Vec<usize> = edits.iter().map(|e: &Edit| edit_distance(&e.before, &e.after)).collect();
+        steps.sort_unstable();
+        let jump_limit = steps.get(steps.len() * 3 / 4).copied().unwrap_or(0);
         Self {
             edits,
             by_problem,
             resubmit,
             resubmit_any,
             transitions,
-            passing,
+            submissions,
+            jump_limit,
             k: k.max(1),
             stages: Retrieval::fit(rows, k),
             judge: None,
@@ -119,12 +128,22 @@ impl EditModel {
         Self { judge: Some(Judge::new(grader)), ..self }
     }
 
+    /// Time its judge has spent grading candidates so far (zero without one).
+    pub fn grading_time(&self) -> std::time::Duration {
+        self.judge.as_ref().map(Judge::grading_time).unwrap_or_default()
+    }
+
     async fn next_attempt(&self, request: &Request, last: &Attempt) -> Result<Generation> {
         let mut rng = StdRng::seed_from_u64(seed_for(request));
-        let label = match (&last.feedback, &self.judge) {
-            (Some(feedback), _) => Some(feedback.label),
-            (None, Some(judge)) => Some(judge.label(&request.problem, &last.code).await?),
-            (None, None) => None,
+        // What the student was shown: the label, and the examples that failed (their sources, as shown).
+        let (label, failing): (Option<Label>, Vec<String>) = match (&last.feedback, &self.judge) {
+            (Some(feedback), _) => (Some(feedback.label), feedback.failing.iter().map(|e| e.source.clone()).collect()),
+            (None, Some(judge)) => {
+                let record = judge.grade(&request.problem, &last.code).await?;
+                let failing = record.examples.iter().filter(|e| e.outcome != Outcome::Pass).map(|e| shown(&e.source)).collect();
+                (Some(record.label), failing)
+            }
+            (None, None) => (None, Vec::new()),
         };
         let resubmit = label.and_then(|l| self.resubmit.get(&l)).copied().unwrap_or(self.resubmit_any);
         let unchanged = Generation { code: last.code.clone(), ..Generation::default() };
@@ -143,24 +162,41 @@ impl EditModel {
         };
         let row = label.map(|l| self.transitions_from(l));
         let wanted = row.and_then(|r| draw(&r, &mut rng));
-        let mut first = None;
+        let (mut drawn, mut reached) = (None, None);
         for candidate in applied.take(GRADED) {
-            let got = judge.label(&request.problem, &candidate.code).await?;
-            if Some(got) == wanted {
-                return Ok(candidate);
-            }
-            // Never an outcome no training student reached from this label: a transplant that breaks the
-            // syntax makes a `compile` error, which students who always submitted parsing code never do.
-            if row.is_none_or(|r| r[got.index()] > 0 || r.iter().all(|&c| c == 0)) {
-                first.get_or_insert(candidate);
+            let record = judge.grade(&request.problem, &candidate.code).await?;
+            if Some(record.label) == wanted {
+                // A student works on what the feedback showed failing: the drawn outcome that also makes one of
+                // those examples pass comes first.
+                let fixes = record.examples.iter().any(|e| e.outcome == Outcome::Pass && failing.contains(&shown(&e.source)));
+                if failing.is_empty() || fixes {
+                    return Ok(candidate);
+                }
+                drawn.get_or_insert(candidate);
+            } else if row.is_none_or(|r| r[record.label.index()] > 0 || r.iter().all(|&c| c == 0)) {
+                // Never an outcome no training student reached from this label: a transplant that breaks the
+                // syntax makes a `compile` error, which students who always submitted parsing code never do.
+                reached.get_or_insert(candidate);
             }
         }
+        if let Some(candidate) = drawn {
+            return Ok(candidate);
+        }
         if wanted == Some(Label::NoError)
-            && let Some(code) = self.nearest_passing(request, &last.code)
+            && let Some(code) = self.nearest_with(request, &last.code, Label::NoError)
         {
             return Ok(Generation { code, ..Generation::default() });
         }
-        Ok(first.unwrap_or(unchanged))
+        if let Some(candidate) = reached {
+            return Ok(candidate);
+        }
+        // No transplant fits: the student still moves, to the classmate's attempt with the drawn outcome nearest
+        // to their code when it is a step training students take (resubmitting here left 28% of NewCaledonia
+        // next steps unchanged, against the real 11%; jumping any distance made steps too large).
+        let moved = wanted
+            .and_then(|l| self.nearest_with(request, &last.code, l))
+            .filter(|code| edit_distance(&last.code, code) <= self.jump_limit);
+        Ok(moved.map_or(unchanged, |code| Generation { code, ..Generation::default() }))
     }
 
     /// The edits to try, best first: the `k` nearest (those with the current label first) in a seeded order,
@@ -191,12 +227,13 @@ impl EditModel {
         })
     }
 
-    /// Another student's passing submission to this problem nearest to `code`.
-    /// On a problem no training student passed, the problem's reference solution.
-    fn nearest_passing(&self, request: &Request, code: &str) -> Option<String> {
-        let passing = self.passing.get(&request.problem.id).into_iter().flatten().filter(|(s, _)| *s != request.student);
-        let nearest = passing.min_by_key(|(_, c)| (edit_distance(code, c), c.as_str())).map(|(_, c)| c.clone());
-        nearest.or_else(|| Some(request.problem.solution.clone()).filter(|s| !s.trim().is_empty()))
+    /// Another student's submission to this problem with `label` nearest to `code`. For `no_error` on a
+    /// problem no training student passed, the problem's reference solution.
+    fn nearest_with(&self, request: &Request, code: &str, label: Label) -> Option<String> {
+        let with = self.submissions.get(&request.problem.id).into_iter().flatten().filter(|(s, _, l)| *s != request.student && *l == label);
+        let nearest = with.min_by_key(|(_, c, _)| (edit_distance(code, c), c.as_str())).map(|(_, c, _)| c.clone());
+        let reference = || Some(request.problem.solution.clone()).filter(|s| label == Label::NoError && !s.trim().is_empty());
+        nearest.or_else(reference)
     }
 }
 
