@@ -113,9 +113,9 @@ pub fn run(ctx: &Context, args: EditsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("{n} NS_OP next steps (k = {}), fitted on {} training rows in {fit:.2} s; one thread", args.k, train.len());
-    println!("{:<11} {:>10} {:>12} {:>16}", "generator", "seconds", "of it grading", "next steps/s");
-    println!("{:<11} {:>8.2} s {:>10.2} s {:>16.1}  (grading left out)", "edits", ours.seconds, ours.grading, rate);
-    println!("{:<11} {:>8.2} s {:>10.2} s {:>16.1}", "retrieval", peer.seconds, 0.0, peer_rate);
+    println!("{:<11} {:>10} {:>15} {:>14}", "generator", "seconds", "of it grading", "next steps/s");
+    println!("{:<11} {:>8.2} s {:>13.2} s {:>14.1}  (grading left out)", "edits", ours.seconds, ours.grading, rate);
+    println!("{:<11} {:>8.2} s {:>13.2} s {:>14.1}", "retrieval", peer.seconds, 0.0, peer_rate);
     println!("ratio: edits / retrieval {:.2}x; edits / the {TARGET_PER_S} per s target {:.2}x", rate / peer_rate, rate / TARGET_PER_S);
     Ok(ExitCode::SUCCESS)
 }

@@ -31,6 +31,9 @@ pub struct GradeArgs {
     /// The native interpreter to compare with.
     #[arg(long, value_name = "PATH", default_value = "python3")]
     python: String,
+    /// Print one JSON object (figures and `ratios`) instead of the lines.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -55,7 +58,7 @@ sys.__stdout__.write(f"{runner.tries - runner.failures}\n")
 "#;
 
 pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
-    let GradeArgs { refactory: dir, jobs, limit, python, limits } = args;
+    let GradeArgs { refactory: dir, jobs, limit, python, json, limits } = args;
     let problems = refactory::import(&dir)?;
     let mut programs = refactory::programs(&dir, &[Verdict::Correct, Verdict::Wrong])?;
     if let Some(n) = limit {
@@ -79,7 +82,7 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
         sandbox_jobs.push(job);
     }
     let n = programs.len();
-    println!("grading {n} Refactory programs (correct + wrong), {jobs} at a time");
+    eprintln!("grading {n} Refactory programs (correct + wrong), {jobs} at a time");
 
     let bar = progress(n, "sandbox");
     let start = Instant::now();
@@ -94,14 +97,6 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
 
     let rate = |count: usize, t: Duration| count as f64 / t.as_secs_f64();
-    println!(
-        "all {n} programs: sandbox {:.1}/s ({:.1} s), native {:.1}/s ({:.1} s), ratio {:.1}x",
-        rate(n, sandbox_wall),
-        sandbox_wall.as_secs_f64(),
-        rate(n, native_wall),
-        native_wall.as_secs_f64(),
-        native_wall.as_secs_f64() / sandbox_wall.as_secs_f64()
-    );
     // Programs that hang cost each side its time limit; without them the ratio is that of the machinery.
     let finished: Vec<usize> = (0..n)
         .filter(|&i| !native[i].timed_out && sandbox[i].record.examples.iter().all(|e| e.outcome != Outcome::Timeout))
@@ -109,14 +104,36 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     let busy = |times: &mut dyn Iterator<Item = Duration>| times.sum::<Duration>() / jobs as u32;
     let sandbox_busy = busy(&mut finished.iter().map(|&i| sandbox[i].elapsed));
     let native_busy = busy(&mut finished.iter().map(|&i| native[i].elapsed));
+    let agree = sandbox.iter().zip(&native).filter(|(s, n)| !n.timed_out && s.record.passed == n.passed).count();
+    let (all_ratio, finished_ratio) =
+        (native_wall.as_secs_f64() / sandbox_wall.as_secs_f64(), native_busy.as_secs_f64() / sandbox_busy.as_secs_f64());
+    if json {
+        let figures = serde_json::json!({
+            "programs": n,
+            "sandbox": {"seconds": sandbox_wall.as_secs_f64(), "programs_per_s": rate(n, sandbox_wall),
+                        "finished_programs_per_s": rate(finished.len(), sandbox_busy)},
+            "native": {"seconds": native_wall.as_secs_f64(), "programs_per_s": rate(n, native_wall),
+                       "finished_programs_per_s": rate(finished.len(), native_busy)},
+            "finished": finished.len(),
+            "same_passed_count": agree,
+            "ratios": {"sandbox_vs_native": all_ratio, "sandbox_vs_native_within_limits": finished_ratio},
+        });
+        println!("{figures}");
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
-        "{} programs within the time limits (per-program time / {jobs} jobs): sandbox {:.1}/s, native {:.1}/s, ratio {:.1}x",
+        "all {n} programs: sandbox {:.1}/s ({:.1} s), native {:.1}/s ({:.1} s), ratio {all_ratio:.1}x",
+        rate(n, sandbox_wall),
+        sandbox_wall.as_secs_f64(),
+        rate(n, native_wall),
+        native_wall.as_secs_f64(),
+    );
+    println!(
+        "{} programs within the time limits (per-program time / {jobs} jobs): sandbox {:.1}/s, native {:.1}/s, ratio {finished_ratio:.1}x",
         finished.len(),
         rate(finished.len(), sandbox_busy),
         rate(finished.len(), native_busy),
-        native_busy.as_secs_f64() / sandbox_busy.as_secs_f64()
     );
-    let agree = sandbox.iter().zip(&native).filter(|(s, n)| !n.timed_out && s.record.passed == n.passed).count();
     println!("same passed-example count on {agree} of {n} programs (native compares printed output, so programs that print differ)");
     Ok(ExitCode::SUCCESS)
 }

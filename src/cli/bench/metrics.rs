@@ -28,6 +28,9 @@ pub struct MetricsArgs {
     /// The Python with pycodestyle 2.14.0 and rapidfuzz (installed by runtimes/setup.sh).
     #[arg(long, value_name = "PATH")]
     python: Option<PathBuf>,
+    /// Print one JSON object (figures and `ratios`) instead of the table.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -118,7 +121,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let pairs: Vec<(usize, usize)> =
         trajectory::streams(&rows).values().flat_map(|s| s.windows(2).map(|w| (w[0], w[1]))).collect();
     let n = rows.len();
-    println!("metrics of {n} rows ({} edit-distance pairs), {} threads / processes per side", pairs.len(), args.jobs);
+    eprintln!("metrics of {n} rows ({} edit-distance pairs), {} threads / processes per side", pairs.len(), args.jobs);
 
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
@@ -156,20 +159,36 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     eprintln!("running the Python pipeline ({})", python.display());
     let theirs = run_python(&python, &codes, &pairs, jobs)?;
 
-    println!("{:<28} {:>12} {:>12} {:>8}", "part", "studentsim", "python", "ratio");
-    let parts = ["sizes + AST shape", "PEP 8 (plain + wrapped)", "edit distance"];
-    for (part, (o, t)) in parts.iter().zip(ours.iter().zip(&theirs.seconds)) {
-        println!("{part:<28} {o:>10.3} s {t:>10.3} s {:>7.2}x", t / o);
-    }
-    let (o, t) = (ours.iter().sum::<f64>(), theirs.seconds.iter().sum::<f64>());
-    println!("{:<28} {o:>10.3} s {t:>10.3} s {:>7.2}x", "all metrics", t / o);
-
     let row = |i: usize| {
         [lines(codes[i]) as i64, chars(codes[i]) as i64, shapes[i].depth.into(), shapes[i].width.into(), shapes[i].nodes.into(), counts.0[i].into()]
     };
     let same_plain = (0..n).filter(|&i| row(i)[..] == theirs.rows[i][..6]).count();
     let same_wrapped = (0..n).filter(|&i| i64::from(counts.1[i]) == theirs.rows[i][6]).count();
     let same_edits = our_edits.iter().zip(&theirs.edits).filter(|(a, b)| a == b).count();
+    let parts = ["sizes + AST shape", "PEP 8 (plain + wrapped)", "edit distance"];
+    let (o, t) = (ours.iter().sum::<f64>(), theirs.seconds.iter().sum::<f64>());
+    if args.json {
+        let keys = ["sizes_ast", "pep8", "edit_distance"];
+        let mut ratios: serde_json::Map<String, serde_json::Value> =
+            keys.iter().zip(ours.iter().zip(&theirs.seconds)).map(|(k, (o, t))| (format!("{k}_vs_python"), (t / o).into())).collect();
+        ratios.insert("all_metrics_vs_python".into(), (t / o).into());
+        let figures = serde_json::json!({
+            "rows": n,
+            "pairs": pairs.len(),
+            "jobs": jobs,
+            "studentsim_seconds": keys.iter().zip(&ours).map(|(k, s)| (k.to_string(), *s)).collect::<std::collections::BTreeMap<_, _>>(),
+            "python_seconds": keys.iter().zip(&theirs.seconds).map(|(k, s)| (k.to_string(), *s)).collect::<std::collections::BTreeMap<_, _>>(),
+            "agreement": {"plain": same_plain, "wrapped": same_wrapped, "edit_distance": same_edits},
+            "ratios": ratios,
+        });
+        println!("{figures}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<28} {:>12} {:>12} {:>8}", "part", "studentsim", "python", "ratio");
+    for (part, (o, t)) in parts.iter().zip(ours.iter().zip(&theirs.seconds)) {
+        println!("{part:<28} {o:>10.3} s {t:>10.3} s {:>7.2}x", t / o);
+    }
+    println!("{:<28} {o:>10.3} s {t:>10.3} s {:>7.2}x", "all metrics", t / o);
     println!(
         "agreement: sizes, AST and plain PEP 8 equal on {same_plain}/{n} rows; wrapped PEP 8 on {same_wrapped}/{n} \
          (it depends on the tokenizer of Python >= 3.12, which the sandbox has; pass --python for such a peer); \

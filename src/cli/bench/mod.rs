@@ -1,6 +1,7 @@
 //! `studentsim bench`: throughput figures against a peer measured in the same run. Not part of the tests.
 
 mod edits;
+mod embed;
 mod grade;
 mod metrics;
 mod qwen;
@@ -38,6 +39,10 @@ pub enum BenchCommand {
     /// grades nothing) on the same requests: the NS_OP targets of a split of a dataset (default: the bundled
     /// examples), one request at a time on one thread.
     Edits(edits::EditsArgs),
+    /// Programs/s of the code embedder (candle) and, in the same run, of sentence-transformers on PyTorch with
+    /// the same model folder, threads and length limit, each at its best batch size; the ratio and the largest
+    /// cosine difference between the two sides' vectors.
+    Embed(embed::EmbedArgs),
     /// Every generator on the held-out students of a dataset (default: the bundled examples), in next-step
     /// (k = 1 and 3, with and without context) and stream modes, on NS_OP and NS_NP: one leaderboard per split
     /// and mode with the real value of each measure, each generator's, and which is closest.
@@ -47,6 +52,7 @@ pub enum BenchCommand {
 pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Edits(args) => edits::run(ctx, args),
+        BenchCommand::Embed(args) => embed::run(ctx, args),
         BenchCommand::Grade(args) => grade::run(ctx, args),
         BenchCommand::Metrics(args) => metrics::run(ctx, args),
         BenchCommand::Qwen(args) => qwen::run(ctx, args),
