@@ -325,3 +325,24 @@ fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
     let result = studentsim(&["bench", "realism", "--data", missing.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     bad_input(&result, &["nowhere/problems: not found"], Some(&out));
 }
+
+/// `bench edits --json` on the bundled examples: one JSON object whose figures add up, with its ratios; a
+/// `--data` folder without the files is one line and exit 2.
+#[test]
+fn bench_edits_prints_one_json_object_with_its_ratios() {
+    let result = studentsim(&["bench", "edits", "--json"]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let figures: serde_json::Value = serde_json::from_str(stdout(&result).trim()).expect("one JSON object on stdout");
+    let steps = figures["next_steps"].as_f64().unwrap();
+    assert!(steps > 0.0, "{figures}");
+    let (seconds, grading) = (figures["edits"]["seconds"].as_f64().unwrap(), figures["edits"]["grading_seconds"].as_f64().unwrap());
+    assert!(grading > 0.0 && grading < seconds, "the edit model grades its candidates, inside its own time: {figures}");
+    let rate = figures["edits"]["next_steps_per_s_excluding_grading"].as_f64().unwrap();
+    assert!((rate - steps / (seconds - grading)).abs() < 1e-6 * rate, "{figures}");
+    let ratio = figures["ratios"]["edits_vs_retrieval"].as_f64().unwrap();
+    assert!((ratio - rate / figures["retrieval"]["next_steps_per_s"].as_f64().unwrap()).abs() < 1e-9 * ratio, "{figures}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let result = studentsim(&["bench", "edits", "--data", dir.path().join("nowhere").to_str().unwrap()]);
+    bad_input(&result, &["nowhere/problems: not found"], None);
+}
