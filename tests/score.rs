@@ -94,6 +94,20 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
         let svg = std::fs::read_to_string(out.join(plot)).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("copy-last"), "{plot}");
     }
+
+    // Both PEP 8 counts: with --pep8 wrapped the columns swap.
+    assert!(report.contains("| wrapped PEP 8 mean (std) |"), "the other count's column");
+    let wrapped_out = dir.path().join("wrapped");
+    let run = studentsim(&["score", "--real", EXAMPLES, "--sim", copy.to_str().unwrap(), "--pep8", "wrapped", "--out", wrapped_out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let wrapped: Value = serde_json::from_str(&std::fs::read_to_string(wrapped_out.join("metrics.json")).unwrap()).unwrap();
+    for (table, name) in [("table2", "real"), ("table3", "real"), ("table3", "copy-last")] {
+        let (plain, swapped) = (set(&metrics[table], name), set(&wrapped[table], name));
+        assert_eq!(plain["pep8_other"], swapped["pep8"], "{table} {name}");
+        assert_eq!(plain["pep8"], swapped["pep8_other"], "{table} {name}");
+        assert_ne!(plain["pep8"], plain["pep8_other"], "{table} {name}: the two counts differ on these programs");
+    }
+    assert_eq!(set(&metrics["table3"], "copy-last")["pep8_other_mae"], set(&wrapped["table3"], "copy-last")["pep8_mae"]);
 }
 
 /// Exit code 2, one line naming `needles`, no report folder.

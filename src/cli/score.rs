@@ -44,7 +44,9 @@ pub struct ScoreArgs {
     /// Where embeddings are cached by code hash [default: embeddings/ in the runtime folder].
     #[arg(long, value_name = "DIR")]
     embedding_cache: Option<PathBuf>,
-    /// Which PEP 8 count the tables use.
+    /// Which PEP 8 count the tables' PEP 8 columns use; Tables 2 and 3 show the other one beside them. plain:
+    /// pycodestyle on each program as submitted; wrapped: the study's count (each program wrapped in a function
+    /// first, as its evaluation code does).
     #[arg(long, value_enum, default_value_t = Pep8Count::Plain)]
     pep8: Pep8Count,
     /// Sandbox instances to run at once (grading and style features).

@@ -67,6 +67,9 @@ pub struct StyleRow {
     pub pairs: usize,
     pub pep8_mae: Option<f64>,
     pub style_mae: Option<f64>,
+    /// The other PEP 8 count (the study's wrapped one when the tables use the plain one, and the other way).
+    pub pep8_other: Option<MeanStd>,
+    pub pep8_other_mae: Option<f64>,
 }
 
 /// Table 3, one set: next-step rows.
@@ -81,6 +84,9 @@ pub struct NextStepRow {
     pub no_error: Option<f64>,
     pub pep8: Option<MeanStd>,
     pub pep8_mae: Option<f64>,
+    /// The other PEP 8 count, as in [`StyleRow`].
+    pub pep8_other: Option<MeanStd>,
+    pub pep8_other_mae: Option<f64>,
     pub style: Option<MeanStd>,
     pub style_mae: Option<f64>,
     /// Edit distance to the previous row of the same stream (for a simulated set, its own previous row).
@@ -111,6 +117,7 @@ pub(super) struct Derived<'a> {
     pub(super) set: &'a ScoredSet,
     style: Vec<f64>,
     pep8: Vec<f64>,
+    pep8_other: Vec<f64>,
     stages: BTreeMap<(&'a str, &'a str), [usize; 3]>,
     /// Each row's stream, in order.
     pub(super) streams: Vec<Vec<usize>>,
@@ -131,6 +138,7 @@ impl<'a> Derived<'a> {
             set,
             style: set.styles.iter().map(|s| fit.score(&features(s))).collect(),
             pep8: set.styles.iter().map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8 } else { s.pep8_wrapped })).collect(),
+            pep8_other: set.styles.iter().map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8_wrapped } else { s.pep8 })).collect(),
             stages: stage_rows(&set.rows),
             streams,
             edit,
@@ -257,6 +265,8 @@ fn table2(real: &Derived, d: &Derived, is_real: bool) -> StyleRow {
         pairs: if is_real { 0 } else { pairs.len() },
         pep8_mae: mae(&d.pep8, &real.pep8),
         style_mae: mae(&d.style, &real.style),
+        pep8_other: MeanStd::of(&last.iter().map(|&i| d.pep8_other[i]).collect::<Vec<_>>()),
+        pep8_other_mae: mae(&d.pep8_other, &real.pep8_other),
     }
 }
 
@@ -305,6 +315,8 @@ fn table3(real: &Derived, targets: &Targets, d: &Derived, is_real: bool) -> Next
         no_error: mean(pairs.iter().map(|&(i, _)| if d.set.labels[i] == Label::NoError { 1.0 } else { 0.0 })),
         pep8: MeanStd::of(&values(&d.pep8)),
         pep8_mae: mae(&d.pep8, &real.pep8),
+        pep8_other: MeanStd::of(&values(&d.pep8_other)),
+        pep8_other_mae: mae(&d.pep8_other, &real.pep8_other),
         style: MeanStd::of(&values(&d.style)),
         style_mae: mae(&d.style, &real.style),
         edit_distance: MeanStd::of(&values(&d.edit)),
