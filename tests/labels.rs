@@ -164,6 +164,28 @@ fn value_comparison_ignores_prints() {
     assert_eq!(value.label, Label::NoError, "{value:#?}");
 }
 
+/// Compared as values, a dict built in another insertion order equals the expected one (as Python's `==` says),
+/// and so do `1.0` for `1` and a set printed in another order; a wrong value still fails, and standard doctest
+/// (output comparison) keeps comparing text.
+#[test]
+fn value_comparison_compares_values_not_reprs() {
+    let todo = "def swap_keys_values(d):\n    \"\"\"\n    >>> swap_keys_values({'a': 1, 'b': 2})\n    {1: 'a', 2: 'b'}\n    \"\"\"\n";
+    let tests = common::tests_for(todo);
+    let reversed = "def swap_keys_values(d):\n    out = {}\n    for k in reversed(list(d)):\n        out[d[k]] = k\n    return out\n";
+    let wrong = "def swap_keys_values(d):\n    return {v: v for v in d.values()}\n";
+    let value = |code: &str| common::block_on(common::grader().grade("", code, &tests.clone().comparing(Compare::Value)));
+    let r = value(reversed);
+    assert_eq!(r.label, Label::NoError, "{{2: 'b', 1: 'a'}} equals {{1: 'a', 2: 'b'}}: {r:#?}");
+    assert_eq!(r.examples[0].got, "{2: 'b', 1: 'a'}\n", "the record keeps what the program returned");
+    assert_eq!(value(wrong).label, Label::Logical);
+    let output = common::block_on(common::grader().grade("", reversed, &tests));
+    assert_eq!(output.label, Label::Logical, "standard doctest compares the printed text");
+
+    let numbers = common::tests_for("def f():\n    \"\"\"\n    >>> f()\n    [1, {1, 2, 3}]\n    \"\"\"\n");
+    let r = common::block_on(common::grader().grade("", "def f():\n    return [1.0, {3, 2, 1.0}]\n", &numbers.comparing(Compare::Value)));
+    assert_eq!(r.label, Label::NoError, "{r:#?}");
+}
+
 #[test]
 fn got_is_truncated_to_two_kilobytes() {
     let r = grade(ADD, "def add(a, b):\n    return 'x' * 10_000\n");

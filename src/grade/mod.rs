@@ -6,6 +6,7 @@
 
 pub mod checker;
 pub mod batch;
+mod literal;
 mod record;
 
 use std::time::Instant;
