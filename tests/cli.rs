@@ -346,3 +346,68 @@ fn bench_edits_prints_one_json_object_with_its_ratios() {
     let result = studentsim(&["bench", "edits", "--data", dir.path().join("nowhere").to_str().unwrap()]);
     bad_input(&result, &["nowhere/problems: not found"], None);
 }
+
+/// A user's own fields survive every command that writes rows (`metrics`, `split`, `rollout`), unchanged; a
+/// field that looks like a misspelt known one is kept too, with one warning naming the field meant.
+#[test]
+fn rows_keep_their_own_fields_and_misspelt_ones_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("rows.jsonl");
+    let mut text = String::new();
+    for (i, mut row) in common::example_rows().into_iter().enumerate() {
+        row["id"] = serde_json::json!(format!("row-{i}"));
+        row["course"] = serde_json::json!({"term": "2024", "section": i % 3});
+        if i < 2 {
+            row["lable"] = serde_json::json!("logical");
+            row["lines"] = serde_json::json!(999);
+        }
+        text.push_str(&(row.to_string() + "\n"));
+    }
+    std::fs::write(&input, &text).unwrap();
+    let key = |r: &serde_json::Value| (r["student"].to_string(), r["problem"].to_string(), r["attempt"].to_string());
+    let by_key: std::collections::HashMap<_, serde_json::Value> =
+        common::json_lines(&input).into_iter().map(|r| (key(&r), r)).collect();
+    let kept = |file: &std::path::Path, what: &str| {
+        let rows = common::json_lines(file);
+        assert!(!rows.is_empty(), "{what}: no rows");
+        for row in &rows {
+            let original = &by_key[&key(row)];
+            assert_eq!((&row["id"], &row["course"]), (&original["id"], &original["course"]), "{what}: {row}");
+        }
+        rows
+    };
+
+    let out = dir.path().join("metrics.jsonl");
+    let run = studentsim(&["metrics", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let warning = "unknown field `lable` kept as is; did you mean `label`?";
+    assert_eq!(stderr(&run).matches(warning).count(), 1, "one warning: {}", stderr(&run));
+    assert!(!stderr(&run).contains("`id`") && !stderr(&run).contains("`course`"), "{}", stderr(&run));
+    let rows = kept(&out, "metrics");
+    assert_eq!(rows[0]["lable"], "logical", "the misspelt field is kept");
+    let first_line = std::fs::read_to_string(&out).unwrap().lines().next().unwrap().to_owned();
+    assert_eq!(first_line.matches("\"lines\"").count(), 1, "a column metrics writes replaces the row's own: {first_line}");
+    assert_ne!(rows[0]["lines"], 999);
+
+    let split = dir.path().join("split");
+    let run = studentsim(&["split", "--input", input.to_str().unwrap(), "--out", split.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    for part in ["train", "ns_op", "ns_np"] {
+        kept(&split.join(format!("{part}.jsonl")), part);
+    }
+
+    let sims = dir.path().join("sims.jsonl");
+    let run = studentsim(&["rollout", "next-step", "--input", input.to_str().unwrap(), "--generator", "copy-last", "--out", sims.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    kept(&sims, "rollout next-step");
+
+    let submissions = dir.path().join("submissions.jsonl");
+    std::fs::write(&submissions, "{\"id\": 1, \"problem\": \"sum-digits\", \"code\": \"def sum_digits(n):\\n    return 0\\n\", \"section\": \"A\", \"label\": \"mine\"}\n").unwrap();
+    let graded = dir.path().join("graded.jsonl");
+    let run = studentsim(&["grade", "--input", submissions.to_str().unwrap(), "--output", graded.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let line = std::fs::read_to_string(&graded).unwrap();
+    let row: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((&row["section"], &row["label"]), (&serde_json::json!("A"), &serde_json::json!("logical")), "{row}");
+    assert_eq!(line.matches("\"label\"").count(), 1, "the grade's label replaces the row's own: {line}");
+}

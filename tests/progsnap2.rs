@@ -20,6 +20,7 @@ fn rows() -> Vec<Submission> {
                 source: REAL.into(),
                 platform_correct: None,
                 generated: None,
+                extra: Default::default(),
             });
         }
     }

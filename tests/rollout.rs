@@ -224,6 +224,7 @@ fn the_judged_edit_model_draws_the_outcome_from_training_transitions() {
         source: "real".into(),
         platform_correct: None,
         generated: None,
+        extra: Default::default(),
     };
     let train = [row(1, wrong, Label::Logical), row(2, right, Label::NoError)];
     let judged = EditModel::fit(&train, 5).judged_by(common::grader());
@@ -262,6 +263,7 @@ fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
         source: "real".into(),
         platform_correct: None,
         generated: None,
+        extra: Default::default(),
     };
     let (start, fixes_shown, fixes_hidden) =
         ("def sum_digits(n):\n    return 1\n", "def sum_digits(n):\n    return 7\n", "def sum_digits(n):\n    return 0\n");

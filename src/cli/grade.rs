@@ -108,12 +108,20 @@ struct SubmissionRow {
     id: serde_json::Value,
     problem: String,
     code: String,
+    /// The row's other fields, written back beside the grade (but for those the grade itself writes).
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The fields a result row's grade writes.
+const GRADE_FIELDS: [&str; 7] = ["label", "reason", "message", "pass_rate", "passed", "total", "examples"];
 
 #[derive(Serialize)]
 struct ResultRow<'a> {
     id: &'a serde_json::Value,
     problem: &'a str,
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
     #[serde(flatten)]
     record: &'a GradeRecord,
 }
@@ -130,7 +138,7 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
     let bar = progress(rows.len(), "grading");
     let records: Vec<GradeRecord> = rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
     bar.finish_and_clear();
-    jsonl::write(output, rows.iter().zip(&records).map(|(row, record)| ResultRow { id: &row.id, problem: &row.problem, record }))?;
+    jsonl::write(output, rows.iter().zip(&records).map(|(row, record)| ResultRow { id: &row.id, problem: &row.problem, extra: &row.extra, record }))?;
     let mut counts = std::collections::BTreeMap::new();
     for record in &records {
         *counts.entry(record.label.as_str()).or_insert(0) += 1;
@@ -155,6 +163,8 @@ fn read_submissions(path: &Path, registry: &Registry) -> Result<Vec<SubmissionRo
             return Err(at(format!("duplicate id {key} (first on line {first})")));
         }
         registry.get(&row.problem).map_err(|e| at(e.0))?;
+        let mut row = row;
+        row.extra.retain(|name, _| !GRADE_FIELDS.contains(&name.as_str()));
         rows.push(row);
     }
     Ok(rows)

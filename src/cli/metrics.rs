@@ -40,8 +40,15 @@ struct Row<'a> {
     edit_distance: usize,
 }
 
+/// The columns this command adds; an input row's own fields of these names (a metrics file read again) are
+/// replaced, not written twice.
+const WRITTEN: [&str; 8] = ["lines", "chars", "ast_depth", "ast_width", "ast_nodes", "pep8", "pep8_wrapped", "edit_distance"];
+
 pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
-    let rows = trajectory::read(&args.input)?;
+    let mut rows = trajectory::read(&args.input)?;
+    for row in &mut rows {
+        row.extra.retain(|name, _| !WRITTEN.contains(&name.as_str()));
+    }
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows", args.input.display())).into());
     }

@@ -188,6 +188,7 @@ pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<
 /// The rows of a JSONL file, which must have some.
 pub(super) fn read_rows(path: &Path) -> Result<Vec<(usize, Submission)>, BadInput> {
     let rows: Vec<(usize, Submission)> = jsonl::read(path)?;
+    crate::trajectory::warn_misspelt(path, rows.iter().map(|(_, r)| r));
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows", path.display())));
     }

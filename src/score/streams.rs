@@ -183,6 +183,7 @@ mod tests {
                     source: name.into(),
                     platform_correct: None,
                     generated: None,
+                    extra: Default::default(),
                 });
                 labels.push(label);
                 pass_rates.push(pass_rate);

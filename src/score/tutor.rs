@@ -106,6 +106,7 @@ mod tests {
                 feedback: hint.map(|h| serde_json::json!({"label": "logical", "failing": [], "hint": h})),
                 error: None,
             }),
+            extra: Default::default(),
         }
     }
 

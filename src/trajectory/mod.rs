@@ -24,7 +24,6 @@ pub const REAL: &str = "real";
 
 /// One submission of one student to one problem.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Submission {
     /// Anonymized student id.
     pub student: String,
@@ -48,6 +47,38 @@ pub struct Submission {
     /// How a simulated row was made; absent on real rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generated: Option<Provenance>,
+    /// The row's other fields (a user's own `id`, course columns), kept as read and written back unchanged by
+    /// every command that writes rows, so results can be joined to the user's data.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The fields [`Submission`] knows, for [`warn_misspelt`].
+const FIELDS: [&str; 10] = ["student", "problem", "time", "attempt", "code", "label", "pass_rate", "source", "platform_correct", "generated"];
+
+/// Unknown fields of `rows` that look like misspelt known ones (the same first letter, at most two edits away:
+/// `lable`, `atempt`, but not a `course` column), each once, with the known field meant.
+pub fn misspelt_fields<'a>(rows: impl IntoIterator<Item = &'a Submission>) -> Vec<(String, &'static str)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut found = Vec::new();
+    for row in rows {
+        for name in row.extra.keys() {
+            if seen.insert(name.clone())
+                && let Some(&known) = FIELDS.iter().find(|k| k.get(..1) == name.get(..1) && name.len() > 2 && crate::metrics::edit_distance(k, name) <= 2)
+            {
+                found.push((name.clone(), known));
+            }
+        }
+    }
+    found
+}
+
+/// Warn on stderr, once per field, about unknown fields of `path`'s rows that look misspelt (they are kept as
+/// unknown fields, so the known field they meant is missing or default).
+pub fn warn_misspelt<'a>(path: &Path, rows: impl IntoIterator<Item = &'a Submission>) {
+    for (name, known) in misspelt_fields(rows) {
+        eprintln!("warning: {}: unknown field `{name}` kept as is; did you mean `{known}`?", path.display());
+    }
 }
 
 /// How a generated row was made.
@@ -82,7 +113,9 @@ fn real() -> String {
 
 /// Read trajectory rows; errors name the file and line.
 pub fn read(path: &Path) -> Result<Vec<Submission>, BadInput> {
-    Ok(jsonl::read(path)?.into_iter().map(|(_, row)| row).collect())
+    let rows: Vec<Submission> = jsonl::read(path)?.into_iter().map(|(_, row)| row).collect();
+    warn_misspelt(path, &rows);
+    Ok(rows)
 }
 
 /// The streams of `rows`: (student, problem) → row indices ordered by (time, attempt).

@@ -93,6 +93,7 @@ pub async fn import(
             source: REAL.to_owned(),
             platform_correct: Some(r.correct == "1"),
             generated: None,
+            extra: Default::default(),
         });
     }
 

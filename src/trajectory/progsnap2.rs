@@ -102,6 +102,7 @@ pub fn import(dir: &Path, anonymizer: Option<&Anonymizer>) -> Result<Vec<Submiss
             source: REAL.to_owned(),
             platform_correct: None,
             generated: None,
+            extra: Default::default(),
         }));
     }
     events.sort_by(|a, b| (a.1.time, a.0).cmp(&(b.1.time, b.0)));

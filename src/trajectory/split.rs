@@ -107,6 +107,7 @@ mod tests {
             source: super::super::REAL.into(),
             platform_correct: None,
             generated: None,
+            extra: Default::default(),
         }
     }
 

@@ -147,6 +147,7 @@ mod tests {
             source: REAL.into(),
             platform_correct: None,
             generated: None,
+            extra: Default::default(),
         }
     }
 
