@@ -282,3 +282,85 @@ fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
     }
     assert_eq!(picked.into_iter().collect::<Vec<_>>(), [fixes_shown], "the edit that fixes the example the student was shown");
 }
+
+/// What a simulated student is shown after an attempt reaches its next request in `rollout stream`: the label
+/// and failing examples of the sandbox's grade and the tutor's hint (recorded by a generator that keeps every
+/// request), and the prompt built from that request shows all three.
+#[test]
+fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use studentsim::generate::{BoxFuture, Feedback, Generation, Generator, Request, prompt};
+    use studentsim::grade::Label;
+    use studentsim::rollout::output::ResumableOutput;
+    use studentsim::rollout::tutor::Tutor;
+    use studentsim::rollout::{Prepared, Rollout, StreamOptions};
+    use studentsim::trajectory::Submission;
+
+    const ATTEMPTS: [&str; 3] = ["def sum_digits(n):\n    return 1\n", "def sum_digits(n):\n    return 0\n", "def sum_digits(n):\n    return n\n"];
+    const HINT: &str = "Add the last digit, then drop it.";
+    struct Recording(Mutex<Vec<Request>>);
+    impl Generator for Recording {
+        fn name(&self) -> &str {
+            "recording"
+        }
+        fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, anyhow::Result<Generation>> {
+            self.0.lock().unwrap().push(request.clone());
+            let code = ATTEMPTS[request.history.len()].to_owned();
+            Box::pin(async move { Ok(Generation { code, ..Generation::default() }) })
+        }
+    }
+    struct FixedTutor;
+    impl Tutor for FixedTutor {
+        fn hint<'a>(&'a self, _state: String) -> BoxFuture<'a, anyhow::Result<String>> {
+            Box::pin(async { Ok(HINT.to_owned()) })
+        }
+    }
+
+    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
+    let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
+    let tests = Arc::new(common::block_on(common::grader().problem_tests(&problem)).unwrap());
+    let recording = Arc::new(Recording(Mutex::new(Vec::new())));
+    let rollout = Rollout {
+        grader: common::grader(),
+        generator: recording.clone(),
+        problems: HashMap::from([(problem.id.clone(), Prepared { problem: Arc::clone(&problem), tests: Arc::clone(&tests) })]),
+        seed: 0,
+        jobs: 1,
+    };
+    let real = Submission {
+        student: "s".into(),
+        problem: problem.id.clone(),
+        time: jiff::Timestamp::from_second(1_600_000_000).unwrap(),
+        attempt: 1,
+        code: ATTEMPTS[2].into(),
+        label: None,
+        pass_rate: None,
+        source: "real".into(),
+        platform_correct: None,
+        generated: None,
+        extra: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Arc::new(ResumableOutput::open(&dir.path().join("streams.jsonl")).unwrap());
+    let options = StreamOptions { max_attempts: 3, interval: jiff::SignedDuration::from_secs(60), tutor: Some(Arc::new(FixedTutor)) };
+    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden())).unwrap();
+
+    let requests = recording.0.lock().unwrap().clone();
+    assert_eq!(requests.len(), 3, "three attempts: none of them passes");
+    for (i, request) in requests.iter().enumerate().skip(1) {
+        assert_eq!(request.history.len(), i);
+        let shown = request.history[i - 1].feedback.as_ref().expect("the last attempt's feedback");
+        let graded = common::block_on(common::grader().grade(&problem.fixed, ATTEMPTS[i - 1], &tests));
+        let expected = Feedback::from_record(&graded);
+        assert_eq!((shown.label, &shown.failing), (graded.label, &expected.failing), "attempt {i}");
+        assert_eq!(shown.label, Label::Logical);
+        assert!(!shown.failing.is_empty());
+        assert_eq!(shown.hint.as_deref(), Some(HINT), "attempt {i}");
+        let text = prompt::fine_tuned(request);
+        assert!(text.contains("graded: logical") && text.contains(HINT), "attempt {i}: {text}");
+        for f in &shown.failing {
+            assert!(text.contains(f.source.trim_end()) && text.contains(&format!("got: {}", f.got.trim_end())), "attempt {i}: {text}");
+        }
+    }
+}

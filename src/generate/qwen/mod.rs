@@ -88,6 +88,8 @@ pub struct LocalModel {
     tokenizer: Arc<Tokenizer>,
     max_positions: usize,
     jobs: mpsc::Sender<Job>,
+    /// The most requests one decoded batch has held so far.
+    largest_batch: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// One request's prompt and sample seeds, and where its completions go.
@@ -132,8 +134,15 @@ impl LocalModel {
         let max_positions = decoder.max_positions();
         let engine = Engine { decoder, tokenizer: Arc::clone(&tokenizer), sampling, stop_tokens };
         let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new().name("local-model".into()).spawn(move || serve(engine, &queue, batch_rows.max(1)))?;
-        Ok(Self { name: name.to_owned(), layout, tokenizer, max_positions, jobs })
+        let largest_batch = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let largest = Arc::clone(&largest_batch);
+        std::thread::Builder::new().name("local-model".into()).spawn(move || serve(engine, &queue, batch_rows.max(1), &largest))?;
+        Ok(Self { name: name.to_owned(), layout, tokenizer, max_positions, jobs, largest_batch })
+    }
+
+    /// The most requests that have decoded together in one batch so far.
+    pub fn largest_batch(&self) -> usize {
+        self.largest_batch.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The prompt text for a request in this model's layout.
@@ -206,7 +215,7 @@ const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The model thread: take the next request, add those that arrive within [`BATCH_WINDOW`] up to `batch_rows`
 /// rows, decode them as one batch, answer each; until every sender is gone.
-fn serve(mut engine: Engine, queue: &mpsc::Receiver<Job>, batch_rows: usize) {
+fn serve(mut engine: Engine, queue: &mpsc::Receiver<Job>, batch_rows: usize, largest: &std::sync::atomic::AtomicUsize) {
     while let Ok(first) = queue.recv() {
         let mut rows = first.seeds.len();
         let mut batch = vec![first];
@@ -217,6 +226,7 @@ fn serve(mut engine: Engine, queue: &mpsc::Receiver<Job>, batch_rows: usize) {
             rows += job.seeds.len();
             batch.push(job);
         }
+        largest.fetch_max(batch.len(), std::sync::atomic::Ordering::Relaxed);
         let flat: Vec<(Vec<u32>, u64)> = batch.iter().flat_map(|j| j.seeds.iter().map(|&s| (j.prompt.clone(), s))).collect();
         match engine.complete(&flat) {
             Ok(mut completions) => {
