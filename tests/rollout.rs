@@ -199,6 +199,26 @@ fn stress_tutor_reports_latency_errors_and_leakage() {
     assert_eq!(figures["leaked"].as_u64(), Some(2 * on_sum_digits as u64), "{figures}");
 }
 
+/// stress-tutor counts a tutor's time limit as a timeout and nothing else: a refused connection is an error, not
+/// a timeout; a tutor that hangs is both.
+#[test]
+fn stress_tutor_counts_timeouts_by_their_type() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: every call is refused at once.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    for (name, tutor, timeouts) in [("refused", vec!["--tutor-url".to_owned(), format!("http://{free}/")], false), ("hang", vec!["--tutor".to_owned(), "sleep 30".to_owned()], true)] {
+        let (out, json) = (dir.path().join(format!("{name}.jsonl")), dir.path().join(format!("{name}.json")));
+        let mut args = vec!["stress-tutor", "--input", EXAMPLES, "--generator", "copy-last", "--streams", "2", "--max-attempts", "2", "--tutor-timeout", "0.3"];
+        args.extend(tutor.iter().map(String::as_str));
+        args.extend(["--out", out.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+        ok(&studentsim(&args));
+        let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let calls = figures["calls"].as_u64().unwrap();
+        assert!(calls > 0 && figures["errors"].as_u64() == Some(calls), "{name}: {figures}");
+        assert_eq!(figures["timeouts"].as_u64(), Some(if timeouts { calls } else { 0 }), "{name}: {figures}");
+    }
+}
+
 /// The edit model with a judge picks the outcome the training students' transitions give: here every changed
 /// attempt after a `logical` one passed, so it transplants the fix that passes, and when no transplant applies
 /// it jumps to the nearest passing submission; without a judge the same student resubmits.

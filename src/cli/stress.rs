@@ -17,7 +17,7 @@ use super::Context;
 use crate::generate::BoxFuture;
 use crate::generate::reply::extract_code;
 use crate::rollout::output::ResumableOutput;
-use crate::rollout::tutor::Tutor;
+use crate::rollout::tutor::{Tutor, TutorTimeout};
 use crate::rollout::{self, StreamOptions};
 use crate::{BadInput, jsonl};
 
@@ -48,6 +48,8 @@ struct Call {
     problem: String,
     latency: Duration,
     outcome: Result<String, String>,
+    /// The error was the tutor's time limit ([`TutorTimeout`]).
+    timed_out: bool,
 }
 
 /// Wraps the tutor under test and records every call.
@@ -66,7 +68,8 @@ impl Tutor for Measured {
             let start = Instant::now();
             let result = self.inner.hint(state).await;
             let outcome = result.as_ref().map(Clone::clone).map_err(|e| format!("{e:#}"));
-            self.calls.lock().expect("not poisoned").push(Call { problem, latency: start.elapsed(), outcome });
+            let timed_out = result.as_ref().is_err_and(|e| e.downcast_ref::<TutorTimeout>().is_some());
+            self.calls.lock().expect("not poisoned").push(Call { problem, latency: start.elapsed(), outcome, timed_out });
             result
         })
     }
@@ -161,7 +164,7 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
             max: latencies.last().copied().unwrap_or(f64::NAN),
         },
         errors: errors.len(),
-        timeouts: errors.iter().filter(|e| e.contains("did not answer")).count(),
+        timeouts: calls.iter().filter(|c| c.timed_out).count(),
         leaked,
         leaked_share: if ok == 0 { 0.0 } else { leaked as f64 / ok as f64 },
         error_examples: examples,

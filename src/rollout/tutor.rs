@@ -57,6 +57,12 @@ pub trait Tutor: Send + Sync {
     fn hint<'a>(&'a self, state: String) -> BoxFuture<'a, Result<String>>;
 }
 
+/// The tutor gave no answer within its time limit (typed, so `stress-tutor` can count timeouts apart from the
+/// tutor's other failures, such as a refused connection).
+#[derive(Debug, thiserror::Error)]
+#[error("the tutor did not answer within {0:?}")]
+pub struct TutorTimeout(pub Duration);
+
 /// The longest hint kept, in characters.
 const HINT_CHARS: usize = 2000;
 
@@ -106,7 +112,7 @@ impl Tutor for CommandTutor {
             };
             let (status, answer) = tokio::time::timeout(self.timeout, talk)
                 .await
-                .map_err(|_| anyhow!("the tutor did not answer within {:?}", self.timeout))??;
+                .map_err(|_| TutorTimeout(self.timeout))??;
             if !status.success() {
                 bail!("the tutor exited with {status}");
             }
@@ -119,11 +125,12 @@ impl Tutor for CommandTutor {
 pub struct HttpTutor {
     pub url: String,
     pub client: reqwest::Client,
+    pub timeout: Duration,
 }
 
 impl HttpTutor {
     pub fn new(url: &str, timeout: Duration) -> Result<Self> {
-        Ok(Self { url: url.to_owned(), client: http_client(timeout)? })
+        Ok(Self { url: url.to_owned(), client: http_client(timeout)?, timeout })
     }
 }
 
@@ -137,7 +144,13 @@ impl Tutor for HttpTutor {
                 .body(state)
                 .send()
                 .await
-                .map_err(|e| anyhow!("the tutor at {} did not answer: {}", self.url, if e.is_timeout() { "timed out".to_owned() } else { e.to_string() }))?;
+                .map_err(|e| -> anyhow::Error {
+                    if e.is_timeout() {
+                        anyhow::Error::new(TutorTimeout(self.timeout)).context(format!("the tutor at {}", self.url))
+                    } else {
+                        anyhow!("the tutor at {} could not be reached: {e}", self.url)
+                    }
+                })?;
             let status = response.status();
             let body = response.bytes().await?;
             if !status.is_success() {
