@@ -1,7 +1,8 @@
 //! studentsim: grade novice Python code in a WebAssembly sandbox and simulate how students struggle.
 //!
 //! Data flows `problems` → `sandbox` → `grade` → `metrics` → `trajectory` → `generate` → `rollout` → `score`,
-//! and `cli` drives them; see `docs/ARCHITECTURE.md`.
+//! and `cli` drives them; the record types they share live in `records`, below them all; see
+//! `docs/ARCHITECTURE.md`.
 
 pub mod cli;
 pub mod generate;
@@ -9,6 +10,7 @@ pub mod grade;
 pub mod jsonl;
 pub mod metrics;
 pub mod problems;
+pub mod records;
 pub mod rollout;
 pub mod sandbox;
 pub mod score;

@@ -8,8 +8,7 @@ use anyhow::Result;
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 
-use super::{Context, LimitArgs};
-use super::rollout::read_rows;
+use super::{Context, LimitArgs, read_rows};
 use super::output::progress_of_unknown_length;
 use crate::BadInput;
 use crate::generate::Generator;

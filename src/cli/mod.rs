@@ -186,6 +186,16 @@ impl Context {
     }
 }
 
+/// The rows of a JSONL file, which must have some.
+fn read_rows(path: &std::path::Path) -> Result<Vec<(usize, crate::trajectory::Submission)>, BadInput> {
+    let rows: Vec<(usize, crate::trajectory::Submission)> = crate::jsonl::read(path)?;
+    crate::trajectory::warn_misspelt(path, rows.iter().map(|(_, r)| r));
+    if rows.is_empty() {
+        return Err(BadInput(format!("{}: no rows", path.display())));
+    }
+    Ok(rows)
+}
+
 /// The registry's problem for each distinct problem of `rows` ((line, problem id) of `file`); the first row
 /// naming a problem the registry lacks is bad input at its line. `why` says what the problems are needed for.
 fn registry_problems<'r, 'a>(

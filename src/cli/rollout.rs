@@ -1,7 +1,7 @@
 //! `studentsim rollout`: simulated attempts, graded in the sandbox, written as trajectory rows.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +13,13 @@ use clap::{Args, Subcommand};
 
 use super::generators::GeneratorArgs;
 use super::output::progress_of_unknown_length;
-use super::{Context, LimitArgs, default_jobs, registry_problems, tokio_runtime};
+use super::{Context, LimitArgs, default_jobs, read_rows, registry_problems, tokio_runtime};
 use crate::generate::Request;
 use crate::rollout::output::ResumableOutput;
 use crate::rollout::tutor::{CommandTutor, HttpTutor, Tutor};
 use crate::rollout::{self, Prepared, Rollout, StreamOptions};
 use crate::trajectory::Submission;
-use crate::{BadInput, jsonl};
+use crate::BadInput;
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
@@ -183,14 +183,4 @@ pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<
     }
     let rollout = Rollout { grader, generator, problems, seed: args.seed, jobs: args.jobs };
     Ok((rollout, rows.into_iter().map(|(_, r)| r).collect(), rt))
-}
-
-/// The rows of a JSONL file, which must have some.
-pub(super) fn read_rows(path: &Path) -> Result<Vec<(usize, Submission)>, BadInput> {
-    let rows: Vec<(usize, Submission)> = jsonl::read(path)?;
-    crate::trajectory::warn_misspelt(path, rows.iter().map(|(_, r)| r));
-    if rows.is_empty() {
-        return Err(BadInput(format!("{}: no rows", path.display())));
-    }
-    Ok(rows)
 }

@@ -19,9 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
-
-use crate::grade::{GradeRecord, Label, Outcome};
+use crate::grade::{GradeRecord, Outcome};
 use crate::problems::Problem;
 use crate::trajectory::views::Stage;
 
@@ -43,21 +41,7 @@ pub struct Attempt {
 }
 
 /// The grader's outcome of an attempt, as shown to the student, and a tutor's hint if there was one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Feedback {
-    pub label: Label,
-    /// The compile error or module-level exception, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Failing examples, already truncated for a prompt.
-    #[serde(default)]
-    pub failing: Vec<FailingExample>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    /// Why the tutor gave no hint (it crashed, hung or answered garbage).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tutor_error: Option<String>,
-}
+pub use crate::records::{FailingExample, Feedback};
 
 /// Failing examples shown per attempt, and characters kept of each expected and actual output.
 const SHOWN_EXAMPLES: usize = 3;
@@ -88,13 +72,6 @@ impl Feedback {
             .collect();
         Self { label: record.label, message: record.message.as_deref().map(shown), failing, hint: None, tutor_error: None }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FailingExample {
-    pub source: String,
-    pub want: String,
-    pub got: String,
 }
 
 /// The same student's code on an earlier, different problem.

@@ -12,11 +12,11 @@ mod record;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use serde::{Deserialize, Serialize};
 
 use crate::problems::Problem;
 use crate::sandbox::{Fault, GuestState, Limits, Runtime, Sandbox, Session};
-pub use record::{ExampleRecord, GradeRecord, Label, Outcome};
+pub use record::{ExampleRecord, GradeRecord, Outcome};
+pub use crate::records::{Compare, Label};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -43,18 +43,6 @@ impl Default for GradeLimits {
     fn default() -> Self {
         Self { sandbox: Limits::default(), output_chars: 64 * 1024 }
     }
-}
-
-/// What an example's output is compared with its expected output on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compare {
-    /// Everything the example printed, display hook included: standard doctest.
-    #[default]
-    Output,
-    /// Only the repr of the example's value; prints are ignored, as in I/O autograders that compare return
-    /// values (Refactory's course did: its "correct" programs may print debugging lines).
-    Value,
 }
 
 /// The doctest examples of one problem, grouped by docstring.

@@ -5,48 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::bindings::{Example, Observed, Raised};
 use super::checker::{check_output, expected_exception_type};
 use super::literal;
-use super::{Compare, GOT_LIMIT, ModuleFailure};
+use super::{Compare, GOT_LIMIT, Label, ModuleFailure};
 use crate::sandbox::Fault;
-
-/// The four functionality labels, in the study's precedence: compile > runtime > logical > no_error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Label {
-    NoError,
-    Logical,
-    Runtime,
-    Compile,
-}
-
-impl Label {
-    /// Every label, in the order tables and transition matrices use.
-    pub const ALL: [Label; 4] = [Label::NoError, Label::Logical, Label::Runtime, Label::Compile];
-
-    /// This label's position in [`Label::ALL`].
-    pub fn index(self) -> usize {
-        match self {
-            Label::NoError => 0,
-            Label::Logical => 1,
-            Label::Runtime => 2,
-            Label::Compile => 3,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Label::NoError => "no_error",
-            Label::Logical => "logical",
-            Label::Runtime => "runtime",
-            Label::Compile => "compile",
-        }
-    }
-}
-
-impl std::fmt::Display for Label {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::BadInput;
-use crate::grade::Compare;
+use crate::records::Compare;
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 
 use super::{Problem, top_level_functions};
 use crate::BadInput;
-use crate::grade::Compare;
+use crate::records::Compare;
 
 /// Whether the dataset's authors marked a program correct or wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

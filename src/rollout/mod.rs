@@ -120,7 +120,7 @@ async fn attempt_row(
 /// The feedback a row records: what the student was shown after it.
 fn with_feedback(mut row: Submission, feedback: &Feedback) -> Submission {
     if let Some(generated) = row.generated.as_mut() {
-        generated.feedback = serde_json::to_value(feedback).ok();
+        generated.feedback = Some(feedback.clone());
     }
     row
 }

@@ -164,7 +164,7 @@ impl Stream {
             .iter()
             .map(|r| Attempt {
                 code: r.code.clone(),
-                feedback: r.generated.as_ref().and_then(|g| g.feedback.clone()).and_then(|f| serde_json::from_value(f).ok()),
+                feedback: r.generated.as_ref().and_then(|g| g.feedback.clone()),
             })
             .collect()
     }

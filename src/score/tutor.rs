@@ -59,7 +59,7 @@ pub fn tutor_effect(
     }));
     let hints: Vec<(&str, &str)> = with
         .iter()
-        .filter_map(|r| Some((r.problem.as_str(), r.generated.as_ref()?.feedback.as_ref()?.get("hint")?.as_str()?)))
+        .filter_map(|r| Some((r.problem.as_str(), r.generated.as_ref()?.feedback.as_ref()?.hint.as_deref()?)))
         .collect();
     let leaked = share(hints.iter().map(|(problem, hint)| {
         let code = extract_code(hint).map_or_else(|| (*hint).to_owned(), |(code, _)| code);
@@ -103,7 +103,13 @@ mod tests {
                 submit: false,
                 raw: None,
                 truncated: false,
-                feedback: hint.map(|h| serde_json::json!({"label": "logical", "failing": [], "hint": h})),
+                feedback: hint.map(|h| crate::records::Feedback {
+                    label: Label::Logical,
+                    message: None,
+                    failing: Vec::new(),
+                    hint: Some(h.to_owned()),
+                    tutor_error: None,
+                }),
                 error: None,
             }),
             extra: Default::default(),

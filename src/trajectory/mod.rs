@@ -12,46 +12,11 @@ pub mod views;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::grade::Label;
 use crate::{BadInput, jsonl};
 
-/// Where a row comes from: real students, or a generator (by name).
-pub const REAL: &str = "real";
-
-/// One submission of one student to one problem.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Submission {
-    /// Anonymized student id.
-    pub student: String,
-    pub problem: String,
-    /// When it was submitted (RFC 3339).
-    pub time: Timestamp,
-    /// 1-based position within its stream.
-    pub attempt: u32,
-    pub code: String,
-    /// Our grader's label, once graded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<Label>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pass_rate: Option<f64>,
-    /// `real`, or the name of the generator that wrote it.
-    #[serde(default = "real")]
-    pub source: String,
-    /// The original platform's verdict, when the dataset has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform_correct: Option<bool>,
-    /// How a simulated row was made; absent on real rows.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generated: Option<Provenance>,
-    /// The row's other fields (a user's own `id`, course columns), kept as read and written back unchanged by
-    /// every command that writes rows, so results can be joined to the user's data.
-    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extra: serde_json::Map<String, serde_json::Value>,
-}
+pub use crate::records::{Provenance, REAL, Submission};
 
 /// The fields [`Submission`] knows, for [`warn_misspelt`].
 const FIELDS: [&str; 10] = ["student", "problem", "time", "attempt", "code", "label", "pass_rate", "source", "platform_correct", "generated"];
@@ -81,35 +46,6 @@ pub fn warn_misspelt<'a>(path: &Path, rows: impl IntoIterator<Item = &'a Submiss
     }
 }
 
-/// How a generated row was made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Provenance {
-    pub generator: String,
-    pub seed: u64,
-    /// sha256 of the exact prompt, for generators that render one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prompt_sha256: Option<String>,
-    /// The generator marked this attempt final (`<SUBMIT>`).
-    #[serde(default)]
-    pub submit: bool,
-    /// What the model wrote, before the code was taken out of it (capped), for model generators.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub raw: Option<String>,
-    /// The model's reply ended at its token limit.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub truncated: bool,
-    /// What the student was shown after this attempt (streams): label, failing examples, hint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub feedback: Option<serde_json::Value>,
-    /// Why the row holds no attempt: the generator failed (the rollout goes on).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-fn real() -> String {
-    REAL.to_owned()
-}
 
 /// Read trajectory rows; errors name the file and line.
 pub fn read(path: &Path) -> Result<Vec<Submission>, BadInput> {

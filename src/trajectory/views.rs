@@ -9,36 +9,7 @@ use std::collections::BTreeMap;
 
 use super::{Submission, streams};
 
-/// The three stages of Experiment 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stage {
-    First,
-    Middle,
-    Last,
-}
-
-impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::First, Stage::Middle, Stage::Last];
-
-    /// The stage as written in reports and data files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::First => "first",
-            Stage::Middle => "middle",
-            Stage::Last => "last",
-        }
-    }
-
-    /// The row of a stream of `n` rows at this stage.
-    pub fn position(self, n: usize) -> usize {
-        match self {
-            Stage::First => 0,
-            Stage::Middle => n / 2,
-            Stage::Last => n - 1,
-        }
-    }
-}
+pub use crate::records::Stage;
 
 /// One Experiment 1 item: a stream's row at a stage, with the context row, if there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]

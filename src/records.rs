@@ -1,0 +1,177 @@
+//! The record types every stage shares, at the bottom of the module map: what a grade's label and compare mode
+//! are, a stage of a stream, what a student is shown after an attempt, and a trajectory row with its
+//! provenance. Nothing here depends on another module of the crate, so each module can use them without
+//! cycles (`grade` and `problems` share `Compare`; a row's `Provenance` holds a typed `Feedback`).
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The four functionality labels, in the study's precedence: compile > runtime > logical > no_error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Label {
+    NoError,
+    Logical,
+    Runtime,
+    Compile,
+}
+
+impl Label {
+    /// Every label, in the order tables and transition matrices use.
+    pub const ALL: [Label; 4] = [Label::NoError, Label::Logical, Label::Runtime, Label::Compile];
+
+    /// This label's position in [`Label::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Label::NoError => 0,
+            Label::Logical => 1,
+            Label::Runtime => 2,
+            Label::Compile => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::NoError => "no_error",
+            Label::Logical => "logical",
+            Label::Runtime => "runtime",
+            Label::Compile => "compile",
+        }
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an example's output is compared with its expected output on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compare {
+    /// Everything the example printed, display hook included: standard doctest.
+    #[default]
+    Output,
+    /// Only the repr of the example's value; prints are ignored, as in I/O autograders that compare return
+    /// values (Refactory's course did: its "correct" programs may print debugging lines).
+    Value,
+}
+
+/// The three stages of Experiment 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    First,
+    Middle,
+    Last,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::First, Stage::Middle, Stage::Last];
+
+    /// The stage as written in reports and data files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::First => "first",
+            Stage::Middle => "middle",
+            Stage::Last => "last",
+        }
+    }
+
+    /// The row of a stream of `n` rows at this stage.
+    pub fn position(self, n: usize) -> usize {
+        match self {
+            Stage::First => 0,
+            Stage::Middle => n / 2,
+            Stage::Last => n - 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailingExample {
+    pub source: String,
+    pub want: String,
+    pub got: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub label: Label,
+    /// The compile error or module-level exception, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Failing examples, already truncated for a prompt.
+    #[serde(default)]
+    pub failing: Vec<FailingExample>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Why the tutor gave no hint (it crashed, hung or answered garbage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tutor_error: Option<String>,
+}
+
+/// Where a row comes from: real students, or a generator (by name).
+pub const REAL: &str = "real";
+
+/// One submission of one student to one problem.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submission {
+    /// Anonymized student id.
+    pub student: String,
+    pub problem: String,
+    /// When it was submitted (RFC 3339).
+    pub time: Timestamp,
+    /// 1-based position within its stream.
+    pub attempt: u32,
+    pub code: String,
+    /// Our grader's label, once graded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_rate: Option<f64>,
+    /// `real`, or the name of the generator that wrote it.
+    #[serde(default = "real")]
+    pub source: String,
+    /// The original platform's verdict, when the dataset has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_correct: Option<bool>,
+    /// How a simulated row was made; absent on real rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<Provenance>,
+    /// The row's other fields (a user's own `id`, course columns), kept as read and written back unchanged by
+    /// every command that writes rows, so results can be joined to the user's data.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How a generated row was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    pub generator: String,
+    pub seed: u64,
+    /// sha256 of the exact prompt, for generators that render one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_sha256: Option<String>,
+    /// The generator marked this attempt final (`<SUBMIT>`).
+    #[serde(default)]
+    pub submit: bool,
+    /// What the model wrote, before the code was taken out of it (capped), for model generators.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    /// The model's reply ended at its token limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+    /// What the student was shown after this attempt (streams): label, failing examples, hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Feedback>,
+    /// Why the row holds no attempt: the generator failed (the rollout goes on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn real() -> String {
+    REAL.to_owned()
+}
