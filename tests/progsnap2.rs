@@ -24,6 +24,18 @@ fn rows() -> Vec<Submission> {
             });
         }
     }
+    // A user's own fields, on some rows only, with values a CSV cell could confuse: a string that reads as a
+    // number, one with quotes, an empty one, commas and a newline, and non-string values.
+    let extras = [
+        serde_json::json!({"id": "row-0", "n": 7, "looks_numeric": "123"}),
+        serde_json::json!({"quoted": "\"x\"", "empty": "", "cell": "a,b\nc"}),
+        serde_json::json!({"obj": {"a": [1, null]}, "flag": false, "none": null}),
+    ];
+    for (i, row) in rows.iter_mut().enumerate().filter(|(i, _)| i % 3 != 2) {
+        row.extra = extras[i % 3].as_object().unwrap().clone();
+        row.extra.insert("index".into(), serde_json::json!(i));
+    }
+    rows[2].extra = extras[2].as_object().unwrap().clone();
     // Number attempts per stream in time order, as an import would.
     let mut seen = std::collections::HashMap::new();
     for r in &mut rows {

@@ -4,13 +4,16 @@
 //! optionally Score and X-Label) with the code in `CodeStates/CodeStates.csv` (CodeStateID, Code) or in
 //! `CodeStates/<CodeStateID>/` folders holding one file. `Submit` and `Run.*` events become submissions.
 //! Out: the same layout, one `Submit` event per row, plus `DatasetMetadata.csv`.
+//!
+//! A row's own fields ([`Submission::extra`]) travel as `X-Row-<name>` columns, both ways: a string as itself
+//! unless it would read as another JSON value, anything else as JSON, so a round trip gives the same values.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{Anonymizer, REAL, Submission};
 use crate::BadInput;
@@ -19,6 +22,8 @@ use crate::jsonl::write_atomically;
 
 const MAIN_TABLE: &str = "MainTable.csv";
 const CODE_STATES: &str = "CodeStates";
+/// The prefix of the columns that hold a row's own fields.
+const ROW_FIELD: &str = "X-Row-";
 
 #[derive(Debug, Deserialize)]
 struct Event {
@@ -42,32 +47,34 @@ struct Event {
     label: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-struct ExportEvent<'a> {
-    #[serde(rename = "EventID")]
-    event_id: usize,
-    #[serde(rename = "Order")]
-    order: usize,
-    #[serde(rename = "SubjectID")]
-    subject: &'a str,
-    #[serde(rename = "ToolInstances")]
-    tool: &'a str,
-    #[serde(rename = "CodeStateID")]
-    code_state: usize,
-    #[serde(rename = "EventType")]
-    event_type: &'a str,
-    #[serde(rename = "ServerTimestamp")]
-    timestamp: String,
-    #[serde(rename = "ServerTimezone")]
-    timezone: &'a str,
-    #[serde(rename = "ProblemID")]
-    problem: &'a str,
-    #[serde(rename = "Score")]
-    score: Option<f64>,
-    #[serde(rename = "X-Label")]
-    label: Option<&'a str>,
-    #[serde(rename = "X-Source")]
-    source: &'a str,
+/// The main table's columns as written, before the `X-Row-` ones.
+const EXPORT_COLUMNS: [&str; 12] = [
+    "EventID",
+    "Order",
+    "SubjectID",
+    "ToolInstances",
+    "CodeStateID",
+    "EventType",
+    "ServerTimestamp",
+    "ServerTimezone",
+    "ProblemID",
+    "Score",
+    "X-Label",
+    "X-Source",
+];
+
+/// A row field's cell: a string as itself unless it would read back as another JSON value (or is empty, which
+/// stands for a row without the field), else JSON.
+fn cell_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) if !s.is_empty() && serde_json::from_str::<serde_json::Value>(s).is_err() => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A row field read back from its cell (the inverse of [`cell_text`]); none for an empty cell.
+fn cell_value(cell: &str) -> Option<serde_json::Value> {
+    (!cell.is_empty()).then(|| serde_json::from_str(cell).unwrap_or_else(|_| serde_json::Value::String(cell.to_owned())))
 }
 
 /// Read a ProgSnap2 folder as submissions (ungraded unless the table carries Score and X-Label).
@@ -75,11 +82,15 @@ pub fn import(dir: &Path, anonymizer: Option<&Anonymizer>) -> Result<Vec<Submiss
     let table = dir.join(MAIN_TABLE);
     let code_of = code_states(&dir.join(CODE_STATES))?;
     let mut reader = csv::Reader::from_path(&table).map_err(|e| BadInput(format!("{}: {e}", table.display())))?;
+    let headers = reader.headers().map_err(|e| BadInput(format!("{}: {e}", table.display())))?.clone();
+    let row_fields: Vec<(usize, &str)> = headers.iter().enumerate().filter_map(|(i, h)| Some((i, h.strip_prefix(ROW_FIELD)?))).collect();
     let mut events = Vec::new();
-    for (index, record) in reader.deserialize::<Event>().enumerate() {
+    for (index, record) in reader.records().enumerate() {
         // Line 1 is the header.
         let at = |what: String| BadInput(format!("{}:{}: {what}", table.display(), index + 2));
-        let event = record.map_err(|e| at(e.to_string()))?;
+        let record = record.map_err(|e| at(e.to_string()))?;
+        let event: Event = record.deserialize(Some(&headers)).map_err(|e| at(e.to_string()))?;
+        let extra = row_fields.iter().filter_map(|&(i, name)| Some((name.to_owned(), cell_value(record.get(i)?)?))).collect();
         if event.event_type != "Submit" && !event.event_type.starts_with("Run") {
             continue;
         }
@@ -102,7 +113,7 @@ pub fn import(dir: &Path, anonymizer: Option<&Anonymizer>) -> Result<Vec<Submiss
             source: REAL.to_owned(),
             platform_correct: None,
             generated: None,
-            extra: Default::default(),
+            extra,
         }));
     }
     events.sort_by(|a, b| (a.1.time, a.0).cmp(&(b.1.time, b.0)));
@@ -122,24 +133,32 @@ pub fn import(dir: &Path, anonymizer: Option<&Anonymizer>) -> Result<Vec<Submiss
 pub fn export(rows: &[Submission], dir: &Path) -> Result<()> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| (rows[i].time, rows[i].student.clone(), rows[i].problem.clone(), rows[i].attempt));
+    let mut names: Vec<&str> = rows.iter().flat_map(|r| r.extra.keys().map(String::as_str)).collect();
+    names.sort_unstable();
+    names.dedup();
     write_atomically(&dir.join(MAIN_TABLE), |out| {
-        let mut w = csv::Writer::from_writer(out);
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+        let mut header: Vec<String> = EXPORT_COLUMNS.iter().map(|&c| c.to_owned()).collect();
+        header.extend(names.iter().map(|n| format!("{ROW_FIELD}{n}")));
+        w.write_record(&header)?;
         for (n, &i) in order.iter().enumerate() {
             let r = &rows[i];
-            w.serialize(ExportEvent {
-                event_id: n + 1,
-                order: n + 1,
-                subject: &r.student,
-                tool: "studentsim",
-                code_state: i + 1,
-                event_type: "Submit",
-                timestamp: r.time.to_string(),
-                timezone: "0",
-                problem: &r.problem,
-                score: r.pass_rate,
-                label: r.label.map(Label::as_str),
-                source: &r.source,
-            })?;
+            let mut record: Vec<String> = vec![
+                (n + 1).to_string(),
+                (n + 1).to_string(),
+                r.student.clone(),
+                "studentsim".into(),
+                (i + 1).to_string(),
+                "Submit".into(),
+                r.time.to_string(),
+                "0".into(),
+                r.problem.clone(),
+                r.pass_rate.map(|p| p.to_string()).unwrap_or_default(),
+                r.label.map(Label::as_str).unwrap_or_default().to_owned(),
+                r.source.clone(),
+            ];
+            record.extend(names.iter().map(|name| r.extra.get(*name).map(cell_text).unwrap_or_default()));
+            w.write_record(&record)?;
         }
         w.flush()?;
         Ok(())
