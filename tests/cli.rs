@@ -411,3 +411,20 @@ fn rows_keep_their_own_fields_and_misspelt_ones_are_warned_about() {
     assert_eq!((&row["section"], &row["label"]), (&serde_json::json!("A"), &serde_json::json!("logical")), "{row}");
     assert_eq!(line.matches("\"label\"").count(), 1, "the grade's label replaces the row's own: {line}");
 }
+
+/// `fuzz` with a small count, as CI runs it: every parser of a user's files sees mutated inputs, refuses many,
+/// accepts some, and never panics or hangs (the full run, 100,000 cases per parser, is in the closing notes).
+#[test]
+fn fuzzing_every_parser_finds_no_panic_or_hang() {
+    let run = studentsim(&["fuzz", "--cases", "300", "--seed", "7", "--json"]);
+    assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
+    let tallies: serde_json::Value = serde_json::from_str(stdout(&run).trim()).unwrap();
+    let parsers = tallies.as_object().unwrap();
+    for name in ["jsonl-row", "problem-toml", "python-literal", "model-reply", "tutor-reply", "qwen-config", "progsnap2-table", "gguf"] {
+        let t = &parsers[name];
+        assert_eq!((t["cases"].as_u64(), t["panics"].as_u64(), t["hangs"].as_u64()), (Some(300), Some(0), Some(0)), "{name}: {t}");
+        assert!(t["refused"].as_u64().unwrap() > 0 && t["accepted"].as_u64().unwrap() > 0, "{name}: the mutations reach both outcomes: {t}");
+    }
+    let run = studentsim(&["fuzz", "--only", "nothing-by-that-name"]);
+    bad_input(&run, &["--only"], None);
+}

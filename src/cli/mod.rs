@@ -12,6 +12,7 @@ mod output;
 mod problems;
 mod rollout;
 mod score;
+mod fuzz;
 mod stress;
 mod trajectories;
 
@@ -75,6 +76,9 @@ enum Command {
     /// Simulate students: generate attempts, grade them in the sandbox, write trajectory rows.
     #[command(subcommand)]
     Rollout(rollout::RolloutCommand),
+    /// Seeded mutations of valid inputs through every parser of a user's files (rows, problem.toml, ProgSnap2,
+    /// GGUF, config.json, model and tutor replies, Python literals): counts of panics, hangs and the slowest case.
+    Fuzz(fuzz::FuzzArgs),
     /// Run many simulated students against one tutor bot: latency percentiles, failures, answer leakage.
     StressTutor(stress::StressArgs),
     /// Score simulated sets against a real one: the study's tables, metrics.json and SVG plots.
@@ -160,6 +164,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rollout(cmd) => rollout::run(&ctx, cmd),
         Command::Score(args) => score::run(&ctx, args),
         Command::StressTutor(args) => stress::run(&ctx, args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Bench(cmd) => bench::run(&ctx, cmd),
     }
 }

@@ -6,7 +6,7 @@
 
 pub mod checker;
 pub mod batch;
-mod literal;
+pub mod literal;
 mod record;
 
 use std::time::Instant;

@@ -67,7 +67,7 @@ pub struct TutorTimeout(pub Duration);
 const HINT_CHARS: usize = 2000;
 
 /// A tutor's answer as a hint: `{"hint": "..."}` or plain text; empty or non-text answers are errors.
-fn parse_hint(bytes: &[u8]) -> Result<String> {
+pub fn parse_hint(bytes: &[u8]) -> Result<String> {
     let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("the tutor's answer is not UTF-8 text"))?;
     let hint = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(o)) => {
