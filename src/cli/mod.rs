@@ -193,8 +193,7 @@ impl Context {
 
 /// The rows of a JSONL file, which must have some.
 fn read_rows(path: &std::path::Path) -> Result<Vec<(usize, crate::trajectory::Submission)>, BadInput> {
-    let rows: Vec<(usize, crate::trajectory::Submission)> = crate::jsonl::read(path)?;
-    crate::trajectory::warn_misspelt(path, rows.iter().map(|(_, r)| r));
+    let rows = crate::trajectory::read_numbered(path)?;
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows", path.display())));
     }

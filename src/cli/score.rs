@@ -64,8 +64,7 @@ struct Input {
 }
 
 fn read_set(path: &Path) -> Result<Input, BadInput> {
-    let mut rows: Vec<(usize, Submission)> = jsonl::read(path)?;
-    crate::trajectory::warn_misspelt(path, rows.iter().map(|(_, r)| r));
+    let mut rows = crate::trajectory::read_numbered(path)?;
     // Rollouts write rows as they finish; one order makes every sum, and so the report, the same to the bit.
     rows.sort_by(|(_, a), (_, b)| (&a.student, &a.problem, a.time, a.attempt).cmp(&(&b.student, &b.problem, b.time, b.attempt)));
     if rows.is_empty() {

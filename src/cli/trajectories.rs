@@ -205,8 +205,7 @@ pub fn export(ctx: &Context, cmd: ExportCommand) -> Result<ExitCode> {
             println!("{} submissions -> {}", rows.len(), out.display());
         }
         ExportCommand::Sft { input, out, no_stages, ks, context } => {
-            let lines = jsonl::read::<trajectory::Submission>(&input)?;
-            trajectory::warn_misspelt(&input, lines.iter().map(|(_, r)| r));
+            let lines = trajectory::read_numbered(&input)?;
             let registry = ctx.registry()?;
             let problems = registry_problems(ctx, &registry, &input, lines.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?
                 .into_iter()

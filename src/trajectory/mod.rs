@@ -18,18 +18,15 @@ use crate::{BadInput, jsonl};
 
 pub use crate::records::{Provenance, REAL, Submission};
 
-/// The fields [`Submission`] knows, for [`warn_misspelt`].
-const FIELDS: [&str; 10] = ["student", "problem", "time", "attempt", "code", "label", "pass_rate", "source", "platform_correct", "generated"];
-
 /// Unknown fields of `rows` that look like misspelt known ones (the same first letter, at most two edits away:
 /// `lable`, `atempt`, but not a `course` column), each once, with the known field meant.
-pub fn misspelt_fields<'a>(rows: impl IntoIterator<Item = &'a Submission>) -> Vec<(String, &'static str)> {
+fn misspelt_fields<'a>(rows: impl IntoIterator<Item = &'a Submission>) -> Vec<(String, &'static str)> {
     let mut seen = std::collections::BTreeSet::new();
     let mut found = Vec::new();
     for row in rows {
         for name in row.extra.keys() {
             if seen.insert(name.clone())
-                && let Some(&known) = FIELDS.iter().find(|k| k.get(..1) == name.get(..1) && name.len() > 2 && crate::metrics::edit_distance(k, name) <= 2)
+                && let Some(&known) = Submission::FIELDS.iter().find(|k| k.get(..1) == name.get(..1) && name.len() > 2 && crate::metrics::edit_distance(k, name) <= 2)
             {
                 found.push((name.clone(), known));
             }
@@ -40,18 +37,23 @@ pub fn misspelt_fields<'a>(rows: impl IntoIterator<Item = &'a Submission>) -> Ve
 
 /// Warn on stderr, once per field, about unknown fields of `path`'s rows that look misspelt (they are kept as
 /// unknown fields, so the known field they meant is missing or default).
-pub fn warn_misspelt<'a>(path: &Path, rows: impl IntoIterator<Item = &'a Submission>) {
+fn warn_misspelt<'a>(path: &Path, rows: impl IntoIterator<Item = &'a Submission>) {
     for (name, known) in misspelt_fields(rows) {
         eprintln!("warning: {}: unknown field `{name}` kept as is; did you mean `{known}`?", path.display());
     }
 }
 
-
-/// Read trajectory rows; errors name the file and line.
-pub fn read(path: &Path) -> Result<Vec<Submission>, BadInput> {
-    let rows: Vec<Submission> = jsonl::read(path)?.into_iter().map(|(_, row)| row).collect();
-    warn_misspelt(path, &rows);
+/// Read trajectory rows with their line numbers; errors name the file and line, and fields that look misspelt
+/// get a warning.
+pub fn read_numbered(path: &Path) -> Result<Vec<(usize, Submission)>, BadInput> {
+    let rows: Vec<(usize, Submission)> = jsonl::read(path)?;
+    warn_misspelt(path, rows.iter().map(|(_, row)| row));
     Ok(rows)
+}
+
+/// Read trajectory rows, as [`read_numbered`] without the line numbers.
+pub fn read(path: &Path) -> Result<Vec<Submission>, BadInput> {
+    Ok(read_numbered(path)?.into_iter().map(|(_, row)| row).collect())
 }
 
 /// The streams of `rows`: (student, problem) → row indices ordered by (time, attempt).
