@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use streams::{EditQuartiles, LABELS as TRANSITION_LABELS, StreamRealism};
+pub use streams::{EditQuartiles, StreamRealism};
 pub use tables::{MeanCi, MeanStd, NextStepRow, ProgressPoint, StageRow, StyleRow, evaluate};
 
 use crate::grade::Label;

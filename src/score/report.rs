@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use super::{MeanStd, Report, TRANSITION_LABELS};
+use super::{MeanStd, Report};
+use crate::grade::Label;
 
 /// What the report says about where its inputs came from.
 pub struct Provenance<'a> {
@@ -179,10 +180,10 @@ fn streams_section(w: &mut String, report: &Report) {
         );
     }
     let _ = writeln!(w, "\nP(label at t+1 | label at t), with the number of transitions from each label:\n");
-    let header: Vec<String> = TRANSITION_LABELS.iter().map(|l| format!("→ {l}")).collect();
+    let header: Vec<String> = Label::ALL.iter().map(|l| format!("→ {l}")).collect();
     let _ = writeln!(w, "| set | from | {} | n |\n|---|---|---:|---:|---:|---:|---:|", header.join(" | "));
     for s in &report.stream_realism {
-        for (from, (row, counts)) in TRANSITION_LABELS.iter().zip(s.transitions.iter().zip(&s.transition_counts)) {
+        for (from, (row, counts)) in Label::ALL.iter().zip(s.transitions.iter().zip(&s.transition_counts)) {
             let cells: Vec<String> = match row {
                 Some(p) => p.iter().map(|v| format!("{:.2}", v)).collect(),
                 None => vec!["—".to_owned(); 4],

@@ -12,9 +12,6 @@ use super::tables::Derived;
 use crate::grade::Label;
 use crate::metrics::progress::normalized_steps;
 
-/// Rows and columns of the transition matrix.
-pub const LABELS: [Label; 4] = Label::ALL;
-
 /// One set's stream-level measures; the distances compare it with the real set (`None` on the real set itself).
 #[derive(Debug, Serialize)]
 pub struct StreamRealism {
@@ -29,7 +26,7 @@ pub struct StreamRealism {
     pub attempts_ks: Option<f64>,
     /// Share of streams whose last attempt is `no_error`.
     pub ending_no_error: Option<f64>,
-    /// How often label j (columns, in [`LABELS`] order) follows label i (rows) within a stream.
+    /// How often label j (columns, in [`Label::ALL`] order) follows label i (rows) within a stream.
     pub transition_counts: [[usize; 4]; 4],
     /// Each row of counts as probabilities, P(label at t+1 | label at t); `None` for a label never followed.
     pub transitions: [Option<[f64; 4]>; 4],
