@@ -14,7 +14,8 @@ use super::output::{ResumableOutput, key};
 use super::{Rollout, Summary, attempt_row, record};
 use crate::generate::{Attempt, ContextProblem, Request, Target};
 use crate::trajectory::Submission;
-use crate::trajectory::views::{self, StageItem};
+use crate::problems::Problem;
+use crate::trajectory::views::{self, NextStepItem, StageItem};
 
 /// The student-context section for `context` rows of `rows` (one earlier problem), when asked for.
 fn context(rows: &[Submission], context: &[usize], wanted: bool) -> Vec<ContextProblem> {
@@ -39,17 +40,24 @@ pub async fn next_step(
 ) -> Result<Summary> {
     let items = views::next_steps(rows, k).into_iter().map(|item| {
         let target = &rows[item.target];
-        let request = Request {
-            problem: rollout.problems[&target.problem].problem.clone(),
-            student: target.student.clone(),
-            history: item.priors.iter().map(|&i| Attempt { code: rows[i].code.clone(), feedback: None }).collect(),
-            context: context(rows, &item.context, with_context),
-            target: Target::Next,
-            seed: rollout.seed,
-        };
-        (request, target.clone())
+        let problem = rollout.problems[&target.problem].problem.clone();
+        (next_step_request(rows, &item, problem, with_context, rollout.seed), target.clone())
     });
     run(rollout, items.collect(), out, progress).await
+}
+
+/// The request for next-step `item` of `rows`: its real predecessors, and the student-context segment when
+/// `with_context`.
+pub fn next_step_request(rows: &[Submission], item: &NextStepItem, problem: Arc<Problem>, with_context: bool, seed: u64) -> Request {
+    let target = &rows[item.target];
+    Request {
+        problem,
+        student: target.student.clone(),
+        history: item.priors.iter().map(|&i| Attempt { code: rows[i].code.clone(), feedback: None }).collect(),
+        context: context(rows, &item.context, with_context),
+        target: Target::Next,
+        seed,
+    }
 }
 
 /// The first, middle and last submission of every real stream of `rows`, each generated from the problem alone

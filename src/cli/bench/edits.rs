@@ -3,6 +3,7 @@
 //! on the same requests in the same run.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,7 +17,8 @@ use super::super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
 use crate::generate::edits::EditModel;
 use crate::generate::retrieval::Retrieval;
-use crate::generate::{Attempt, Generator, Request, Target};
+use crate::generate::{Generator, Request};
+use crate::rollout::next_step_request;
 use crate::problems::{Problem, Registry};
 use crate::trajectory::split::{Part, Split, SplitSpec};
 use crate::trajectory::{self, Submission, views};
@@ -125,23 +127,12 @@ fn requests(registry: &Registry, rows: &[Submission], k: usize, seed: u64) -> Re
     let mut problems: HashMap<&str, Arc<Problem>> = HashMap::new();
     let mut requests = Vec::new();
     for item in views::next_steps(rows, k) {
-        let target = &rows[item.target];
-        let problem = match problems.get(target.problem.as_str()) {
-            Some(p) => Arc::clone(p),
-            None => {
-                let p = Arc::new(registry.get(&target.problem)?.clone());
-                problems.insert(&target.problem, Arc::clone(&p));
-                p
-            }
+        let id = rows[item.target].problem.as_str();
+        let problem = match problems.entry(id) {
+            Entry::Occupied(known) => Arc::clone(known.get()),
+            Entry::Vacant(new) => Arc::clone(new.insert(Arc::new(registry.get(id)?.clone()))),
         };
-        requests.push(Request {
-            problem,
-            student: target.student.clone(),
-            history: item.priors.iter().map(|&i| Attempt { code: rows[i].code.clone(), feedback: None }).collect(),
-            context: Vec::new(),
-            target: Target::Next,
-            seed,
-        });
+        requests.push(next_step_request(rows, &item, problem, false, seed));
     }
     Ok(requests)
 }
