@@ -97,12 +97,13 @@ impl Encoder {
             .map(|i| -> Result<Layer> {
                 let l = vb.pp(format!("encoder.layer.{i}"));
                 let s = l.pp("attention.self");
-                let part = |name: &str| linear(s.pp(name), h, h);
-                let (q, k, v) = (part("query")?, part("key")?, part("value")?);
-                let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
-                let bias = Tensor::cat(&[q.bias().expect("loaded"), k.bias().expect("loaded"), v.bias().expect("loaded")], 0)?;
+                // The query, key and value projections stacked into one.
+                let stacked = |shape: &[usize], what: &str| -> Result<Tensor> {
+                    let parts = ["query", "key", "value"].map(|name| s.pp(name).get(shape, what));
+                    Ok(Tensor::cat(&parts.into_iter().collect::<candle_core::Result<Vec<_>>>()?, 0)?)
+                };
                 Ok(Layer {
-                    qkv: Linear::new(weight, Some(bias)),
+                    qkv: Linear::new(stacked(&[h, h], "weight")?, Some(stacked(&[h], "bias")?)),
                     attention_out: linear(l.pp("attention.output.dense"), h, h)?,
                     attention_norm: norm(l.pp("attention.output.LayerNorm"))?,
                     up: linear(l.pp("intermediate.dense"), h, config.intermediate_size)?,
