@@ -181,3 +181,41 @@ impl Submission {
 fn real() -> String {
     REAL.to_owned()
 }
+
+/// One problem a PEP 8 checker reports, as pycodestyle's report receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StyleProblem {
+    /// 1-based line.
+    pub line: i32,
+    /// 0-based column.
+    pub column: i32,
+    /// E.g. `E225`.
+    pub code: String,
+}
+
+/// One token of CPython 3.14's `tokenize.generate_tokens`: its type number, text, (line, column) start and end,
+/// and its `line` attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyToken {
+    pub kind: u8,
+    pub text: String,
+    pub start: (u32, u32),
+    pub end: (u32, u32),
+    pub line: String,
+}
+
+/// What `tokenize` stopped with, and where pycodestyle reports it (E901).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenizeError {
+    pub type_name: String,
+    pub message: String,
+    pub line: i32,
+    pub column: i32,
+}
+
+/// The tokens of one file, up to the error that stopped `tokenize`, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenStream {
+    pub tokens: Vec<PyToken>,
+    pub error: Option<TokenizeError>,
+}

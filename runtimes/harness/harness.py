@@ -15,6 +15,7 @@ import doctest
 import io
 import os
 import sys
+import tokenize
 import traceback
 
 # Standard-library modules novices use, baked into the snapshot. Keep in sync with README.md ("Importable modules").
@@ -238,35 +239,63 @@ def _build():
         return observe(run)
 
     style = pycodestyle.StyleGuide(quiet=True)  # default options, no config files read
+    _Checker, _TokenError, _generate_tokens = pycodestyle.Checker, tokenize.TokenError, tokenize.generate_tokens
+    _StyleProblem, _PyToken = wit_world.StyleProblem, wit_world.PyToken
+    _TokenizeError, _TokenStream = wit_world.TokenizeError, wit_world.TokenStream
 
-    class CountingReport(pycodestyle.BaseReport):
-        """Counts what pycodestyle reports for a file, and remembers whether W292 was among it."""
+    class ListingReport(pycodestyle.BaseReport):
+        """Lists what pycodestyle counts for a file (the codes its default options do not ignore)."""
 
         def init_file(self, *args, **kwargs):
-            self.saw_w292 = False
+            self.found = []
             return super().init_file(*args, **kwargs)
 
         def error(self, line_number, offset, text, check):
             code = super().error(line_number, offset, text, check)
-            if code == "W292":
-                self.saw_w292 = True
+            if code:
+                self.found.append(_StyleProblem(line=line_number, column=offset, code=code))
             return code
 
+    def pep8_lines(code, wrapped):
+        if wrapped:
+            return ["def _tmp_func():"] + ["    " + line.rstrip() for line in code.strip().split("\n")]
+        return _StringIO(code, newline=None).readlines()  # as pycodestyle reads a file: universal newlines
+
     def pep8(files, wrapped):
-        report = CountingReport(style.options)
-        counts = []
+        report = ListingReport(style.options)
+        listed = []
         for code in files:
+            checker = _Checker(lines=pep8_lines(code, wrapped), options=style.options, report=report)
+            try:
+                checker.check_all()
+            except Exception:  # pycodestyle's own bugs (an IndexError on f"\{x}"): what it found until then
+                pass
+            found = report.found
             if wrapped:
-                body = ["    " + line.rstrip() for line in code.strip().split("\n")]
-                lines = ["def _tmp_func():"] + body
-            else:
-                # As pycodestyle reads a file: universal newlines.
-                lines = _StringIO(code, newline=None).readlines()
-            count = pycodestyle.Checker(lines=lines, options=style.options, report=report).check_all()
-            if wrapped and report.saw_w292:
-                count -= 1
-            counts.append(count)
-        return counts
+                w292 = [i for i, problem in _enumerate(found) if problem.code == "W292"]
+                if w292:
+                    del found[w292[0]]
+            listed.append(found)
+        return listed
+
+    def tokens(files, wrapped):
+        streams = []
+        for code in files:
+            lines = iter(pep8_lines(code, wrapped))
+            found, error = [], None
+            try:
+                for t in _generate_tokens(lambda: _next(lines, "")):
+                    found.append(_PyToken(kind=t.type, text=t.string, start_line=t.start[0], start_column=t.start[1],
+                                          end_line=t.end[0], end_column=t.end[1], line=t.line))
+            except (_SyntaxError, _TokenError) as exc:
+                # Where pycodestyle's report_invalid_syntax puts its E901.
+                offset = exc.args[1] if _len(exc.args) > 1 else (1, 0)
+                if _len(offset) > 2:
+                    offset = offset[1:3]
+                error = _TokenizeError(type_name=_type(exc).__name__, message=_str(exc.args[0]),
+                                       line=offset[0], column=offset[1] or 0)
+            streams.append(_TokenStream(tokens=found, error=error))
+        return streams
 
     def ast_shapes(files):
         shapes = []
@@ -302,6 +331,9 @@ def _build():
 
         def pep8(self, files, wrapped):
             return pep8(files, wrapped)
+
+        def tokenize(self, files, wrapped):
+            return tokens(files, wrapped)
 
         def ast_shapes(self, files):
             return ast_shapes(files)

@@ -17,6 +17,7 @@ use crate::problems::Problem;
 use crate::sandbox::{Fault, GuestState, Limits, Runtime, Sandbox, Session};
 pub use record::{ExampleRecord, GradeRecord, Outcome};
 pub use crate::records::{Compare, Label};
+use crate::records::{PyToken, StyleProblem, TokenStream, TokenizeError};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -105,7 +106,38 @@ impl Grader {
 
     /// pycodestyle 2.14.0 counts for `files` (default options), plain or in the reference study's wrapped mode.
     pub async fn pep8(&self, files: &[&str], wrapped: bool) -> Result<Vec<u32>> {
-        self.in_batches(files, async |guest, store, batch| guest.call_pep8(store, batch, wrapped).await).await
+        Ok(self.pep8_problems(files, wrapped).await?.iter().map(|found| found.len() as u32).collect())
+    }
+
+    /// What pycodestyle 2.14.0 counts in each of `files`, problem by problem, in report order.
+    pub async fn pep8_problems(&self, files: &[&str], wrapped: bool) -> Result<Vec<Vec<StyleProblem>>> {
+        let found = self.in_batches(files, async |guest, store, batch| guest.call_pep8(store, batch, wrapped).await).await?;
+        Ok(found
+            .into_iter()
+            .map(|file| file.into_iter().map(|p| StyleProblem { line: p.line, column: p.column, code: p.code }).collect())
+            .collect())
+    }
+
+    /// CPython 3.14's `tokenize` over each file's lines as pycodestyle reads them (plain or wrapped).
+    pub async fn python_tokens(&self, files: &[&str], wrapped: bool) -> Result<Vec<TokenStream>> {
+        let found = self.in_batches(files, async |guest, store, batch| guest.call_tokenize(store, batch, wrapped).await).await?;
+        Ok(found
+            .into_iter()
+            .map(|stream| TokenStream {
+                tokens: stream
+                    .tokens
+                    .into_iter()
+                    .map(|t| PyToken {
+                        kind: t.kind,
+                        text: t.text,
+                        start: (t.start_line, t.start_column),
+                        end: (t.end_line, t.end_column),
+                        line: t.line,
+                    })
+                    .collect(),
+                error: stream.error.map(|e| TokenizeError { type_name: e.type_name, message: e.message, line: e.line, column: e.column }),
+            })
+            .collect())
     }
 
     /// CPython's own AST (depth, width, nodes) for each stripped file; (-1, -1, -1) when it does not parse.
@@ -119,7 +151,8 @@ impl Grader {
         files: &[&str],
         call: impl AsyncFn(&bindings::Grader, &mut wasmtime::Store<GuestState>, &[String]) -> wasmtime::Result<Vec<T>>,
     ) -> Result<Vec<T>> {
-        const BATCH: usize = 128;
+        // Small enough that a batch of slow files (pycodestyle on long programs) stays well inside one call's limit.
+        const BATCH: usize = 32;
         let mut out = Vec::with_capacity(files.len());
         for batch in files.chunks(BATCH) {
             let batch: Vec<String> = batch.iter().map(|f| (*f).to_owned()).collect();

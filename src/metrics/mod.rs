@@ -5,6 +5,7 @@ pub mod ast_shape;
 pub mod embed;
 pub mod functionality;
 pub mod pca;
+pub mod pep8;
 pub mod progress;
 pub mod semantics;
 pub mod style;

@@ -1,0 +1,53 @@
+//! Python's string semantics where pycodestyle relies on them: character indices (negative from the end),
+//! `str.isspace`, `expand_indent`, the `# noqa` marker.
+
+use std::sync::LazyLock;
+
+use fancy_regex::Regex;
+
+/// Python's `str.isspace` for one character.
+pub fn is_py_whitespace(c: char) -> bool {
+    c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// `s[i]` in Python: the character at index `i` (from the end when negative), if there is one.
+pub fn char_at(s: &str, i: i64) -> Option<char> {
+    if i >= 0 { s.chars().nth(i as usize) } else { s.chars().rev().nth((-i - 1) as usize) }
+}
+
+/// `s[start:end]` in Python, for non-negative bounds (clamped to the string).
+pub fn slice_chars(s: &str, start: usize, end: usize) -> String {
+    if s.is_ascii() {
+        let (start, end) = (start.min(s.len()), end.min(s.len()));
+        return if start < end { s[start..end].to_owned() } else { String::new() };
+    }
+    s.chars().skip(start).take(end.saturating_sub(start)).collect()
+}
+
+/// pycodestyle's `expand_indent`: the width of a line's indentation, tabs to multiples of 8.
+pub fn expand_indent(line: &str) -> usize {
+    let line = line.trim_end_matches(['\n', '\r']);
+    if !line.contains('\t') {
+        return line.chars().count() - line.trim_start_matches(is_py_whitespace).chars().count();
+    }
+    let mut width = 0;
+    for c in line.chars() {
+        match c {
+            '\t' => width = width / 8 * 8 + 8,
+            ' ' => width += 1,
+            _ => break,
+        }
+    }
+    width
+}
+
+/// Whether a line or comment holds pycodestyle's `# noqa` (or `# nopep8`), in any case.
+pub fn noqa(text: &str) -> bool {
+    static NOQA: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)# no(?:qa|pep8)\b").expect("valid"));
+    NOQA.is_match(text).unwrap_or(false)
+}
+
+/// The character offset of byte offset `byte` in `s`.
+pub fn char_offset(s: &str, byte: usize) -> usize {
+    if s.is_ascii() { byte } else { s[..byte].chars().count() }
+}
