@@ -281,7 +281,7 @@ impl<'a> Lexer<'a> {
                     // Indentation cannot be split by backslashes: the first one fixes the level.
                     cont_col = if cont_col != 0 { cont_col } else { col };
                     self.pos += 1;
-                    self.continuation_line()?;
+                    self.continuation_line(true)?;
                     continue;
                 }
                 _ => break,
@@ -335,8 +335,9 @@ impl<'a> Lexer<'a> {
         self.line_error("TabError", "inconsistent use of tabs and spaces in indentation")
     }
 
-    /// After a backslash: the line must end there, and another must follow.
-    fn continuation_line(&mut self) -> Result<(), LexError> {
+    /// After a backslash: the line must end there, and another must follow. At the end of input CPython reports
+    /// the end of the backslash's line, or column 0 when the backslash stood in the indentation.
+    fn continuation_line(&mut self, in_indentation: bool) -> Result<(), LexError> {
         if self.peek() == Some('\r') {
             self.pos += 1;
         }
@@ -348,7 +349,7 @@ impl<'a> Lexer<'a> {
         self.pos += 1;
         if self.pos >= self.src.len() {
             // Reported at the end of the backslash's line, counted in UTF-8 bytes as the C lexer counts them.
-            let bytes = self.raw[row].len() + usize::from(!self.raw[row].ends_with('\n'));
+            let bytes = if in_indentation { 0 } else { self.raw[row].len() + usize::from(!self.raw[row].ends_with('\n')) };
             return Err(LexError {
                 type_name: "TokenError",
                 message: "unexpected EOF in multi-line statement".to_owned(),
@@ -431,7 +432,7 @@ impl<'a> Lexer<'a> {
             return self.string(start, c).map(Some);
         }
         if c == '\\' {
-            self.continuation_line()?;
+            self.continuation_line(false)?;
             return Ok(None);
         }
         self.operator(start, c).map(Some)
