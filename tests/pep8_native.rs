@@ -120,6 +120,7 @@ const EDGE_CASES: &[&str] = &[
     "x = f\"a{{b}}c{x}d\"\ny = f\"{x=}\" + f\"\"\"q\n{y:>{w}}\nr\"\"\"\n",
     "x = f\"abc\n",
     "x = f\"{a\n",
+    "x = f\"{a(\n  b \\ c\n",
     "x = f\"{a:\n",
     "x = f'''{a:\n}'''\n",
     "x = f\"}\"\n",

@@ -210,10 +210,12 @@ impl<'a> Lexer<'a> {
         LexError { type_name: "TokenError", message, line: line as i32, column: column as i32 + 1, lines_read: 0 }
     }
 
-    /// An error of the `tokenize` module's own kind: reported at the end of the current line.
+    /// An error of the `tokenize` module's own kind: reported at the end of the lexer's buffer, which holds the
+    /// current line, or every line since the outermost open f-string began.
     fn line_error(&self, type_name: &'static str, message: &str) -> LexError {
         let row = self.row(self.pos).min(self.raw.len().saturating_sub(1));
-        let width = self.starts[row + 1] - self.starts[row];
+        let first = self.fstrings.first().map_or(row, |f| self.row(f.start).min(row));
+        let width = self.starts[row + 1] - self.starts[first];
         LexError { type_name, message: message.to_owned(), line: row as i32 + 1, column: width as i32, lines_read: 0 }
     }
 
