@@ -193,11 +193,45 @@ pub struct StyleProblem {
     pub code: String,
 }
 
-/// One token of CPython 3.14's `tokenize.generate_tokens`: its type number, text, (line, column) start and end,
-/// and its `line` attribute.
+/// A token type of CPython 3.14's `tokenize`, numbered as its `token` module numbers it (`tokenize` reports
+/// every operator as `OP`, and these are all the types it yields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum TokenKind {
+    EndMarker = 0,
+    Name = 1,
+    Number = 2,
+    String = 3,
+    Newline = 4,
+    Indent = 5,
+    Dedent = 6,
+    Op = 55,
+    FStringStart = 59,
+    FStringMiddle = 60,
+    FStringEnd = 61,
+    TStringStart = 62,
+    TStringMiddle = 63,
+    TStringEnd = 64,
+    Comment = 65,
+    Nl = 66,
+}
+
+impl TokenKind {
+    /// The kind with CPython's type number `number`, if `tokenize` yields it.
+    pub fn from_number(number: u8) -> Option<Self> {
+        use TokenKind::*;
+        [EndMarker, Name, Number, String, Newline, Indent, Dedent, Op, FStringStart, FStringMiddle, FStringEnd, TStringStart, TStringMiddle, TStringEnd, Comment, Nl]
+            .into_iter()
+            .find(|kind| *kind as u8 == number)
+    }
+}
+
+/// One token of CPython 3.14's `tokenize.generate_tokens` (`TokenInfo`): its type, text, 1-based line and 0-based
+/// character column of its start and end, and the physical line(s) it was read from (`line`). The sandbox's
+/// `tokenize` export and the native PEP 8 lexer both give these.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PyToken {
-    pub kind: u8,
+    pub kind: TokenKind,
     pub text: String,
     pub start: (u32, u32),
     pub end: (u32, u32),

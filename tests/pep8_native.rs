@@ -1,31 +1,21 @@
-//! The native PEP 8 checker's lexer against CPython 3.14's own `tokenize` (run in the sandbox, on the lines
-//! pycodestyle reads): the same tokens (type, text, start, end, line) and the same stopping error, on every real
-//! program, plain and in the reference study's wrapped mode.
+//! The native PEP 8 checker (`metrics::pep8`) against CPython 3.14 itself, run in the sandbox on the lines
+//! pycodestyle reads: its lexer against `tokenize` (the same tokens and the same stopping error) and its checks
+//! against pycodestyle 2.14.0 (the same (line, column, code) list in report order), on every real program, on
+//! hand-written edge cases and on seeded mutations of real programs, plain and in the study's wrapped mode.
 
 mod common;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use studentsim::metrics::pep8::{self, Token};
-use studentsim::records::{PyToken, StyleProblem, TokenStream};
+use studentsim::metrics::pep8;
+use studentsim::records::{StyleProblem, TokenStream, TokenizeError};
 
 fn native(code: &str, wrapped: bool) -> TokenStream {
     let lines = pep8::checker_lines(code, wrapped);
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let (tokens, error) = pep8::tokenize(&refs);
-    TokenStream {
-        tokens: tokens.into_iter().map(py_token).collect(),
-        error: error.map(|e| studentsim::records::TokenizeError {
-            type_name: e.type_name.to_owned(),
-            message: e.message,
-            line: e.line,
-            column: e.column,
-        }),
-    }
-}
-
-fn py_token(t: Token) -> PyToken {
-    PyToken { kind: t.kind as u8, text: t.text, start: t.start, end: t.end, line: t.line }
+    let error = error.map(|e| TokenizeError { type_name: e.type_name.to_owned(), message: e.message, line: e.line, column: e.column });
+    TokenStream { tokens, error }
 }
 
 /// Where two streams first differ, for the failure message.
@@ -200,14 +190,20 @@ fn mutate(code: &str, rng: &mut StdRng) -> String {
     chars.into_iter().collect()
 }
 
+/// `count` seeded mutations of real programs (`$count_var` overrides the count); `None` without the real data.
+fn mutated_real_programs(count_var: &str, count: usize, seed: u64) -> Option<Vec<String>> {
+    let programs = common::real_programs()?;
+    let count: usize = std::env::var(count_var).ok().and_then(|n| n.parse().ok()).unwrap_or(count);
+    let mut rng = StdRng::seed_from_u64(seed);
+    Some((0..count).map(|_| mutate(&programs[rng.random_range(0..programs.len())], &mut rng)).collect())
+}
+
 #[test]
 fn lexer_equals_cpython_tokenize_on_mutated_real_programs() {
-    let Some(programs) = common::real_programs() else { return };
-    let count: usize = std::env::var("STUDENTSIM_LEXER_MUTATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(5_000);
-    let mut rng = StdRng::seed_from_u64(12);
-    let mutated: Vec<String> = (0..count).map(|_| mutate(&programs[rng.random_range(0..programs.len())], &mut rng)).collect();
-    same_tokens_as_cpython(&mutated, false);
-    same_tokens_as_cpython(&mutated, true);
+    let Some(mutated) = mutated_real_programs("STUDENTSIM_LEXER_MUTATIONS", 5_000, 12) else { return };
+    for wrapped in [false, true] {
+        same_tokens_as_cpython(&mutated, wrapped);
+    }
 }
 
 /// The native checker's (line, column, code) lists against the sandboxed pycodestyle's, program by program.
@@ -235,14 +231,12 @@ fn checker_equals_pycodestyle_on_edge_cases() {
     same_problems_as_pycodestyle(&programs, true);
 }
 
-/// Part of issue 12's differential test: seeded mutations of real programs, every problem compared
-/// (`STUDENTSIM_PEP8_MUTATIONS` sets the count; `studentsim bench metrics` is where the 100,000-case run belongs).
+/// Issue 12's differential test at CI size: seeded mutations of real programs, every problem compared
+/// (`STUDENTSIM_PEP8_MUTATIONS=100000` for the full run, in a release build).
 #[test]
 fn checker_equals_pycodestyle_on_mutated_real_programs() {
-    let Some(programs) = common::real_programs() else { return };
-    let count: usize = std::env::var("STUDENTSIM_PEP8_MUTATIONS").ok().and_then(|n| n.parse().ok()).unwrap_or(3_000);
-    let mut rng = StdRng::seed_from_u64(13);
-    let mutated: Vec<String> = (0..count).map(|_| mutate(&programs[rng.random_range(0..programs.len())], &mut rng)).collect();
-    same_problems_as_pycodestyle(&mutated, false);
-    same_problems_as_pycodestyle(&mutated, true);
+    let Some(mutated) = mutated_real_programs("STUDENTSIM_PEP8_MUTATIONS", 3_000, 13) else { return };
+    for wrapped in [false, true] {
+        same_problems_as_pycodestyle(&mutated, wrapped);
+    }
 }

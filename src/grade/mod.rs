@@ -17,7 +17,7 @@ use crate::problems::Problem;
 use crate::sandbox::{Fault, GuestState, Limits, Runtime, Sandbox, Session};
 pub use record::{ExampleRecord, GradeRecord, Outcome};
 pub use crate::records::{Compare, Label};
-use crate::records::{PyToken, StyleProblem, TokenStream, TokenizeError};
+use crate::records::{PyToken, StyleProblem, TokenKind, TokenStream, TokenizeError};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -121,23 +121,19 @@ impl Grader {
     /// CPython 3.14's `tokenize` over each file's lines as pycodestyle reads them (plain or wrapped).
     pub async fn python_tokens(&self, files: &[&str], wrapped: bool) -> Result<Vec<TokenStream>> {
         let found = self.in_batches(files, async |guest, store, batch| guest.call_tokenize(store, batch, wrapped).await).await?;
-        Ok(found
+        let token = |t: bindings::PyToken| -> Result<PyToken> {
+            let kind = TokenKind::from_number(t.kind).with_context(|| format!("tokenize gave an unknown token type {}", t.kind))?;
+            Ok(PyToken { kind, text: t.text, start: (t.start_line, t.start_column), end: (t.end_line, t.end_column), line: t.line })
+        };
+        found
             .into_iter()
-            .map(|stream| TokenStream {
-                tokens: stream
-                    .tokens
-                    .into_iter()
-                    .map(|t| PyToken {
-                        kind: t.kind,
-                        text: t.text,
-                        start: (t.start_line, t.start_column),
-                        end: (t.end_line, t.end_column),
-                        line: t.line,
-                    })
-                    .collect(),
-                error: stream.error.map(|e| TokenizeError { type_name: e.type_name, message: e.message, line: e.line, column: e.column }),
+            .map(|stream| {
+                Ok(TokenStream {
+                    tokens: stream.tokens.into_iter().map(token).collect::<Result<_>>()?,
+                    error: stream.error.map(|e| TokenizeError { type_name: e.type_name, message: e.message, line: e.line, column: e.column }),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// CPython's own AST (depth, width, nodes) for each stripped file; (-1, -1, -1) when it does not parse.

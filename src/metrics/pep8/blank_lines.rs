@@ -6,18 +6,15 @@ use fancy_regex::Regex;
 
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
-use super::text::{expand_indent, is_py_whitespace};
+use super::text::{expand_indent, is_py_whitespace, matches, regex};
 
 const TOP_LEVEL_LINES: usize = 2;
 const METHOD_LINES: usize = 1;
 
-pub static STARTSWITH_TOP_LEVEL: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(async\s+def\s+|def\s+|class\s+|@)").expect("valid"));
-pub static STARTSWITH_DEF: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(async\s+def|def)\b").expect("valid"));
-static DOCSTRING: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^u?r?["']"#).expect("valid"));
+pub static STARTSWITH_TOP_LEVEL: LazyLock<Regex> = LazyLock::new(|| regex(r"^(async\s+def\s+|def\s+|class\s+|@)"));
+pub static STARTSWITH_DEF: LazyLock<Regex> = LazyLock::new(|| regex(r"^(async\s+def|def)\b"));
+static DOCSTRING: LazyLock<Regex> = LazyLock::new(|| regex(r#"^u?r?["']"#));
 
-fn matches(regex: &Regex, text: &str) -> bool {
-    regex.is_match(text).unwrap_or(false)
-}
 
 pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
     let logical = line.text;

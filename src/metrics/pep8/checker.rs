@@ -6,8 +6,8 @@ use super::lexer::tokenize;
 use super::logical::{self, Logical};
 use super::physical::{self, Physical};
 use super::strings::Crashed;
-use super::text::{char_at, expand_indent, noqa, slice_chars};
-use super::token::{Kind, Token};
+use super::text::{char_at, expand_indent, noqa, slice_chars, within};
+use super::{Kind, Token};
 use crate::records::StyleProblem;
 
 /// pycodestyle's `DEFAULT_IGNORE`: reported by their checks, never counted.
@@ -89,14 +89,15 @@ impl Checker<'_> {
             self.noqa = !token.line.is_empty() && noqa(&token.line);
             self.maybe_check_physical(&token, &prev_physical);
             prev_physical.clone_from(&token.line);
-            let (kind, is_open, is_close) = (token.kind, token.text == "(" || token.text == "[" || token.text == "{", token.text == ")" || token.text == "]" || token.text == "}");
+            let kind = token.kind;
+            let depth_change = match token.text.as_str() {
+                "(" | "[" | "{" => 1,
+                ")" | "]" | "}" => -1,
+                _ => 0,
+            };
             self.tokens.push(token);
             if kind == Kind::Op {
-                if is_open {
-                    parens += 1;
-                } else if is_close {
-                    parens -= 1;
-                }
+                parens += depth_change;
             } else if parens == 0 && matches!(kind, Kind::Newline | Kind::Nl) {
                 if kind == Kind::Newline {
                     self.check_logical()?;
@@ -114,8 +115,8 @@ impl Checker<'_> {
             self.report(error.line.max(0) as usize, error.column.max(0) as usize, "E901");
         }
         if !self.tokens.is_empty() {
-            let last = self.lines.last().cloned().unwrap_or_default();
-            self.check_physical(&last);
+            let lines = self.lines;
+            self.check_physical(lines.last().map_or("", String::as_str));
             self.check_logical()?;
         }
         Ok(())
@@ -145,8 +146,7 @@ impl Checker<'_> {
             Kind::FStringStart => self.fstring_start = token.start.0,
             Kind::TStringStart => self.tstring_start = token.start.0,
             _ if is_eol_token(token) => {
-                let line = if token.line.is_empty() { prev_physical.to_owned() } else { token.line.clone() };
-                self.check_physical(&line);
+                self.check_physical(if token.line.is_empty() { prev_physical } else { &token.line });
             }
             Kind::String | Kind::FStringEnd | Kind::TStringEnd if token.kind != Kind::String || token.text.contains('\n') => {
                 if noqa(&token.line) {
@@ -221,7 +221,7 @@ impl Checker<'_> {
                 let (start_row, start_col) = token.start;
                 if prev_row != start_row {
                     let prev_text = char_at(&self.lines[prev_row as usize - 1], prev_col as i64 - 1);
-                    if prev_text == Some(',') || (!matches!(prev_text, Some('{' | '[' | '(')) && !is_one_of(&text, "}])")) {
+                    if prev_text == Some(',') || (!matches!(prev_text, Some('{' | '[' | '(')) && !within(&text, "}])")) {
                         text.insert(0, ' ');
                     }
                 } else if prev_col != start_col {
@@ -287,10 +287,6 @@ fn is_eol_token(token: &Token) -> bool {
         || slice_chars(&token.line, token.end.1 as usize, usize::MAX).trim_start_matches(super::text::is_py_whitespace) == "\\\n"
 }
 
-/// Python's `text in chars` for a one-character `text` (false for longer text unless it is a substring).
-fn is_one_of(text: &str, chars: &str) -> bool {
-    chars.contains(text)
-}
 
 /// pycodestyle's `mute_string`: a string literal's contents replaced by `x`, its prefix and quotes kept.
 fn mute_string(text: &str) -> String {

@@ -5,11 +5,8 @@ use std::sync::LazyLock;
 use fancy_regex::Regex;
 
 use super::logical::{Found, Logical, Offset};
-use super::text::char_offset;
+use super::text::{char_offset, is_identifier, matches, regex, within};
 
-fn regex(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("a valid pattern")
-}
 
 static BLANK_EXCEPT: LazyLock<Regex> = LazyLock::new(|| regex(r"^except\s*:"));
 static COMPARE_NEGATIVE: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?<!is\s)(not)\s+[^\]\[)(}{ ]+\s+(in|is)\s"));
@@ -19,10 +16,6 @@ static COMPARE_TYPE: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"[=!]=\s+type(?:\s*\(\s*([^)]*[^\s)])\s*\))|(?<!\.)\btype(?:\s*\(\s*([^)]*[^\s)])\s*\))\s+[=!]=")
 });
 
-/// `text in chars` as Python reads it for strings: a substring test (so the empty text is in every string).
-fn within(text: &str, chars: &str) -> bool {
-    chars.contains(text)
-}
 
 fn ambiguous(text: &str) -> bool {
     matches!(text, "l" | "O" | "I")
@@ -80,7 +73,7 @@ pub fn ambiguous_identifier(line: &Logical, found: &mut Found) {
 }
 
 pub fn bare_except(line: &Logical, found: &mut Found) {
-    if !line.noqa && BLANK_EXCEPT.is_match(line.text).unwrap_or(false) {
+    if !line.noqa && matches(&BLANK_EXCEPT, line.text) {
         found.push((Offset::In(0), "E722"));
     }
 }
@@ -121,8 +114,3 @@ pub fn comparison_type(line: &Logical, found: &mut Found) {
     found.push((Offset::In(char_offset(line.text, start)), "E721"));
 }
 
-/// Python's `str.isidentifier` (ASCII and the common Unicode letters).
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
-}

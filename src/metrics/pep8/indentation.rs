@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
-use super::text::{expand_indent, is_py_whitespace, slice_chars};
-use super::token::Kind;
+use super::text::{expand_indent, is_py_whitespace, slice_chars, within};
+use super::Kind;
 
 const INDENT_SIZE: i64 = 4;
 
@@ -101,7 +101,7 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
         if newline && row < nrows {
             last_indent = start;
             rel_indent[row] = expand_indent(&token.line) as i64 - indent_level;
-            let close_bracket = token.kind == Kind::Op && "]})".contains(text);
+            let close_bracket = token.kind == Kind::Op && within(text, "]})");
             for &open_row in open_rows[depth].iter().rev() {
                 hang = rel_indent[row] - rel_indent[open_row];
                 hanging_indent = valid_hangs.contains(&hang);
@@ -166,7 +166,7 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
             open_rows[depth].push(row);
         }
         if token.kind == Kind::Op {
-            if "([{".contains(text) {
+            if within(text, "([{") {
                 depth += 1;
                 indent.push(0);
                 hangs.push(None);
@@ -177,7 +177,7 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
                 if row < nrows {
                     parens[row] += 1;
                 }
-            } else if ")]}".contains(text) && depth > 0 {
+            } else if within(text, ")]}") && depth > 0 {
                 let popped = indent.pop().unwrap_or(0);
                 let prev_indent = if popped != 0 { popped } else { last_indent.1 as i64 };
                 hangs.pop();

@@ -13,7 +13,7 @@
 //! expressions tokenized in between, exactly as CPython splits them (`{{` gives a MIDDLE that ends before the
 //! second brace).
 
-use super::token::{Kind, Token};
+use super::{Kind, Token};
 
 /// Where and why `tokenize` stopped, as pycodestyle reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! checks lives in its own module, as ruff keeps its rules.
 
 use super::checker::Checker;
-use super::token::Token;
+use super::Token;
 use super::{blank_lines, comparisons, statements, strings, whitespace};
 
 /// Where a logical check reports: a source position, or an offset (in characters) into the logical line.

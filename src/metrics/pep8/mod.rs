@@ -14,11 +14,11 @@ mod physical;
 mod statements;
 mod strings;
 mod text;
-mod token;
 mod whitespace;
 
 pub use lexer::{LexError, tokenize};
-pub use token::{Kind, Token};
+/// The lexer's tokens are the records the sandbox's `tokenize` gives, so the two compare directly.
+pub use crate::records::{PyToken as Token, TokenKind as Kind};
 
 use crate::records::StyleProblem;
 use text::is_py_whitespace;

@@ -7,14 +7,14 @@ use fancy_regex::Regex;
 use super::blank_lines::STARTSWITH_DEF;
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
-use super::text::{char_offset, is_py_whitespace};
-use super::token::Kind;
+use super::text::{char_offset, is_identifier, is_py_whitespace, matches, regex, within};
+use super::Kind;
 
-static LAMBDA: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\blambda\b").expect("valid"));
+static LAMBDA: LazyLock<Regex> = LazyLock::new(|| regex(r"\blambda\b"));
 static STARTSWITH_INDENT_STATEMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s*(def|async\s+def|for|async\s+for|if|elif|else|try|except|finally|with|async\s+with|class|while)\b").expect("valid")
+    regex(r"^\s*(def|async\s+def|for|async\s+for|if|elif|else|try|except|finally|with|async\s+with|class|while)\b")
 });
-static DUNDER: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"^__([^\s]+)__(?::\s*[a-zA-Z.0-9_\[\]"]+)? = "#).expect("valid"));
+static DUNDER: LazyLock<Regex> = LazyLock::new(|| regex(r#"^__([^\s]+)__(?::\s*[a-zA-Z.0-9_\[\]"]+)? = "#));
 
 pub fn compound_statements(line: &Logical, found: &mut Found) {
     let text = line.text;
@@ -38,9 +38,9 @@ pub fn compound_statements(line: &Logical, found: &mut Found) {
                 }
                 break;
             }
-            if STARTSWITH_DEF.is_match(text).unwrap_or(false) {
+            if matches(&STARTSWITH_DEF, text) {
                 found.push((Offset::In(0), "E704"));
-            } else if STARTSWITH_INDENT_STATEMENT.is_match(text).unwrap_or(false) {
+            } else if matches(&STARTSWITH_INDENT_STATEMENT, text) {
                 found.push((Offset::In(char_offset(text, at)), "E701"));
             }
         }
@@ -82,9 +82,9 @@ pub fn explicit_line_join(line: &Logical, found: &mut Found) {
             prev_start = token.start.0;
         }
         if token.kind == Kind::Op {
-            if "([{".contains(token.text.as_str()) {
+            if within(&token.text, "([{") {
                 parens += 1;
-            } else if ")]}".contains(token.text.as_str()) {
+            } else if within(&token.text, ")]}") {
                 parens -= 1;
             }
         }
@@ -122,7 +122,7 @@ pub fn module_imports_on_top_of_file(line: &Logical, c: &mut Checker, found: &mu
         if c.imports.seen_non_imports {
             found.push((Offset::In(0), "E402"));
         }
-    } else if DUNDER.is_match(text).unwrap_or(false) {
+    } else if matches(&DUNDER, text) {
     } else if ["try", "except", "else", "finally", "with", "if", "elif"].iter().any(|kw| text.starts_with(kw)) {
     } else if is_string_literal(text) {
         if c.imports.seen_docstring {
@@ -141,8 +141,3 @@ fn is_string_literal(text: &str) -> bool {
     text.starts_with(['"', '\''])
 }
 
-/// Python's `str.isidentifier` (ASCII and the common Unicode letters).
-pub fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
-}

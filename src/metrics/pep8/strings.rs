@@ -1,7 +1,7 @@
 //! Escape sequences: W605.
 
 use super::logical::{Found, Logical, Offset};
-use super::token::Kind;
+use super::Kind;
 
 const VALID: &str = "\n\\'\"abfnrtv01234567xNuU";
 

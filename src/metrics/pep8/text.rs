@@ -43,8 +43,31 @@ pub fn expand_indent(line: &str) -> usize {
 
 /// Whether a line or comment holds pycodestyle's `# noqa` (or `# nopep8`), in any case.
 pub fn noqa(text: &str) -> bool {
-    static NOQA: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)# no(?:qa|pep8)\b").expect("valid"));
-    NOQA.is_match(text).unwrap_or(false)
+    static NOQA: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)# no(?:qa|pep8)\b"));
+    matches(&NOQA, text)
+}
+
+/// One of pycodestyle's patterns, compiled (once, behind a `LazyLock`).
+pub fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("a valid pattern")
+}
+
+/// Whether `regex` matches in `text` (anchored where the pattern says `^`). A match that exceeds fancy-regex's
+/// backtracking limit counts as none; pycodestyle's patterns on one logical line stay far below it.
+pub fn matches(regex: &Regex, text: &str) -> bool {
+    regex.is_match(text).unwrap_or(false)
+}
+
+/// Python's `text in chars` on strings: a substring test, so the empty text (of a DEDENT, a fake-newline NEWLINE
+/// or an empty f-string MIDDLE) is in every string.
+pub fn within(text: &str, chars: &str) -> bool {
+    chars.contains(text)
+}
+
+/// Python's `str.isidentifier` (ASCII and the common Unicode letters).
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
 }
 
 /// The character offset of byte offset `byte` in `s`.

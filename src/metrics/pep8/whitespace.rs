@@ -7,12 +7,9 @@ use fancy_regex::Regex;
 
 use super::blank_lines::STARTSWITH_DEF;
 use super::logical::{Found, Logical, Offset, is_keyword, is_pycodestyle_keyword, is_soft_keyword};
-use super::text::{char_at, char_offset, is_py_whitespace, slice_chars};
-use super::token::Kind;
+use super::text::{char_at, char_offset, is_py_whitespace, matches, regex, slice_chars, within};
+use super::Kind;
 
-fn regex(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("a valid pattern")
-}
 
 static EXTRANEOUS_WHITESPACE: LazyLock<Regex> = LazyLock::new(|| regex(r"[\[({][ \t]|[ \t][\]}),;:](?!=)"));
 static WHITESPACE_AFTER_DECORATOR: LazyLock<Regex> = LazyLock::new(|| regex(r"^@\s"));
@@ -48,10 +45,10 @@ pub fn extraneous_whitespace(line: &Logical, found: &mut Found) {
             found.push((Offset::In(at + 1), "E201"));
         } else if char_at(text, at as i64 - 1) != Some(',') {
             let c = m.as_str().trim_matches(is_py_whitespace);
-            found.push((Offset::In(at), if "}])".contains(c) { "E202" } else { "E203" }));
+            found.push((Offset::In(at), if within(c, "}])") { "E202" } else { "E203" }));
         }
     }
-    if WHITESPACE_AFTER_DECORATOR.is_match(text).unwrap_or(false) {
+    if matches(&WHITESPACE_AFTER_DECORATOR, text) {
         found.push((Offset::In(1), "E204"));
     }
 }
@@ -90,7 +87,7 @@ pub fn missing_whitespace_after_keyword(line: &Logical, found: &mut Found) {
             && !matches!(t0.text.as_str(), "False" | "None" | "True")
             && !(t0.text == "except" && t1.text == "*")
             && !(t0.text == "yield" && t1.text == ")")
-            && !":\n".contains(t1.text.as_str())
+            && !within(&t1.text, ":\n")
         {
             found.push((Offset::At(t0.end.0, t0.end.1), "E275"));
         }
@@ -104,9 +101,9 @@ pub fn whitespace_before_parameters(line: &Logical, found: &mut Found) {
     for index in 1..tokens.len() {
         let token = &tokens[index];
         if token.kind == Kind::Op
-            && "([".contains(token.text.as_str())
+            && within(&token.text, "([")
             && token.start != prev_end
-            && (prev_kind == Kind::Name || "}])".contains(prev_text))
+            && (prev_kind == Kind::Name || within(prev_text, "}])"))
             && (index < 2 || tokens[index - 2].text != "class")
             && !is_keyword(prev_text)
             && (prev_text == "type" || !is_soft_keyword(prev_text))
@@ -158,10 +155,10 @@ pub fn missing_whitespace(line: &Logical, found: &mut Found) {
         }
         if kind == Kind::Op && matches!(text, "," | ";" | ":") {
             let next_char = slice_chars(&token.line, end.1 as usize, end.1 as usize + 1);
-            if !is_blank(&next_char) && !"\r\n".contains(next_char.as_str()) {
+            if !is_blank(&next_char) && !within(&next_char, "\r\n") {
                 let exempt = (text == ":" && braces.last() == Some(&'['))
                     || (text == ":" && (top2(&braces, 'f') || top2(&braces, 't')))
-                    || (text == "," && ")]".contains(next_char.as_str()));
+                    || (text == "," && within(&next_char, ")]"));
                 if !exempt {
                     found.push((Offset::At(start.0, start.1), "E231"));
                 }
@@ -200,7 +197,7 @@ pub fn missing_whitespace(line: &Logical, found: &mut Found) {
             } else if WS_NEEDED_OPERATORS.contains(&text) {
                 need_space = NeedSpace::Yes;
             } else if UNARY_OPERATORS.contains(&text) {
-                if (prev_kind == Kind::Op && "}])".contains(prev_text))
+                if (prev_kind == Kind::Op && within(prev_text, "}])"))
                     || (prev_kind != Kind::Op && !is_pycodestyle_keyword(prev_text) && !is_soft_keyword(prev_text))
                 {
                     unknown = true;
@@ -225,8 +222,8 @@ pub fn whitespace_around_named_parameter_equals(line: &Logical, found: &mut Foun
     let mut parens: Vec<&str> = Vec::new();
     let (mut no_space, mut require_space, mut annotated) = (false, false, false);
     let mut prev_end: Option<(u32, u32)> = None;
-    let in_def = STARTSWITH_DEF.is_match(line.text).unwrap_or(false);
-    let in_generic = STARTSWITH_GENERIC.is_match(line.text).unwrap_or(false);
+    let in_def = matches(&STARTSWITH_DEF, line.text);
+    let in_generic = matches(&STARTSWITH_GENERIC, line.text);
     for token in line.tokens {
         if token.kind == Kind::Nl {
             continue;
@@ -246,9 +243,9 @@ pub fn whitespace_around_named_parameter_equals(line: &Logical, found: &mut Foun
             }
         }
         if token.kind == Kind::Op {
-            if "([".contains(text) {
+            if within(text, "([") {
                 parens.push(text);
-            } else if ")]".contains(text) && !parens.is_empty() {
+            } else if within(text, ")]") && !parens.is_empty() {
                 parens.pop();
             } else if text == ":" && in_def && parens == ["("] {
                 annotated = true;
@@ -285,7 +282,7 @@ pub fn whitespace_before_comment(line: &Logical, found: &mut Found) {
                 found.push((Offset::At(prev_end.0, prev_end.1), "E261"));
             }
             let (symbol, comment) = token.text.split_once(' ').unwrap_or((&token.text, ""));
-            let bad_prefix = if "#:".contains(symbol) {
+            let bad_prefix = if within(symbol, "#:") {
                 None
             } else {
                 Some(symbol.trim_start_matches('#').chars().next().unwrap_or('#'))
