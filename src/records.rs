@@ -3,6 +3,7 @@
 //! provenance. Nothing here depends on another module of the crate, so each module can use them without
 //! cycles (`grade` and `problems` share `Compare`; a row's `Provenance` holds a typed `Feedback`).
 
+use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -228,14 +229,15 @@ impl TokenKind {
 
 /// One token of CPython 3.14's `tokenize.generate_tokens` (`TokenInfo`): its type, text, 1-based line and 0-based
 /// character column of its start and end, and the physical line(s) it was read from (`line`). The sandbox's
-/// `tokenize` export and the native PEP 8 lexer both give these.
+/// `tokenize` export and the native PEP 8 lexer both give these. `line` is shared: a physical line's tokens hold
+/// one copy of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PyToken {
     pub kind: TokenKind,
     pub text: String,
     pub start: (u32, u32),
     pub end: (u32, u32),
-    pub line: String,
+    pub line: Arc<str>,
 }
 
 /// What `tokenize` stopped with, and where pycodestyle reports it (E901).

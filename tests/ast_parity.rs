@@ -71,7 +71,9 @@ fn every_real_program_matches_cpython() {
     }
     eprintln!("{} programs; rustpython refuses {} that CPython parses", programs.len(), refused.len());
     assert!(mismatches.is_empty(), "{} mismatches; first: {}", mismatches.len(), mismatches[0]);
-    assert!(refused.len() <= 120, "rustpython refused {} programs", refused.len());
+    // Tab/space mixes CPython accepts are read with their tabs expanded (104 NewCaledonia programs went to the
+    // sandbox before); 4 Refactory programs stay refused.
+    assert!(refused.len() <= 4, "rustpython refused {} programs", refused.len());
 
     // The ones rustpython refuses get CPython's own shapes, from inside the sandbox.
     let codes: Vec<&str> = programs.iter().map(String::as_str).collect();

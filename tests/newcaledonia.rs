@@ -151,10 +151,10 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
     );
 }
 
-/// A set ready for scoring: its own labels, style features from the sandbox, default embeddings.
+/// A set ready for scoring: its own labels, style features (the default PEP 8 engine), default embeddings.
 fn score_inputs(name: &str, rows: &[trajectory::Submission]) -> score::ScoredSet {
     let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
-    let styles = common::block_on(studentsim::metrics::style::styles(&common::grader(), &codes)).expect("styles");
+    let styles = common::block_on(studentsim::metrics::style::styles(&common::grader(), &codes, Default::default())).expect("styles");
     let model = embed::BertEmbedder::load(&embed::default_model_dir()).expect("run runtimes/setup.sh");
     let cache_dir = studentsim::sandbox::Runtime::default_dir().join("embeddings");
     let mut cache = embed::EmbeddingCache::open(&cache_dir, model.id()).expect("cache");

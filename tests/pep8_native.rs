@@ -36,29 +36,43 @@ fn first_difference(cpython: &TokenStream, ours: &TokenStream) -> String {
     }
 }
 
-fn same_tokens_as_cpython(programs: &[String], wrapped: bool) {
+/// The lexer against `tokenize` on `programs` in both modes; fails after both ran, naming every difference.
+fn same_tokens_as_cpython(programs: &[String]) {
     let refs: Vec<&str> = programs.iter().map(String::as_str).collect();
-    let cpython = common::block_on(common::grader().python_tokens(&refs, wrapped)).expect("tokenize in the sandbox");
-    let ours: Vec<TokenStream> = refs.iter().map(|code| native(code, wrapped)).collect();
-    assert_same(&refs, &cpython, &ours, &format!("tokenized differently (wrapped: {wrapped})"), first_difference);
+    let failures: Vec<String> = [false, true]
+        .into_iter()
+        .filter_map(|wrapped| {
+            let cpython = common::block_on(common::grader().python_tokens(&refs, wrapped)).expect("tokenize in the sandbox");
+            let ours: Vec<TokenStream> = refs.iter().map(|code| native(code, wrapped)).collect();
+            differences(&refs, &cpython, &ours, &format!("tokenized differently (wrapped: {wrapped})"), first_difference)
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Fails naming how many of `programs` differ, with the first few differences as `describe` shows them.
-fn assert_same<T: PartialEq>(programs: &[&str], reference: &[T], ours: &[T], what: &str, describe: impl Fn(&T, &T) -> String) {
-    let differing: Vec<String> = (0..programs.len())
-        .filter(|&i| reference[i] != ours[i])
-        .map(|i| format!("program {i} {:?}\n  {}", programs[i].chars().take(160).collect::<String>(), describe(&reference[i], &ours[i])))
-        .collect();
-    let shown = differing.iter().take(6).cloned().collect::<Vec<_>>().join("\n");
-    assert!(differing.is_empty(), "{} of {} programs {what}:\n{shown}", differing.len(), programs.len());
+/// How many of `programs` differ, with the first few differences as `describe` shows them; every differing
+/// program is saved whole (a JSON list, ready to become an edge case) under the target's temp folder.
+fn differences<T: PartialEq>(programs: &[&str], reference: &[T], ours: &[T], what: &str, describe: impl Fn(&T, &T) -> String) -> Option<String> {
+    let differing: Vec<usize> = (0..programs.len()).filter(|&i| reference[i] != ours[i]).collect();
+    if differing.is_empty() {
+        return None;
+    }
+    let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pep8-differences-{}.json", what.replace([' ', ':', '(', ')'], "_")));
+    let whole: Vec<&str> = differing.iter().map(|&i| programs[i]).collect();
+    std::fs::write(&saved, serde_json::to_string_pretty(&whole).expect("strings serialize")).expect("the target's temp folder is writable");
+    let shown = differing
+        .iter()
+        .take(6)
+        .map(|&i| format!("program {i} {:?}\n  {}", programs[i].chars().take(160).collect::<String>(), describe(&reference[i], &ours[i])))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(format!("{} of {} programs {what} (all saved in {}):\n{shown}", differing.len(), programs.len(), saved.display()))
 }
 
 #[test]
 fn lexer_equals_cpython_tokenize_on_every_real_program_plain_and_wrapped() {
     let Some(programs) = common::real_programs() else { return };
-    for wrapped in [false, true] {
-        same_tokens_as_cpython(&programs, wrapped);
-    }
+    same_tokens_as_cpython(&programs);
 }
 
 /// Hand-written inputs for every branch of the lexer that real programs rarely reach: each error it stops with,
@@ -131,8 +145,7 @@ const EDGE_CASES: &[&str] = &[
 #[test]
 fn lexer_equals_cpython_tokenize_on_edge_cases() {
     let programs: Vec<String> = EDGE_CASES.iter().map(|s| (*s).to_owned()).collect();
-    same_tokens_as_cpython(&programs, false);
-    same_tokens_as_cpython(&programs, true);
+    same_tokens_as_cpython(&programs);
 }
 
 /// A real program with one to four edits of the kinds novices make and the tokenizer cares about: characters,
@@ -201,34 +214,36 @@ fn mutated_real_programs(count_var: &str, count: usize, seed: u64) -> Option<Vec
 #[test]
 fn lexer_equals_cpython_tokenize_on_mutated_real_programs() {
     let Some(mutated) = mutated_real_programs("STUDENTSIM_LEXER_MUTATIONS", 5_000, 12) else { return };
-    for wrapped in [false, true] {
-        same_tokens_as_cpython(&mutated, wrapped);
-    }
+    same_tokens_as_cpython(&mutated);
 }
 
-/// The native checker's (line, column, code) lists against the sandboxed pycodestyle's, program by program.
-fn same_problems_as_pycodestyle(programs: &[String], wrapped: bool) {
+/// The native checker's (line, column, code) lists against the sandboxed pycodestyle's, program by program, in
+/// both modes; fails after both ran, naming every difference.
+fn same_problems_as_pycodestyle(programs: &[String]) {
     let refs: Vec<&str> = programs.iter().map(String::as_str).collect();
-    let reference = common::block_on(common::grader().pep8_problems(&refs, wrapped)).expect("pycodestyle in the sandbox");
-    let ours: Vec<Vec<StyleProblem>> = refs.iter().map(|code| pep8::check(code, wrapped)).collect();
     let show = |found: &[StyleProblem]| found.iter().map(|p| format!("{}:{}:{}", p.line, p.column, p.code)).collect::<Vec<_>>().join(" ");
-    assert_same(&refs, &reference, &ours, &format!("checked differently (wrapped: {wrapped})"), |r, o| {
-        format!("pycodestyle: {}\n  ours:        {}", show(r), show(o))
-    });
+    let failures: Vec<String> = [false, true]
+        .into_iter()
+        .filter_map(|wrapped| {
+            let reference = common::block_on(common::grader().pep8_problems(&refs, wrapped)).expect("pycodestyle in the sandbox");
+            let ours: Vec<Vec<StyleProblem>> = refs.iter().map(|code| pep8::check(code, wrapped)).collect();
+            differences(&refs, &reference, &ours, &format!("checked differently (wrapped: {wrapped})"), |r, o| {
+                format!("pycodestyle: {}\n  ours:        {}", show(r), show(o))
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
 fn checker_equals_pycodestyle_on_every_real_program_plain_and_wrapped() {
     let Some(programs) = common::real_programs() else { return };
-    for wrapped in [false, true] {
-        same_problems_as_pycodestyle(&programs, wrapped);
-    }
+    same_problems_as_pycodestyle(&programs);
 }
 #[test]
 fn checker_equals_pycodestyle_on_edge_cases() {
     let programs: Vec<String> = EDGE_CASES.iter().map(|s| (*s).to_owned()).collect();
-    same_problems_as_pycodestyle(&programs, false);
-    same_problems_as_pycodestyle(&programs, true);
+    same_problems_as_pycodestyle(&programs);
 }
 
 /// Issue 12's differential test at CI size: seeded mutations of real programs, every problem compared
@@ -236,7 +251,5 @@ fn checker_equals_pycodestyle_on_edge_cases() {
 #[test]
 fn checker_equals_pycodestyle_on_mutated_real_programs() {
     let Some(mutated) = mutated_real_programs("STUDENTSIM_PEP8_MUTATIONS", 3_000, 13) else { return };
-    for wrapped in [false, true] {
-        same_problems_as_pycodestyle(&mutated, wrapped);
-    }
+    same_problems_as_pycodestyle(&mutated);
 }

@@ -13,7 +13,7 @@ use super::{Context, LimitArgs, default_jobs, registry_problems, tokio_runtime};
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::{Grader, Label};
 use crate::metrics::embed::{self, EmbeddingCache};
-use crate::metrics::style::styles_parallel;
+use crate::metrics::style::{Pep8Engine, styles_parallel};
 use crate::problems::Registry;
 use crate::score::{self, Options, Pep8Count, ScoredSet};
 use crate::trajectory::{REAL, Submission};
@@ -49,6 +49,10 @@ pub struct ScoreArgs {
     /// first, as its evaluation code does).
     #[arg(long, value_enum, default_value_t = Pep8Count::Plain)]
     pep8: Pep8Count,
+    /// Which pycodestyle 2.14.0 counts PEP 8 problems: native (the Rust port, proven equal to the sandboxed one
+    /// on every real program and on mutations of them) or sandbox (pycodestyle itself in CPython-on-wasm).
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t)]
+    pep8_engine: Pep8Engine,
     /// Sandbox instances to run at once (grading and style features).
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
@@ -140,7 +144,7 @@ pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Re
     let (labels, pass_rates) = rt.block_on(grade_missing(ctx, &grader, &inputs, args.jobs))?;
     let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
     let bar = progress(codes.len(), "style features");
-    let mut styles = styles_parallel(rt.handle(), &grader, &codes, args.jobs, &bar)?.into_iter();
+    let mut styles = styles_parallel(rt.handle(), &grader, &codes, args.pep8_engine, args.jobs, &bar)?.into_iter();
     bar.finish_and_clear();
 
     let cache_dir = args.embedding_cache.clone().unwrap_or_else(|| crate::sandbox::Runtime::default_dir().join("embeddings"));

@@ -123,7 +123,7 @@ impl Grader {
         let found = self.in_batches(files, async |guest, store, batch| guest.call_tokenize(store, batch, wrapped).await).await?;
         let token = |t: bindings::PyToken| -> Result<PyToken> {
             let kind = TokenKind::from_number(t.kind).with_context(|| format!("tokenize gave an unknown token type {}", t.kind))?;
-            Ok(PyToken { kind, text: t.text, start: (t.start_line, t.start_column), end: (t.end_line, t.end_column), line: t.line })
+            Ok(PyToken { kind, text: t.text, start: (t.start_line, t.start_column), end: (t.end_line, t.end_column), line: t.line.into() })
         };
         found
             .into_iter()

@@ -7,6 +7,8 @@
 use rustpython_parser::ast::{self, Expr, Pattern, Stmt};
 use rustpython_parser::{Mode, parse};
 
+use super::pep8;
+
 /// Depth of the deepest node, the most nodes at one depth, and the node count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AstShape {
@@ -19,10 +21,35 @@ impl AstShape {
     pub const UNPARSABLE: AstShape = AstShape { depth: -1, width: -1, nodes: -1 };
 }
 
-/// The shape of the stripped `code`, or `None` when rustpython cannot parse it (CPython may still: rustpython
-/// refuses some tab/space mixes that CPython accepts).
+/// The shape of the stripped `code`, or `None` when rustpython cannot parse it (CPython may still).
 pub fn ast_shape(code: &str) -> Option<AstShape> {
-    let module = match parse(code.trim(), Mode::Module, "<code>").ok()? {
+    let code = code.trim();
+    shape_of(code).or_else(|| shape_of(&tabs_expanded(code)?))
+}
+
+/// rustpython refuses any tab after spaces in an indentation; CPython accepts one when reading tabs as 8 columns
+/// and as 1 orders the lines' indentations alike (its `TabError` check). When CPython's tokenizer (the port in
+/// `pep8`) reads `code` without an error, indentations with their tabs expanded to 8 columns give the same tokens
+/// and so the same tree (leading whitespace elsewhere, in a continuation line or a multi-line string, stays
+/// whitespace and changes no node). `None` when there is nothing to expand or the tokenizer stops.
+fn tabs_expanded(code: &str) -> Option<String> {
+    if !code.contains('\t') || code.contains(['\r', '\x0c']) {
+        return None;
+    }
+    let lines: Vec<&str> = code.split_inclusive('\n').collect();
+    if pep8::tokenize(&lines).1.is_some() {
+        return None;
+    }
+    let expanded = lines.iter().map(|line| {
+        let rest = line.trim_start_matches([' ', '\t']);
+        let width = line[..line.len() - rest.len()].chars().fold(0, |width, c| if c == '\t' { width / 8 * 8 + 8 } else { width + 1 });
+        format!("{}{rest}", " ".repeat(width))
+    });
+    Some(expanded.collect())
+}
+
+fn shape_of(code: &str) -> Option<AstShape> {
+    let module = match parse(code, Mode::Module, "<code>").ok()? {
         ast::Mod::Module(m) => m,
         _ => return None,
     };

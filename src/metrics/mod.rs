@@ -1,5 +1,5 @@
-//! The reference study's realism metrics, as pure functions of code (PEP 8 counts come from pycodestyle inside
-//! the sandbox: `grade::Grader::pep8`).
+//! The reference study's realism metrics, as pure functions of code (PEP 8 counts from the native pycodestyle in
+//! `pep8`, or from pycodestyle itself inside the sandbox: `grade::Grader::pep8`).
 
 pub mod ast_shape;
 pub mod embed;

@@ -1,4 +1,4 @@
-//! Style features of many programs at once: sizes, AST shape, PEP 8 counts.
+//! Style features of many programs at once: sizes, AST shape, PEP 8 counts (native or sandboxed pycodestyle).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +7,7 @@ use anyhow::Result;
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use super::{AstShape, ast_shape, chars, lines};
+use super::{AstShape, ast_shape, chars, lines, pep8};
 use crate::grade::Grader;
 use tokio::runtime::Handle;
 
@@ -36,11 +36,31 @@ pub async fn ast_shapes(grader: &Grader, codes: &[&str]) -> Result<Vec<AstShape>
     Ok(shapes.into_iter().map(|s| s.expect("every refused program was filled in")).collect())
 }
 
+/// Which pycodestyle counts the PEP 8 problems.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pep8Engine {
+    /// The Rust port (`metrics::pep8`), proven equal to the sandboxed one (`tests/pep8_native.rs`).
+    #[default]
+    Native,
+    /// pycodestyle 2.14.0 itself, in CPython inside the sandbox: the reference.
+    Sandbox,
+}
+
+impl Pep8Engine {
+    /// pycodestyle's count for each of `codes`, plain or in the reference study's wrapped mode.
+    pub async fn counts(self, grader: &Grader, codes: &[&str], wrapped: bool) -> Result<Vec<u32>> {
+        match self {
+            Pep8Engine::Native => Ok(codes.iter().map(|code| pep8::check(code, wrapped).len() as u32).collect()),
+            Pep8Engine::Sandbox => grader.pep8(codes, wrapped).await,
+        }
+    }
+}
+
 /// Every style feature of every program.
-pub async fn styles(grader: &Grader, codes: &[&str]) -> Result<Vec<Style>> {
+pub async fn styles(grader: &Grader, codes: &[&str], engine: Pep8Engine) -> Result<Vec<Style>> {
     let shapes = ast_shapes(grader, codes).await?;
-    let plain = grader.pep8(codes, false).await?;
-    let wrapped = grader.pep8(codes, true).await?;
+    let plain = engine.counts(grader, codes, false).await?;
+    let wrapped = engine.counts(grader, codes, true).await?;
     Ok((0..codes.len())
         .map(|i| Style {
             lines: lines(codes[i]),
@@ -55,8 +75,15 @@ pub async fn styles(grader: &Grader, codes: &[&str]) -> Result<Vec<Style>> {
 }
 
 /// [`styles`] over many programs on `parallel` threads; see [`in_parallel`].
-pub fn styles_parallel(runtime: &Handle, grader: &Grader, codes: &[&str], parallel: usize, progress: &ProgressBar) -> Result<Vec<Style>> {
-    in_parallel(runtime, codes, parallel, progress, async |chunk| styles(grader, chunk).await)
+pub fn styles_parallel(
+    runtime: &Handle,
+    grader: &Grader,
+    codes: &[&str],
+    engine: Pep8Engine,
+    parallel: usize,
+    progress: &ProgressBar,
+) -> Result<Vec<Style>> {
+    in_parallel(runtime, codes, parallel, progress, async |chunk| styles(grader, chunk, engine).await)
 }
 
 /// Run `work` over chunks of `codes` on `parallel` threads, each driving its chunk's sandbox calls through

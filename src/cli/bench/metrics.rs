@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
-use crate::metrics::style::{ast_shapes, in_parallel, styles_parallel};
+use crate::metrics::style::{Pep8Engine, ast_shapes, in_parallel, styles_parallel};
 use crate::metrics::{chars, edit_distance, lines};
 use crate::trajectory;
 use crate::BadInput;
@@ -22,6 +22,10 @@ pub struct MetricsArgs {
     /// Trajectory rows (native JSONL), e.g. the output of `studentsim import newcaledonia`.
     #[arg(long, value_name = "JSONL")]
     input: PathBuf,
+    /// Which pycodestyle 2.14.0 counts PEP 8 problems: native (the Rust port, proven equal to the sandboxed one
+    /// on every real program and on mutations of them) or sandbox (pycodestyle itself in CPython-on-wasm).
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t)]
+    pep8_engine: Pep8Engine,
     /// Threads on our side and processes on the Python side.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
@@ -127,7 +131,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let rt = tokio_runtime(args.jobs)?;
     let (handle, jobs) = (rt.handle(), args.jobs);
     // Warm the pool and the compiled component so neither side pays start-up costs in its figure.
-    styles_parallel(handle, &grader, &codes[..1], 1, &ProgressBar::hidden())?;
+    styles_parallel(handle, &grader, &codes[..1], Pep8Engine::Sandbox, 1, &ProgressBar::hidden())?;
 
     let bar = progress(3 * n, "studentsim");
     let timed = |work: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
@@ -144,8 +148,8 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
             Ok(())
         })?,
         timed(&mut || {
-            counts.0 = in_parallel(handle, &codes, jobs, &bar, async |chunk| grader.pep8(chunk, false).await)?;
-            counts.1 = in_parallel(handle, &codes, jobs, &bar, async |chunk| grader.pep8(chunk, true).await)?;
+            counts.0 = in_parallel(handle, &codes, jobs, &bar, async |chunk| args.pep8_engine.counts(&grader, chunk, false).await)?;
+            counts.1 = in_parallel(handle, &codes, jobs, &bar, async |chunk| args.pep8_engine.counts(&grader, chunk, true).await)?;
             Ok(())
         })?,
         timed(&mut || {

@@ -2,18 +2,17 @@
 
 use std::sync::LazyLock;
 
-use fancy_regex::Regex;
-
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
-use super::text::{expand_indent, is_py_whitespace, matches, regex};
+use super::text::{Anchored, expand_indent, is_py_whitespace, regex};
 
 const TOP_LEVEL_LINES: usize = 2;
 const METHOD_LINES: usize = 1;
 
-pub static STARTSWITH_TOP_LEVEL: LazyLock<Regex> = LazyLock::new(|| regex(r"^(async\s+def\s+|def\s+|class\s+|@)"));
-pub static STARTSWITH_DEF: LazyLock<Regex> = LazyLock::new(|| regex(r"^(async\s+def|def)\b"));
-static DOCSTRING: LazyLock<Regex> = LazyLock::new(|| regex(r#"^u?r?["']"#));
+pub static STARTSWITH_TOP_LEVEL: Anchored =
+    Anchored { starts: "adc@", regex: LazyLock::new(|| regex(r"^(async\s+def\s+|def\s+|class\s+|@)")) };
+pub static STARTSWITH_DEF: Anchored = Anchored { starts: "ad", regex: LazyLock::new(|| regex(r"^(async\s+def|def)\b")) };
+static DOCSTRING: Anchored = Anchored { starts: "ur\"'", regex: LazyLock::new(|| regex(r#"^u?r?["']"#)) };
 
 
 pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
@@ -27,12 +26,12 @@ pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
         }
     } else if c.blank_lines > TOP_LEVEL_LINES || (c.indent_level > 0 && c.blank_lines == METHOD_LINES + 1) {
         found.push((Offset::In(0), "E303"));
-    } else if matches(&STARTSWITH_TOP_LEVEL, logical) {
+    } else if STARTSWITH_TOP_LEVEL.is_match(logical) {
         if is_one_liner(logical, c.indent_level, line.lines, line.line_number) && c.blank_before == 0 {
             return;
         }
         if c.indent_level > 0 {
-            if !(c.blank_before == METHOD_LINES || c.previous_indent_level < c.indent_level || matches(&DOCSTRING, &c.previous_logical)) {
+            if !(c.blank_before == METHOD_LINES || c.previous_indent_level < c.indent_level || DOCSTRING.is_match(&c.previous_logical)) {
                 let mut ancestor_level = c.indent_level;
                 let mut nested = false;
                 // lines[line_number - 2::-1], with Python's negative start.
@@ -46,7 +45,7 @@ pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
                     for text in line.lines[..=from as usize].iter().rev() {
                         if !text.trim_matches(is_py_whitespace).is_empty() && expand_indent(text) < ancestor_level {
                             ancestor_level = expand_indent(text);
-                            nested = matches(&STARTSWITH_DEF, text.trim_start_matches(is_py_whitespace));
+                            nested = STARTSWITH_DEF.is_match(text.trim_start_matches(is_py_whitespace));
                             if nested || ancestor_level == 0 {
                                 break;
                             }
@@ -69,7 +68,7 @@ pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
 
 /// pycodestyle's `_is_one_liner`: a definition whose body sits on its own line.
 fn is_one_liner(logical: &str, indent_level: usize, lines: &[String], line_number: usize) -> bool {
-    if !matches(&STARTSWITH_TOP_LEVEL, logical) {
+    if !STARTSWITH_TOP_LEVEL.is_match(logical) {
         return false;
     }
     let mut idx = line_number as i64 - 1;
@@ -84,7 +83,7 @@ fn is_one_liner(logical: &str, indent_level: usize, lines: &[String], line_numbe
         // A negative index reads from the end, as Python's does.
         let at = if idx < 0 { (lines.len() as i64 + idx).max(0) as usize } else { idx as usize };
         let text = lines[at].trim_matches(is_py_whitespace);
-        if !text.starts_with('@') && matches(&STARTSWITH_TOP_LEVEL, text) {
+        if !text.starts_with('@') && STARTSWITH_TOP_LEVEL.is_match(text) {
             break idx;
         }
         idx += 1;

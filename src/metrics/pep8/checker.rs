@@ -2,6 +2,8 @@
 //! from tokens (strings muted, an offset map back to the source), each check run in pycodestyle's order (its
 //! checks sorted by name), and what its default options ignore left out.
 
+use std::borrow::Cow;
+
 use super::lexer::tokenize;
 use super::logical::{self, Logical};
 use super::physical::{self, Physical};
@@ -78,7 +80,7 @@ impl Checker<'_> {
         let (tokens, error) = tokenize(&refs);
         let total = self.lines.len();
         let mut parens: i64 = 0;
-        let mut prev_physical = String::new();
+        let mut prev_physical: std::sync::Arc<str> = "".into();
         let mut stopped_early = false;
         for token in tokens {
             if token.start.0 as usize > total {
@@ -88,7 +90,7 @@ impl Checker<'_> {
             self.read_through(&token);
             self.noqa = !token.line.is_empty() && noqa(&token.line);
             self.maybe_check_physical(&token, &prev_physical);
-            prev_physical.clone_from(&token.line);
+            prev_physical = token.line.clone();
             let kind = token.kind;
             let depth_change = match token.text.as_str() {
                 "(" | "[" | "{" => 1,
@@ -208,27 +210,29 @@ impl Checker<'_> {
                 continue;
             }
             let mut end = token.end;
-            let mut text = match token.kind {
-                Kind::String => mute_string(&token.text),
+            let text: Cow<str> = match token.kind {
+                Kind::String => mute_string(&token.text).into(),
                 Kind::FStringMiddle | Kind::TStringMiddle => {
                     let braces = token.text.matches(['{', '}']).count();
                     end = (end.0, end.1 + braces as u32);
-                    "x".repeat(token.text.chars().count() + braces)
+                    "x".repeat(token.text.chars().count() + braces).into()
                 }
-                _ => token.text.clone(),
+                _ => token.text.as_str().into(),
             };
+            let mut before = "";
             if let Some((prev_row, prev_col)) = prev.filter(|&(row, _)| row != 0) {
                 let (start_row, start_col) = token.start;
                 if prev_row != start_row {
                     let prev_text = char_at(&self.lines[prev_row as usize - 1], prev_col as i64 - 1);
                     if prev_text == Some(',') || (!matches!(prev_text, Some('{' | '[' | '(')) && !within(&text, "}])")) {
-                        text.insert(0, ' ');
+                        before = " ";
                     }
                 } else if prev_col != start_col {
-                    text.insert_str(0, &slice_chars(&token.line, prev_col as usize, start_col as usize));
+                    before = slice_chars(&token.line, prev_col as usize, start_col as usize);
                 }
             }
-            length += text.chars().count();
+            length += before.chars().count() + text.chars().count();
+            logical.push_str(before);
             logical.push_str(&text);
             mapping.push((length, end));
             prev = Some(end);
@@ -245,11 +249,11 @@ impl Checker<'_> {
         }
         let (start_row, start_col) = mapping[0].1;
         let start_line = &self.lines[start_row as usize - 1];
-        self.indent_level = expand_indent(&slice_chars(start_line, 0, start_col as usize));
+        self.indent_level = expand_indent(slice_chars(start_line, 0, start_col as usize));
         if self.blank_before < self.blank_lines {
             self.blank_before = self.blank_lines;
         }
-        let tokens = std::mem::take(&mut self.tokens);
+        let mut tokens = std::mem::take(&mut self.tokens);
         let line = Logical { text: &logical_line, tokens: &tokens, noqa, lines: self.lines, line_number: self.line_number };
         let (checked, crashed) = match logical::checks(&line, self) {
             Ok(found) => (found, false),
@@ -266,6 +270,9 @@ impl Checker<'_> {
             };
             self.report(row, col, code);
         }
+        // The next logical line's tokens go into the same buffer.
+        tokens.clear();
+        self.tokens = tokens;
         if crashed {
             return Err(Crashed);
         }

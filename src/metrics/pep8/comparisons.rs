@@ -5,10 +5,10 @@ use std::sync::LazyLock;
 use fancy_regex::Regex;
 
 use super::logical::{Found, Logical, Offset};
-use super::text::{char_offset, is_identifier, matches, regex, within};
+use super::text::{Anchored, char_offset, is_identifier, regex, within};
 
 
-static BLANK_EXCEPT: LazyLock<Regex> = LazyLock::new(|| regex(r"^except\s*:"));
+static BLANK_EXCEPT: Anchored = Anchored { starts: "e", regex: LazyLock::new(|| regex(r"^except\s*:")) };
 static COMPARE_NEGATIVE: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?<!is\s)(not)\s+[^\]\[)(}{ ]+\s+(in|is)\s"));
 static COMPARE_SINGLETON: LazyLock<Regex> =
     LazyLock::new(|| regex(r"(\bNone|\bFalse|\bTrue)?\s*([=!]=)\s*(?(1)|(None|False|True))\b"));
@@ -73,13 +73,17 @@ pub fn ambiguous_identifier(line: &Logical, found: &mut Found) {
 }
 
 pub fn bare_except(line: &Logical, found: &mut Found) {
-    if !line.noqa && matches(&BLANK_EXCEPT, line.text) {
+    if !line.noqa && BLANK_EXCEPT.is_match(line.text) {
         found.push((Offset::In(0), "E722"));
     }
 }
 
+// Each pattern below needs a literal that most lines lack; testing for it first skips fancy-regex's
+// backtracking VM on those lines.
+
 pub fn comparison_negative(line: &Logical, found: &mut Found) {
-    if let Ok(Some(caps)) = COMPARE_NEGATIVE.captures(line.text)
+    if line.text.contains("not")
+        && let Ok(Some(caps)) = COMPARE_NEGATIVE.captures(line.text)
         && let (Some(not), Some(op)) = (caps.get(1), caps.get(2))
     {
         let code = if op.as_str() == "in" { "E713" } else { "E714" };
@@ -88,7 +92,9 @@ pub fn comparison_negative(line: &Logical, found: &mut Found) {
 }
 
 pub fn comparison_to_singleton(line: &Logical, found: &mut Found) {
-    if line.noqa {
+    let text = line.text;
+    // A match needs an operator and a singleton (before it, or after it when none is before).
+    if line.noqa || !(text.contains("==") || text.contains("!=")) || !["None", "False", "True"].iter().any(|s| text.contains(s)) {
         return;
     }
     for caps in COMPARE_SINGLETON.captures_iter(line.text).flatten() {
@@ -100,6 +106,9 @@ pub fn comparison_to_singleton(line: &Logical, found: &mut Found) {
 }
 
 pub fn comparison_type(line: &Logical, found: &mut Found) {
+    if !line.text.contains("type") {
+        return;
+    }
     let Ok(Some(caps)) = COMPARE_TYPE.captures(line.text) else { return };
     if line.noqa {
         return;

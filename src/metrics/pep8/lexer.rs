@@ -13,6 +13,8 @@
 //! expressions tokenized in between, exactly as CPython splits them (`{{` gives a MIDDLE that ends before the
 //! second brace).
 
+use std::sync::Arc;
+
 use super::{Kind, Token};
 
 /// Where and why `tokenize` stopped, as pycodestyle reports it.
@@ -30,7 +32,8 @@ pub struct LexError {
 /// Every token of `lines` (each with its own `\n`, or none), up to the error that stopped the stream.
 pub fn tokenize(lines: &[&str]) -> (Vec<Token>, Option<LexError>) {
     let mut lexer = Lexer::new(lines);
-    let mut tokens = Vec::new();
+    // About one token per four characters in novice code.
+    let mut tokens = Vec::with_capacity(lexer.src.len() / 4 + 8);
     loop {
         match lexer.next_token() {
             Ok(token) => {
@@ -85,6 +88,9 @@ struct Lexer<'a> {
     src: Vec<char>,
     /// Index in `src` where each line starts, and `src.len()` last.
     starts: Vec<usize>,
+    /// Each line as the tokens on it share it, and the empty line of the tokens after the last.
+    shared: Vec<Arc<str>>,
+    empty: Arc<str>,
     pos: usize,
     at_line_start: bool,
     indents: Vec<usize>,
@@ -100,7 +106,7 @@ type Step = Result<Token, LexError>;
 
 impl<'a> Lexer<'a> {
     fn new(raw: &'a [&'a str]) -> Self {
-        let mut src = Vec::new();
+        let mut src = Vec::with_capacity(raw.iter().map(|line| line.len() + 1).sum());
         let mut starts = Vec::with_capacity(raw.len() + 1);
         for line in raw {
             starts.push(src.len());
@@ -114,6 +120,8 @@ impl<'a> Lexer<'a> {
             raw,
             src,
             starts,
+            shared: raw.iter().map(|&line| Arc::from(line)).collect(),
+            empty: Arc::from(""),
             pos: 0,
             at_line_start: true,
             indents: vec![0],
@@ -146,8 +154,11 @@ impl<'a> Lexer<'a> {
 
     /// The physical lines `first..=last` as the C lexer's buffer holds them: a fake newline between lines, none
     /// after the last.
-    fn lines_text(&self, first: usize, last: usize) -> String {
+    fn lines_text(&self, first: usize, last: usize) -> Arc<str> {
         let last = last.min(self.raw.len() - 1);
+        if first == last {
+            return self.shared[first].clone();
+        }
         let mut text = String::new();
         for (row, line) in self.raw.iter().enumerate().take(last + 1).skip(first) {
             text.push_str(line);
@@ -155,11 +166,12 @@ impl<'a> Lexer<'a> {
                 text.push('\n');
             }
         }
-        text
+        text.into()
     }
 
     fn token(&self, kind: Kind, start: usize, end: usize) -> Token {
-        let text: String = self.src[start..end].iter().collect();
+        let mut text = String::with_capacity(end - start);
+        text.extend(&self.src[start..end]);
         self.token_with(kind, text, start, end)
     }
 
@@ -195,7 +207,7 @@ impl<'a> Lexer<'a> {
 
     /// A token after the last line: ENDMARKER, or a DEDENT at the end of input.
     fn trailing(&self, kind: Kind) -> Token {
-        Token { kind, text: String::new(), start: (self.raw.len() as u32 + 1, 0), end: (self.raw.len() as u32 + 1, 0), line: String::new() }
+        Token { kind, text: String::new(), start: (self.raw.len() as u32 + 1, 0), end: (self.raw.len() as u32 + 1, 0), line: self.empty.clone() }
     }
 
     /// A `SyntaxError` the lexer raises at the current position (`tokenize` turns it into a `TokenError`).

@@ -20,8 +20,8 @@ pub struct Physical<'a> {
 pub fn checks(p: &Physical) -> Vec<(usize, &'static str)> {
     let mut found = Vec::new();
     found.extend(maximum_line_length(p));
-    let indent: String = p.line.chars().take_while(|&c| c == ' ' || c == '\t').collect();
-    if let Some(tab) = indent.chars().position(|c| c == '\t') {
+    let indent = &p.line[..p.line.len() - p.line.trim_start_matches([' ', '\t']).len()];
+    if let Some(tab) = indent.find('\t') {
         found.push((tab, "W191"));
     }
     // tabs_or_spaces compares with the indent character as it was before this line's E101 changes it.

@@ -7,14 +7,17 @@ use fancy_regex::Regex;
 use super::blank_lines::STARTSWITH_DEF;
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
-use super::text::{char_offset, is_identifier, is_py_whitespace, matches, regex, within};
+use super::text::{Anchored, char_offset, is_identifier, is_py_whitespace, regex, within};
 use super::Kind;
 
 static LAMBDA: LazyLock<Regex> = LazyLock::new(|| regex(r"\blambda\b"));
-static STARTSWITH_INDENT_STATEMENT: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"^\s*(def|async\s+def|for|async\s+for|if|elif|else|try|except|finally|with|async\s+with|class|while)\b")
-});
-static DUNDER: LazyLock<Regex> = LazyLock::new(|| regex(r#"^__([^\s]+)__(?::\s*[a-zA-Z.0-9_\[\]"]+)? = "#));
+static STARTSWITH_INDENT_STATEMENT: Anchored = Anchored {
+    starts: "dafietwc",
+    regex: LazyLock::new(|| {
+        regex(r"^\s*(def|async\s+def|for|async\s+for|if|elif|else|try|except|finally|with|async\s+with|class|while)\b")
+    }),
+};
+static DUNDER: Anchored = Anchored { starts: "_", regex: LazyLock::new(|| regex(r#"^__([^\s]+)__(?::\s*[a-zA-Z.0-9_\[\]"]+)? = "#)) };
 
 pub fn compound_statements(line: &Logical, found: &mut Found) {
     let text = line.text;
@@ -29,7 +32,9 @@ pub fn compound_statements(line: &Logical, found: &mut Found) {
             }
         }
         if counts[0] <= counts[1] && counts[2] <= counts[3] && counts[4] <= counts[5] && bytes[at + 1] != b'=' {
-            if let Ok(Some(lambda)) = LAMBDA.find(&text[..at]) {
+            if text[..at].contains("lambda")
+                && let Ok(Some(lambda)) = LAMBDA.find(&text[..at])
+            {
                 let before = text[..lambda.start()].trim_end_matches(is_py_whitespace);
                 if let Some(target) = before.strip_suffix('=')
                     && is_identifier(target.trim_matches(is_py_whitespace))
@@ -38,9 +43,9 @@ pub fn compound_statements(line: &Logical, found: &mut Found) {
                 }
                 break;
             }
-            if matches(&STARTSWITH_DEF, text) {
+            if STARTSWITH_DEF.is_match(text) {
                 found.push((Offset::In(0), "E704"));
-            } else if matches(&STARTSWITH_INDENT_STATEMENT, text) {
+            } else if STARTSWITH_INDENT_STATEMENT.is_match(text) {
                 found.push((Offset::In(char_offset(text, at)), "E701"));
             }
         }
@@ -122,7 +127,7 @@ pub fn module_imports_on_top_of_file(line: &Logical, c: &mut Checker, found: &mu
         if c.imports.seen_non_imports {
             found.push((Offset::In(0), "E402"));
         }
-    } else if matches(&DUNDER, text) {
+    } else if DUNDER.is_match(text) {
     } else if ["try", "except", "else", "finally", "with", "if", "elif"].iter().any(|kw| text.starts_with(kw)) {
     } else if is_string_literal(text) {
         if c.imports.seen_docstring {

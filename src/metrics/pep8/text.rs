@@ -16,12 +16,11 @@ pub fn char_at(s: &str, i: i64) -> Option<char> {
 }
 
 /// `s[start:end]` in Python, for non-negative bounds (clamped to the string).
-pub fn slice_chars(s: &str, start: usize, end: usize) -> String {
-    if s.is_ascii() {
-        let (start, end) = (start.min(s.len()), end.min(s.len()));
-        return if start < end { s[start..end].to_owned() } else { String::new() };
-    }
-    s.chars().skip(start).take(end.saturating_sub(start)).collect()
+pub fn slice_chars(s: &str, start: usize, end: usize) -> &str {
+    let ascii = s.is_ascii();
+    let byte = |chars: usize| if ascii { chars.min(s.len()) } else { s.char_indices().nth(chars).map_or(s.len(), |(b, _)| b) };
+    let (start, end) = (byte(start), byte(end));
+    if start < end { &s[start..end] } else { "" }
 }
 
 /// pycodestyle's `expand_indent`: the width of a line's indentation, tabs to multiples of 8.
@@ -44,7 +43,21 @@ pub fn expand_indent(line: &str) -> usize {
 /// Whether a line or comment holds pycodestyle's `# noqa` (or `# nopep8`), in any case.
 pub fn noqa(text: &str) -> bool {
     static NOQA: LazyLock<Regex> = LazyLock::new(|| regex(r"(?i)# no(?:qa|pep8)\b"));
-    matches(&NOQA, text)
+    // Most lines hold no `#`; the pattern needs one.
+    text.contains('#') && matches(&NOQA, text)
+}
+
+/// One of pycodestyle's patterns anchored at the start (`^...`), with the characters a match can begin with
+/// (after any whitespace): most logical lines begin with none of them, and testing that skips the regex engine.
+pub struct Anchored {
+    pub starts: &'static str,
+    pub regex: LazyLock<Regex>,
+}
+
+impl Anchored {
+    pub fn is_match(&self, text: &str) -> bool {
+        text.trim_start_matches(char::is_whitespace).chars().next().is_some_and(|c| self.starts.contains(c)) && matches(&self.regex, text)
+    }
 }
 
 /// One of pycodestyle's patterns, compiled (once, behind a `LazyLock`).
@@ -68,6 +81,20 @@ pub fn within(text: &str, chars: &str) -> bool {
 pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c == '_' || c.is_alphabetic()) && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+/// Whether `text` holds a tab or two whitespace characters in a row: what the spacing checks around keywords and
+/// operators report on (their patterns' whitespace groups match nothing else worth reporting).
+pub fn has_spacing_run(text: &str) -> bool {
+    let mut previous_blank = false;
+    for c in text.chars() {
+        let blank = is_py_whitespace(c);
+        if c == '\t' || (blank && previous_blank) {
+            return true;
+        }
+        previous_blank = blank;
+    }
+    false
 }
 
 /// The character offset of byte offset `byte` in `s`.

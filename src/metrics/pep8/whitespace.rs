@@ -3,26 +3,28 @@
 
 use std::sync::LazyLock;
 
-use fancy_regex::Regex;
 
 use super::blank_lines::STARTSWITH_DEF;
 use super::logical::{Found, Logical, Offset, is_keyword, is_pycodestyle_keyword, is_soft_keyword};
-use super::text::{char_at, char_offset, is_py_whitespace, matches, regex, slice_chars, within};
+use super::text::{Anchored, char_at, char_offset, has_spacing_run, is_py_whitespace, regex, slice_chars, within};
 use super::Kind;
 
 
-static EXTRANEOUS_WHITESPACE: LazyLock<Regex> = LazyLock::new(|| regex(r"[\[({][ \t]|[ \t][\]}),;:](?!=)"));
-static WHITESPACE_AFTER_DECORATOR: LazyLock<Regex> = LazyLock::new(|| regex(r"^@\s"));
-static KEYWORD: LazyLock<Regex> = LazyLock::new(|| {
+static WHITESPACE_AFTER_DECORATOR: Anchored = Anchored { starts: "@", regex: LazyLock::new(|| regex(r"^@\s")) };
+// The two `finditer` patterns have no look-around: the `regex` crate's engines match them as Python's `re` does
+// (leftmost-first, the same groups), far faster than fancy-regex's VM.
+static KEYWORD: LazyLock<regex::Regex> = LazyLock::new(|| {
     let keywords = [
         "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
         "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass",
         "raise", "return", "try", "while", "with", "yield", "print",
     ];
-    regex(&format!(r"(\s*)\b(?:{})\b(\s*)", keywords.join("|")))
+    regex::Regex::new(&format!(r"(\s*)\b(?:{})\b(\s*)", keywords.join("|"))).expect("a valid pattern")
 });
-static OPERATOR: LazyLock<Regex> = LazyLock::new(|| regex(r"(?:[^,\s])(\s*)(?:[-+*/|!<=>%&^]+|:=)(\s*)"));
-static STARTSWITH_GENERIC: LazyLock<Regex> = LazyLock::new(|| regex(r"^(async\s+def|def|class|type)\s+\w+\["));
+static OPERATOR: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"(?:[^,\s])(\s*)(?:[-+*/|!<=>%&^]+|:=)(\s*)").expect("a valid pattern"));
+static STARTSWITH_GENERIC: Anchored =
+    Anchored { starts: "adct", regex: LazyLock::new(|| regex(r"^(async\s+def|def|class|type)\s+\w+\[")) };
 
 const ARITHMETIC_OP: [&str; 7] = ["**", "*", "/", "//", "+", "-", "@"];
 const WS_OPTIONAL_OPERATORS: [&str; 13] = ["**", "*", "/", "//", "+", "-", "@", "^", "&", "|", "<<", ">>", "%"];
@@ -37,18 +39,29 @@ fn is_blank(s: &str) -> bool {
     matches!(s, " " | "\t" | "\u{a0}")
 }
 
+/// pycodestyle's `EXTRANEOUS_WHITESPACE_REGEX`, `[\[({][ \t]|[ \t][\]}),;:](?!=)`, matched by hand: every
+/// character in it is ASCII, so bytes stand for characters; `finditer`'s matches are two bytes and never overlap.
 pub fn extraneous_whitespace(line: &Logical, found: &mut Found) {
     let text = line.text;
-    for m in EXTRANEOUS_WHITESPACE.find_iter(text).flatten() {
-        let at = char_offset(text, m.start());
-        if m.as_str().ends_with(is_py_whitespace) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        let (c, d) = (bytes[i], bytes[i + 1]);
+        let opening = b"[({".contains(&c) && matches!(d, b' ' | b'\t');
+        let closing = matches!(c, b' ' | b'\t') && b"]}),;:".contains(&d) && bytes.get(i + 2) != Some(&b'=');
+        if !(opening || closing) {
+            i += 1;
+            continue;
+        }
+        let at = char_offset(text, i);
+        if opening {
             found.push((Offset::In(at + 1), "E201"));
         } else if char_at(text, at as i64 - 1) != Some(',') {
-            let c = m.as_str().trim_matches(is_py_whitespace);
-            found.push((Offset::In(at), if within(c, "}])") { "E202" } else { "E203" }));
+            found.push((Offset::In(at), if b"}])".contains(&d) { "E202" } else { "E203" }));
         }
+        i += 2;
     }
-    if matches(&WHITESPACE_AFTER_DECORATOR, text) {
+    if WHITESPACE_AFTER_DECORATOR.is_match(text) {
         found.push((Offset::In(1), "E204"));
     }
 }
@@ -62,8 +75,11 @@ pub fn whitespace_around_operator(line: &Logical, found: &mut Found) {
 }
 
 /// The two groups of `regex` around a keyword or operator: a tab, or more than one space, before and after.
-fn spaces_around(text: &str, regex: &Regex, [tab_before, before, tab_after, after]: [&'static str; 4], found: &mut Found) {
-    for caps in regex.captures_iter(text).flatten() {
+fn spaces_around(text: &str, regex: &regex::Regex, [tab_before, before, tab_after, after]: [&'static str; 4], found: &mut Found) {
+    if !has_spacing_run(text) {
+        return;
+    }
+    for caps in regex.captures_iter(text) {
         let (Some(b), Some(a)) = (caps.get(1), caps.get(2)) else { continue };
         if b.as_str().contains('\t') {
             found.push((Offset::In(char_offset(text, b.start())), tab_before));
@@ -222,8 +238,8 @@ pub fn whitespace_around_named_parameter_equals(line: &Logical, found: &mut Foun
     let mut parens: Vec<&str> = Vec::new();
     let (mut no_space, mut require_space, mut annotated) = (false, false, false);
     let mut prev_end: Option<(u32, u32)> = None;
-    let in_def = matches(&STARTSWITH_DEF, line.text);
-    let in_generic = matches(&STARTSWITH_GENERIC, line.text);
+    let in_def = STARTSWITH_DEF.is_match(line.text);
+    let in_generic = STARTSWITH_GENERIC.is_match(line.text);
     for token in line.tokens {
         if token.kind == Kind::Nl {
             continue;
