@@ -140,6 +140,10 @@ const EDGE_CASES: &[&str] = &[
     "class C:\n\tdef f(self):\n\t\treturn 1\n",
     "x = (\n    1,\n    # c\n)\n",
     "x = \"\"\"a\nb\"\"\" + f(\n  1)  # c\nprint(f\"{x!r}\", f\"{{\")\n",
+    // Found by the 100,000-mutation run: an error after a backslash-continued line is reported at the end of
+    // the lexer's buffer, which still holds the line before (a backslash in the indentation starts it afresh).
+    "def f(a):\n  l=[]\\\n  d=nom\\bre\n  return d\n",
+    "def f(a):\n  x = (a,)\n\\\n  return list(a",
 ];
 
 #[test]

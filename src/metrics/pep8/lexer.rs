@@ -91,6 +91,10 @@ struct Lexer<'a> {
     /// Each line as the tokens on it share it, and the empty line of the tokens after the last.
     shared: Vec<Arc<str>>,
     empty: Arc<str>,
+    /// The first row in the C lexer's buffer: it starts afresh with each line read between tokens outside any
+    /// f-string, and keeps the lines before when a line is read after a backslash, inside a string, or inside an
+    /// f-string.
+    buffer_row: usize,
     pos: usize,
     at_line_start: bool,
     indents: Vec<usize>,
@@ -122,6 +126,7 @@ impl<'a> Lexer<'a> {
             starts,
             shared: raw.iter().map(|&line| Arc::from(line)).collect(),
             empty: Arc::from(""),
+            buffer_row: 0,
             pos: 0,
             at_line_start: true,
             indents: vec![0],
@@ -222,11 +227,10 @@ impl<'a> Lexer<'a> {
         LexError { type_name: "TokenError", message, line: line as i32, column: column as i32 + 1, lines_read: 0 }
     }
 
-    /// An error of the `tokenize` module's own kind: reported at the end of the lexer's buffer, which holds the
-    /// current line, or every line since the outermost open f-string began.
+    /// An error of the `tokenize` module's own kind: reported at the end of the lexer's buffer (`buffer_row`).
     fn line_error(&self, type_name: &'static str, message: &str) -> LexError {
         let row = self.row(self.pos).min(self.raw.len().saturating_sub(1));
-        let first = self.fstrings.first().map_or(row, |f| self.row(f.start).min(row));
+        let first = self.buffer_row.min(row);
         let width = self.starts[row + 1] - self.starts[first];
         LexError { type_name, message: message.to_owned(), line: row as i32 + 1, column: width as i32, lines_read: 0 }
     }
@@ -252,6 +256,9 @@ impl<'a> Lexer<'a> {
         loop {
             if self.at_line_start {
                 self.at_line_start = false;
+                if self.fstrings.is_empty() {
+                    self.buffer_row = self.row(self.pos);
+                }
                 self.indentation()?;
             }
             let line_start = self.pos;
@@ -296,6 +303,10 @@ impl<'a> Lexer<'a> {
                     cont_col = if cont_col != 0 { cont_col } else { col };
                     self.pos += 1;
                     self.continuation_line(true)?;
+                    // Between tokens: the next line starts the buffer afresh.
+                    if self.fstrings.is_empty() {
+                        self.buffer_row = self.row(self.pos);
+                    }
                     continue;
                 }
                 _ => break,
