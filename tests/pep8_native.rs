@@ -57,7 +57,8 @@ fn differences<T: PartialEq>(programs: &[&str], reference: &[T], ours: &[T], wha
     if differing.is_empty() {
         return None;
     }
-    let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pep8-differences-{}.json", what.replace([' ', ':', '(', ')'], "_")));
+    let name = format!("pep8-differences-{}-of-{}.json", what.replace([' ', ':', '(', ')'], "_"), programs.len());
+    let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let whole: Vec<&str> = differing.iter().map(|&i| programs[i]).collect();
     std::fs::write(&saved, serde_json::to_string_pretty(&whole).expect("strings serialize")).expect("the target's temp folder is writable");
     let shown = differing

@@ -22,10 +22,6 @@ pub struct MetricsArgs {
     /// Trajectory rows (native JSONL), e.g. the output of `studentsim import newcaledonia`.
     #[arg(long, value_name = "JSONL")]
     input: PathBuf,
-    /// Which pycodestyle 2.14.0 counts PEP 8 problems: native (the Rust port, proven equal to the sandboxed one
-    /// on every real program and on mutations of them) or sandbox (pycodestyle itself in CPython-on-wasm).
-    #[arg(long, value_enum, value_name = "ENGINE", default_value_t)]
-    pep8_engine: Pep8Engine,
     /// Threads on our side and processes on the Python side.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
@@ -133,7 +129,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     // Warm the pool and the compiled component so neither side pays start-up costs in its figure.
     styles_parallel(handle, &grader, &codes[..1], Pep8Engine::Sandbox, 1, &ProgressBar::hidden())?;
 
-    let bar = progress(3 * n, "studentsim");
+    let bar = progress(5 * n, "studentsim");
     let timed = |work: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
         let start = Instant::now();
         work()?;
@@ -148,8 +144,8 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
             Ok(())
         })?,
         timed(&mut || {
-            counts.0 = in_parallel(handle, &codes, jobs, &bar, async |chunk| args.pep8_engine.counts(&grader, chunk, false).await)?;
-            counts.1 = in_parallel(handle, &codes, jobs, &bar, async |chunk| args.pep8_engine.counts(&grader, chunk, true).await)?;
+            counts.0 = in_parallel(handle, &codes, jobs, &bar, async |chunk| Pep8Engine::Native.counts(&grader, chunk, false).await)?;
+            counts.1 = in_parallel(handle, &codes, jobs, &bar, async |chunk| Pep8Engine::Native.counts(&grader, chunk, true).await)?;
             Ok(())
         })?,
         timed(&mut || {
@@ -157,7 +153,15 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
             Ok(())
         })?,
     ];
+    // The reference engine, pycodestyle itself in the sandbox, timed and compared with the port in the same run.
+    let mut sandboxed = (Vec::new(), Vec::new());
+    let sandbox_seconds = timed(&mut || {
+        sandboxed.0 = in_parallel(handle, &codes, jobs, &bar, async |chunk| Pep8Engine::Sandbox.counts(&grader, chunk, false).await)?;
+        sandboxed.1 = in_parallel(handle, &codes, jobs, &bar, async |chunk| Pep8Engine::Sandbox.counts(&grader, chunk, true).await)?;
+        Ok(())
+    })?;
     bar.finish_and_clear();
+    let same_engines = (0..n).filter(|&i| (counts.0[i], counts.1[i]) == (sandboxed.0[i], sandboxed.1[i])).count();
 
     let python = args.python.clone().unwrap_or_else(|| crate::sandbox::Runtime::default_dir().join("venv/bin/python"));
     eprintln!("running the Python pipeline ({})", python.display());
@@ -170,19 +174,21 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let same_wrapped = (0..n).filter(|&i| i64::from(counts.1[i]) == theirs.rows[i][6]).count();
     let same_edits = our_edits.iter().zip(&theirs.edits).filter(|(a, b)| a == b).count();
     let parts = ["sizes + AST shape", "PEP 8 (plain + wrapped)", "edit distance"];
+    let pep8_python = theirs.seconds[1];
     let (o, t) = (ours.iter().sum::<f64>(), theirs.seconds.iter().sum::<f64>());
     if args.json {
         let keys = ["sizes_ast", "pep8", "edit_distance"];
         let mut ratios: serde_json::Map<String, serde_json::Value> =
             keys.iter().zip(ours.iter().zip(&theirs.seconds)).map(|(k, (o, t))| (format!("{k}_vs_python"), (t / o).into())).collect();
         ratios.insert("all_metrics_vs_python".into(), (t / o).into());
+        ratios.insert("pep8_sandbox_vs_python".into(), (pep8_python / sandbox_seconds).into());
         let figures = serde_json::json!({
             "rows": n,
             "pairs": pairs.len(),
             "jobs": jobs,
-            "studentsim_seconds": keys.iter().zip(&ours).map(|(k, s)| (k.to_string(), *s)).collect::<std::collections::BTreeMap<_, _>>(),
+            "studentsim_seconds": keys.iter().zip(&ours).map(|(k, s)| (k.to_string(), *s)).chain([("pep8_sandbox".to_string(), sandbox_seconds)]).collect::<std::collections::BTreeMap<_, _>>(),
             "python_seconds": keys.iter().zip(&theirs.seconds).map(|(k, s)| (k.to_string(), *s)).collect::<std::collections::BTreeMap<_, _>>(),
-            "agreement": {"plain": same_plain, "wrapped": same_wrapped, "edit_distance": same_edits},
+            "agreement": {"plain": same_plain, "wrapped": same_wrapped, "edit_distance": same_edits, "native_vs_sandbox": same_engines},
             "ratios": ratios,
         });
         println!("{figures}");
@@ -193,10 +199,12 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
         println!("{part:<28} {o:>10.3} s {t:>10.3} s {:>7.2}x", t / o);
     }
     println!("{:<28} {o:>10.3} s {t:>10.3} s {:>7.2}x", "all metrics", t / o);
+    println!("{:<28} {sandbox_seconds:>10.3} s {pep8_python:>10.3} s {:>7.2}x", "PEP 8 in the sandbox", pep8_python / sandbox_seconds);
     println!(
         "agreement: sizes, AST and plain PEP 8 equal on {same_plain}/{n} rows; wrapped PEP 8 on {same_wrapped}/{n} \
          (it depends on the tokenizer of Python >= 3.12, which the sandbox has; pass --python for such a peer); \
-         edit distances {same_edits}/{}",
+         edit distances {same_edits}/{}; the native and the sandboxed pycodestyle give the same plain and wrapped \
+         counts on {same_engines}/{n} rows",
         pairs.len()
     );
     Ok(ExitCode::SUCCESS)
