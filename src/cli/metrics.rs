@@ -8,9 +8,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::output::progress;
-use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use super::{Context, LimitArgs, Pep8EngineArgs, default_jobs, tokio_runtime};
 use crate::metrics::edit_distance;
-use crate::metrics::style::{Pep8Engine, Style, styles_parallel};
+use crate::metrics::style::{Style, styles_parallel};
 use crate::trajectory::{self, Submission};
 use crate::{BadInput, jsonl};
 
@@ -24,11 +24,8 @@ pub struct MetricsArgs {
     /// Where to write the rows with their features (written atomically).
     #[arg(long, value_name = "JSONL")]
     output: PathBuf,
-    /// Which pycodestyle 2.14.0 counts PEP 8 problems: sandbox (pycodestyle itself in CPython-on-wasm, the
-    /// reference) or native (the Rust port, about 15× faster, equal to it on every real program; it differs on
-    /// about 1 in 10,000 mutated programs, all with a broken multi-line f-string).
-    #[arg(long, value_enum, value_name = "ENGINE", default_value_t)]
-    pep8_engine: Pep8Engine,
+    #[command(flatten)]
+    pep8_engine: Pep8EngineArgs,
     /// Sandbox instances to run at once.
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
@@ -60,7 +57,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
     let bar = progress(codes.len(), "style features");
-    let features = styles_parallel(tokio_runtime(args.jobs)?.handle(), &grader, &codes, args.pep8_engine, args.jobs, &bar)?;
+    let features = styles_parallel(tokio_runtime(args.jobs)?.handle(), &grader, &codes, args.pep8_engine.pep8_engine, args.jobs, &bar)?;
     bar.finish_and_clear();
     let mut edits = vec![0; rows.len()];
     for indices in trajectory::streams(&rows).values() {

@@ -9,11 +9,11 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use super::output::progress;
-use super::{Context, LimitArgs, default_jobs, registry_problems, tokio_runtime};
+use super::{Context, LimitArgs, Pep8EngineArgs, default_jobs, registry_problems, tokio_runtime};
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::{Grader, Label};
 use crate::metrics::embed::{self, EmbeddingCache};
-use crate::metrics::style::{Pep8Engine, styles_parallel};
+use crate::metrics::style::styles_parallel;
 use crate::problems::Registry;
 use crate::score::{self, Options, Pep8Count, ScoredSet};
 use crate::trajectory::{REAL, Submission};
@@ -49,11 +49,8 @@ pub struct ScoreArgs {
     /// first, as its evaluation code does).
     #[arg(long, value_enum, default_value_t = Pep8Count::Plain)]
     pep8: Pep8Count,
-    /// Which pycodestyle 2.14.0 counts PEP 8 problems: sandbox (pycodestyle itself in CPython-on-wasm, the
-    /// reference) or native (the Rust port, about 15× faster, equal to it on every real program; it differs on
-    /// about 1 in 10,000 mutated programs, all with a broken multi-line f-string).
-    #[arg(long, value_enum, value_name = "ENGINE", default_value_t)]
-    pep8_engine: Pep8Engine,
+    #[command(flatten)]
+    pep8_engine: Pep8EngineArgs,
     /// Sandbox instances to run at once (grading and style features).
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
@@ -145,7 +142,7 @@ pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Re
     let (labels, pass_rates) = rt.block_on(grade_missing(ctx, &grader, &inputs, args.jobs))?;
     let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
     let bar = progress(codes.len(), "style features");
-    let mut styles = styles_parallel(rt.handle(), &grader, &codes, args.pep8_engine, args.jobs, &bar)?.into_iter();
+    let mut styles = styles_parallel(rt.handle(), &grader, &codes, args.pep8_engine.pep8_engine, args.jobs, &bar)?.into_iter();
     bar.finish_and_clear();
 
     let cache_dir = args.embedding_cache.clone().unwrap_or_else(|| crate::sandbox::Runtime::default_dir().join("embeddings"));

@@ -42,8 +42,7 @@ fn tabs_expanded(code: &str) -> Option<String> {
     }
     let expanded = lines.iter().map(|line| {
         let rest = line.trim_start_matches([' ', '\t']);
-        let width = line[..line.len() - rest.len()].chars().fold(0, |width, c| if c == '\t' { width / 8 * 8 + 8 } else { width + 1 });
-        format!("{}{rest}", " ".repeat(width))
+        format!("{}{rest}", " ".repeat(pep8::expand_indent(&line[..line.len() - rest.len()])))
     });
     Some(expanded.collect())
 }

@@ -135,6 +135,11 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
         work()?;
         Ok(start.elapsed().as_secs_f64())
     };
+    // An engine's plain and wrapped counts of every program.
+    let both_counts = |engine: Pep8Engine| -> Result<(Vec<u32>, Vec<u32>)> {
+        let plain = in_parallel(handle, &codes, jobs, &bar, async |chunk| engine.counts(&grader, chunk, false).await)?;
+        Ok((plain, in_parallel(handle, &codes, jobs, &bar, async |chunk| engine.counts(&grader, chunk, true).await)?))
+    };
     let mut shapes = Vec::new();
     let mut counts = (Vec::new(), Vec::new());
     let mut our_edits = Vec::new();
@@ -144,8 +149,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
             Ok(())
         })?,
         timed(&mut || {
-            counts.0 = in_parallel(handle, &codes, jobs, &bar, async |chunk| Pep8Engine::Native.counts(&grader, chunk, false).await)?;
-            counts.1 = in_parallel(handle, &codes, jobs, &bar, async |chunk| Pep8Engine::Native.counts(&grader, chunk, true).await)?;
+            counts = both_counts(Pep8Engine::Native)?;
             Ok(())
         })?,
         timed(&mut || {
@@ -156,8 +160,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     // The reference engine, pycodestyle itself in the sandbox, timed and compared with the port in the same run.
     let mut sandboxed = (Vec::new(), Vec::new());
     let sandbox_seconds = timed(&mut || {
-        sandboxed.0 = in_parallel(handle, &codes, jobs, &bar, async |chunk| Pep8Engine::Sandbox.counts(&grader, chunk, false).await)?;
-        sandboxed.1 = in_parallel(handle, &codes, jobs, &bar, async |chunk| Pep8Engine::Sandbox.counts(&grader, chunk, true).await)?;
+        sandboxed = both_counts(Pep8Engine::Sandbox)?;
         Ok(())
     })?;
     bar.finish_and_clear();

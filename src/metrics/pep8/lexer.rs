@@ -227,6 +227,13 @@ impl<'a> Lexer<'a> {
         LexError { type_name: "TokenError", message, line: line as i32, column: column as i32 + 1, lines_read: 0 }
     }
 
+    /// A line read between tokens: the buffer starts with it, unless an f-string keeps the lines before.
+    fn start_buffer(&mut self) {
+        if self.fstrings.is_empty() {
+            self.buffer_row = self.row(self.pos);
+        }
+    }
+
     /// An error of the `tokenize` module's own kind: reported at the end of the lexer's buffer (`buffer_row`).
     fn line_error(&self, type_name: &'static str, message: &str) -> LexError {
         let row = self.row(self.pos).min(self.raw.len().saturating_sub(1));
@@ -256,9 +263,7 @@ impl<'a> Lexer<'a> {
         loop {
             if self.at_line_start {
                 self.at_line_start = false;
-                if self.fstrings.is_empty() {
-                    self.buffer_row = self.row(self.pos);
-                }
+                self.start_buffer();
                 self.indentation()?;
             }
             let line_start = self.pos;
@@ -304,9 +309,7 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                     self.continuation_line(true)?;
                     // Between tokens: the next line starts the buffer afresh.
-                    if self.fstrings.is_empty() {
-                        self.buffer_row = self.row(self.pos);
-                    }
+                    self.start_buffer();
                     continue;
                 }
                 _ => break,

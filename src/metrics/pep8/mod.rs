@@ -17,6 +17,7 @@ mod text;
 mod whitespace;
 
 pub use lexer::{LexError, tokenize};
+pub use text::expand_indent;
 /// The lexer's tokens are the records the sandbox's `tokenize` gives, so the two compare directly.
 pub use crate::records::{PyToken as Token, TokenKind as Kind};
 
