@@ -235,8 +235,9 @@ impl TokenKind {
 pub struct PyToken {
     pub kind: TokenKind,
     pub text: String,
-    pub start: (u32, u32),
-    pub end: (u32, u32),
+    /// (line, column); the column is negative where CPython's is (see `metrics::pep8::lexer`).
+    pub start: (u32, i32),
+    pub end: (u32, i32),
     pub line: Arc<str>,
 }
 

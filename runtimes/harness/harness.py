@@ -294,6 +294,8 @@ def _build():
                     offset = offset[1:3]
                 error = _TokenizeError(type_name=_type(exc).__name__, message=_str(exc.args[0]),
                                        line=offset[0], column=offset[1] or 0)
+            except _BaseException as exc:
+                error = _TokenizeError(type_name=_type(exc).__name__, message=_str(exc), line=0, column=0)
             streams.append(_TokenStream(tokens=found, error=error))
         return streams
 

@@ -68,7 +68,7 @@ pub fn check_lines(lines: &[String]) -> Vec<StyleProblem> {
 }
 
 impl Checker<'_> {
-    pub fn report(&mut self, line: usize, column: usize, code: &'static str) {
+    pub fn report(&mut self, line: usize, column: i64, code: &'static str) {
         if DEFAULT_IGNORE.iter().any(|ignored| code.starts_with(ignored)) {
             return;
         }
@@ -114,7 +114,7 @@ impl Checker<'_> {
         }
         if let (Some(error), false) = (error, stopped_early) {
             self.read_to(error.lines_read);
-            self.report(error.line.max(0) as usize, error.column.max(0) as usize, "E901");
+            self.report(error.line.max(0) as usize, error.column.max(0).into(), "E901");
         }
         if !self.tokens.is_empty() {
             let lines = self.lines;
@@ -184,20 +184,21 @@ impl Checker<'_> {
             noqa: self.noqa,
         };
         for (column, code) in physical::checks(&physical) {
-            self.report(self.line_number, column, code);
+            self.report(self.line_number, column as i64, code);
             if code == "E101" {
                 self.indent_char = line.chars().next();
             }
         }
     }
 
-    /// pycodestyle's `build_tokens_line`: the logical line and its map from offsets to source positions.
-    fn build_tokens_line(&mut self) -> (String, Vec<(usize, (u32, u32))>, bool) {
+    /// pycodestyle's `build_tokens_line`: the logical line and its map from offsets to source positions. It
+    /// crashes (`IndexError`) where a negative column reaches past the start of the previous token's line.
+    fn build_tokens_line(&mut self) -> Result<(String, Vec<(usize, (u32, i32))>, bool), Crashed> {
         let mut logical = String::new();
         let mut comments = String::new();
         let mut length = 0usize;
-        let mut mapping: Vec<(usize, (u32, u32))> = Vec::new();
-        let mut prev: Option<(u32, u32)> = None;
+        let mut mapping: Vec<(usize, (u32, i32))> = Vec::new();
+        let mut prev: Option<(u32, i32)> = None;
         for token in &self.tokens {
             if matches!(token.kind, Kind::Newline | Kind::Nl | Kind::Indent | Kind::Dedent) {
                 continue;
@@ -214,7 +215,7 @@ impl Checker<'_> {
                 Kind::String => mute_string(&token.text).into(),
                 Kind::FStringMiddle | Kind::TStringMiddle => {
                     let braces = token.text.matches(['{', '}']).count();
-                    end = (end.0, end.1 + braces as u32);
+                    end = (end.0, end.1 + braces as i32);
                     "x".repeat(token.text.chars().count() + braces).into()
                 }
                 _ => token.text.as_str().into(),
@@ -223,12 +224,12 @@ impl Checker<'_> {
             if let Some((prev_row, prev_col)) = prev.filter(|&(row, _)| row != 0) {
                 let (start_row, start_col) = token.start;
                 if prev_row != start_row {
-                    let prev_text = char_at(&self.lines[prev_row as usize - 1], prev_col as i64 - 1);
-                    if prev_text == Some(',') || (!matches!(prev_text, Some('{' | '[' | '(')) && !within(&text, "}])")) {
+                    let prev_text = char_at(&self.lines[prev_row as usize - 1], prev_col as i64 - 1).ok_or(Crashed)?;
+                    if prev_text == ',' || (!matches!(prev_text, '{' | '[' | '(') && !within(&text, "}])")) {
                         before = " ";
                     }
                 } else if prev_col != start_col {
-                    before = slice_chars(&token.line, prev_col as usize, start_col as usize);
+                    before = slice_chars(&token.line, prev_col.into(), start_col.into());
                 }
             }
             length += before.chars().count() + text.chars().count();
@@ -238,18 +239,18 @@ impl Checker<'_> {
             prev = Some(end);
         }
         let noqa = !comments.is_empty() && noqa(&comments);
-        (logical, mapping, noqa)
+        Ok((logical, mapping, noqa))
     }
 
     fn check_logical(&mut self) -> Result<(), Crashed> {
-        let (logical_line, mapping, noqa) = self.build_tokens_line();
+        let (logical_line, mapping, noqa) = self.build_tokens_line()?;
         self.noqa = noqa;
         if mapping.is_empty() {
             return Ok(());
         }
         let (start_row, start_col) = mapping[0].1;
         let start_line = &self.lines[start_row as usize - 1];
-        self.indent_level = expand_indent(slice_chars(start_line, 0, start_col as usize));
+        self.indent_level = expand_indent(slice_chars(start_line, 0, start_col.into()));
         if self.blank_before < self.blank_lines {
             self.blank_before = self.blank_lines;
         }
@@ -261,11 +262,11 @@ impl Checker<'_> {
         };
         for (offset, code) in checked {
             let (row, col) = match offset {
-                logical::Offset::At(row, col) => (row as usize, col as usize),
+                logical::Offset::At(row, col) => (row as usize, col.into()),
                 logical::Offset::In(offset) => {
                     let i = mapping.partition_point(|&(o, _)| o < offset).min(mapping.len() - 1);
                     let (token_offset, (row, col)) = mapping[i];
-                    (row as usize, (col as i64 + offset as i64 - token_offset as i64) as usize)
+                    (row as usize, i64::from(col) + offset as i64 - token_offset as i64)
                 }
             };
             self.report(row, col, code);
@@ -291,7 +292,7 @@ impl Checker<'_> {
 /// A NEWLINE or NL, or a token followed only by a line-continuation backslash.
 fn is_eol_token(token: &Token) -> bool {
     matches!(token.kind, Kind::Newline | Kind::Nl)
-        || slice_chars(&token.line, token.end.1 as usize, usize::MAX).trim_start_matches(super::text::is_py_whitespace) == "\\\n"
+        || slice_chars(&token.line, token.end.1.into(), i64::MAX).trim_start_matches(super::text::is_py_whitespace) == "\\\n"
 }
 
 

@@ -31,7 +31,7 @@ pub fn ambiguous_identifier(line: &Logical, found: &mut Found) {
     for index in 1..tokens.len() {
         let token = &tokens[index];
         let (text, start) = (token.text.as_str(), token.start);
-        let mut ident: Option<(&str, (u32, u32))> = None;
+        let mut ident: Option<(&str, (u32, i32))> = None;
         if prev_text == "def" || prev_text == "lambda" {
             func_depth = Some(brace_depth);
             seen_colon = false;

@@ -160,7 +160,7 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
         } else if indent_chances.is_empty() && row == 0 && depth == 0 && text == "if" {
             indent_chances.insert(end.1 as i64 + 1, Chance::Yes);
         } else if text == ":" && {
-            let rest = slice_chars(&token.line, end.1 as usize, usize::MAX);
+            let rest = slice_chars(&token.line, end.1.into(), i64::MAX);
             !rest.is_empty() && rest.chars().all(is_py_whitespace)
         } {
             open_rows[depth].push(row);
@@ -211,6 +211,6 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
     }
     if indent_next && expand_indent(&last.line) as i64 == indent_level + INDENT_SIZE {
         let code = if visual_indent.truthy() { "E129" } else { "E125" };
-        found.push((Offset::At(last.start.0, (indent[0] + INDENT_SIZE) as u32), code));
+        found.push((Offset::At(last.start.0, (indent[0] + INDENT_SIZE) as i32), code));
     }
 }

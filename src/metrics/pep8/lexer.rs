@@ -104,6 +104,9 @@ struct Lexer<'a> {
     blank_line: bool,
     comment_newline: bool,
     fstrings: Vec<FString>,
+    /// The line of an INDENT made inside an f-string, and how far `tokenize` shifts the columns of the tokens
+    /// after it on that line (see [`Lexer::indent`]).
+    indent_skew: Option<(u32, i32)>,
 }
 
 type Step = Result<Token, LexError>;
@@ -136,6 +139,7 @@ impl<'a> Lexer<'a> {
             blank_line: false,
             comment_newline: false,
             fstrings: Vec::new(),
+            indent_skew: None,
         }
     }
 
@@ -152,9 +156,9 @@ impl<'a> Lexer<'a> {
         self.starts.partition_point(|&s| s <= pos).saturating_sub(1).min(self.raw.len())
     }
 
-    fn at(&self, pos: usize) -> (u32, u32) {
+    fn at(&self, pos: usize) -> (u32, i32) {
         let row = self.row(pos);
-        ((row + 1) as u32, (pos - self.starts[row]) as u32)
+        ((row + 1) as u32, (pos - self.starts[row]) as i32)
     }
 
     /// The physical lines `first..=last` as the C lexer's buffer holds them: a fake newline between lines, none
@@ -181,12 +185,29 @@ impl<'a> Lexer<'a> {
     }
 
     fn token_with(&self, kind: Kind, text: String, start: usize, end: usize) -> Token {
+        self.skewed(self.unskewed_token(kind, text, start, end))
+    }
+
+    fn unskewed_token(&self, kind: Kind, text: String, start: usize, end: usize) -> Token {
         let last = self.row(end.saturating_sub(1).max(start));
         Token { kind, text, start: self.at(start), end: self.end_at(start, end), line: self.lines_text(self.row(start), last) }
     }
 
+    /// A token on the line of an INDENT made inside an f-string, with `tokenize`'s shifted columns; a token
+    /// that spans lines gets fresh columns (`tokenize` recomputes them when the line changes).
+    fn skewed(&self, mut token: Token) -> Token {
+        if let Some((line, skew)) = self.indent_skew
+            && token.start.0 == line
+            && token.end.0 == line
+        {
+            token.start.1 -= skew;
+            token.end.1 -= skew;
+        }
+        token
+    }
+
     /// A token's end: just after a newline it is still on the newline's line (the next one is not read yet).
-    fn end_at(&self, start: usize, end: usize) -> (u32, u32) {
+    fn end_at(&self, start: usize, end: usize) -> (u32, i32) {
         if end > start && self.src[end - 1] == '\n' {
             let (line, column) = self.at(end - 1);
             return (line, column + 1);
@@ -197,10 +218,9 @@ impl<'a> Lexer<'a> {
     /// A MIDDLE that ends where an expression begins or ends: the brace there was read (and given back), so its
     /// line belongs to the token's `line` even when the MIDDLE ended on the line before.
     fn middle_before_brace(&self, kind: Kind, start: usize) -> Token {
-        let mut token = self.token(kind, start, self.pos);
-        token.end = self.at(self.pos);
-        token.line = self.lines_text(self.row(start), self.row(self.pos));
-        token
+        let text = self.src[start..self.pos].iter().collect();
+        let line = self.lines_text(self.row(start), self.row(self.pos));
+        self.skewed(Token { end: self.at(self.pos), line, ..self.unskewed_token(kind, text, start, self.pos) })
     }
 
     /// A newline character's token: empty text when the newline is a fake one.
@@ -208,6 +228,28 @@ impl<'a> Lexer<'a> {
         let row = self.row(at);
         let text = if self.raw[row].ends_with('\n') { "\n".to_owned() } else { String::new() };
         self.token_with(kind, text, at, at + 1)
+    }
+
+    /// An INDENT ending at `end`. The C lexer starts it at its buffer's start, which inside an f-string is the
+    /// line the f-string began on: its text then holds every line since, its start column is -1 (it starts
+    /// before the line), and `tokenize`'s byte-to-column bookkeeping carries the bytes of those lines, less one,
+    /// into the columns of every later token on the line, which come out that much smaller (often negative).
+    fn indent(&mut self, end: usize) -> Token {
+        let row = self.row(end);
+        if self.buffer_row >= row {
+            return self.token(Kind::Indent, self.starts[row], end);
+        }
+        let first = self.starts[self.buffer_row];
+        let before: usize = self.src[first..self.starts[row]].iter().map(|c| c.len_utf8()).sum();
+        let line = (row + 1) as u32;
+        self.indent_skew = Some((line, before as i32 - 1));
+        Token {
+            kind: Kind::Indent,
+            text: self.src[first..end].iter().collect(),
+            start: (line, -1),
+            end: (line, (end - self.starts[row]) as i32),
+            line: self.shared[row].clone(),
+        }
     }
 
     /// A token after the last line: ENDMARKER, or a DEDENT at the end of input.
@@ -218,13 +260,13 @@ impl<'a> Lexer<'a> {
     /// A `SyntaxError` the lexer raises at the current position (`tokenize` turns it into a `TokenError`).
     fn syntax_error(&self, message: impl Into<String>) -> LexError {
         let (line, column) = self.end_at(0, self.pos.min(self.src.len()));
-        LexError { type_name: "TokenError", message: message.into(), line: line as i32, column: column as i32, lines_read: 0 }
+        LexError { type_name: "TokenError", message: message.into(), line: line as i32, column, lines_read: 0 }
     }
 
     /// A `SyntaxError` reported at the character after `start` on its line (unterminated strings).
     fn error_after(&self, start: usize, message: String) -> LexError {
         let (line, column) = self.at(start);
-        LexError { type_name: "TokenError", message, line: line as i32, column: column as i32 + 1, lines_read: 0 }
+        LexError { type_name: "TokenError", message, line: line as i32, column: column + 1, lines_read: 0 }
     }
 
     /// A line read between tokens: the buffer starts with it, unless an f-string keeps the lines before.
@@ -276,8 +318,7 @@ impl<'a> Lexer<'a> {
             }
             if self.pending > 0 {
                 self.pending -= 1;
-                let row = self.row(self.pos);
-                return Ok(self.token(Kind::Indent, self.starts[row], line_start));
+                return Ok(self.indent(line_start));
             }
             match self.after_spaces()? {
                 Some(token) => return Ok(token),

@@ -8,7 +8,7 @@ use super::{blank_lines, comparisons, statements, strings, whitespace};
 /// Where a logical check reports: a source position, or an offset (in characters) into the logical line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offset {
-    At(u32, u32),
+    At(u32, i32),
     In(usize),
 }
 

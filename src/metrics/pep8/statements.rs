@@ -61,7 +61,7 @@ pub fn compound_statements(line: &Logical, found: &mut Found) {
 pub fn explicit_line_join(line: &Logical, found: &mut Found) {
     let (mut prev_start, mut prev_end, mut parens) = (0u32, 0u32, 0i64);
     let mut comment = false;
-    let mut backslash: Option<(u32, u32)> = None;
+    let mut backslash: Option<(u32, i32)> = None;
     for token in line.tokens {
         if token.kind == Kind::Comment {
             comment = true;
@@ -77,7 +77,7 @@ pub fn explicit_line_join(line: &Logical, found: &mut Found) {
         if token.end.0 != prev_end {
             backslash = if token.line.trim_end_matches(['\r', '\n']).ends_with('\\') {
                 let last = last_of_splitlines(&token.line);
-                Some((token.end.0, last.chars().count() as u32 - 1))
+                Some((token.end.0, last.chars().count() as i32 - 1))
             } else {
                 None
             };

@@ -15,11 +15,13 @@ pub fn char_at(s: &str, i: i64) -> Option<char> {
     if i >= 0 { s.chars().nth(i as usize) } else { s.chars().rev().nth((-i - 1) as usize) }
 }
 
-/// `s[start:end]` in Python, for non-negative bounds (clamped to the string).
-pub fn slice_chars(s: &str, start: usize, end: usize) -> &str {
+/// `s[start:end]` in Python: character bounds, negative ones counted from the end, clamped to the string.
+pub fn slice_chars(s: &str, start: i64, end: i64) -> &str {
     let ascii = s.is_ascii();
-    let byte = |chars: usize| if ascii { chars.min(s.len()) } else { s.char_indices().nth(chars).map_or(s.len(), |(b, _)| b) };
-    let (start, end) = (byte(start), byte(end));
+    let count = if ascii { s.len() } else { s.chars().count() } as i64;
+    let bound = |i: i64| (if i < 0 { i + count } else { i }).clamp(0, count) as usize;
+    let byte = |chars: usize| if ascii { chars } else { s.char_indices().nth(chars).map_or(s.len(), |(b, _)| b) };
+    let (start, end) = (byte(bound(start)), byte(bound(end)));
     if start < end { &s[start..end] } else { "" }
 }
 

@@ -138,14 +138,14 @@ pub fn whitespace_before_parameters(line: &Logical, found: &mut Found) {
 enum NeedSpace {
     No,
     Yes,
-    After((u32, u32), bool),
+    After((u32, i32), bool),
 }
 
 pub fn missing_whitespace(line: &Logical, found: &mut Found) {
     let mut need_space = NeedSpace::No;
     let mut prev_kind = Kind::Op;
     let mut prev_text = "";
-    let mut prev_end: Option<(u32, u32)> = None;
+    let mut prev_end: Option<(u32, i32)> = None;
     let mut braces: Vec<char> = Vec::new();
     let top2 = |b: &[char], x: char| b.len() >= 2 && b[b.len() - 2] == x && b[b.len() - 1] == '{';
     for token in line.tokens {
@@ -170,7 +170,7 @@ pub fn missing_whitespace(line: &Logical, found: &mut Found) {
             continue;
         }
         if kind == Kind::Op && matches!(text, "," | ";" | ":") {
-            let next_char = slice_chars(&token.line, end.1 as usize, end.1 as usize + 1);
+            let next_char = slice_chars(&token.line, end.1.into(), i64::from(end.1) + 1);
             if !is_blank(&next_char) && !within(&next_char, "\r\n") {
                 let exempt = (text == ":" && braces.last() == Some(&'['))
                     || (text == ":" && (top2(&braces, 'f') || top2(&braces, 't')))
@@ -237,7 +237,7 @@ pub fn missing_whitespace(line: &Logical, found: &mut Found) {
 pub fn whitespace_around_named_parameter_equals(line: &Logical, found: &mut Found) {
     let mut parens: Vec<&str> = Vec::new();
     let (mut no_space, mut require_space, mut annotated) = (false, false, false);
-    let mut prev_end: Option<(u32, u32)> = None;
+    let mut prev_end: Option<(u32, i32)> = None;
     let in_def = STARTSWITH_DEF.is_match(line.text);
     let in_generic = STARTSWITH_GENERIC.is_match(line.text);
     for token in line.tokens {
@@ -289,11 +289,11 @@ pub fn whitespace_around_named_parameter_equals(line: &Logical, found: &mut Foun
 }
 
 pub fn whitespace_before_comment(line: &Logical, found: &mut Found) {
-    let mut prev_end = (0u32, 0u32);
+    let mut prev_end = (0u32, 0i32);
     for token in line.tokens {
         if token.kind == Kind::Comment {
             let start = token.start;
-            let inline = !slice_chars(&token.line, 0, start.1 as usize).trim_matches(is_py_whitespace).is_empty();
+            let inline = !slice_chars(&token.line, 0, start.1.into()).trim_matches(is_py_whitespace).is_empty();
             if inline && prev_end.0 == start.0 && start.1 < prev_end.1 + 2 {
                 found.push((Offset::At(prev_end.0, prev_end.1), "E261"));
             }
