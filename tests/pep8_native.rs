@@ -45,11 +45,14 @@ fn cpython_reads_before_a_line(code: &str, wrapped: bool) -> bool {
     native(code, wrapped).tokens.iter().any(|t| t.kind == TokenKind::Indent && t.start.1 < 0)
 }
 
-/// The programs whose reference answer is defined in this mode (the others are counted on stderr).
+/// The programs whose reference answer is defined in this mode; the others are counted on stderr and saved
+/// whole under the target's temp folder.
 fn defined_in<'a>(programs: &[&'a str], wrapped: bool) -> Vec<&'a str> {
-    let kept: Vec<&str> = programs.iter().copied().filter(|code| !cpython_reads_before_a_line(code, wrapped)).collect();
-    if kept.len() < programs.len() {
-        eprintln!("{} of {} programs left out (wrapped: {wrapped}): CPython's columns are undefined there", programs.len() - kept.len(), programs.len());
+    let (left_out, kept): (Vec<&str>, Vec<&str>) = programs.iter().partition(|code| cpython_reads_before_a_line(code, wrapped));
+    if !left_out.is_empty() {
+        let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pep8-undefined-wrapped_{wrapped}-of-{}.json", programs.len()));
+        std::fs::write(&saved, serde_json::to_string_pretty(&left_out).expect("strings serialize")).expect("the target's temp folder is writable");
+        eprintln!("{} of {} programs left out (wrapped: {wrapped}; CPython's columns are undefined there): {}", left_out.len(), programs.len(), saved.display());
     }
     kept
 }
