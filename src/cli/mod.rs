@@ -78,7 +78,8 @@ enum Command {
     #[command(subcommand)]
     Rollout(rollout::RolloutCommand),
     /// Seeded mutations of valid inputs through every parser of a user's files (rows, problem.toml, ProgSnap2,
-    /// GGUF, config.json, model and tutor replies, Python literals): counts of panics, hangs and the slowest case.
+    /// GGUF, safetensors, adapter_config.json, config.json, model and tutor replies, Python literals): counts of
+    /// panics, hangs and the slowest case.
     Fuzz(fuzz::FuzzArgs),
     /// Run many simulated students against one tutor bot: latency percentiles, failures, answer leakage.
     StressTutor(stress::StressArgs),

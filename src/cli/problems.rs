@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
@@ -9,7 +10,7 @@ use clap::Subcommand;
 use super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
 use crate::jsonl::write_atomically;
-use crate::grade::{Grader, Label};
+use crate::grade::{Grader, Label, calibrate};
 use crate::problems::{MANIFEST, Problem, is_valid_id, refactory};
 
 #[derive(Debug, Subcommand)]
@@ -23,9 +24,14 @@ pub enum ProblemsCommand {
         limits: LimitArgs,
     },
     /// Grade each reference solution (must be no_error with at least one example) and each bare stub (must
-    /// not pass). All problems unless IDs are given; exit 1 if any problem fails.
+    /// not pass), and time the solution's examples to suggest a per-example limit for the problem:
+    /// max(50 ms, 20× its slowest example), never above --example-timeout. All problems unless IDs are given;
+    /// exit 1 if any problem fails.
     Check {
         ids: Vec<String>,
+        /// Write each suggested limit into the problem's problem.toml (`[limits] example_timeout`).
+        #[arg(long)]
+        calibrate: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -58,7 +64,7 @@ pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ProblemsCommand::Show { id, limits } => show(ctx, &id, &limits),
-        ProblemsCommand::Check { ids, limits } => check(ctx, &ids, &limits),
+        ProblemsCommand::Check { ids, calibrate, limits } => check(ctx, &ids, calibrate, &limits),
         ProblemsCommand::New { id } => {
             if !is_valid_id(&id) {
                 return Err(BadInput(format!("problem id `{id}` must be letters, digits, `_` or `-`")).into());
@@ -111,7 +117,7 @@ fn indent(code: &str) -> String {
     code.lines().map(|l| format!("    {l}\n")).collect()
 }
 
-fn check(ctx: &Context, ids: &[String], limits: &LimitArgs) -> Result<ExitCode> {
+fn check(ctx: &Context, ids: &[String], calibrate: bool, limits: &LimitArgs) -> Result<ExitCode> {
     let registry = ctx.registry()?;
     let problems: Vec<&Problem> = if ids.is_empty() {
         registry.iter().collect()
@@ -123,10 +129,25 @@ fn check(ctx: &Context, ids: &[String], limits: &LimitArgs) -> Result<ExitCode> 
     }
     let grader = ctx.grader(limits, 1)?;
     let rt = tokio_runtime(1)?;
+    let ceiling = Duration::from_secs_f64(limits.example_timeout);
     let mut failed = 0;
     for problem in &problems {
-        match rt.block_on(check_one(&grader, problem)) {
-            Ok(examples) => println!("ok    {:<24} {examples} examples", problem.id),
+        match rt.block_on(check_one(&grader, problem, calibrate)) {
+            Ok(checked) => {
+                let suggested = calibrate::suggested_limit(checked.slowest, ceiling);
+                let set = problem.example_timeout().map_or_else(|| "none".to_owned(), |d| format!("{:.3} s", d.as_secs_f64()));
+                println!(
+                    "ok    {:<24} {} examples; slowest {:.1} ms; suggested limit {:.3} s (set: {set})",
+                    problem.id,
+                    checked.examples,
+                    checked.slowest.as_secs_f64() * 1000.0,
+                    suggested.as_secs_f64()
+                );
+                if calibrate {
+                    let path = registry.dir().join(&problem.id).join(MANIFEST);
+                    write_example_timeout(&path, suggested)?;
+                }
+            }
             Err(why) => {
                 failed += 1;
                 println!("FAIL  {:<24} {why:#}", problem.id);
@@ -137,11 +158,27 @@ fn check(ctx: &Context, ids: &[String], limits: &LimitArgs) -> Result<ExitCode> 
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// The number of examples when the problem is sound, else what is wrong with it.
-async fn check_one(grader: &Grader, problem: &Problem) -> Result<usize> {
+/// A sound problem: its example count and its reference solution's slowest example.
+struct Checked {
+    examples: usize,
+    slowest: Duration,
+}
+
+/// The problem's example count and slowest example when it is sound, else what is wrong with it. When
+/// calibrating, the problem's own limit is lifted: it is about to be measured again.
+async fn check_one(grader: &Grader, problem: &Problem, calibrating: bool) -> Result<Checked> {
     let tests = grader.problem_tests(problem).await.context("its todo code")?;
+    let tests = if calibrating { tests.limited(None) } else { tests };
     anyhow::ensure!(tests.total() >= 1, "its todo code has no doctest example");
     let solution = grader.grade(&problem.fixed, &problem.solution, &tests).await;
+    if solution.examples.iter().any(|e| e.outcome == crate::grade::Outcome::Timeout) && problem.example_timeout().is_some() {
+        anyhow::bail!(
+            "the reference solution runs past the problem's own limit (limits.example_timeout = {:.3} s); \
+             run `problems check --calibrate {}` to set it again",
+            problem.limits.example_timeout.unwrap_or_default(),
+            problem.id
+        );
+    }
     if solution.label != Label::NoError {
         let first_bad = solution.examples.iter().find(|e| e.outcome != crate::grade::Outcome::Pass);
         let detail = match first_bad {
@@ -157,5 +194,20 @@ async fn check_one(grader: &Grader, problem: &Problem) -> Result<usize> {
     }
     let stub = grader.grade(&problem.fixed, &problem.todo, &tests).await;
     anyhow::ensure!(stub.label != Label::NoError, "the bare stub already passes every example");
-    Ok(tests.total())
+    let slowest = calibrate::slowest_example(grader, &problem.fixed, &problem.solution, &tests).await;
+    Ok(Checked { examples: tests.total(), slowest })
+}
+
+/// Set `[limits] example_timeout` in a problem.toml, keeping the rest of the file as written (comments,
+/// order, string styles); written atomically.
+fn write_example_timeout(path: &std::path::Path, limit: Duration) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut document: toml_edit::DocumentMut =
+        text.parse().map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+    let limits = document.entry("limits").or_insert_with(toml_edit::table).as_table_mut().ok_or_else(|| {
+        BadInput(format!("{}: `limits` is not a table", path.display()))
+    })?;
+    limits["example_timeout"] = toml_edit::value(limit.as_secs_f64());
+    let updated = document.to_string();
+    write_atomically(path, |out| Ok(out.write_all(updated.as_bytes())?))
 }

@@ -6,10 +6,11 @@
 
 pub mod checker;
 pub mod batch;
+pub mod calibrate;
 pub mod literal;
 mod record;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -51,12 +52,19 @@ impl Default for GradeLimits {
 pub struct Tests {
     groups: Vec<bindings::Group>,
     compare: Compare,
+    /// The problem's own per-example limit, tighter than the sandbox's.
+    example_limit: Option<Duration>,
 }
 
 impl Tests {
     /// The same examples, compared on `compare`.
     pub fn comparing(self, compare: Compare) -> Self {
         Self { compare, ..self }
+    }
+
+    /// The same examples, each limited to `example_limit` when given (the sandbox's limit still caps it).
+    pub fn limited(self, example_limit: Option<Duration>) -> Self {
+        Self { example_limit, ..self }
     }
 
     pub fn total(&self) -> usize {
@@ -87,7 +95,7 @@ impl Grader {
 
     /// A problem's tests: the examples of its `todo` code, compared as the problem says.
     pub async fn problem_tests(&self, problem: &Problem) -> Result<Tests> {
-        Ok(self.parse_tests(&problem.todo).await?.comparing(problem.compare))
+        Ok(self.parse_tests(&problem.todo).await?.comparing(problem.compare).limited(problem.example_timeout()))
     }
 
     /// Read the doctest examples from trusted problem code.
@@ -99,7 +107,7 @@ impl Grader {
             .await
             .context("parsing doctests")?;
         match parsed {
-            Ok(groups) => Ok(Tests { groups, compare: Compare::Output }),
+            Ok(groups) => Ok(Tests { groups, compare: Compare::Output, example_limit: None }),
             Err(message) => bail!("{message}"),
         }
     }
@@ -162,12 +170,20 @@ impl Grader {
 
     /// Grade `submission`, run after `fixed` in one module, against `tests`.
     pub async fn grade(&self, fixed: &str, submission: &str, tests: &Tests) -> GradeRecord {
+        self.grade_timed(fixed, submission, tests).await.0
+    }
+
+    /// [`Grader::grade`], with the wall-clock time each example's call took (zero for examples not run), which
+    /// `problems check` calibrates limits from. Times stay out of the record, so records repeat to the byte.
+    pub async fn grade_timed(&self, fixed: &str, submission: &str, tests: &Tests) -> (GradeRecord, Vec<Duration>) {
         let started = Instant::now();
         let mut examples: Vec<ExampleRecord> = tests
             .groups
             .iter()
             .flat_map(|g| g.examples.iter().map(|e| ExampleRecord::not_run(&g.name, e.lineno, &e.source, &e.want)))
             .collect();
+        let mut times = vec![Duration::ZERO; examples.len()];
+        let example_limit = tests.example_limit.unwrap_or(Duration::MAX);
         let mut module_failure = None;
         let mut live: Option<(Session, bindings::Grader)> = None;
         let mut index = 0;
@@ -189,7 +205,10 @@ impl Grader {
                 }
                 let (session, guest) = live.as_mut().expect("started above");
                 let source = example.source.as_str();
-                let result = session.call(async |store| guest.call_run_example(store, group_index as u32, source).await).await;
+                let call_started = Instant::now();
+                let result =
+                    session.call_within(example_limit, async |store| guest.call_run_example(store, group_index as u32, source).await).await;
+                times[index] = call_started.elapsed();
                 let record = &mut examples[index];
                 match result {
                     Ok(observed) => record.judge(example, tests.compare, observed),
@@ -208,7 +227,7 @@ impl Grader {
                 index += 1;
             }
         }
-        GradeRecord::summarize(module_failure, examples)
+        (GradeRecord::summarize(module_failure, examples), times)
     }
 
     /// A fresh instance with the submission loaded, or why the module could not be loaded.

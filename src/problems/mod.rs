@@ -43,15 +43,40 @@ pub struct Problem {
     /// Where the problem comes from and under which license, when not written for studentsim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// This problem's own sandbox limits (`[limits]`), tighter than the command line's.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub limits: ProblemLimits,
+}
+
+/// A problem's own limits: a hang then costs what the problem needs, not the global limit. `problems check`
+/// suggests them from the reference solution, and `--calibrate` writes them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemLimits {
+    /// Seconds one doctest example may run; `--example-timeout` still caps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example_timeout: Option<f64>,
 }
 
 impl Problem {
     /// Parse a manifest; errors name the file, line and column.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, BadInput> {
-        toml::from_str(text).map_err(|e| {
+        let problem: Problem = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map_or((1, 1), |span| line_col(text, span.start));
             BadInput(format!("{}:{line}:{col}: {}", path.display(), e.message()))
-        })
+        })?;
+        if let Some(seconds) = problem.limits.example_timeout
+            && !(seconds.is_finite() && seconds > 0.0)
+        {
+            let (line, col) = text.find("example_timeout").map_or((1, 1), |at| line_col(text, at));
+            return Err(BadInput(format!("{}:{line}:{col}: limits.example_timeout must be a positive number of seconds, not {seconds}", path.display())));
+        }
+        Ok(problem)
+    }
+
+    /// The per-example limit the problem sets, if any.
+    pub fn example_timeout(&self) -> Option<std::time::Duration> {
+        self.limits.example_timeout.map(std::time::Duration::from_secs_f64)
     }
 
     pub fn to_toml(&self) -> String {
@@ -73,6 +98,7 @@ impl Problem {
             solution: format!("def {name}(x):\n    return x + 1\n", name = id.replace('-', "_")),
             compare: Compare::Output,
             source: None,
+            limits: ProblemLimits::default(),
         }
     }
 }
@@ -183,6 +209,20 @@ mod tests {
             top_level_functions(code),
             [("f".to_owned(), "f(a, b)".to_owned()), ("g".to_owned(), "g()".to_owned())]
         );
+    }
+
+    #[test]
+    fn a_problem_limit_must_be_a_positive_number_of_seconds() {
+        let base = Problem::scaffold("p").to_toml();
+        let with = |limits: &str| format!("{base}\n[limits]\n{limits}\n");
+        let ok = Problem::from_toml(&with("example_timeout = 0.05"), Path::new("x")).unwrap();
+        assert_eq!(ok.example_timeout(), Some(std::time::Duration::from_millis(50)));
+        let text = with("example_timeout = -1.0");
+        let err = Problem::from_toml(&text, Path::new("p/problem.toml")).unwrap_err();
+        let line = text.lines().position(|l| l.starts_with("example_timeout")).unwrap() + 1;
+        assert!(err.0.starts_with(&format!("p/problem.toml:{line}:1: limits.example_timeout must be a positive")), "{}", err.0);
+        let err = Problem::from_toml(&with("memory = 3"), Path::new("p/problem.toml")).unwrap_err();
+        assert!(err.0.contains("unknown field `memory`"), "{}", err.0);
     }
 
     #[test]

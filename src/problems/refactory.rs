@@ -129,6 +129,7 @@ fn import_question(n: u32, dir: &Path) -> Result<Problem> {
         // The course graded return values; some of its "correct" programs print debugging lines.
         compare: Compare::Value,
         source: Some(format!("Refactory dataset (Hu et al., ASE 2019), question_{n}; LGPL-3.0")),
+        limits: Default::default(),
     })
 }
 

@@ -171,8 +171,17 @@ impl Session {
         &mut self,
         f: impl AsyncFnOnce(&mut Store<GuestState>) -> wasmtime::Result<T>,
     ) -> Result<T, Fault> {
+        self.call_within(self.limits.per_call, f).await
+    }
+
+    /// [`Session::call`] with a tighter wall-clock limit for this call (never looser than the per-call one).
+    pub async fn call_within<T>(
+        &mut self,
+        limit: Duration,
+        f: impl AsyncFnOnce(&mut Store<GuestState>) -> wasmtime::Result<T>,
+    ) -> Result<T, Fault> {
         let left = self.limits.per_session.saturating_sub(self.started.elapsed());
-        let budget = self.limits.per_call.min(left);
+        let budget = self.limits.per_call.min(limit).min(left);
         if budget.is_zero() {
             return Err(Fault::Timeout);
         }

@@ -160,6 +160,7 @@ async fn problem_for(grader: &Grader, exercise: &Exercise) -> Result<(Problem, u
         solution: exercise.solution.clone(),
         compare: Compare::Value,
         source: Some(format!("NewCaledonia dataset (Cleuziou & Flouvat, EGC 2021), exercise {}; research use only", exercise.exo_name)),
+        limits: Default::default(),
     };
     // Keep only the examples the teacher solution passes as written (a want cut at the record limit would not).
     let check = grader.grade("", &problem.solution, &grader.problem_tests(&problem).await?).await;

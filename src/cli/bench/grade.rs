@@ -13,7 +13,7 @@ use clap::builder::TypedValueParser as _;
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
-use crate::grade::{Outcome, Tests};
+use crate::grade::{Outcome, Tests, calibrate};
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::problems::refactory::{self, Verdict};
 
@@ -34,32 +34,55 @@ pub struct GradeArgs {
     /// Print one JSON object (figures and `ratios`) instead of the lines.
     #[arg(long)]
     json: bool,
+    /// Keep the global per-example limit for every problem instead of calibrating one per problem from its
+    /// reference solution (as `problems check --calibrate` does); both sides get the same limits either way.
+    #[arg(long)]
+    no_calibrate: bool,
     #[command(flatten)]
     limits: LimitArgs,
 }
 
-/// The native peer: one fresh interpreter per submission, reading {fixed, code, tests} on stdin and printing
-/// the number of examples that passed. Examples of the doctest text share globals, as in the sandbox.
+/// The native peer: one fresh interpreter per submission, reading {fixed, code, tests, load_limit,
+/// example_limit} on stdin and printing the number of examples that passed. Examples of the doctest text share
+/// globals, as in the sandbox; the module load and each example get the sandbox's limits (an interval timer),
+/// and a timeout ends the grade, as it does in the sandbox.
 const NATIVE_RUNNER: &str = r#"
-import doctest, json, os, sys
+import doctest, json, os, signal, sys
 job = json.load(sys.stdin)
 sys.stdout = open(os.devnull, "w")  # student prints must not fill the result pipe
+class Hang(KeyboardInterrupt):  # doctest re-raises KeyboardInterrupt; it catches everything else
+    pass
+def alarm(*_):
+    raise Hang()
+signal.signal(signal.SIGALRM, alarm)
+def limited(seconds, run):
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return run()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 globs = {"__name__": "submission"}
 try:
-    exec(compile(job["fixed"], "<fixed>", "exec"), globs)
-    exec(compile(job["code"], "<submission>", "exec"), globs)
+    limited(job["load_limit"], lambda: exec(compile(job["fixed"] + "\n" + job["code"], "<submission>", "exec"), globs))
 except BaseException:
     sys.__stdout__.write("0\n")
     sys.exit(0)
 test = doctest.DocTestParser().get_doctest(job["tests"], globs, "tests", "<tests>", 0)
-runner = doctest.DocTestRunner(verbose=False)
-runner.run(test, out=lambda s: None)
-sys.__stdout__.write(f"{runner.tries - runner.failures}\n")
+passed = 0
+for example in test.examples:
+    runner = doctest.DocTestRunner(verbose=False)
+    single = doctest.DocTest([example], globs, "tests", "<tests>", 0, None)
+    try:
+        limited(job["example_limit"], lambda: runner.run(single, out=lambda s: None, clear_globs=False))
+    except Hang:
+        break
+    passed += runner.tries - runner.failures
+sys.__stdout__.write(f"{passed}\n")
 "#;
 
 pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
-    let GradeArgs { refactory: dir, jobs, limit, python, json, limits } = args;
-    let problems = refactory::import(&dir)?;
+    let GradeArgs { refactory: dir, jobs, limit, python, json, no_calibrate, limits } = args;
+    let mut problems = refactory::import(&dir)?;
     let mut programs = refactory::programs(&dir, &[Verdict::Correct, Verdict::Wrong])?;
     if let Some(n) = limit {
         programs.truncate(n);
@@ -69,6 +92,16 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     }
     let grader = ctx.grader(&limits, jobs)?;
     let rt = tokio_runtime(jobs)?;
+    let ceiling = Duration::from_secs_f64(limits.example_timeout);
+    if !no_calibrate {
+        for problem in &mut problems {
+            let tests = rt.block_on(grader.problem_tests(problem))?;
+            let slowest = rt.block_on(calibrate::slowest_example(&grader, &problem.fixed, &problem.solution, &tests));
+            let limit = calibrate::suggested_limit(slowest, ceiling);
+            eprintln!("{}: slowest reference example {:.1} ms, limit {:.3} s", problem.id, slowest.as_secs_f64() * 1000.0, limit.as_secs_f64());
+            problem.limits.example_timeout = Some(limit.as_secs_f64());
+        }
+    }
     let mut sandbox_jobs = Vec::with_capacity(programs.len());
     let mut native_jobs = Vec::with_capacity(programs.len());
     let mut maker = JobMaker::new(&grader);
@@ -76,8 +109,10 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
         let code = std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
         let problem = problems.iter().find(|p| p.id == program.problem_id).expect("programs come from these problems");
         let job = rt.block_on(maker.job(problem, code))?;
+        let example_limit = problem.example_timeout().unwrap_or(ceiling).min(ceiling);
         native_jobs.push(serde_json::json!({
-            "fixed": &*job.fixed, "code": job.code, "tests": doctest_text(&job.tests)
+            "fixed": &*job.fixed, "code": job.code, "tests": doctest_text(&job.tests),
+            "load_limit": limits.example_timeout, "example_limit": example_limit.as_secs_f64(),
         }).to_string());
         sandbox_jobs.push(job);
     }
