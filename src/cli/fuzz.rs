@@ -4,7 +4,7 @@
 //! claims (a tensor of 2^60 elements) ends the run instead of passing unseen.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -183,22 +183,8 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
                 progsnap2::import(&progsnap_dir, None).is_ok()
             }),
         },
-        Target {
-            name: "adapter-config",
-            seeds: vec![adapter_seed],
-            parse: Box::new(move |b| {
-                std::fs::write(config_dir.join("adapter_config.json"), b).expect("a writable temp folder");
-                Adapter::read(&config_dir).is_ok()
-            }),
-        },
-        Target {
-            name: "adapter-weights",
-            seeds: vec![adapter_weights_seed],
-            parse: Box::new(move |b| {
-                std::fs::write(weights_dir.join("adapter_model.safetensors"), b).expect("a writable temp folder");
-                Adapter::read(&weights_dir).is_ok()
-            }),
-        },
+        adapter_target("adapter-config", config_dir, "adapter_config.json", adapter_seed),
+        adapter_target("adapter-weights", weights_dir, "adapter_model.safetensors", adapter_weights_seed),
         Target {
             name: "model-safetensors",
             seeds: vec![model_seed],
@@ -219,6 +205,15 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
             }),
         },
     ])
+}
+
+/// The adapter reader on a folder whose `file` is mutated and whose other file stays valid.
+fn adapter_target(name: &'static str, dir: PathBuf, file: &'static str, seed: Vec<u8>) -> Target {
+    let parse = move |b: &[u8]| {
+        std::fs::write(dir.join(file), b).expect("a writable temp folder");
+        Adapter::read(&dir).is_ok()
+    };
+    Target { name, seeds: vec![seed], parse: Box::new(parse) }
 }
 
 /// The tensors of the model seed (a base weight the adapter seed fits, and two small others in other dtypes).

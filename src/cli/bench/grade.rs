@@ -28,7 +28,7 @@ pub struct GradeArgs {
     /// Grade only the first N programs.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// The native interpreter to compare with.
+    /// The native interpreter to compare with (resolved once to its `sys.executable`, so a launcher is not timed).
     #[arg(long, value_name = "PATH", default_value = "python3")]
     python: String,
     /// Print one JSON object (figures and `ratios`) instead of the lines.
@@ -127,7 +127,7 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
 
     let bar = progress(n, "native ");
     let start = Instant::now();
-    let native = run_native(&python, &native_jobs, jobs, &bar)?;
+    let native = run_native(&interpreter(&python)?, &native_jobs, jobs, &bar)?;
     let native_wall = start.elapsed();
     bar.finish_and_clear();
 
@@ -194,6 +194,20 @@ struct NativeRun {
     passed: usize,
     timed_out: bool,
     elapsed: Duration,
+}
+
+/// The interpreter `python` names, as a path: a launcher such as pyenv's shim (a shell script, about 75 ms per
+/// start here) would otherwise be timed with every submission the peer grades.
+fn interpreter(python: &str) -> Result<String> {
+    let out = Command::new(python)
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .with_context(|| format!("starting {python}"))?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if !out.status.success() || path.is_empty() {
+        return Err(BadInput(format!("--python {python}: does not report its sys.executable")).into());
+    }
+    Ok(path)
 }
 
 /// One native run per job, `parallel` interpreters at a time; each is killed after `NATIVE_TIMEOUT`.
