@@ -40,13 +40,23 @@ pub fn write<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Re
 }
 
 /// Create `path` from what `fill` writes, all or nothing (temp file in the same folder, then rename).
+///
+/// The temp file is `.<name>.<pid>.<random>.tmp`; one left by a writer that was killed (`kill -9`, a power
+/// cut) is removed by the next write of the same file once its process is gone, so a killed run leaves no
+/// partial file behind for long.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a temp file in {}", dir.display()))?;
+    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    remove_orphaned_temps(dir, &name);
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.{}.", std::process::id()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
     let mut out = BufWriter::new(tmp);
     fill(&mut out)?;
     let tmp = out.into_inner().map_err(|e| e.into_error())?;
@@ -58,4 +68,30 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Remove the temp files of earlier writes of `name` in `dir` whose writing process no longer runs.
+fn remove_orphaned_temps(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp")) else { continue };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if process_is_gone(pid) {
+            let _ = std::fs::remove_file(entry.path()); // another writer may have removed it first
+        }
+    }
+}
+
+#[cfg(unix)]
+fn process_is_gone(pid: i32) -> bool {
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    !alive && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+#[cfg(not(unix))]
+fn process_is_gone(_pid: i32) -> bool {
+    false
 }
