@@ -171,11 +171,12 @@ async fn check_one(grader: &Grader, problem: &Problem, calibrating: bool) -> Res
     let tests = if calibrating { tests.limited(None) } else { tests };
     anyhow::ensure!(tests.total() >= 1, "its todo code has no doctest example");
     let solution = grader.grade(&problem.fixed, &problem.solution, &tests).await;
-    if solution.examples.iter().any(|e| e.outcome == crate::grade::Outcome::Timeout) && problem.example_timeout().is_some() {
+    if let Some(limit) = problem.limits.example_timeout
+        && solution.examples.iter().any(|e| e.outcome == crate::grade::Outcome::Timeout)
+    {
         anyhow::bail!(
-            "the reference solution runs past the problem's own limit (limits.example_timeout = {:.3} s); \
+            "the reference solution runs past the problem's own limit (limits.example_timeout = {limit:.3} s); \
              run `problems check --calibrate {}` to set it again",
-            problem.limits.example_timeout.unwrap_or_default(),
             problem.id
         );
     }

@@ -54,24 +54,28 @@ pub struct Problem {
 #[serde(deny_unknown_fields)]
 pub struct ProblemLimits {
     /// Seconds one doctest example may run; `--example-timeout` still caps it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "positive_seconds")]
     pub example_timeout: Option<f64>,
+}
+
+/// A limit in seconds, refused while parsing (so the error carries the value's line and column) unless it is a
+/// positive finite number.
+fn positive_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    let seconds = f64::deserialize(deserializer)?;
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(Some(seconds))
+    } else {
+        Err(serde::de::Error::custom(format!("limits.example_timeout must be a positive number of seconds, not {seconds}")))
+    }
 }
 
 impl Problem {
     /// Parse a manifest; errors name the file, line and column.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, BadInput> {
-        let problem: Problem = toml::from_str(text).map_err(|e| {
+        toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map_or((1, 1), |span| line_col(text, span.start));
             BadInput(format!("{}:{line}:{col}: {}", path.display(), e.message()))
-        })?;
-        if let Some(seconds) = problem.limits.example_timeout
-            && !(seconds.is_finite() && seconds > 0.0)
-        {
-            let (line, col) = text.find("example_timeout").map_or((1, 1), |at| line_col(text, at));
-            return Err(BadInput(format!("{}:{line}:{col}: limits.example_timeout must be a positive number of seconds, not {seconds}", path.display())));
-        }
-        Ok(problem)
+        })
     }
 
     /// The per-example limit the problem sets, if any.
@@ -219,8 +223,9 @@ mod tests {
         assert_eq!(ok.example_timeout(), Some(std::time::Duration::from_millis(50)));
         let text = with("example_timeout = -1.0");
         let err = Problem::from_toml(&text, Path::new("p/problem.toml")).unwrap_err();
+        // The location is the value's (`example_timeout = ` is 18 characters), whatever else mentions the name.
         let line = text.lines().position(|l| l.starts_with("example_timeout")).unwrap() + 1;
-        assert!(err.0.starts_with(&format!("p/problem.toml:{line}:1: limits.example_timeout must be a positive")), "{}", err.0);
+        assert!(err.0.starts_with(&format!("p/problem.toml:{line}:19: limits.example_timeout must be a positive")), "{}", err.0);
         let err = Problem::from_toml(&with("memory = 3"), Path::new("p/problem.toml")).unwrap_err();
         assert!(err.0.contains("unknown field `memory`"), "{}", err.0);
     }
