@@ -45,29 +45,52 @@ pub fn write<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Re
 /// cut) is removed by the next write of the same file once its process is gone, so a killed run leaves no
 /// partial file behind for long.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    remove_orphaned_temps(dir, &name);
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.{}.", std::process::id()))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("creating a temp file in {}", dir.display()))?;
-    let mut out = BufWriter::new(tmp);
-    fill(&mut out)?;
-    let tmp = out.into_inner().map_err(|e| e.into_error())?;
-    let mut perms = tmp.as_file().metadata()?.permissions();
-    // Temp files are created private (0600); the output is an ordinary file.
-    #[cfg(unix)]
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
-    tmp.as_file().set_permissions(perms)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Staged::new(path, fill)?.commit()
+}
+
+/// Write several files so that a kill leaves either none of the new ones or (but for the few microseconds of
+/// the renames) all of them: every file is written to its temp file first, then all are renamed into place.
+pub fn write_all_atomically(files: &[(&Path, &[u8])]) -> Result<()> {
+    let staged: Vec<Staged> = files.iter().map(|(path, bytes)| Staged::new(path, |out| Ok(out.write_all(bytes)?))).collect::<Result<_>>()?;
+    staged.into_iter().try_for_each(Staged::commit)
+}
+
+/// A file written in full to its temp file and synced, waiting to be renamed to its path.
+struct Staged<'a> {
+    path: &'a Path,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl<'a> Staged<'a> {
+    fn new(path: &'a Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<Self> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        remove_orphaned_temps(dir, &name);
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.{}.", std::process::id()))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .with_context(|| format!("creating a temp file in {}", dir.display()))?;
+        let mut out = BufWriter::new(tmp);
+        fill(&mut out)?;
+        let tmp = out.into_inner().map_err(|e| e.into_error())?;
+        let mut perms = tmp.as_file().metadata()?.permissions();
+        // Temp files are created private (0600); the output is an ordinary file.
+        #[cfg(unix)]
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+        tmp.as_file().set_permissions(perms)?;
+        tmp.as_file().sync_all()?;
+        Ok(Self { path, tmp })
+    }
+
+    fn commit(self) -> Result<()> {
+        self.tmp.persist(self.path).map_err(|e| e.error).with_context(|| format!("writing {}", self.path.display()))?;
+        Ok(())
+    }
 }
 
 /// Remove the temp files of earlier writes of `name` in `dir` whose writing process no longer runs.

@@ -1,5 +1,6 @@
-//! Issue 13 part 6: `kill -9` in the middle of a command that writes a file leaves no file at the output path
-//! and no temp file once the command runs again, and that run writes the same bytes as an uninterrupted one.
+//! Issue 13 part 6: `kill -9` in the middle of a command that writes a file (or, for `score`, a folder of
+//! files) leaves no file at the output path and no temp file once the command runs again, and that run writes
+//! the same bytes as an uninterrupted one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -35,9 +36,8 @@ enum Kill {
     WhileWriting,
 }
 
-/// Start `args`, kill it with SIGKILL at `when` while it still runs, and check that `output` does not exist.
-fn kill_midway(args: &[String], when: Kill, output: &Path) {
-    let dir = output.parent().unwrap();
+/// Start `args`, kill it with SIGKILL at `when` (temp files watched in `dir`) while it still runs.
+fn kill_midway(args: &[String], when: Kill, dir: &Path) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_studentsim"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -60,7 +60,6 @@ fn kill_midway(args: &[String], when: Kill, output: &Path) {
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-    assert!(!output.exists(), "{args:?} killed ({when:?}) left {}", output.display());
 }
 
 /// The files of `dir`, by name.
@@ -76,7 +75,8 @@ fn killed_then_rerun(make_args: impl Fn(&Path) -> Vec<String>, dir: &Path, when:
     let output: PathBuf = dir.join("killed.out");
     let done = run(&make_args(&reference));
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
-    kill_midway(&make_args(&output), when, &output);
+    kill_midway(&make_args(&output), when, dir);
+    assert!(!output.exists(), "killed ({when:?}), it left {}", output.display());
     let rerun = run(&make_args(&output));
     assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
     assert!(std::fs::read(&output).unwrap() == std::fs::read(&reference).unwrap(), "the rerun after the kill wrote other bytes");
@@ -115,4 +115,36 @@ fn export_killed_midway_leaves_no_partial_file() {
     let args = |out: &Path| ["export", "sft", "--input", &input, "--out", out.to_str().unwrap()].map(String::from).to_vec();
     // Killed while writing, it leaves its temp file; the rerun removes it (its writer is gone).
     killed_then_rerun(args, dir.path(), Kill::WhileWriting);
+}
+
+#[test]
+fn score_killed_midway_writes_no_report_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim.jsonl");
+    repeated(common::EXAMPLES, 6, "student", &sim);
+    let sim = sim.to_str().unwrap().to_owned();
+    let files = ["metrics.json", "report.md", "error_types.svg", "progress.svg", "embeddings_pca.svg"];
+    // Each run has its own embedding cache, so the killed run cannot borrow the reference run's vectors and the
+    // rerun reads what the killed one appended (a torn last record included).
+    let args = |out: &Path, cache: &str| {
+        let cache = dir.path().join(cache);
+        ["score", "--real", common::EXAMPLES, "--sim", &sim, "--embedding-cache", cache.to_str().unwrap(), "--out", out.to_str().unwrap()]
+            .map(String::from)
+            .to_vec()
+    };
+    let reference = dir.path().join("reference");
+    let done = run(&args(&reference, "cache-reference"));
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+
+    let killed = dir.path().join("killed");
+    std::fs::create_dir(&killed).unwrap();
+    kill_midway(&args(&killed, "cache-killed"), Kill::After(Duration::from_millis(1500)), &killed);
+    assert_eq!(names(&killed), Vec::<String>::new(), "the killed score left files in its report folder");
+
+    let rerun = run(&args(&killed, "cache-killed"));
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    assert_eq!(names(&killed), names(&reference), "the rerun wrote other files (temp files left?)");
+    for file in files {
+        assert!(std::fs::read(killed.join(file)).unwrap() == std::fs::read(reference.join(file)).unwrap(), "{file}: the rerun after the kill wrote other bytes");
+    }
 }

@@ -180,10 +180,10 @@ pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Re
         ("progress.svg", score::plots::progress(&report)?),
         ("embeddings_pca.svg", score::plots::embeddings_pca(&report)?),
     ];
-    for (name, text) in &files {
-        let path = args.out.join(name);
-        jsonl::write_atomically(&path, |out| Ok(out.write_all(text.as_bytes())?))?;
-    }
+    // All five or none: a report whose figures come from another run than its tables would mislead.
+    let paths: Vec<PathBuf> = files.iter().map(|(name, _)| args.out.join(name)).collect();
+    let staged: Vec<(&Path, &[u8])> = paths.iter().zip(&files).map(|(path, (_, text))| (path.as_path(), text.as_bytes())).collect();
+    jsonl::write_all_atomically(&staged)?;
     Ok((report, markdown))
 }
 

@@ -13,7 +13,8 @@ use clap::builder::TypedValueParser as _;
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
-use crate::grade::{Outcome, Tests, calibrate};
+use crate::grade::{Grader, Outcome, Tests, calibrate};
+use crate::problems::Problem;
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::problems::refactory::{self, Verdict};
 
@@ -94,13 +95,7 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     let rt = tokio_runtime(jobs)?;
     let ceiling = Duration::from_secs_f64(limits.example_timeout);
     if !no_calibrate {
-        for problem in &mut problems {
-            let tests = rt.block_on(grader.problem_tests(problem))?;
-            let slowest = rt.block_on(calibrate::slowest_example(&grader, &problem.fixed, &problem.solution, &tests));
-            let limit = calibrate::suggested_limit(slowest, ceiling);
-            eprintln!("{}: slowest reference example {:.1} ms, limit {:.3} s", problem.id, slowest.as_secs_f64() * 1000.0, limit.as_secs_f64());
-            problem.limits.example_timeout = Some(limit.as_secs_f64());
-        }
+        calibrate_all(&rt, &grader, &mut problems, &limits)?;
     }
     let mut sandbox_jobs = Vec::with_capacity(programs.len());
     let mut native_jobs = Vec::with_capacity(programs.len());
@@ -171,6 +166,20 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     );
     println!("same passed-example count on {agree} of {n} programs (native compares printed output, so programs that print differ)");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Give each problem the per-example limit `problems check --calibrate` would write (from its reference
+/// solution's slowest example, capped at the global limit), printing each.
+pub(super) fn calibrate_all(rt: &tokio::runtime::Runtime, grader: &Grader, problems: &mut [Problem], limits: &LimitArgs) -> Result<()> {
+    let ceiling = Duration::from_secs_f64(limits.example_timeout);
+    for problem in problems {
+        let tests = rt.block_on(grader.problem_tests(problem))?;
+        let slowest = rt.block_on(calibrate::slowest_example(grader, &problem.fixed, &problem.solution, &tests));
+        let limit = calibrate::suggested_limit(slowest, ceiling);
+        eprintln!("{}: slowest reference example {:.1} ms, limit {:.3} s", problem.id, slowest.as_secs_f64() * 1000.0, limit.as_secs_f64());
+        problem.limits.example_timeout = Some(limit.as_secs_f64());
+    }
+    Ok(())
 }
 
 /// The examples as one doctest text (`>>>`/`...` lines and expected output), for the native runner.

@@ -3,6 +3,7 @@
 mod edits;
 mod embed;
 mod grade;
+mod load;
 mod metrics;
 mod qwen;
 mod qwen_gguf;
@@ -25,6 +26,10 @@ pub enum BenchCommand {
     /// Grade the Refactory corpus (correct + wrong programs) in the sandbox and, in the same run, with native
     /// `python3` running doctest in one subprocess per submission; print submissions/s for both and the ratio.
     Grade(grade::GradeArgs),
+    /// Grade many submissions (default 20,000: Refactory's programs, each several times, mixed with a hostile
+    /// corpus and leak probes) in one process, a thousand at a time; print the throughput and the host's RSS
+    /// after each thousand, the peak RSS, and any copy of a program graded differently from its first copy.
+    Load(load::LoadArgs),
     /// Compute the per-row metrics (sizes, AST shape, PEP 8 plain and wrapped, edit distance within streams) of
     /// a trajectory file and, in the same run, with a Python pipeline (`ast`, native pycodestyle, rapidfuzz's
     /// Levenshtein) on as many processes; print both times and the ratio.
@@ -54,6 +59,7 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Edits(args) => edits::run(ctx, args),
         BenchCommand::Embed(args) => embed::run(ctx, args),
         BenchCommand::Grade(args) => grade::run(ctx, args),
+        BenchCommand::Load(args) => load::run(ctx, args),
         BenchCommand::Metrics(args) => metrics::run(ctx, args),
         BenchCommand::Qwen(args) => qwen::run(ctx, args),
         BenchCommand::Realism(args) => realism::run(ctx, args),
