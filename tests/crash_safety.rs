@@ -123,7 +123,7 @@ fn score_killed_midway_writes_no_report_file() {
     let sim = dir.path().join("sim.jsonl");
     repeated(common::EXAMPLES, 6, "student", &sim);
     let sim = sim.to_str().unwrap().to_owned();
-    let files = ["metrics.json", "report.md", "error_types.svg", "progress.svg", "embeddings_pca.svg"];
+    let files = ["metrics.json", "report.md", "report.html", "embeddings_pca.svg", "error_types.svg", "progress.svg", "attempts.svg"];
     // Each run has its own embedding cache, so the killed run cannot borrow the reference run's vectors and the
     // rerun reads what the killed one appended (a torn last record included).
     let args = |out: &Path, cache: &str| {

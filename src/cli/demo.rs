@@ -74,6 +74,6 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     }
     score.extend(&runtime);
     step("scoring against the held-out students", &score)?;
-    eprintln!("demo: done in {:.1} s; report in {}", started.elapsed().as_secs_f64(), args.out.join("report.md").display());
+    eprintln!("demo: done in {:.1} s; report in {} (and report.md beside it)", started.elapsed().as_secs_f64(), args.out.join("report.html").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -21,7 +21,9 @@ use crate::{BadInput, jsonl};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Writes into --out: metrics.json (every number), report.md (the reference study's Tables 1-3 \
-    and label shares per stage), error_types.svg, progress.svg and embeddings_pca.svg.\n\n\
+    and label shares per stage), report.html (the same tables, the figures inline and a trajectory explorer, in one \
+    self-contained file), and the figures embeddings_pca.svg, error_types.svg, progress.svg and attempts.svg; all \
+    of them or none.\n\n\
     Rows without a label or pass_rate are graded in the sandbox against --problems first. Simulated rows are \
     paired with real rows by (student, problem) at each stage and by (student, problem, attempt) for next steps; \
     see the report's notes.")]
@@ -119,7 +121,7 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
     let (_, markdown) = write_report(ctx, &args)?;
     let tables = markdown.split("## Table 3").nth(1).and_then(|t| t.split("\n## ").next()).unwrap_or("");
     println!("Table 3{}", tables.trim_end());
-    println!("\nreport: {}", args.out.join("report.md").display());
+    println!("\nreport: {} (open it in a browser; report.md beside it)", args.out.join("report.html").display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -173,14 +175,14 @@ pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Re
     let sim_names: Vec<String> = scored.iter().map(|s| s.name.clone()).collect();
     let provenance = score::report::Provenance { real: &real.path.display().to_string(), sims: &sim_names, embedder: embedder.id() };
     let markdown = score::report::markdown(&report, &provenance);
-    let files: [(&str, String); 5] = [
-        ("metrics.json", serde_json::to_string_pretty(&report)? + "\n"),
-        ("report.md", markdown.clone()),
-        ("error_types.svg", score::plots::error_types(&report)?),
-        ("progress.svg", score::plots::progress(&report)?),
-        ("embeddings_pca.svg", score::plots::embeddings_pca(&report)?),
-    ];
-    // All five or none: a report whose figures come from another run than its tables would mislead.
+    let metrics_json = serde_json::to_string_pretty(&report)? + "\n";
+    let figures = score::plots::figures(&report)?;
+    let explorer = score::explorer::Explorer::new(&real_set, &scored);
+    let html = score::html::render(&report, &provenance, &figures, &explorer)?;
+    let mut files: Vec<(&str, &str)> =
+        vec![("metrics.json", metrics_json.as_str()), ("report.md", markdown.as_str()), ("report.html", html.as_str())];
+    files.extend(figures.iter().map(|f| (f.file, f.svg.as_str())));
+    // All or none: a report whose figures come from another run than its tables would mislead.
     let paths: Vec<PathBuf> = files.iter().map(|(name, _)| args.out.join(name)).collect();
     let staged: Vec<(&Path, &[u8])> = paths.iter().zip(&files).map(|(path, (_, text))| (path.as_path(), text.as_bytes())).collect();
     jsonl::write_all_atomically(&staged)?;

@@ -13,9 +13,12 @@
 //! - **Progress**: every row at its normalized step, with `T` from the real streams of its problem; edit distance
 //!   to the previous row of the same stream of the same set.
 
+pub mod explorer;
+pub mod html;
 pub mod leaderboard;
 pub mod plots;
 pub mod report;
+pub mod table_view;
 pub mod tutor;
 mod streams;
 mod tables;
@@ -93,9 +96,10 @@ pub struct Report {
     pub stream_realism: Vec<StreamRealism>,
     /// Share of embedding variance on the first two principal components.
     pub embedding_pca_explained: [f64; 2],
-    /// Points of the embedding PCA plot (a sample of each set's rows); not written to metrics.json.
+    /// Points of the embedding PCA figure: each set's stage rows (first, middle, last), sampled; not written to
+    /// metrics.json.
     #[serde(skip)]
-    pub embedding_points: Vec<(String, Vec<(f64, f64)>)>,
+    pub embedding_points: Vec<(String, [Vec<(f64, f64)>; 3])>,
 }
 
 #[derive(Debug, Serialize)]

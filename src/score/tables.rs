@@ -372,8 +372,8 @@ fn progress(typical: &BTreeMap<&str, usize>, d: &Derived) -> Progress {
 }
 
 /// The first two principal components of the pooled embeddings: their share of the variance, and the
-/// projection of up to 1,000 rows of each set (every k-th row).
-fn embedding_pca(all: &[&ScoredSet]) -> ([f64; 2], Vec<(String, Vec<(f64, f64)>)>) {
+/// projection of each set's stage rows (first, middle, last of every stream; up to 1,000 per stage, every k-th).
+fn embedding_pca(all: &[&ScoredSet]) -> ([f64; 2], Vec<(String, [Vec<(f64, f64)>; 3])>) {
     let vectors: Vec<&Vec<f32>> = all.iter().flat_map(|s| s.embeddings.iter()).collect();
     let dim = vectors.first().map_or(0, |v| v.len());
     if vectors.len() < 2 || dim < 2 {
@@ -391,8 +391,11 @@ fn embedding_pca(all: &[&ScoredSet]) -> ([f64; 2], Vec<(String, Vec<(f64, f64)>)
     let points = all
         .iter()
         .map(|set| {
-            let every = set.embeddings.len().div_ceil(1000).max(1);
-            let pts = set.embeddings.iter().step_by(every).map(|v| (project(v, 0), project(v, 1))).collect();
+            let stages: Vec<[usize; 3]> = super::stage_rows(&set.rows).into_values().collect();
+            let every = stages.len().div_ceil(1000).max(1);
+            let pts = [0, 1, 2].map(|stage| {
+                stages.iter().step_by(every).map(|rows| &set.embeddings[rows[stage]]).map(|v| (project(v, 0), project(v, 1))).collect()
+            });
             (set.name.clone(), pts)
         })
         .collect();
