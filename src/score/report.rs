@@ -7,7 +7,6 @@ use super::Report;
 use super::table_view::{self, other_count};
 
 /// What the report says about where its inputs came from.
-#[derive(Debug, serde::Serialize)]
 pub struct Provenance<'a> {
     pub real: &'a str,
     pub sims: &'a [String],
