@@ -1,7 +1,7 @@
 //! JSON Lines in and out: every input error names the file and line; every output file appears atomically.
 
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -45,24 +45,24 @@ pub fn write<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Re
 /// cut) is removed by the next write of the same file once its process is gone, so a killed run leaves no
 /// partial file behind for long.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    Staged::new(path, fill)?.commit()
+    Staged::new(path.to_path_buf(), fill)?.commit()
 }
 
 /// Write several files so that a kill leaves either none of the new ones or (but for the few microseconds of
 /// the renames) all of them: every file is written to its temp file first, then all are renamed into place.
-pub fn write_all_atomically(files: &[(&Path, &[u8])]) -> Result<()> {
-    let staged: Vec<Staged> = files.iter().map(|(path, bytes)| Staged::new(path, |out| Ok(out.write_all(bytes)?))).collect::<Result<_>>()?;
+pub fn write_all_atomically<'b>(files: impl IntoIterator<Item = (PathBuf, &'b [u8])>) -> Result<()> {
+    let staged: Vec<Staged> = files.into_iter().map(|(path, bytes)| Staged::new(path, |out| Ok(out.write_all(bytes)?))).collect::<Result<_>>()?;
     staged.into_iter().try_for_each(Staged::commit)
 }
 
 /// A file written in full to its temp file and synced, waiting to be renamed to its path.
-struct Staged<'a> {
-    path: &'a Path,
+struct Staged {
+    path: PathBuf,
     tmp: tempfile::NamedTempFile,
 }
 
-impl<'a> Staged<'a> {
-    fn new(path: &'a Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<Self> {
+impl Staged {
+    fn new(path: PathBuf, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<Self> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -88,7 +88,7 @@ impl<'a> Staged<'a> {
     }
 
     fn commit(self) -> Result<()> {
-        self.tmp.persist(self.path).map_err(|e| e.error).with_context(|| format!("writing {}", self.path.display()))?;
+        self.tmp.persist(&self.path).map_err(|e| e.error).with_context(|| format!("writing {}", self.path.display()))?;
         Ok(())
     }
 }

@@ -183,9 +183,7 @@ pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Re
         vec![("metrics.json", metrics_json.as_str()), ("report.md", markdown.as_str()), ("report.html", html.as_str())];
     files.extend(figures.iter().map(|f| (f.file, f.svg.as_str())));
     // All or none: a report whose figures come from another run than its tables would mislead.
-    let paths: Vec<PathBuf> = files.iter().map(|(name, _)| args.out.join(name)).collect();
-    let staged: Vec<(&Path, &[u8])> = paths.iter().zip(&files).map(|(path, (_, text))| (path.as_path(), text.as_bytes())).collect();
-    jsonl::write_all_atomically(&staged)?;
+    jsonl::write_all_atomically(files.iter().map(|(name, text)| (args.out.join(name), text.as_bytes())))?;
     Ok((report, markdown))
 }
 

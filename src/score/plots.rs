@@ -3,6 +3,7 @@
 use plotters::prelude::*;
 
 use super::Report;
+use crate::trajectory::views::Stage;
 
 /// One colour per set, the real set first (black): Okabe and Ito's colour-blind-safe palette.
 const PALETTE: [RGBColor; 8] = [
@@ -120,8 +121,6 @@ fn render(size: (u32, u32), draw: impl FnOnce(DrawingArea<SVGBackend, plotters::
     Ok(svg)
 }
 
-const STAGES: [&str; 3] = ["first", "middle", "last"];
-
 /// Label shares per stage (one panel per stage), bars per set, with √(p(1−p)/N) error bars.
 pub fn error_types(report: &Report) -> anyhow::Result<String> {
     let sets = report.functionality.len();
@@ -130,7 +129,7 @@ pub fn error_types(report: &Report) -> anyhow::Result<String> {
         let panels = legend_strip(&root, &names)?.split_evenly((1, 3));
         for (stage, panel) in panels.iter().enumerate() {
             let mut chart = ChartBuilder::on(panel)
-                .caption(STAGES[stage], ("sans-serif", 18))
+                .caption(Stage::ALL[stage].as_str(), ("sans-serif", 18))
                 .margin(8)
                 .x_label_area_size(30)
                 .y_label_area_size(50)
@@ -218,7 +217,7 @@ pub fn embeddings_pca(report: &Report) -> anyhow::Result<String> {
         let panels = legend_strip(&root, &names)?.split_evenly((1, 3));
         for (stage, panel) in panels.iter().enumerate() {
             let mut chart = ChartBuilder::on(panel)
-                .caption(STAGES[stage], ("sans-serif", 18))
+                .caption(Stage::ALL[stage].as_str(), ("sans-serif", 18))
                 .margin(8)
                 .x_label_area_size(35)
                 .y_label_area_size(50)

@@ -16,8 +16,8 @@ pub enum Goal {
     Higher,
     /// A measure of the set itself: the simulated value nearest the real set's is best.
     NearReal,
-    /// A count: nothing to compare.
-    None,
+    /// A count or a compound cell: nothing is marked.
+    Unranked,
 }
 
 #[derive(Debug, Serialize)]
@@ -59,20 +59,20 @@ pub struct TableView {
 impl TableView {
     /// Mark the closest simulated cell of each column, among rows whose keys after the set are the same.
     fn mark_closest(mut self, real: &str) -> Self {
+        // Rows compared with each other: those whose keys after the set are the same (e.g. one stage).
+        let mut groups: std::collections::BTreeMap<Vec<String>, Vec<usize>> = Default::default();
+        for (r, row) in self.rows.iter().enumerate() {
+            groups.entry(row.keys[1..].to_vec()).or_default().push(r);
+        }
         for c in 0..self.columns.len() {
             let goal = self.columns[c].goal;
-            if goal == Goal::None {
-                continue;
-            }
-            let groups: std::collections::BTreeSet<Vec<String>> = self.rows.iter().map(|r| r.keys[1..].to_vec()).collect();
-            for group in groups {
-                let in_group: Vec<usize> = (0..self.rows.len()).filter(|&r| self.rows[r].keys[1..] == group[..]).collect();
+            for in_group in groups.values() {
                 let real_value = in_group.iter().find(|&&r| self.rows[r].keys[0] == real).and_then(|&r| self.rows[r].cells[c].value);
                 let score = |v: f64| match goal {
                     Goal::Lower => Some(v),
                     Goal::Higher => Some(-v),
                     Goal::NearReal => real_value.map(|real| (v - real).abs()),
-                    Goal::None => None,
+                    Goal::Unranked => None,
                 };
                 let scored: Vec<(usize, f64)> = in_group
                     .iter()
@@ -113,7 +113,7 @@ fn cell(text: String, value: Option<f64>) -> Cell {
     Cell { text, value, closest: false }
 }
 
-pub(super) fn num(x: Option<f64>, digits: usize) -> Cell {
+fn num(x: Option<f64>, digits: usize) -> Cell {
     let x = x.filter(|v| v.is_finite());
     cell(x.map_or_else(|| "—".to_owned(), |v| format!("{v:.digits$}")), x)
 }
@@ -183,7 +183,7 @@ fn table2(report: &Report) -> TableView {
         intro: "PEP 8 violations and style score of each stream's last row; MAE against the real row of the same student and problem.".into(),
         keys: vec!["set"],
         columns: columns(&[
-            ("n", None),
+            ("n", Unranked),
             ("PEP 8 mean (std)", NearReal),
             ("PEP 8 MAE", Lower),
             ("style mean (std)", NearReal),
@@ -224,7 +224,7 @@ fn table3(report: &Report) -> TableView {
             .into(),
         keys: vec!["set"],
         columns: columns(&[
-            ("n", None),
+            ("n", Unranked),
             ("pass rate mean (std)", NearReal),
             ("pass rate MAE", Lower),
             ("no_error", NearReal),
@@ -270,7 +270,7 @@ fn table3(report: &Report) -> TableView {
 }
 
 fn functionality(report: &Report) -> TableView {
-    let mut spec: Vec<(String, Goal)> = vec![("n".into(), Goal::None)];
+    let mut spec: Vec<(String, Goal)> = vec![("n".into(), Goal::Unranked)];
     spec.extend(Label::ALL.iter().map(|l| (l.to_string(), Goal::NearReal)));
     TableView {
         id: "functionality",
@@ -305,13 +305,13 @@ fn streams(report: &Report) -> TableView {
             .into(),
         keys: vec!["set"],
         columns: columns(&[
-            ("streams", None),
+            ("streams", Unranked),
             ("attempts median (mean)", NearReal),
             ("attempts KS", Lower),
             ("ending no_error", NearReal),
             ("resubmitted", NearReal),
             ("pass-curve distance", Lower),
-            ("transition TV", None),
+            ("transition TV", Unranked),
         ]),
         rows: report
             .stream_realism
@@ -328,7 +328,7 @@ fn streams(report: &Report) -> TableView {
                         percent(s.ending_no_error),
                         percent(s.resubmissions),
                         num(s.pass_curve_distance, 3),
-                        cell(tv.join(" / "), Option::None),
+                        cell(tv.join(" / "), None),
                     ],
                 }
             })
@@ -338,7 +338,7 @@ fn streams(report: &Report) -> TableView {
 
 fn transitions(report: &Report) -> TableView {
     let mut spec: Vec<(String, Goal)> = Label::ALL.iter().map(|l| (format!("→ {l}"), Goal::NearReal)).collect();
-    spec.push(("n".into(), Goal::None));
+    spec.push(("n".into(), Goal::Unranked));
     TableView {
         id: "transitions",
         title: "Label transitions".into(),
@@ -427,7 +427,7 @@ mod tests {
         assert_eq!(marked(&view(Goal::NearReal, &rows)), [("b".into(), "first".into()), ("a".into(), "last".into())]);
         assert_eq!(marked(&view(Goal::Lower, &rows)), [("b".into(), "first".into()), ("a".into(), "last".into())]);
         assert_eq!(marked(&view(Goal::Higher, &rows)), [("a".into(), "first".into()), ("b".into(), "last".into())]);
-        assert!(marked(&view(Goal::None, &rows)).is_empty());
+        assert!(marked(&view(Goal::Unranked, &rows)).is_empty());
         let tied = [("real", "first", 1.0), ("a", "first", 1.0), ("b", "first", 1.0), ("c", "first", 0.5)];
         assert_eq!(marked(&view(Goal::Higher, &tied)), [("a".into(), "first".into()), ("b".into(), "first".into())]);
         let md = view(Goal::Lower, &rows).markdown();

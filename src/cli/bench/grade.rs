@@ -14,8 +14,8 @@ use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
 use crate::grade::{Grader, Outcome, Tests, calibrate};
-use crate::problems::Problem;
 use crate::grade::batch::{JobMaker, grade_all};
+use crate::problems::Problem;
 use crate::problems::refactory::{self, Verdict};
 
 #[derive(Debug, Args)]
@@ -102,7 +102,7 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     let mut maker = JobMaker::new(&grader);
     for program in &programs {
         let code = std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
-        let problem = problems.iter().find(|p| p.id == program.problem_id).expect("programs come from these problems");
+        let problem = problem_of(&problems, &program.problem_id);
         let job = rt.block_on(maker.job(problem, code))?;
         let example_limit = problem.example_timeout().unwrap_or(ceiling).min(ceiling);
         native_jobs.push(serde_json::json!({
@@ -180,6 +180,11 @@ pub(super) fn calibrate_all(rt: &tokio::runtime::Runtime, grader: &Grader, probl
         problem.limits.example_timeout = Some(limit.as_secs_f64());
     }
     Ok(())
+}
+
+/// The problem `id` of `problems`, which the Refactory importer made from the same folder as the programs.
+pub(super) fn problem_of<'p>(problems: &'p [Problem], id: &str) -> &'p Problem {
+    problems.iter().find(|p| p.id == id).expect("programs come from these problems")
 }
 
 /// The examples as one doctest text (`>>>`/`...` lines and expected output), for the native runner.

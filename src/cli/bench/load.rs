@@ -18,11 +18,10 @@ use rand::{RngExt as _, SeedableRng as _};
 
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
-use super::grade::calibrate_all;
+use super::grade::{calibrate_all, problem_of};
 use crate::BadInput;
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::{GradeRecord, Label};
-use crate::problems::Problem;
 use crate::problems::refactory::{self, Verdict};
 
 #[derive(Debug, Args)]
@@ -149,7 +148,6 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
     // Records are checked as each chunk ends and then dropped (only each real program's first is kept), so
     // the RSS curve shows the grader's own memory, not a growing list of results.
     let mut findings = Findings::default();
-    let mut first_records = HashMap::new();
     let mut curve = Vec::new();
     let started = Instant::now();
     for (index, jobs_in_chunk) in jobs_of.chunks(chunk).enumerate() {
@@ -158,7 +156,7 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
         let seconds = chunk_started.elapsed().as_secs_f64();
         let first = index * chunk;
         for (offset, graded) in graded.into_iter().enumerate() {
-            findings.observe(first + offset, kinds[first + offset], graded.record, &mut first_records);
+            findings.observe(first + offset, kinds[first + offset], graded.record);
         }
         curve.push(Chunk { first: first + 1, last: first + jobs_in_chunk.len(), seconds, per_second: jobs_in_chunk.len() as f64 / seconds, rss_mib: memory("VmRSS")? });
     }
@@ -166,7 +164,6 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let peak_mib = memory("VmHWM")?;
 
-    findings.distinct_real_programs = first_records.len();
     let flat = curve.last().map_or(1.0, |c| c.per_second) / curve[0].per_second;
     if json {
         let figures = serde_json::json!({
@@ -196,10 +193,6 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
     }
     ensure!(findings.problems == 0, "{} submissions were graded inconsistently (listed above)", findings.problems);
     Ok(ExitCode::SUCCESS)
-}
-
-fn problem_of<'p>(problems: &'p [Problem], id: &str) -> &'p Problem {
-    problems.iter().find(|p| p.id == id).expect("programs come from these problems")
 }
 
 /// The order of the load: each chunk holds its share of hostile programs (the kinds in turn) and one leak probe,
@@ -242,15 +235,19 @@ struct Findings {
     problems: usize,
     /// The first few problems, one line each.
     lines: Vec<String>,
+    /// Each real program's first record, which its later copies must equal.
+    #[serde(skip)]
+    first_records: HashMap<usize, GradeRecord>,
 }
 
 impl Findings {
-    /// Check submission `position` (0-based) of kind `kind`; `first_records` holds each real program's first record.
-    fn observe(&mut self, position: usize, kind: Kind, record: GradeRecord, first_records: &mut HashMap<usize, GradeRecord>) {
+    /// Check submission `position` (0-based) of kind `kind`.
+    fn observe(&mut self, position: usize, kind: Kind, record: GradeRecord) {
         let problem = match kind {
-            Kind::Real(i) => match first_records.get(&i) {
+            Kind::Real(i) => match self.first_records.get(&i) {
                 None => {
-                    first_records.insert(i, record);
+                    self.first_records.insert(i, record);
+                    self.distinct_real_programs += 1;
                     None
                 }
                 Some(first) => {
