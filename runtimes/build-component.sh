@@ -10,7 +10,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="$here/.cache"
+cache="${STUDENTSIM_SETUP_DIR:-$here/.cache}"
 out="${1:?usage: runtimes/build-component.sh OUT.wasm}"
 [[ -x "$cache/venv/bin/componentize-py" && -d "$cache/pylib" ]] || {
     echo "build-component: componentize-py or pylib missing: run runtimes/setup.sh" >&2

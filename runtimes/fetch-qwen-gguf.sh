@@ -6,7 +6,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="$here/.cache"
+cache="${STUDENTSIM_SETUP_DIR:-$here/.cache}"
 target="$cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 sha="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 size=491400064

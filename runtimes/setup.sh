@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetch the pinned build tools and build the grader component: CPython 3.14 for WASI, pre-initialized with
 # studentsim's harness (runtimes/harness/) by componentize-py. Idempotent: does nothing when the inputs have
-# not changed. Everything lands in runtimes/.cache/ (git-ignored):
+# not changed. Everything lands in runtimes/.cache/ (git-ignored), or in DIR with `--prefix DIR`:
 #   venv/            componentize-py and pycodestyle, from requirements.txt (versions and sha256 pinned)
 #   pylib/           pure-Python modules baked into the component (pycodestyle)
 #   grader.wasm      the component (build-component.sh);  grader.json  its sha256 and the versions that built it
@@ -13,11 +13,27 @@
 #   embeddings/      embeddings cached by code hash, written by studentsim
 # and, outside the cache, Debian's chromium package for the report's browser test (tests/report_browser.rs),
 # where apt-get can install it.
+#
+# usage: runtimes/setup.sh [--prefix DIR]
+#   --prefix DIR   build the runtime folder in DIR, e.g. "${XDG_CACHE_HOME:-$HOME/.cache}/studentsim", where a
+#                  copied or `cargo install`ed studentsim looks for it (or pass --runtime DIR /
+#                  set STUDENTSIM_RUNTIME_DIR=DIR)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="$here/.cache"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --prefix) [[ $# -ge 2 ]] || { echo "setup.sh: --prefix needs a folder" >&2; exit 2; }; cache="$2"; shift 2 ;;
+        --prefix=*) cache="${1#--prefix=}"; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
+        *) echo "setup.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
 mkdir -p "$cache"
+cache="$(cd "$cache" && pwd)"
+# build-component.sh and fetch-qwen-gguf.sh write into the same folder
+export STUDENTSIM_SETUP_DIR="$cache"
 exec 9>"$cache/.lock"
 flock 9 # one builder at a time; a second waits and then finds the work done
 
@@ -105,7 +121,7 @@ if [[ -f "$cache/grader.json" && -f "$cache/grader.wasm" ]] && grep -q "\"inputs
 fi
 
 if [[ ! -x "$cache/venv/bin/componentize-py" ]] || ! cmp -s "$here/requirements.txt" "$cache/venv/requirements.txt"; then
-    echo "studentsim: installing componentize-py and pycodestyle into runtimes/.cache/venv" >&2
+    echo "studentsim: installing componentize-py and pycodestyle into $cache/venv" >&2
     rm -rf "$cache/venv"
     "$python" -m venv "$cache/venv"
     "$cache/venv/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$here/requirements.txt"

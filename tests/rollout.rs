@@ -347,6 +347,7 @@ fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
         problems: HashMap::from([(problem.id.clone(), Prepared { problem: Arc::clone(&problem), tests: Arc::clone(&tests) })]),
         seed: 0,
         jobs: 1,
+        only_streams: None,
     };
     let real = Submission {
         student: "s".into(),

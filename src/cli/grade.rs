@@ -11,6 +11,7 @@ use clap::builder::TypedValueParser as _;
 use serde::{Deserialize, Serialize};
 
 use super::output::progress;
+use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
 use crate::{BadInput, jsonl};
 use crate::grade::batch::{JobMaker, grade_all};
@@ -40,7 +41,7 @@ pub struct GradeArgs {
     #[arg(long, value_name = "JSONL", requires = "output", conflicts_with = "problem")]
     input: Option<PathBuf>,
 
-    /// Where to write the results of --input (written atomically).
+    /// Where to write the results of --input (written atomically; with --shard, this shard's rows).
     #[arg(long, value_name = "JSONL", requires = "input")]
     output: Option<PathBuf>,
 
@@ -50,6 +51,9 @@ pub struct GradeArgs {
 
     #[command(flatten)]
     limits: LimitArgs,
+
+    #[command(flatten)]
+    shard: ShardArgs,
 }
 
 pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
@@ -61,6 +65,9 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
 }
 
 fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<ExitCode> {
+    if args.shard.shard.is_some() {
+        return Err(BadInput("--shard shares the rows of --input; it does not apply to FILEs".into()).into());
+    }
     let id = args.problem.as_deref().expect("clap requires --problem without --input");
     let problem = registry.get(id)?;
     let codes = args.files.iter().map(|f| read_code(f)).collect::<Result<Vec<_>, _>>()?;
@@ -127,7 +134,12 @@ struct ResultRow<'a> {
 }
 
 fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Path, output: &Path) -> Result<ExitCode> {
-    let rows = read_submissions(input, registry)?;
+    let all_rows = read_submissions(input, registry)?;
+    // A shard grades every N-th row; its manifest says which, so merge can put them back in input order.
+    let positions: Vec<usize> = (0..all_rows.len()).filter(|&i| args.shard.shard.is_none_or(|s| s.owns(i))).collect();
+    let rows: Vec<&SubmissionRow> = positions.iter().map(|&i| &all_rows[i]).collect();
+    let manifest = args.shard.manifest(Kind::Grade, &[input], &(&ctx.problems, &args.limits))?
+        .map(|m| shard::Manifest { positions: positions.clone(), input_rows: all_rows.len(), ..m });
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
     let mut maker = JobMaker::new(&grader);
@@ -138,13 +150,15 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
     let bar = progress(rows.len(), "grading");
     let records: Vec<GradeRecord> = rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
     bar.finish_and_clear();
-    jsonl::write(output, rows.iter().zip(&records).map(|(row, record)| ResultRow { id: &row.id, problem: &row.problem, extra: &row.extra, record }))?;
+    let results = rows.iter().zip(&records).map(|(row, record)| ResultRow { id: &row.id, problem: &row.problem, extra: &row.extra, record });
+    shard::write_output(output, manifest, |out| shard::write_rows(out, results))?;
     let mut counts = std::collections::BTreeMap::new();
     for record in &records {
         *counts.entry(record.label.as_str()).or_insert(0) += 1;
     }
     let summary: Vec<String> = counts.iter().map(|(label, n)| format!("{label} {n}")).collect();
-    eprintln!("graded {} submissions ({}) -> {}", records.len(), summary.join(", "), output.display());
+    let of = args.shard.shard.map(|s| format!(" (shard {s} of {} rows)", all_rows.len())).unwrap_or_default();
+    eprintln!("graded {} submissions{of} ({}) -> {}", records.len(), summary.join(", "), output.display());
     Ok(ExitCode::SUCCESS)
 }
 

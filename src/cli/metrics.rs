@@ -8,11 +8,12 @@ use clap::Args;
 use serde::Serialize;
 
 use super::output::progress;
+use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, Pep8EngineArgs, default_jobs, tokio_runtime};
 use crate::metrics::edit_distance;
 use crate::metrics::style::{Style, styles_parallel};
 use crate::trajectory::{self, Submission};
-use crate::{BadInput, jsonl};
+use crate::BadInput;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Each output row is the input row plus: lines, chars, ast_depth, ast_width, ast_nodes, pep8, \
@@ -31,6 +32,8 @@ pub struct MetricsArgs {
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    shard: ShardArgs,
 }
 
 #[derive(Serialize)]
@@ -54,6 +57,21 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows", args.input.display())).into());
     }
+    // A shard takes whole streams (edit distances stay within one), and writes its rows in input order.
+    let positions: Vec<usize> = match args.shard.shard {
+        Some(s) => {
+            let owned = shard::owned_streams(&rows, s);
+            (0..rows.len()).filter(|&i| owned.contains(&(rows[i].student.clone(), rows[i].problem.clone()))).collect()
+        }
+        None => (0..rows.len()).collect(),
+    };
+    let manifest = args.shard.manifest(Kind::Metrics, &[&args.input], &(&args.pep8_engine, &args.limits))?
+        .map(|m| shard::Manifest { positions: positions.clone(), input_rows: rows.len(), ..m });
+    let all_rows = rows.len();
+    let rows: Vec<Submission> = match args.shard.shard {
+        Some(_) => positions.iter().map(|&i| rows[i].clone()).collect(),
+        None => rows,
+    };
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
     let bar = progress(codes.len(), "style features");
@@ -65,10 +83,9 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
             edits[pair[1]] = edit_distance(&rows[pair[0]].code, &rows[pair[1]].code);
         }
     }
-    jsonl::write(
-        &args.output,
-        rows.iter().zip(features).zip(edits).map(|((submission, style), edit_distance)| Row { submission, style, edit_distance }),
-    )?;
-    eprintln!("{} rows -> {}", rows.len(), args.output.display());
+    let out_rows = rows.iter().zip(features).zip(edits).map(|((submission, style), edit_distance)| Row { submission, style, edit_distance });
+    shard::write_output(&args.output, manifest, |out| shard::write_rows(out, out_rows))?;
+    let of = args.shard.shard.map(|s| format!(" (shard {s} of {all_rows})")).unwrap_or_default();
+    eprintln!("{} rows{of} -> {}", rows.len(), args.output.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -7,13 +7,16 @@ mod bench;
 mod demo;
 mod generators;
 mod grade;
+mod merge;
 mod metrics;
 mod output;
 mod problems;
 mod rollout;
 mod score;
+mod serve;
 mod fuzz;
 mod stress;
+mod shard;
 mod trajectories;
 
 use std::path::PathBuf;
@@ -46,7 +49,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "STUDENTSIM_PROBLEMS", default_value = "problems")]
     problems: PathBuf,
 
-    /// Folder of the grader runtime built by `runtimes/setup.sh` [default: runtimes/.cache of the source tree].
+    /// Folder of the grader runtime built by `runtimes/setup.sh [--prefix DIR]` [default: the first that holds a
+    /// current runtime of $XDG_CACHE_HOME/studentsim (~/.cache/studentsim) and the source tree's runtimes/.cache].
     #[arg(long, global = true, value_name = "DIR", env = "STUDENTSIM_RUNTIME_DIR")]
     runtime: Option<PathBuf>,
 
@@ -74,6 +78,8 @@ enum Command {
     Split(trajectories::SplitArgs),
     /// Per-row style features (sizes, AST shape, PEP 8) and edit distance within each stream.
     Metrics(metrics::MetricsArgs),
+    /// Join the outputs of `--shard K/N` runs (grade, metrics, rollout, score) into what one unsharded run writes.
+    Merge(merge::MergeArgs),
     /// Simulate students: generate attempts, grade them in the sandbox, write trajectory rows.
     #[command(subcommand)]
     Rollout(rollout::RolloutCommand),
@@ -85,6 +91,8 @@ enum Command {
     StressTutor(stress::StressArgs),
     /// Score simulated sets against a real one: the study's tables, metrics.json and SVG plots.
     Score(score::ScoreArgs),
+    /// Serve the grader over HTTP: POST /v1/grade, GET /v1/problems, /healthz, /metrics (see --help).
+    Serve(serve::ServeArgs),
     /// Benchmarks (measure; never part of the test suite).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -121,6 +129,18 @@ struct LimitArgs {
 }
 
 impl LimitArgs {
+    /// These limits as command-line arguments.
+    fn to_argv(&self) -> Vec<String> {
+        let mut argv = vec![
+            format!("--example-timeout={}", self.example_timeout),
+            format!("--submission-timeout={}", self.submission_timeout),
+            format!("--memory-mib={}", self.memory_mib),
+            format!("--output-cap={}", self.output_cap),
+        ];
+        argv.extend(self.fuel.map(|fuel| format!("--fuel={fuel}")));
+        argv
+    }
+
     /// The limits for a command that grades up to `parallel` submissions at once.
     fn to_limits(&self, parallel: usize) -> Result<GradeLimits> {
         let secs = |what: &str, s: f64| {
@@ -173,9 +193,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Export(cmd) => trajectories::export(&ctx, cmd),
         Command::Split(args) => trajectories::split(args),
         Command::Metrics(args) => metrics::run(&ctx, args),
+        Command::Merge(args) => merge::run(args),
         Command::Rollout(cmd) => rollout::run(&ctx, cmd),
         Command::Score(args) => score::run(&ctx, args),
         Command::StressTutor(args) => stress::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, args),
         Command::Fuzz(args) => fuzz::run(args),
         Command::Bench(cmd) => bench::run(&ctx, cmd),
     }
@@ -188,7 +210,7 @@ struct Context {
 }
 
 impl Context {
-    /// The runtime folder: --runtime, else runtimes/.cache of the source tree.
+    /// The runtime folder: --runtime (or $STUDENTSIM_RUNTIME_DIR), else the default search.
     fn runtime_dir(&self) -> PathBuf {
         self.runtime.clone().unwrap_or_else(Runtime::default_dir)
     }

@@ -13,6 +13,7 @@ use clap::{Args, Subcommand};
 
 use super::generators::GeneratorArgs;
 use super::output::progress_of_unknown_length;
+use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, default_jobs, read_rows, registry_problems, tokio_runtime};
 use crate::generate::Request;
 use crate::rollout::output::ResumableOutput;
@@ -46,7 +47,8 @@ pub(super) struct CommonArgs {
     generator: GeneratorArgs,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output rows (JSONL), appended as they finish; a rerun with the same arguments skips finished rows.
+    /// Output rows (JSONL), appended as they finish; a rerun with the same arguments skips finished rows. When the
+    /// rollout is done the file is rewritten sorted by (student, problem, attempt), so it does not depend on --jobs.
     #[arg(long, value_name = "JSONL")]
     pub(super) out: PathBuf,
     /// Attempts (next steps) or streams worked on at once.
@@ -54,6 +56,8 @@ pub(super) struct CommonArgs {
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    pub(super) shard: ShardArgs,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +128,13 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
         RolloutCommand::Stages(a) => &a.common,
         RolloutCommand::Stream(a) => &a.common,
     };
+    let settings = match &cmd {
+        RolloutCommand::NextStep(a) => format!("next-step k={} context={}", a.k, a.context),
+        RolloutCommand::Stages(a) => format!("stages context={}", a.context),
+        RolloutCommand::Stream(a) => format!("stream max={} interval={} {:?}", a.max_attempts, a.interval, a.tutor),
+    };
+    let manifest =
+        args.shard.manifest(Kind::Rollout, &[&args.input], &(settings, &ctx.problems, &args.generator, args.seed, &args.limits))?;
     let (rollout, rows, rt) = prepare(ctx, args)?;
     let out = Arc::new(ResumableOutput::open(&args.out)?);
     if out.done() > 0 {
@@ -154,6 +165,11 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
             summary
         }
     };
+    drop(out);
+    // Rows were appended as they finished; the finished file is in key order, whatever --jobs or --shard.
+    let bytes = std::fs::read(&args.out).with_context(|| format!("reading {}", args.out.display()))?;
+    let lines = crate::rollout::output::lines_in_key_order(&bytes, &args.out)?;
+    shard::write_output(&args.out, manifest, |out| Ok(lines.iter().try_for_each(|(_, line)| out.write_all(line))?))?;
     eprintln!(
         "{} rows written to {} ({} already there, {} generator failures)",
         summary.written,
@@ -181,6 +197,8 @@ pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<
         let tests = rt.block_on(grader.problem_tests(&problem)).with_context(|| format!("reading the tests of {id}"))?;
         problems.insert(id, Prepared { problem, tests: Arc::new(tests) });
     }
-    let rollout = Rollout { grader, generator, problems, seed: args.seed, jobs: args.jobs };
-    Ok((rollout, rows.into_iter().map(|(_, r)| r).collect(), rt))
+    let rows: Vec<Submission> = rows.into_iter().map(|(_, r)| r).collect();
+    let only_streams = args.shard.shard.map(|s| shard::owned_streams(&rows, s));
+    let rollout = Rollout { grader, generator, problems, seed: args.seed, jobs: args.jobs, only_streams };
+    Ok((rollout, rows, rt))
 }

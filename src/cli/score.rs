@@ -9,12 +9,13 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 
 use super::output::progress;
+use super::shard::ShardArgs;
 use super::{Context, LimitArgs, Pep8EngineArgs, default_jobs, registry_problems, tokio_runtime};
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::{Grader, Label};
 use crate::metrics::embed::{self, EmbeddingCache};
 use crate::metrics::style::styles_parallel;
-use crate::problems::Registry;
+use crate::problems::{Problem, Registry};
 use crate::score::{self, Options, Pep8Count, ScoredSet};
 use crate::trajectory::{REAL, Submission};
 use crate::{BadInput, jsonl};
@@ -35,7 +36,7 @@ pub struct ScoreArgs {
     /// it is named by its rows' `source` (or its file name when that is `real`).
     #[arg(long = "sim", value_name = "[NAME=]JSONL", required = true)]
     sims: Vec<String>,
-    /// Folder to write the report into (created; files in it are replaced).
+    /// Folder to write the report into (created; files in it are replaced); with --shard, the shard's file.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Embedding model: a local Hugging Face folder (config.json, model.safetensors, tokenizer.json) of a
@@ -58,7 +59,14 @@ pub struct ScoreArgs {
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,
+    /// With --shard, --out is this shard's file of grades and embeddings, and `studentsim merge --output DIR`
+    /// makes the report from all of them.
+    #[command(flatten)]
+    shard: ShardArgs,
 }
+
+/// Programs embedded at once.
+const EMBED_BATCH: usize = 32;
 
 /// A set as read: its rows with their line numbers.
 struct Input {
@@ -117,7 +125,13 @@ fn read_inputs(args: &ScoreArgs) -> Result<(Input, Vec<Input>), BadInput> {
     Ok((real, sims))
 }
 
+mod shards;
+pub(super) use shards::merge;
+
 pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
+    if let Some(shard) = args.shard.shard {
+        return shards::run_shard(ctx, &args, shard);
+    }
     let (_, markdown) = write_report(ctx, &args)?;
     let tables = markdown.split("## Table 3").nth(1).and_then(|t| t.split("\n## ").next()).unwrap_or("");
     println!("Table 3{}", tables.trim_end());
@@ -127,8 +141,11 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
 
 /// Score the sets of `args` and write the report files into `args.out`; the report and its markdown.
 pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Report, String)> {
-    let (real, sims) = read_inputs(args)?;
-    let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
+    write_report_with(ctx, args, None)
+}
+
+/// The embedding model of `args`.
+fn load_embedder(args: &ScoreArgs) -> Result<Box<dyn embed::Embedder>> {
     let embedder_dir = args.embedder.clone().unwrap_or_else(embed::default_model_dir);
     if args.embedder.is_none() && !embedder_dir.join("config.json").is_file() {
         return Err(BadInput(format!(
@@ -137,20 +154,39 @@ pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Re
         ))
         .into());
     }
-    let embedder = embed::load(&embedder_dir)?;
+    embed::load(&embedder_dir)
+}
+
+fn cache_dir(args: &ScoreArgs) -> PathBuf {
+    args.embedding_cache.clone().unwrap_or_else(|| crate::sandbox::Runtime::default_dir().join("embeddings"))
+}
+
+/// [`write_report`], with the grades and vectors of score shards (`pre`) instead of grading and embedding.
+fn write_report_with(ctx: &Context, args: &ScoreArgs, pre: Option<&shards::Precomputed>) -> Result<(score::Report, String)> {
+    let (real, sims) = read_inputs(args)?;
+    let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
+    let embedder = load_embedder(args)?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
 
-    let (labels, pass_rates) = rt.block_on(grade_missing(ctx, &grader, &inputs, args.jobs))?;
+    let (labels, pass_rates) = match pre {
+        Some(pre) => grades_from_shards(&inputs, pre)?,
+        None => rt.block_on(grade_missing(ctx, &grader, &inputs, args.jobs))?,
+    };
     let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
     let bar = progress(codes.len(), "style features");
     let mut styles = styles_parallel(rt.handle(), &grader, &codes, args.pep8_engine.pep8_engine, args.jobs, &bar)?.into_iter();
     bar.finish_and_clear();
 
-    let cache_dir = args.embedding_cache.clone().unwrap_or_else(|| crate::sandbox::Runtime::default_dir().join("embeddings"));
-    let mut cache = EmbeddingCache::open(&cache_dir, embedder.id())?;
+    let mut cache = EmbeddingCache::open(&cache_dir(args), embedder.id())?;
+    for (key, vector) in pre.iter().flat_map(|p| &p.vectors) {
+        if cache.get(key).is_none() {
+            cache.insert(*key, vector.clone())?;
+        }
+    }
     let bar = progress(codes.len(), "embeddings");
-    let mut vectors = embed::embed_cached(embedder.as_ref(), &mut cache, &codes, 32, |done| bar.set_position(done as u64))?.into_iter();
+    let mut vectors =
+        embed::embed_cached(embedder.as_ref(), &mut cache, &codes, EMBED_BATCH, |done| bar.set_position(done as u64))?.into_iter();
     bar.finish_and_clear();
 
     let mut scored: Vec<ScoredSet> = inputs
@@ -187,13 +223,15 @@ pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Re
     Ok((report, markdown))
 }
 
-/// Labels and pass rates of every row: the row's own when it has both, else a fresh grade.
-async fn grade_missing(
-    ctx: &Context,
-    grader: &Arc<Grader>,
-    inputs: &[&Input],
-    jobs: usize,
-) -> Result<(Vec<Vec<Label>>, Vec<Vec<f64>>)> {
+/// Each row's own label and pass rate, where it has both (a row without either gets `compile` and 0 until graded).
+fn own_grades(inputs: &[&Input]) -> (Vec<Vec<Label>>, Vec<Vec<f64>>) {
+    let labels = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.label.unwrap_or(Label::Compile)).collect()).collect();
+    let pass_rates = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.pass_rate.unwrap_or(0.0)).collect()).collect();
+    (labels, pass_rates)
+}
+
+/// The (set, row) of every row without a label or pass rate, and the registry's problem for each of them.
+fn grade_todo<'r>(ctx: &Context, registry: &'r Registry, inputs: &[&Input]) -> Result<(Vec<(usize, usize)>, HashMap<String, &'r Problem>)> {
     let todo: Vec<(usize, usize)> = inputs
         .iter()
         .enumerate()
@@ -201,17 +239,27 @@ async fn grade_missing(
             input.rows.iter().enumerate().filter(|(_, (_, r))| r.label.is_none() || r.pass_rate.is_none()).map(move |(i, _)| (s, i))
         })
         .collect();
-    let mut labels: Vec<Vec<Label>> = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.label.unwrap_or(Label::Compile)).collect()).collect();
-    let mut pass_rates: Vec<Vec<f64>> = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.pass_rate.unwrap_or(0.0)).collect()).collect();
-    if todo.is_empty() {
-        return Ok((labels, pass_rates));
-    }
-    let registry: Registry = ctx.registry()?;
     let mut problems = HashMap::new();
     for (s, input) in inputs.iter().enumerate() {
         let rows = todo.iter().filter(|&&(t, _)| t == s).map(|&(_, i)| (input.rows[i].0, input.rows[i].1.problem.as_str()));
-        problems.extend(registry_problems(ctx, &registry, &input.path, rows, "rows without a label are graded against it; ")?);
+        problems.extend(registry_problems(ctx, registry, &input.path, rows, "rows without a label are graded against it; ")?);
     }
+    Ok((todo, problems))
+}
+
+/// Labels and pass rates of every row: the row's own when it has both, else a fresh grade.
+async fn grade_missing(
+    ctx: &Context,
+    grader: &Arc<Grader>,
+    inputs: &[&Input],
+    jobs: usize,
+) -> Result<(Vec<Vec<Label>>, Vec<Vec<f64>>)> {
+    let (mut labels, mut pass_rates) = own_grades(inputs);
+    if inputs.iter().all(|s| s.rows.iter().all(|(_, r)| r.label.is_some() && r.pass_rate.is_some())) {
+        return Ok((labels, pass_rates));
+    }
+    let registry: Registry = ctx.registry()?;
+    let (todo, problems) = grade_todo(ctx, &registry, inputs)?;
     let mut maker = JobMaker::new(grader);
     let mut jobs_list = Vec::with_capacity(todo.len());
     for &(s, i) in &todo {
@@ -224,6 +272,23 @@ async fn grade_missing(
     for (&(s, i), g) in todo.iter().zip(graded) {
         labels[s][i] = g.record.label;
         pass_rates[s][i] = g.record.pass_rate;
+    }
+    Ok((labels, pass_rates))
+}
+
+/// Labels and pass rates of every row: the row's own when it has both, else the one a shard wrote.
+fn grades_from_shards(inputs: &[&Input], pre: &shards::Precomputed) -> Result<(Vec<Vec<Label>>, Vec<Vec<f64>>), BadInput> {
+    let (mut labels, mut pass_rates) = own_grades(inputs);
+    for (s, input) in inputs.iter().enumerate() {
+        for (i, (line, row)) in input.rows.iter().enumerate() {
+            if row.label.is_none() || row.pass_rate.is_none() {
+                let &(label, pass_rate) = pre.grades.get(&(s, i)).ok_or_else(|| {
+                    BadInput(format!("{}:{line}: no shard graded this row (were the shards made from this file?)", input.path.display()))
+                })?;
+                labels[s][i] = label;
+                pass_rates[s][i] = pass_rate;
+            }
+        }
     }
     Ok((labels, pass_rates))
 }

@@ -123,6 +123,9 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
         return Err(BadInput(format!("{}: already exists; a stress run writes its rows to a new file", args.common.out.display())).into());
     }
     args.common.input = input;
+    if let Some(shard) = args.common.shard.shard {
+        return Err(BadInput(format!("--shard {shard}: stress-tutor measures one tutor under one load; it is not sharded")).into());
+    }
     let (rollout, rows, rt) = prepare(ctx, &args.common)?;
     let measured = Arc::new(Measured { inner: tutor, calls: Mutex::new(Vec::new()) });
     let options = StreamOptions {

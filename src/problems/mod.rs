@@ -4,6 +4,9 @@
 //! student). The student's submission replaces the TODO functions and runs after the `fixed` code.
 
 pub mod refactory;
+mod stub;
+
+pub use stub::without_expected_outputs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -19,7 +19,7 @@ pub mod tutor;
 pub use single::{next_step, next_step_request, stages};
 pub use stream::{StreamOptions, streams};
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -45,6 +45,15 @@ pub struct Rollout {
     pub seed: u64,
     /// Attempts generated and graded at once.
     pub jobs: usize,
+    /// When set, only the targets of these (student, problem) streams are generated (a shard's share); every row
+    /// still serves as history and student context.
+    pub only_streams: Option<BTreeSet<(String, String)>>,
+}
+
+impl Rollout {
+    fn wants(&self, student: &str, problem: &str) -> bool {
+        self.only_streams.as_ref().is_none_or(|only| only.contains(&(student.to_owned(), problem.to_owned())))
+    }
 }
 
 /// What a rollout did.

@@ -83,3 +83,30 @@ impl ResumableOutput {
         file.write_all(&line).and_then(|()| file.flush()).with_context(|| format!("writing {}", self.path.display()))
     }
 }
+
+/// The rows of a finished rollout file (`bytes`), sorted by (student, problem, attempt): rows are appended as
+/// they finish, so this is the one order that does not depend on `--jobs` or on how the work was shared out.
+/// A key that appears twice is an error (two runs wrote into one file).
+pub fn lines_in_key_order<'b>(bytes: &'b [u8], path: &Path) -> Result<Vec<(RowKey, &'b [u8])>, BadInput> {
+    #[derive(serde::Deserialize)]
+    struct KeyOnly {
+        student: String,
+        problem: String,
+        attempt: u32,
+    }
+    let mut lines = Vec::new();
+    for (index, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let row: KeyOnly = serde_json::from_slice(line)
+            .map_err(|e| BadInput(format!("{}:{}: not a rollout row ({e})", path.display(), index + 1)))?;
+        lines.push(((row.student, row.problem, row.attempt), line));
+    }
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(pair) = lines.windows(2).find(|w| w[0].0 == w[1].0) {
+        let (student, problem, attempt) = &pair[0].0;
+        return Err(BadInput(format!("{}: two rows for student {student:?}, problem {problem:?}, attempt {attempt}", path.display())));
+    }
+    Ok(lines)
+}

@@ -94,6 +94,7 @@ async fn run(
     out: &Arc<ResumableOutput>,
     progress: &ProgressBar,
 ) -> Result<Summary> {
+    let items: Vec<_> = items.into_iter().filter(|(_, target)| rollout.wants(&target.student, &target.problem)).collect();
     progress.set_length(items.len() as u64);
     let mut summary = Summary::default();
     let permits = Arc::new(Semaphore::new(rollout.jobs.max(1)));

@@ -38,7 +38,8 @@ pub async fn streams(
     out: &Arc<ResumableOutput>,
     progress: &ProgressBar,
 ) -> Result<Summary> {
-    let real_streams = trajectory::streams(rows);
+    let mut real_streams = trajectory::streams(rows);
+    real_streams.retain(|(student, problem), _| rollout.wants(student, problem));
     progress.set_length(real_streams.len() as u64);
     let permits = Arc::new(Semaphore::new(rollout.jobs.max(1)));
     let mut tasks = JoinSet::new();

@@ -29,6 +29,9 @@ struct Manifest {
     component: String,
     /// sha256 of the component file.
     sha256: String,
+    /// The hash of the set-up's inputs it was built from (absent from hand-made folders).
+    #[serde(default)]
+    inputs: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,16 +42,55 @@ pub struct RuntimeMissing {
 }
 
 impl Runtime {
-    /// The default runtime directory: `$STUDENTSIM_RUNTIME_DIR`, else `runtimes/.cache` of this source tree.
+    /// The default runtime folder: `$STUDENTSIM_RUNTIME_DIR`, else the first of [`Runtime::search_dirs`] that holds
+    /// a current runtime, else the source tree's (where `runtimes/setup.sh` builds by default).
     pub fn default_dir() -> PathBuf {
-        match std::env::var_os(RUNTIME_DIR_ENV) {
-            Some(dir) => PathBuf::from(dir),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/.cache"),
+        if let Some(dir) = std::env::var_os(RUNTIME_DIR_ENV) {
+            return PathBuf::from(dir);
+        }
+        Self::search_dirs().into_iter().find(|dir| Self::current(dir).is_ok()).unwrap_or_else(source_tree_dir)
+    }
+
+    /// Where a runtime is looked for when neither `--runtime` nor `$STUDENTSIM_RUNTIME_DIR` names one, in order:
+    /// the user's cache folder (`$XDG_CACHE_HOME/studentsim`, else `~/.cache/studentsim`), where
+    /// `runtimes/setup.sh --prefix` installs one for a copied or `cargo install`ed binary; then the source tree
+    /// this binary was built from.
+    pub fn search_dirs() -> Vec<PathBuf> {
+        let user_cache = directories::ProjectDirs::from("", "", "studentsim").map(|p| p.cache_dir().to_path_buf());
+        user_cache.into_iter().chain([source_tree_dir()]).collect()
+    }
+
+    /// The runtime in `dir`, or in the default folders when `dir` is `None`. A runtime found by searching must
+    /// be built from this binary's set-up inputs, so that a stale one in the user's cache never shadows the
+    /// source tree's; one named (`--runtime`, `$STUDENTSIM_RUNTIME_DIR`) is taken as it is.
+    pub fn locate(dir: Option<&Path>) -> Result<Self, RuntimeMissing> {
+        if let Some(dir) = dir.map(Path::to_path_buf).or_else(|| std::env::var_os(RUNTIME_DIR_ENV).map(PathBuf::from)) {
+            return Self::open(&dir);
+        }
+        let mut whys = Vec::new();
+        for dir in Self::search_dirs() {
+            match Self::current(&dir) {
+                Ok(runtime) => return Ok(runtime),
+                Err(missing) => whys.push(format!("{}: {}", dir.display(), missing.why)),
+            }
+        }
+        Err(RuntimeMissing { dir: source_tree_dir(), why: format!("looked in {}", whys.join("; ")) })
+    }
+
+    /// The runtime in `dir` if it was built from this binary's set-up inputs.
+    fn current(dir: &Path) -> Result<Self, RuntimeMissing> {
+        let runtime = Self::open(dir)?;
+        match (option_env!("STUDENTSIM_RUNTIME_INPUTS"), runtime.manifest.inputs.as_deref()) {
+            (Some(wanted), Some(found)) if wanted != found => Err(RuntimeMissing {
+                dir: dir.to_owned(),
+                why: format!("built by another version of the set-up (inputs {}…, this studentsim wants {}…)", &found[..found.len().min(12)], &wanted[..12]),
+            }),
+            _ => Ok(runtime),
         }
     }
 
-    pub fn locate(dir: Option<&Path>) -> Result<Self, RuntimeMissing> {
-        let dir = dir.map(Path::to_path_buf).unwrap_or_else(Self::default_dir);
+    fn open(dir: &Path) -> Result<Self, RuntimeMissing> {
+        let dir = dir.to_path_buf();
         let missing = |why: String| RuntimeMissing { dir: dir.clone(), why };
         let manifest_path = dir.join("grader.json");
         let text = std::fs::read_to_string(&manifest_path)
@@ -94,6 +136,11 @@ impl Runtime {
         // SAFETY: produced just above by this engine.
         Ok(unsafe { Component::deserialize(engine, &compiled) }?)
     }
+}
+
+/// `runtimes/.cache` of the source tree this binary was built from.
+fn source_tree_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/.cache")
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -54,7 +54,7 @@ pub struct LoadArgs {
 /// A hostile submission for a problem whose function is `{f}`: each tries to exhaust, escape or outlast the
 /// sandbox. `{f}` is replaced by the problem's first entry function and `{deep}` by more open brackets than
 /// CPython's parser allows. The expected label is checked per copy.
-const HOSTILE: &[(&str, &str, Label)] = &[
+pub(super) const HOSTILE: &[(&str, &str, Label)] = &[
     ("hang in the function", "def {f}(*args):\n    while True:\n        pass\n", Label::Runtime),
     ("sleep in the function", "import time\ndef {f}(*args):\n    time.sleep(3600)\n", Label::Runtime),
     ("memory bomb", "hoard = []\nwhile True:\n    hoard.append(bytearray(1 << 20))\n", Label::Runtime),
@@ -78,7 +78,7 @@ const HOSTILE: &[(&str, &str, Label)] = &[
 
 /// A correct submission that fails (by raising at load) when an earlier submission's state is still there:
 /// a builtin, an environment variable, a module attribute or a file it left.
-const LEAK_PROBE: &str = "\
+pub(super) const LEAK_PROBE: &str = "\
 import builtins, os, sys
 if hasattr(builtins, 'LEAKED') or os.environ.get('LEAKED') or hasattr(sys, 'LEAKED') or os.path.exists('leaked'):
     raise RuntimeError('state from an earlier submission')
@@ -91,7 +91,7 @@ except OSError:
 
 /// What one submission of the load is.
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Real(usize),
     Hostile(usize),
     LeakProbe,
@@ -197,7 +197,7 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
 
 /// The order of the load: each chunk holds its share of hostile programs (the kinds in turn) and one leak probe,
 /// the rest real programs taken in a shuffled cycle, all shuffled within the chunk.
-fn plan(submissions: usize, chunk: usize, hostile_per_mille: usize, reals: usize, seed: u64) -> Vec<Kind> {
+pub(super) fn plan(submissions: usize, chunk: usize, hostile_per_mille: usize, reals: usize, seed: u64) -> Vec<Kind> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut cycle: Vec<usize> = (0..reals).collect();
     cycle.shuffle(&mut rng);
@@ -275,7 +275,7 @@ impl Findings {
 }
 
 /// A memory figure of this process from `/proc/self/status`, in MiB (`VmRSS` now, `VmHWM` the peak).
-fn memory(field: &str) -> Result<f64> {
+pub(super) fn memory(field: &str) -> Result<f64> {
     let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status (Linux only)")?;
     let kib: f64 = status
         .lines()

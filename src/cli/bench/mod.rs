@@ -9,6 +9,7 @@ mod qwen;
 mod qwen_gguf;
 mod qwen_transformers;
 mod realism;
+mod serve;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,11 @@ pub enum BenchCommand {
     /// (k = 1 and 3, with and without context) and stream modes, on NS_OP and NS_NP: one leaderboard per split
     /// and mode with the real value of each measure, each generator's, and which is closest.
     Realism(realism::RealismArgs),
+    /// `studentsim serve` on loopback under concurrent clients (default 5,000 requests from 64: Refactory's
+    /// programs with the hostile corpus and leak probes), against `grade --jobs N` on the same submissions in
+    /// the same run: throughput and the ratio, p50/p99 latency, the share of 429s, peak RSS, verdicts that
+    /// differ; then slow, oversized, malformed and unknown-problem clients, and whether it still serves.
+    Serve(serve::ServeBenchArgs),
 }
 
 pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
@@ -63,6 +69,7 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Metrics(args) => metrics::run(ctx, args),
         BenchCommand::Qwen(args) => qwen::run(ctx, args),
         BenchCommand::Realism(args) => realism::run(ctx, args),
+        BenchCommand::Serve(args) => serve::run(ctx, args),
     }
 }
 

@@ -1,0 +1,171 @@
+//! `score --shard K/N`: a share of score's costly part, grading the rows that have no label and embedding the
+//! programs, written as one JSONL file; `studentsim merge` reads every shard back and makes the report, which is
+//! then byte for byte the unsharded one. Style features are left to the merge: natively they take well under a
+//! millisecond a program.
+//!
+//! Rows to grade are shared by stream; programs to embed by batch, in the batches one run would embed them in
+//! ([`embed::missing_batches`]), since a vector can differ in its last bits with the batch it was padded in.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::ValueEnum as _;
+use serde::{Deserialize, Serialize};
+
+use super::{Input, ScoreArgs, grade_todo, load_embedder, read_inputs};
+use crate::BadInput;
+use crate::cli::merge::ShardFile;
+use crate::cli::shard::{self, Kind, Manifest, Shard};
+use crate::cli::{Command, Context, output::progress, parse_own, tokio_runtime, utf8};
+use crate::grade::Label;
+use crate::grade::batch::{JobMaker, grade_all};
+use crate::metrics::embed::{self, EmbeddingCache};
+use crate::trajectory;
+
+/// One line of a score shard.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Part {
+    /// The grade of row `row` (in score's row order) of set `set` (0 the real one, then the --sim sets).
+    Grade { set: usize, row: usize, label: Label, pass_rate: f64 },
+    /// The vector of the program whose text has this sha256, as little-endian f32 in hex (exact, unlike decimals).
+    Embedding { sha256: String, vector: String },
+}
+
+/// What the shards computed, for the report.
+#[derive(Default)]
+pub(super) struct Precomputed {
+    pub grades: HashMap<(usize, usize), (Label, f64)>,
+    pub vectors: Vec<([u8; 32], Vec<f32>)>,
+}
+
+/// The command line the report is made with: `score` with every argument that changes it (not --shard, --out
+/// or --jobs), and the global options before it.
+fn report_args(ctx: &Context, args: &ScoreArgs) -> Result<Vec<String>, BadInput> {
+    let mut argv = vec!["--problems".to_owned(), utf8(&ctx.problems)?];
+    if let Some(runtime) = &ctx.runtime {
+        argv.extend(["--runtime".to_owned(), utf8(runtime)?]);
+    }
+    argv.extend(["score".to_owned(), "--real".to_owned(), utf8(&args.real)?]);
+    for sim in &args.sims {
+        argv.extend(["--sim".to_owned(), sim.clone()]);
+    }
+    for (flag, dir) in [("--embedder", &args.embedder), ("--embedding-cache", &args.embedding_cache)] {
+        if let Some(dir) = dir {
+            argv.extend([flag.to_owned(), utf8(dir)?]);
+        }
+    }
+    let name = |v: Option<clap::builder::PossibleValue>| v.expect("no value is skipped").get_name().to_owned();
+    argv.extend(["--pep8".to_owned(), name(args.pep8.to_possible_value())]);
+    argv.extend(["--pep8-engine".to_owned(), name(args.pep8_engine.pep8_engine.to_possible_value())]);
+    argv.extend(args.limits.to_argv());
+    Ok(argv)
+}
+
+pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result<ExitCode> {
+    let (real, sims) = read_inputs(args)?;
+    let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
+    let paths: Vec<&Path> = inputs.iter().map(|i| i.path.as_path()).collect();
+    let score_args = report_args(ctx, args)?;
+    let manifest = Manifest { score_args: score_args.clone(), ..args.shard.manifest(Kind::Score, &paths, &score_args)?.expect("a shard") };
+    let embedder = load_embedder(args)?;
+    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let rt = tokio_runtime(args.jobs)?;
+
+    // Grades: the rows without one, by stream across the sets in order.
+    let registry = ctx.registry()?;
+    let (todo, problems) = grade_todo(ctx, &registry, &inputs)?;
+    let mut stream_number = HashMap::new();
+    for (s, input) in inputs.iter().enumerate() {
+        let rows: Vec<_> = input.rows.iter().map(|(_, r)| r.clone()).collect();
+        for (student, problem) in trajectory::streams(&rows).into_keys() {
+            let next = stream_number.len();
+            stream_number.insert((s, student.to_owned(), problem.to_owned()), next);
+        }
+    }
+    let mine: Vec<(usize, usize)> = todo
+        .into_iter()
+        .filter(|&(s, i)| {
+            let row = &inputs[s].rows[i].1;
+            shard.owns(stream_number[&(s, row.student.clone(), row.problem.clone())])
+        })
+        .collect();
+    let mut maker = JobMaker::new(&grader);
+    let mut jobs = Vec::with_capacity(mine.len());
+    for &(s, i) in &mine {
+        let row = &inputs[s].rows[i].1;
+        jobs.push(rt.block_on(maker.job(problems[&row.problem], row.code.clone())).with_context(|| format!("preparing the tests of {}", row.problem))?);
+    }
+    let bar = progress(jobs.len(), "grading");
+    let graded = rt.block_on(grade_all(grader.clone(), jobs, args.jobs, &bar));
+    bar.finish_and_clear();
+    let mut parts: Vec<Part> = mine
+        .iter()
+        .zip(graded)
+        .map(|(&(set, row), g)| Part::Grade { set, row, label: g.record.label, pass_rate: g.record.pass_rate })
+        .collect();
+
+    // Embeddings: every shard-th batch of the programs the cache lacks. The cache is only read: shards on many
+    // machines must not append to one file.
+    let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
+    let cache = EmbeddingCache::open(&super::cache_dir(args), embedder.id())?;
+    let batches: Vec<Vec<usize>> =
+        embed::missing_batches(&cache, &codes, super::EMBED_BATCH).into_iter().enumerate().filter(|(c, _)| shard.owns(*c)).map(|(_, b)| b).collect();
+    let bar = progress(batches.iter().map(Vec::len).sum(), "embeddings");
+    for batch in batches {
+        let texts: Vec<&str> = batch.iter().map(|&i| codes[i]).collect();
+        for (text, vector) in texts.iter().zip(embedder.embed(&texts)?) {
+            let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+            parts.push(Part::Embedding { sha256: shard::sha256_hex(text.as_bytes()), vector: hex(&bytes) });
+        }
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    shard::write_output(&args.out, Some(manifest), |out| shard::write_rows(out, &parts))?;
+    eprintln!("score shard {shard}: {} grades, {} embeddings -> {}", mine.len(), parts.len() - mine.len(), args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report from all the shards of one score run, into `output`.
+pub(in crate::cli) fn merge(shards: &[ShardFile], output: &Path) -> Result<()> {
+    let mut argv: Vec<&str> = shards[0].manifest.score_args.iter().map(String::as_str).collect();
+    let out = utf8(output)?;
+    argv.extend(["--out", &out]);
+    let cli = parse_own(&argv)?;
+    let Command::Score(args) = cli.command else { anyhow::bail!("{}: not a score shard's arguments", shards[0].path.display()) };
+    let ctx = Context { problems: cli.problems, runtime: cli.runtime };
+    let (real, sims) = read_inputs(&args)?;
+    let paths: Vec<&Path> = std::iter::once(&real).chain(&sims).map(|i| i.path.as_path()).collect();
+    if shard::inputs_sha256(&paths)? != shards[0].manifest.input_sha256 {
+        return Err(BadInput(format!("{}: the real or simulated sets changed since the shards ran", shards[0].path.display())).into());
+    }
+    let mut pre = Precomputed::default();
+    for s in shards {
+        for (index, line) in s.bytes.split(|&b| b == b'\n').enumerate().filter(|(_, l)| !l.is_empty()) {
+            let at = |what: String| BadInput(format!("{}:{}: {what}", s.path.display(), index + 1));
+            match serde_json::from_slice(line).map_err(|e| at(format!("not a score shard row: {e}")))? {
+                Part::Grade { set, row, label, pass_rate } => {
+                    pre.grades.insert((set, row), (label, pass_rate));
+                }
+                Part::Embedding { sha256, vector } => {
+                    let key = unhex(&sha256).and_then(|k| <[u8; 32]>::try_from(k).ok()).ok_or_else(|| at("a bad sha256".into()))?;
+                    let bytes = unhex(&vector).filter(|b| b.len() % 4 == 0).ok_or_else(|| at("a bad vector".into()))?;
+                    pre.vectors.push((key, bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()));
+                }
+            }
+        }
+    }
+    super::write_report_with(&ctx, &args, Some(&pre))?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    (text.len() % 2 == 0).then_some(())?;
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}

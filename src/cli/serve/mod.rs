@@ -1,0 +1,180 @@
+//! `studentsim serve`: the grader as an HTTP service over a problem registry, for course platforms and tutor
+//! bots that would rather call it (as they call Judge0) than shell out.
+//!
+//! Admission is bounded: `--jobs` submissions grade at once and `--queue` more may wait; a request that would
+//! overflow the queue is answered 429 with `Retry-After` at once, so a burst never slows down what was already
+//! accepted. Bodies are capped in size and in time, every error is JSON with a 4xx status, and on SIGTERM or
+//! Ctrl-C the service stops accepting and finishes what it accepted.
+
+mod api;
+mod telemetry;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use tokio::sync::Semaphore;
+
+use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use clap::builder::TypedValueParser as _;
+use crate::BadInput;
+use crate::grade::{Grader, Tests};
+use crate::problems::Problem;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Endpoints:\n  \
+    POST /v1/grade            {\"problem\": ID, \"code\": ...} -> the record of `grade --json`;\n  \
+                              {\"submissions\": [{\"id\", \"problem\", \"code\"}, ...]} -> {\"results\": [...]}\n  \
+    GET  /v1/problems         every problem's id, title and entry functions\n  \
+    GET  /v1/problems/{id}    statement and stub (expected outputs removed; with the admin token, the solution \
+    and the full stub too)\n  \
+    GET  /healthz             \"ok\"\n  \
+    GET  /metrics             Prometheus text: requests, latency, labels, limit hits, queue\n\n\
+    With a token, /v1/ wants `Authorization: Bearer TOKEN`. Errors are {\"error\": ...} with a 4xx status: 400 \
+    malformed, 401 no or wrong token, 404 unknown problem, 408 body too slow, 413 body or batch too large, 429 \
+    queue full (Retry-After).")]
+pub struct ServeArgs {
+    /// Address to listen on; loopback unless you mean otherwise (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8177")]
+    bind: SocketAddr,
+    /// A file holding the bearer token /v1/ requires [default: $STUDENTSIM_TOKEN, else none].
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// A file holding the admin token, which also shows solutions and expected outputs [default:
+    /// $STUDENTSIM_ADMIN_TOKEN, else no admin access].
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Submissions graded at once [default: number of cores].
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    jobs: usize,
+    /// Submissions that may wait for a free slot; beyond that, 429.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    queue: usize,
+    /// Largest request body, in KiB.
+    #[arg(long, value_name = "KIB", default_value_t = 1024)]
+    max_body_kib: usize,
+    /// Seconds a client may take to send its body; slower ones get 408.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    body_timeout: f64,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// A registry problem with its parsed tests.
+pub(super) struct Served {
+    pub problem: Problem,
+    pub tests: Arc<Tests>,
+}
+
+/// How the service admits and checks requests.
+pub(in crate::cli) struct Options {
+    pub jobs: usize,
+    pub queue: usize,
+    pub token: Option<String>,
+    pub admin_token: Option<String>,
+    pub max_body: usize,
+    pub body_timeout: Duration,
+}
+
+/// What every request handler shares.
+pub(in crate::cli) struct Service {
+    grader: Arc<Grader>,
+    problems: HashMap<String, Served>,
+    /// One permit per submission accepted (grading or waiting): `jobs + queue` in all.
+    admission: Arc<Semaphore>,
+    capacity: usize,
+    /// One permit per submission grading now.
+    workers: Arc<Semaphore>,
+    options: Options,
+    telemetry: telemetry::Telemetry,
+}
+
+impl Service {
+    /// A service over `problems`, each one's tests parsed once here.
+    pub(in crate::cli) async fn new(grader: Arc<Grader>, problems: impl IntoIterator<Item = Problem>, options: Options) -> Result<Arc<Self>> {
+        let mut served = HashMap::new();
+        for problem in problems {
+            let tests = grader.problem_tests(&problem).await.with_context(|| format!("reading the tests of {}", problem.id))?;
+            served.insert(problem.id.clone(), Served { problem, tests: Arc::new(tests) });
+        }
+        let capacity = options.jobs + options.queue;
+        Ok(Arc::new(Self {
+            grader,
+            problems: served,
+            admission: Arc::new(Semaphore::new(capacity)),
+            capacity,
+            workers: Arc::new(Semaphore::new(options.jobs)),
+            options,
+            telemetry: telemetry::Telemetry::new(),
+        }))
+    }
+}
+
+/// Serve `service` on `listener` until `shutdown` resolves, then finish the accepted requests.
+pub(in crate::cli) async fn serve(listener: tokio::net::TcpListener, service: Arc<Service>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    axum::serve(listener, api::router(service)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
+    let token = read_token(args.token_file.as_ref(), "STUDENTSIM_TOKEN")?;
+    let admin_token = read_token(args.admin_token_file.as_ref(), "STUDENTSIM_ADMIN_TOKEN")?;
+    let body_timeout = Duration::try_from_secs_f64(args.body_timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| BadInput(format!("--body-timeout: {} is not a positive number of seconds", args.body_timeout)))?;
+    if !args.bind.ip().is_loopback() && token.is_none() {
+        eprintln!("warning: listening on {} with no --token-file: anyone who can reach it may run code in the sandbox", args.bind);
+    }
+    let registry = ctx.registry()?;
+    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let rt = tokio_runtime(args.jobs)?;
+    let options = Options { jobs: args.jobs, queue: args.queue, token, admin_token, max_body: args.max_body_kib << 10, body_timeout };
+    rt.block_on(async move {
+        let service = Service::new(grader, registry.iter().cloned(), options).await?;
+        let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| BadInput(format!("--bind {}: {e}", args.bind)))?;
+        // The first line says where, so a script that asked for port 0 learns the port.
+        eprintln!(
+            "studentsim serve: listening on http://{} ({} problems, {} jobs, queue {})",
+            listener.local_addr()?,
+            service.problems.len(),
+            args.jobs,
+            args.queue
+        );
+        serve(listener, service, shutdown_signal()).await?;
+        eprintln!("studentsim serve: stopped; every accepted request was answered");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_token(file: Option<&PathBuf>, env: &str) -> Result<Option<String>, BadInput> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?,
+        None => match std::env::var(env) {
+            Ok(token) => token,
+            Err(_) => return Ok(None),
+        },
+    };
+    let token = token.trim().to_owned();
+    if token.is_empty() {
+        let source = file.map_or_else(|| format!("${env}"), |p| p.display().to_string());
+        return Err(BadInput(format!("{source}: the token is empty")));
+    }
+    Ok(Some(token))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("studentsim serve: shutting down; finishing accepted requests");
+}
