@@ -30,13 +30,16 @@ pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, BadInpu
 
 /// Write `rows` to `path`, one JSON object per line, all or nothing.
 pub fn write<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<()> {
-    write_atomically(path, |out| {
-        for row in rows {
-            serde_json::to_writer(&mut *out, &row)?;
-            out.write_all(b"\n")?;
-        }
-        Ok(())
-    })
+    write_atomically(path, |out| write_rows(out, rows))
+}
+
+/// Write `rows` to `out`, one JSON object per line.
+pub fn write_rows<T: Serialize>(out: &mut dyn Write, rows: impl IntoIterator<Item = T>) -> Result<()> {
+    for row in rows {
+        serde_json::to_writer(&mut *out, &row)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// Create `path` from what `fill` writes, all or nothing (temp file in the same folder, then rename).

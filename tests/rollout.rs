@@ -385,3 +385,71 @@ fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
         }
     }
 }
+
+/// A tutor over HTTP on loopback that answers every POST with `hint`; it serves until the test ends.
+fn http_tutor(hint: &'static str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hint", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let answer = serde_json::json!({ "hint": hint }).to_string();
+                let response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}", answer.len());
+                reader.get_mut().write_all(response.as_bytes()).unwrap();
+            });
+        }
+    });
+    url
+}
+
+/// Two tutor versions under the same simulated load: the same calls reach each, and each gets its own figures
+/// (one leaks the solution, the other does not) and its own rows.
+#[test]
+fn stress_tutor_compares_tutor_urls_under_the_same_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaky = http_tutor("<code>def sum_digits(n):\n    total = 0\n    while n > 0:\n        total += n % 10\n        n //= 10\n    return total</code>");
+    let careful = http_tutor("Check what happens to n on each pass of the loop.");
+    let (out, json) = (dir.path().join("stress.jsonl"), dir.path().join("figures.json"));
+    let students = example_streams();
+    let run = studentsim(&[
+        "stress-tutor", "--input", EXAMPLES, "--generator", "copy-last", "--streams", &students.to_string(), "--max-attempts", "2",
+        "--tutor-url", &leaky, "--tutor-url", &careful, "--out", out.to_str().unwrap(), "--json", json.to_str().unwrap(),
+    ]);
+    ok(&run);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(text.contains(&format!("tutor {leaky}")) && text.contains(&format!("tutor {careful}")), "{text}");
+    let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let tutors = figures["tutors"].as_array().unwrap();
+    assert_eq!((tutors[0]["tutor"].as_str(), tutors[1]["tutor"].as_str()), (Some(leaky.as_str()), Some(careful.as_str())));
+    let calls: Vec<u64> = tutors.iter().map(|t| t["figures"]["calls"].as_u64().unwrap()).collect();
+    assert!(calls[0] == students as u64 && calls[0] == calls[1], "the same load for both: {calls:?}");
+    let on_sum_digits = example_rows().iter().filter(|r| r["problem"] == "sum-digits" && r["attempt"] == 1).count() as u64;
+    assert_eq!(tutors[0]["figures"]["leaked"].as_u64(), Some(on_sum_digits), "{figures}");
+    assert_eq!(tutors[1]["figures"]["leaked"].as_u64(), Some(0), "{figures}");
+    for n in [1, 2] {
+        let written = rows(&dir.path().join(format!("stress.tutor{n}.jsonl")));
+        let hints = written.iter().filter(|r| r["generated"]["feedback"]["hint"].is_string()).count();
+        assert!(hints > 0, "tutor {n}'s hints are not in its rows");
+    }
+    // a rollout has one tutor
+    let one = studentsim(&["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--tutor-url", &leaky, "--tutor-url", &careful, "--out", dir.path().join("r.jsonl").to_str().unwrap()]);
+    assert_eq!(one.status.code(), Some(2), "{}", String::from_utf8_lossy(&one.stderr));
+}

@@ -140,7 +140,7 @@ fn grades_equal_the_cli_and_problems_hide_answers() {
 
 #[test]
 fn hostile_clients_get_a_clear_4xx_and_the_service_keeps_serving() {
-    let server = start(&["--jobs", "1", "--queue", "1", "--max-body-kib", "16", "--body-timeout", "1", "--example-timeout", "1"]);
+    let server = start(&["--jobs", "1", "--queue", "1", "--max-body-kib", "16", "--body-timeout", "1", "--example-timeout", "2"]);
     let addr = server.addr;
     let cases: [(&str, String, u16, &str); 5] = [
         ("malformed JSON", "{\"problem\": \"sum-digits\", \"code\": ".into(), 400, "body:"),

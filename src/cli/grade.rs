@@ -151,7 +151,7 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
     let records: Vec<GradeRecord> = rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
     bar.finish_and_clear();
     let results = rows.iter().zip(&records).map(|(row, record)| ResultRow { id: &row.id, problem: &row.problem, extra: &row.extra, record });
-    shard::write_output(output, manifest, |out| shard::write_rows(out, results))?;
+    shard::write_output(output, manifest, |out| crate::jsonl::write_rows(out, results))?;
     let mut counts = std::collections::BTreeMap::new();
     for record in &records {
         *counts.entry(record.label.as_str()).or_insert(0) += 1;

@@ -84,7 +84,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
         }
     }
     let out_rows = rows.iter().zip(features).zip(edits).map(|((submission, style), edit_distance)| Row { submission, style, edit_distance });
-    shard::write_output(&args.output, manifest, |out| shard::write_rows(out, out_rows))?;
+    shard::write_output(&args.output, manifest, |out| crate::jsonl::write_rows(out, out_rows))?;
     let of = args.shard.shard.map(|s| format!(" (shard {s} of {all_rows})")).unwrap_or_default();
     eprintln!("{} rows{of} -> {}", rows.len(), args.output.display());
     Ok(ExitCode::SUCCESS)

@@ -102,23 +102,32 @@ pub struct TutorArgs {
     /// {"hint": "..."}) after each attempt.
     #[arg(long, value_name = "CMD", conflicts_with = "tutor_url")]
     tutor: Option<String>,
-    /// An HTTP endpoint that gets the same JSON POSTed and answers with a hint.
+    /// An HTTP endpoint that gets the same JSON POSTed and answers with a hint. stress-tutor takes it several
+    /// times, to compare tutors under the same simulated load.
     #[arg(long, value_name = "URL")]
-    tutor_url: Option<String>,
+    tutor_url: Vec<String>,
     /// Seconds a tutor may take per hint.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     tutor_timeout: f64,
 }
 
 impl TutorArgs {
+    /// The one tutor of a rollout, if any.
     pub fn build(&self) -> Result<Option<Arc<dyn Tutor>>> {
+        if self.tutor_url.len() > 1 {
+            return Err(BadInput(format!("--tutor-url given {} times: a rollout has one tutor (stress-tutor compares several)", self.tutor_url.len())).into());
+        }
+        Ok(self.build_all()?.into_iter().next().map(|(_, tutor)| tutor))
+    }
+
+    /// Every tutor named, with how to call it (the command or the URL).
+    pub fn build_all(&self) -> Result<Vec<(String, Arc<dyn Tutor>)>> {
         let timeout = Duration::try_from_secs_f64(self.tutor_timeout)
             .map_err(|_| BadInput(format!("--tutor-timeout: {} is not a number of seconds", self.tutor_timeout)))?;
-        Ok(match (&self.tutor, &self.tutor_url) {
-            (Some(command), _) => Some(Arc::new(CommandTutor { command: command.clone(), timeout })),
-            (None, Some(url)) => Some(Arc::new(HttpTutor::new(url, timeout)?)),
-            (None, None) => None,
-        })
+        if let Some(command) = &self.tutor {
+            return Ok(vec![(command.clone(), Arc::new(CommandTutor { command: command.clone(), timeout }))]);
+        }
+        self.tutor_url.iter().map(|url| Ok((url.clone(), Arc::new(HttpTutor::new(url, timeout)?) as Arc<dyn Tutor>))).collect()
     }
 }
 

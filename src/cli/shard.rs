@@ -191,15 +191,6 @@ impl std::io::Write for Hashing<'_> {
     }
 }
 
-/// Rows as JSON Lines, the way `jsonl::write` writes them.
-pub fn write_rows<T: Serialize>(out: &mut dyn std::io::Write, rows: impl IntoIterator<Item = T>) -> Result<()> {
-    for row in rows {
-        serde_json::to_writer(&mut *out, &row)?;
-        out.write_all(b"\n")?;
-    }
-    Ok(())
-}
-
 /// The (student, problem) streams of `rows` that are `shard`'s.
 pub fn owned_streams(rows: &[crate::trajectory::Submission], shard: Shard) -> std::collections::BTreeSet<(String, String)> {
     crate::trajectory::streams(rows)

@@ -23,7 +23,8 @@ use crate::{BadInput, jsonl};
 
 #[derive(Debug, Args)]
 #[command(after_help = "--input gives the streams to imitate (repeated as new students up to --streams), --out a new \
-    file for the simulated rows (their feedback holds each hint).")]
+    file for the simulated rows (their feedback holds each hint). Repeat --tutor-url to compare tutors: each gets the same \
+    simulated students with the same seed, one after another, and its own figures and rows (--out with .tutorN).")]
 pub struct StressArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -102,9 +103,18 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
-    let Some(tutor) = args.tutor.build()? else {
-        return Err(BadInput("stress-tutor needs --tutor CMD or --tutor-url URL".into()).into());
-    };
+    if let Some(shard) = args.common.shard.shard {
+        return Err(BadInput(format!("--shard {shard}: stress-tutor measures tutors under one load; it is not sharded")).into());
+    }
+    let tutors = args.tutor.build_all()?;
+    if tutors.is_empty() {
+        return Err(BadInput("stress-tutor needs --tutor CMD or --tutor-url URL (repeat --tutor-url to compare tutors)".into()).into());
+    }
+    // One output file per tutor: --out itself for one, --out with `.tutorN` before its extension for several.
+    let outs: Vec<PathBuf> = (1..=tutors.len()).map(|n| if tutors.len() == 1 { args.common.out.clone() } else { numbered(&args.common.out, n) }).collect();
+    if let Some(existing) = outs.iter().find(|p| p.exists()) {
+        return Err(BadInput(format!("{}: already exists; a stress run writes its rows to a new file", existing.display())).into());
+    }
     // Repeat the input's streams as new students until there are enough.
     let source: Vec<_> = jsonl::read::<crate::trajectory::Submission>(&args.common.input)?;
     let distinct = crate::trajectory::streams(&source.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>()).len().max(1);
@@ -119,24 +129,60 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
             r
         })),
     )?;
-    if args.common.out.exists() {
-        return Err(BadInput(format!("{}: already exists; a stress run writes its rows to a new file", args.common.out.display())).into());
-    }
     args.common.input = input;
-    if let Some(shard) = args.common.shard.shard {
-        return Err(BadInput(format!("--shard {shard}: stress-tutor measures one tutor under one load; it is not sharded")).into());
-    }
     let (rollout, rows, rt) = prepare(ctx, &args.common)?;
+    let students = crate::trajectory::streams(&rows).len();
+    // Each tutor gets the same simulated students with the same seed, one tutor after another.
+    let mut all = Vec::with_capacity(tutors.len());
+    for ((name, tutor), out) in tutors.into_iter().zip(&outs) {
+        let (figures, wall) = measure(&rollout, &rows, &rt, tutor, out, &args)?;
+        if all.is_empty() || outs.len() == 1 {
+            println!("{students} simulated students, {} tutor calls in {:.1} s", figures.calls, wall.as_secs_f64());
+        }
+        if outs.len() > 1 {
+            println!("\ntutor {name} ({} calls in {:.1} s, rows in {})", figures.calls, wall.as_secs_f64(), out.display());
+        }
+        print_figures(&figures, args.leak_similarity);
+        all.push((name, figures));
+    }
+    if let Some(path) = &args.json {
+        jsonl::write_atomically(path, |w| {
+            if all.len() == 1 {
+                return Ok(serde_json::to_writer_pretty(w, &all[0].1)?);
+            }
+            let tutors: Vec<_> = all.iter().map(|(name, figures)| serde_json::json!({"tutor": name, "figures": figures})).collect();
+            Ok(serde_json::to_writer_pretty(w, &serde_json::json!({ "students": students, "tutors": tutors }))?)
+        })?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `path` with `.tutorN` before its extension.
+fn numbered(path: &std::path::Path, n: usize) -> PathBuf {
+    let stem = path.file_stem().map_or_else(|| "stress".into(), |s| s.to_string_lossy().into_owned());
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    path.with_file_name(format!("{stem}.tutor{n}{ext}"))
+}
+
+/// Run the simulated students against one tutor; its figures and the wall time.
+fn measure(
+    rollout: &rollout::Rollout,
+    rows: &[crate::trajectory::Submission],
+    rt: &tokio::runtime::Runtime,
+    tutor: Arc<dyn Tutor>,
+    out: &std::path::Path,
+    args: &StressArgs,
+) -> Result<(Figures, Duration)> {
     let measured = Arc::new(Measured { inner: tutor, calls: Mutex::new(Vec::new()) });
     let options = StreamOptions {
         max_attempts: args.max_attempts,
         interval: SignedDuration::from_secs(60),
         tutor: Some(measured.clone()),
     };
-    let out = Arc::new(ResumableOutput::open(&args.common.out)?);
+    let out = Arc::new(ResumableOutput::open(out)?);
     let bar = progress_of_unknown_length("students");
     let started = Instant::now();
-    rt.block_on(rollout::streams(&rollout, &rows, options, &out, &bar))?;
+    rt.block_on(rollout::streams(rollout, rows, options, &out, &bar))?;
     bar.finish_and_clear();
     let wall = started.elapsed();
 
@@ -172,8 +218,10 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
         leaked_share: if ok == 0 { 0.0 } else { leaked as f64 / ok as f64 },
         error_examples: examples,
     };
-    let students = crate::trajectory::streams(&rows).len();
-    println!("{students} simulated students, {} tutor calls in {:.1} s", figures.calls, wall.as_secs_f64());
+    Ok((figures, wall))
+}
+
+fn print_figures(figures: &Figures, leak_similarity: f64) {
     let l = &figures.latency_ms;
     println!("latency ms: p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}", l.p50, l.p90, l.p99, l.max);
     println!("errors: {} ({} timeouts)", figures.errors, figures.timeouts);
@@ -181,13 +229,10 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
         println!("  e.g. {e}");
     }
     println!(
-        "answer leakage: {} of {ok} hints ({:.1}%) hold code at least {:.0}% similar to the reference solution",
+        "answer leakage: {} of {} hints ({:.1}%) hold code at least {:.0}% similar to the reference solution",
         figures.leaked,
+        figures.calls - figures.errors,
         100.0 * figures.leaked_share,
-        100.0 * args.leak_similarity
+        100.0 * leak_similarity
     );
-    if let Some(path) = &args.json {
-        jsonl::write_atomically(path, |w| Ok(serde_json::to_writer_pretty(w, &figures)?))?;
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,9 @@ pub fn without_expected_outputs(stub: &str) -> String {
     let mut in_output = false;
     for line in stub.split_inclusive('\n') {
         let text = line.trim_start();
-        if text.starts_with(">>>") {
+        // an example may share its line with the docstring's opening quotes
+        let prompt = text.strip_prefix(r#"""""#).or_else(|| text.strip_prefix("'''")).unwrap_or(text).trim_start();
+        if prompt.starts_with(">>>") {
             in_output = true;
             out.push_str(line);
         } else if in_output && text.starts_with("...") {

@@ -67,8 +67,9 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
     if programs.is_empty() {
         return Err(BadInput(format!("{}: no programs to grade", args.refactory.display())).into());
     }
-    // Clients and the service share the runtime; grading itself is bounded by the service's --jobs.
-    let rt = tokio_runtime(args.jobs.max(2))?;
+    // Clients and the service share the runtime; grading is bounded by the service's --jobs, and the thread
+    // beyond them serves HTTP (as `serve` runs).
+    let rt = tokio_runtime(args.jobs + 1)?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     calibrate_all(&rt, &grader, &mut problems, &args.limits)?;
     let kinds = plan(args.requests, 1000, args.hostile_per_mille, programs.len(), args.seed);
@@ -165,7 +166,7 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
     let quantile = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
 
     let hostile = rt.block_on(hostile_clients(addr, args.hostile_clients, &problems[0].id))?;
-    let healthy = rt.block_on(client.get(format!("http://{addr}/healthz")).send()).is_ok_and(|r| r.status().is_success());
+    let healthy = rt.block_on(async { client.get(format!("http://{addr}/healthz")).send().await }).is_ok_and(|r| r.status().is_success());
     let _ = stop.send(());
     rt.block_on(server)??;
 

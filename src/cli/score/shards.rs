@@ -123,7 +123,7 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
-    shard::write_output(&args.out, Some(manifest), |out| shard::write_rows(out, &parts))?;
+    shard::write_output(&args.out, Some(manifest), |out| crate::jsonl::write_rows(out, &parts))?;
     eprintln!("score shard {shard}: {} grades, {} embeddings -> {}", mine.len(), parts.len() - mine.len(), args.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -133,7 +133,9 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     }
     let registry = ctx.registry()?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
-    let rt = tokio_runtime(args.jobs)?;
+    // A grade holds its worker thread until it ends; one thread more than --jobs keeps accepting, reading and
+    // refusing requests while every grading slot is busy.
+    let rt = tokio_runtime(args.jobs + 1)?;
     let options = Options { jobs: args.jobs, queue: args.queue, token, admin_token, max_body: args.max_body_kib << 10, body_timeout };
     rt.block_on(async move {
         let service = Service::new(grader, registry.iter().cloned(), options).await?;
