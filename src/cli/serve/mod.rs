@@ -28,8 +28,8 @@ use crate::problems::Problem;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Endpoints:\n  \
-    POST /v1/grade            {\"problem\": ID, \"code\": ...} -> the record of `grade --json`;\n  \
-                              {\"submissions\": [{\"id\", \"problem\", \"code\"}, ...]} -> {\"results\": [...]}\n  \
+    POST /v1/grade            {\"problem\": ID, \"code\": ...} -> the record of `grade --json`;\n                            \
+    {\"submissions\": [{\"id\", \"problem\", \"code\"}, ...]} -> {\"results\": [...]}\n  \
     GET  /v1/problems         every problem's id, title and entry functions\n  \
     GET  /v1/problems/{id}    statement and stub (expected outputs removed; with the admin token, the solution \
     and the full stub too)\n  \
