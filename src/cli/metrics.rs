@@ -60,8 +60,10 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     // A shard takes whole streams (edit distances stay within one), and writes its rows in input order.
     let positions: Vec<usize> = match args.shard.shard {
         Some(s) => {
-            let owned = shard::owned_streams(&rows, s);
-            (0..rows.len()).filter(|&i| owned.contains(&(rows[i].student.clone(), rows[i].problem.clone()))).collect()
+            let mut mine: Vec<usize> =
+                trajectory::streams(&rows).into_values().enumerate().filter(|(j, _)| s.owns(*j)).flat_map(|(_, indices)| indices).collect();
+            mine.sort_unstable();
+            mine
         }
         None => (0..rows.len()).collect(),
     };

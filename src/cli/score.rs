@@ -223,28 +223,38 @@ fn write_report_with(ctx: &Context, args: &ScoreArgs, pre: Option<&shards::Preco
     Ok((report, markdown))
 }
 
+/// Each set's labels and pass rates, row by row.
+type Grades = (Vec<Vec<Label>>, Vec<Vec<f64>>);
+
 /// Each row's own label and pass rate, where it has both (a row without either gets `compile` and 0 until graded).
-fn own_grades(inputs: &[&Input]) -> (Vec<Vec<Label>>, Vec<Vec<f64>>) {
+fn own_grades(inputs: &[&Input]) -> Grades {
     let labels = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.label.unwrap_or(Label::Compile)).collect()).collect();
     let pass_rates = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.pass_rate.unwrap_or(0.0)).collect()).collect();
     (labels, pass_rates)
 }
 
-/// The (set, row) of every row without a label or pass rate, and the registry's problem for each of them.
-fn grade_todo<'r>(ctx: &Context, registry: &'r Registry, inputs: &[&Input]) -> Result<(Vec<(usize, usize)>, HashMap<String, &'r Problem>)> {
-    let todo: Vec<(usize, usize)> = inputs
+/// Whether `row` lacks a label or a pass rate, and so is graded.
+fn needs_grade(row: &Submission) -> bool {
+    row.label.is_none() || row.pass_rate.is_none()
+}
+
+/// The (set, row) of every row that needs a grade.
+fn grade_todo(inputs: &[&Input]) -> Vec<(usize, usize)> {
+    inputs
         .iter()
         .enumerate()
-        .flat_map(|(s, input)| {
-            input.rows.iter().enumerate().filter(|(_, (_, r))| r.label.is_none() || r.pass_rate.is_none()).map(move |(i, _)| (s, i))
-        })
-        .collect();
+        .flat_map(|(s, input)| input.rows.iter().enumerate().filter(|(_, (_, r))| needs_grade(r)).map(move |(i, _)| (s, i)))
+        .collect()
+}
+
+/// The registry's problem for each row of `todo`.
+fn todo_problems<'r>(ctx: &Context, registry: &'r Registry, inputs: &[&Input], todo: &[(usize, usize)]) -> Result<HashMap<String, &'r Problem>> {
     let mut problems = HashMap::new();
     for (s, input) in inputs.iter().enumerate() {
         let rows = todo.iter().filter(|&&(t, _)| t == s).map(|&(_, i)| (input.rows[i].0, input.rows[i].1.problem.as_str()));
         problems.extend(registry_problems(ctx, registry, &input.path, rows, "rows without a label are graded against it; ")?);
     }
-    Ok((todo, problems))
+    Ok(problems)
 }
 
 /// Labels and pass rates of every row: the row's own when it has both, else a fresh grade.
@@ -253,13 +263,14 @@ async fn grade_missing(
     grader: &Arc<Grader>,
     inputs: &[&Input],
     jobs: usize,
-) -> Result<(Vec<Vec<Label>>, Vec<Vec<f64>>)> {
+) -> Result<Grades> {
     let (mut labels, mut pass_rates) = own_grades(inputs);
-    if inputs.iter().all(|s| s.rows.iter().all(|(_, r)| r.label.is_some() && r.pass_rate.is_some())) {
+    let todo = grade_todo(inputs);
+    if todo.is_empty() {
         return Ok((labels, pass_rates));
     }
     let registry: Registry = ctx.registry()?;
-    let (todo, problems) = grade_todo(ctx, &registry, inputs)?;
+    let problems = todo_problems(ctx, &registry, inputs, &todo)?;
     let mut maker = JobMaker::new(grader);
     let mut jobs_list = Vec::with_capacity(todo.len());
     for &(s, i) in &todo {
@@ -277,11 +288,11 @@ async fn grade_missing(
 }
 
 /// Labels and pass rates of every row: the row's own when it has both, else the one a shard wrote.
-fn grades_from_shards(inputs: &[&Input], pre: &shards::Precomputed) -> Result<(Vec<Vec<Label>>, Vec<Vec<f64>>), BadInput> {
+fn grades_from_shards(inputs: &[&Input], pre: &shards::Precomputed) -> Result<Grades, BadInput> {
     let (mut labels, mut pass_rates) = own_grades(inputs);
     for (s, input) in inputs.iter().enumerate() {
         for (i, (line, row)) in input.rows.iter().enumerate() {
-            if row.label.is_none() || row.pass_rate.is_none() {
+            if needs_grade(row) {
                 let &(label, pass_rate) = pre.grades.get(&(s, i)).ok_or_else(|| {
                     BadInput(format!("{}:{line}: no shard graded this row (were the shards made from this file?)", input.path.display()))
                 })?;

@@ -6,7 +6,7 @@
 //! Rows to grade are shared by stream; programs to embed by batch, in the batches one run would embed them in
 //! ([`embed::missing_batches`]), since a vector can differ in its last bits with the batch it was padded in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use clap::ValueEnum as _;
 use serde::{Deserialize, Serialize};
 
-use super::{Input, ScoreArgs, grade_todo, load_embedder, read_inputs};
+use super::{Input, ScoreArgs, grade_todo, load_embedder, read_inputs, todo_problems};
 use crate::BadInput;
 use crate::cli::merge::ShardFile;
 use crate::cli::shard::{self, Kind, Manifest, Shard};
@@ -22,7 +22,7 @@ use crate::cli::{Command, Context, output::progress, parse_own, tokio_runtime, u
 use crate::grade::Label;
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::metrics::embed::{self, EmbeddingCache};
-use crate::trajectory;
+use crate::sandbox::runtime::hex;
 
 /// One line of a score shard.
 #[derive(Serialize, Deserialize)]
@@ -76,20 +76,22 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
 
     // Grades: the rows without one, by stream across the sets in order.
     let registry = ctx.registry()?;
-    let (todo, problems) = grade_todo(ctx, &registry, &inputs)?;
-    let mut stream_number = HashMap::new();
+    let todo = grade_todo(&inputs);
+    let problems = todo_problems(ctx, &registry, &inputs, &todo)?;
+    // Streams are numbered set after set, each set's in (student, problem) order, as `trajectory::streams` keys them.
+    let mut stream_number: HashMap<(usize, &str, &str), usize> = HashMap::new();
     for (s, input) in inputs.iter().enumerate() {
-        let rows: Vec<_> = input.rows.iter().map(|(_, r)| r.clone()).collect();
-        for (student, problem) in trajectory::streams(&rows).into_keys() {
+        let streams: BTreeSet<(&str, &str)> = input.rows.iter().map(|(_, r)| (r.student.as_str(), r.problem.as_str())).collect();
+        for (student, problem) in streams {
             let next = stream_number.len();
-            stream_number.insert((s, student.to_owned(), problem.to_owned()), next);
+            stream_number.insert((s, student, problem), next);
         }
     }
     let mine: Vec<(usize, usize)> = todo
         .into_iter()
         .filter(|&(s, i)| {
             let row = &inputs[s].rows[i].1;
-            shard.owns(stream_number[&(s, row.student.clone(), row.problem.clone())])
+            shard.owns(stream_number[&(s, row.student.as_str(), row.problem.as_str())])
         })
         .collect();
     let mut maker = JobMaker::new(&grader);
@@ -118,7 +120,7 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
         let texts: Vec<&str> = batch.iter().map(|&i| codes[i]).collect();
         for (text, vector) in texts.iter().zip(embedder.embed(&texts)?) {
             let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
-            parts.push(Part::Embedding { sha256: shard::sha256_hex(text.as_bytes()), vector: hex(&bytes) });
+            parts.push(Part::Embedding { sha256: hex(&embed::text_key(text)), vector: hex(&bytes) });
         }
         bar.inc(batch.len() as u64);
     }
@@ -161,11 +163,7 @@ pub(in crate::cli) fn merge(shards: &[ShardFile], output: &Path) -> Result<()> {
     Ok(())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    (text.len() % 2 == 0).then_some(())?;
+    text.len().is_multiple_of(2).then_some(())?;
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }

@@ -56,34 +56,36 @@ pub fn embed_cached(
     batch: usize,
     mut progress: impl FnMut(usize),
 ) -> Result<Vec<Vec<f32>>> {
-    let batches = missing_batches(cache, texts, batch);
+    let keys: Vec<[u8; 32]> = texts.iter().map(|t| cache::key(t)).collect();
+    let batches = batches_of_missing(cache, texts, &keys, batch);
     let mut done = texts.len() - batches.iter().map(Vec::len).sum::<usize>();
     progress(done);
     for chunk in batches {
         let batch_texts: Vec<&str> = chunk.iter().map(|&i| texts[i]).collect();
         let vectors = embedder.embed(&batch_texts)?;
         for (&i, vector) in chunk.iter().zip(vectors) {
-            cache.insert(cache::key(texts[i]), vector)?;
+            cache.insert(keys[i], vector)?;
         }
         done += chunk.len();
         progress(done);
     }
     cache.flush()?;
-    Ok(texts.iter().map(|t| cache.get(&cache::key(t)).expect("every vector was computed").to_vec()).collect())
+    Ok(keys.iter().map(|k| cache.get(k).expect("every vector was computed").to_vec()).collect())
 }
 
 /// The texts (indices into `texts`) whose vectors `cache` lacks, each distinct text once, in the batches
 /// [`embed_cached`] embeds them in. A text's vector can differ in its last bits with the batch it is padded in,
 /// so work shared out by batch gives the same vectors as one run.
 pub fn missing_batches(cache: &EmbeddingCache, texts: &[&str], batch: usize) -> Vec<Vec<usize>> {
+    let keys: Vec<[u8; 32]> = texts.iter().map(|t| cache::key(t)).collect();
+    batches_of_missing(cache, texts, &keys, batch)
+}
+
+/// [`missing_batches`], with each text's cache key (`keys[i]` of `texts[i]`) already computed.
+fn batches_of_missing(cache: &EmbeddingCache, texts: &[&str], keys: &[[u8; 32]], batch: usize) -> Vec<Vec<usize>> {
     // Identical programs (common in real logs) are embedded once.
     let mut seen = std::collections::HashSet::new();
-    let mut missing: Vec<usize> = (0..texts.len())
-        .filter(|&i| {
-            let key = cache::key(texts[i]);
-            cache.get(&key).is_none() && seen.insert(key)
-        })
-        .collect();
+    let mut missing: Vec<usize> = (0..texts.len()).filter(|&i| cache.get(&keys[i]).is_none() && seen.insert(keys[i])).collect();
     // Batches of similar length waste little on padding.
     missing.sort_by_key(|&i| texts[i].len());
     missing.chunks(batch.max(1)).map(<[usize]>::to_vec).collect()
