@@ -265,7 +265,7 @@ fn same_seed_same_text() {
     assert_ne!(first, draw(6, 3), "another seed, other samples");
     assert_ne!(first[0].code, first[1].code, "the samples of one request differ");
     assert!(first.iter().all(|g| g.prompt_sha256 == first[0].prompt_sha256));
-    let gguf = Source::Gguf { file: fixtures().join("tiny-q4_0.gguf"), tokenizer: tokenizer() };
+    let gguf = Source::Gguf { file: fixtures().join("tiny-q4_0.gguf"), tokenizer: tokenizer(), adapter: None };
     let quantized = LocalModel::load("tiny-q4", &gguf, Layout::FineTuned, &Device::Cpu, &overrides, 1).unwrap();
     let a = rt.block_on(quantized.generate_many(&request(1), 2)).unwrap();
     assert_eq!(a, rt.block_on(quantized.generate_many(&request(1), 2)).unwrap());

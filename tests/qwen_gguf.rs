@@ -29,7 +29,7 @@ fn gguf() -> Option<PathBuf> {
 #[test]
 fn greedy_replies_compile_for_simple_problems() {
     let Some(file) = gguf() else { return };
-    let source = Source::Gguf { file, tokenizer: fetched_tokenizer(&Runtime::default_dir()) };
+    let source = Source::Gguf { file, tokenizer: fetched_tokenizer(&Runtime::default_dir()), adapter: None };
     let greedy = SamplingOverrides { temperature: Some(0.0), max_new_tokens: Some(320), ..SamplingOverrides::default() };
     let model = LocalModel::load("qwen", &source, Layout::Chat, &Device::Cpu, &greedy, 1).unwrap();
     let registry = Registry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("problems")).unwrap();

@@ -129,11 +129,13 @@ struct OpenAiArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Local model (--generator qwen)")]
 struct QwenArgs {
-    /// A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) merged into --model at load.
+    /// A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors; `studentsim train` writes
+    /// one): merged into --model at load, or with --gguf merged into the prefill weights and run beside the
+    /// quantized ones as an f32 low-rank path when decoding.
     #[arg(long, value_name = "DIR")]
     adapter: Option<PathBuf>,
     /// A quantized Qwen2 GGUF file to run instead of --model (CPU only).
-    #[arg(long, value_name = "FILE", conflicts_with = "adapter")]
+    #[arg(long, value_name = "FILE")]
     gguf: Option<PathBuf>,
     /// tokenizer.json for --gguf [default: one beside the file, else the Qwen2.5 tokenizer fetched by
     /// runtimes/setup.sh].
@@ -227,7 +229,11 @@ fn local_model(ctx: &Context, args: &GeneratorArgs) -> Result<LocalModel> {
             let tokenizer = q.tokenizer.clone().unwrap_or_else(|| {
                 if beside.is_file() { beside } else { fetched_tokenizer(&ctx.runtime_dir()) }
             });
-            (Source::Gguf { file: file.clone(), tokenizer }, file.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            let name = match &q.adapter {
+                Some(adapter) => adapter.file_name(),
+                None => file.file_stem(),
+            };
+            (Source::Gguf { file: file.clone(), tokenizer, adapter: q.adapter.clone() }, name.map(|s| s.to_string_lossy().into_owned()))
         }
         (None, Some(dir)) => {
             let dir = PathBuf::from(dir);

@@ -6,6 +6,7 @@
 mod bench;
 mod demo;
 mod generators;
+mod machine;
 mod grade;
 mod merge;
 mod metrics;
@@ -17,6 +18,7 @@ mod serve;
 mod fuzz;
 mod stress;
 mod shard;
+mod train;
 mod trajectories;
 
 use std::path::PathBuf;
@@ -89,6 +91,9 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Run many simulated students against one tutor bot: latency percentiles, failures, answer leakage.
     StressTutor(stress::StressArgs),
+    /// Fine-tune a student model: LoRA on a Qwen2 model from real streams (PEFT in a pinned environment), resumable,
+    /// with a training card beside the adapter.
+    Train(train::TrainArgs),
     /// Score simulated sets against a real one: the study's tables, metrics.json and SVG plots.
     Score(score::ScoreArgs),
     /// Serve the grader over HTTP: POST /v1/grade, GET /v1/problems, /healthz, /metrics (see --help).
@@ -110,7 +115,7 @@ struct Pep8EngineArgs {
 
 /// Sandbox limits, shared by every command that grades.
 #[derive(Debug, Clone, Args)]
-struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Seconds one doctest example may run.
     #[arg(long, value_name = "SECS", default_value_t = 2.0)]
     example_timeout: f64,
@@ -196,6 +201,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Merge(args) => merge::run(args),
         Command::Rollout(cmd) => rollout::run(&ctx, cmd),
         Command::Score(args) => score::run(&ctx, args),
+        Command::Train(args) => train::run(&ctx, args),
         Command::StressTutor(args) => stress::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Fuzz(args) => fuzz::run(args),

@@ -70,6 +70,10 @@ pub struct NextStepArgs {
     /// Also show the student's submissions on an earlier problem (student context).
     #[arg(long)]
     context: bool,
+    /// Show what the previous real attempt was graded (a FEEDBACK section, as streams show it and as `export sft
+    /// --feedback` trains): each previous attempt is graded in the sandbox first.
+    #[arg(long)]
+    feedback: bool,
 }
 
 #[derive(Debug, Args)]
@@ -138,7 +142,10 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
         RolloutCommand::Stream(a) => &a.common,
     };
     let settings = match &cmd {
-        RolloutCommand::NextStep(a) => format!("next-step k={} context={}", a.k, a.context),
+        RolloutCommand::NextStep(a) => match a.feedback {
+            false => format!("next-step k={} context={}", a.k, a.context),
+            true => format!("next-step k={} context={} feedback", a.k, a.context),
+        },
         RolloutCommand::Stages(a) => format!("stages context={}", a.context),
         RolloutCommand::Stream(a) => format!("stream max={} interval={} {:?}", a.max_attempts, a.interval, a.tutor),
     };
@@ -152,7 +159,7 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
     let summary = match &cmd {
         RolloutCommand::NextStep(a) => {
             let bar = progress_of_unknown_length("next steps");
-            let summary = rt.block_on(rollout::next_step(&rollout, &rows, a.k, a.context, &out, &bar))?;
+            let summary = rt.block_on(rollout::next_step(&rollout, &rows, a.k, a.context, a.feedback, &out, &bar))?;
             bar.finish_and_clear();
             summary
         }

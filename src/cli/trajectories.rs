@@ -1,6 +1,7 @@
 //! `studentsim import` (datasets → problems + trajectories) and `studentsim split`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -13,7 +14,9 @@ use super::{Context, LimitArgs, default_jobs, registry_problems, tokio_runtime};
 use crate::grade::Label;
 use crate::jsonl::{self, write_atomically};
 use crate::problems::MANIFEST;
-use crate::generate::sft::{SftSpec, sft_rows};
+use crate::generate::real_feedback::{previous_attempts, real_feedback};
+use crate::generate::sft::{SftRow, SftSpec, sft_rows};
+use crate::problems::Problem;
 use crate::trajectory::split::{Part, Split, SplitSpec};
 use crate::BadInput;
 use crate::trajectory::{self, Anonymizer, newcaledonia, progsnap2};
@@ -65,23 +68,73 @@ pub enum ExportCommand {
     },
     /// Write fine-tuning rows in the study's layout ({prompt, completion, experiment, stage, k, context, ...}):
     /// the fine-tuned prompt of every stage (Experiment 1) and next step (Experiment 2), and the real code as
-    /// the completion. Train on the completion only (see the README's LoRA recipe).
+    /// the completion. Train on the completion only (`studentsim train` does).
     Sft {
-        /// Trajectory rows, usually the train part of a split.
-        #[arg(long, value_name = "JSONL")]
-        input: PathBuf,
+        #[command(flatten)]
+        rows: SftArgs,
         #[arg(long, value_name = "JSONL")]
         out: PathBuf,
-        /// Leave out the Experiment 1 (stage) rows.
-        #[arg(long)]
-        no_stages: bool,
-        /// Experiment 2 rows with k real priors; repeat for several k.
-        #[arg(long = "k", value_name = "K", default_values_t = [1usize, 3])]
-        ks: Vec<usize>,
-        /// Which context variants to write.
-        #[arg(long, value_enum, default_value_t = ContextVariants::Both)]
-        context: ContextVariants,
     },
+}
+
+/// Which fine-tuning rows to make, from which trajectories (`export sft` and `train`).
+#[derive(Debug, Args)]
+pub struct SftArgs {
+    /// Trajectory rows, usually the train part of a split.
+    #[arg(long, value_name = "JSONL")]
+    pub input: PathBuf,
+    /// Leave out the Experiment 1 (stage) rows.
+    #[arg(long)]
+    pub no_stages: bool,
+    /// Experiment 2 rows with k real priors; repeat for several k.
+    #[arg(long = "k", value_name = "K", default_values_t = [1usize, 3], value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub ks: Vec<usize>,
+    /// Which context variants to write.
+    #[arg(long, value_enum, default_value_t = ContextVariants::Both)]
+    pub context: ContextVariants,
+    /// Show each next step what its previous real attempt was graded, as a stream's FEEDBACK section shows a
+    /// simulated student (label, message, failing examples): every previous attempt is graded in the sandbox
+    /// first (each distinct program once). Without it the rows are exactly the study's.
+    #[arg(long)]
+    pub feedback: bool,
+    /// Submissions graded in parallel for --feedback [default: number of cores].
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl SftArgs {
+    /// The rows asked for, with the trajectory rows they were made from.
+    pub fn rows(&self, ctx: &Context) -> Result<Vec<SftRow>> {
+        let lines = trajectory::read_numbered(&self.input)?;
+        let registry = ctx.registry()?;
+        let problems: HashMap<String, Arc<Problem>> =
+            registry_problems(ctx, &registry, &self.input, lines.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?
+                .into_iter()
+                .map(|(id, p)| (id, Arc::new(p.clone())))
+                .collect();
+        let rows: Vec<trajectory::Submission> = lines.into_iter().map(|(_, r)| r).collect();
+        let spec = SftSpec {
+            stages: !self.no_stages,
+            ks: self.ks.clone(),
+            without_context: self.context != ContextVariants::With,
+            with_context: self.context != ContextVariants::Without,
+        };
+        let feedback = match self.feedback {
+            false => None,
+            true => {
+                let grader = ctx.grader(&self.limits, self.jobs)?;
+                let rt = tokio_runtime(self.jobs)?;
+                let bar = progress_of_unknown_length("grading previous attempts");
+                let wanted = previous_attempts(&rows, &self.ks);
+                let graded = rt.block_on(real_feedback(grader, &problems, &rows, &wanted, self.jobs, &bar))?;
+                bar.finish_and_clear();
+                Some(graded)
+            }
+        };
+        Ok(sft_rows(&rows, &problems, &spec, feedback.as_ref()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -204,21 +257,8 @@ pub fn export(ctx: &Context, cmd: ExportCommand) -> Result<ExitCode> {
             progsnap2::export(&rows, &out)?;
             println!("{} submissions -> {}", rows.len(), out.display());
         }
-        ExportCommand::Sft { input, out, no_stages, ks, context } => {
-            let lines = trajectory::read_numbered(&input)?;
-            let registry = ctx.registry()?;
-            let problems = registry_problems(ctx, &registry, &input, lines.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?
-                .into_iter()
-                .map(|(id, p)| (id, std::sync::Arc::new(p.clone())))
-                .collect();
-            let rows: Vec<trajectory::Submission> = lines.into_iter().map(|(_, r)| r).collect();
-            let spec = SftSpec {
-                stages: !no_stages,
-                ks,
-                without_context: context != ContextVariants::With,
-                with_context: context != ContextVariants::Without,
-            };
-            let sft = sft_rows(&rows, &problems, &spec);
+        ExportCommand::Sft { rows, out } => {
+            let sft = rows.rows(ctx)?;
             jsonl::write(&out, &sft)?;
             println!("{} fine-tuning rows -> {}", sft.len(), out.display());
         }

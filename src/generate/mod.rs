@@ -10,6 +10,7 @@ pub mod edits;
 pub mod openai;
 pub mod prompt;
 pub mod qwen;
+pub mod real_feedback;
 pub mod reply;
 pub mod retrieval;
 pub mod sft;

@@ -198,6 +198,49 @@ mod tests {
         assert_eq!(messages[1].content, want);
     }
 
+    /// The layout `export sft --feedback` trains on and a stream shows: the last attempt's feedback after the TODO
+    /// code, before the submissions; only the last attempt's.
+    #[test]
+    fn fine_tuned_next_step_prompt_with_feedback() {
+        let feedback = |label, message: Option<&str>, failing: Vec<FailingExample>| Feedback {
+            label,
+            message: message.map(str::to_owned),
+            failing,
+            hint: None,
+            tutor_error: None,
+        };
+        let history = vec![
+            Attempt {
+                code: "def add_one(x)\n    return x".into(),
+                feedback: Some(feedback(Label::Compile, Some("SyntaxError: expected ':'"), vec![])),
+            },
+            Attempt {
+                code: "def add_one(x):\n    return x".into(),
+                feedback: Some(feedback(
+                    Label::Logical,
+                    None,
+                    vec![FailingExample { source: "add_one(1)".into(), want: "2\n".into(), got: "1\n".into() }],
+                )),
+            },
+        ];
+        let prompt = fine_tuned(&request(Target::Next, history, vec![]));
+        let want = format!(
+            "PROBLEM INSTRUCTIONS:\nWrite add_one(x).\nIt returns x + 1.\n\nFIXED CODE:\n<code>ONE = 1</code>\n\n\
+             TODO CODE:\n{TODO}\n\nFEEDBACK:\nThe last attempt was graded: logical.\n>>> add_one(1)\nexpected: 2\n\
+             got: 1\n\nSUBMISSIONS:\n<code>def add_one(x)\n    return x</code><code>def add_one(x):\n    return x</code>\n"
+        );
+        assert_eq!(prompt, want);
+        let compile = vec![Attempt {
+            code: "def add_one(x)\n    return x".into(),
+            feedback: Some(feedback(Label::Compile, Some("SyntaxError: expected ':' (line 1)\n"), vec![])),
+        }];
+        let prompt = fine_tuned(&request(Target::Next, compile, vec![]));
+        assert!(
+            prompt.contains("\n\nFEEDBACK:\nThe last attempt was graded: compile.\nSyntaxError: expected ':' (line 1)\n\nSUBMISSIONS:\n"),
+            "the message follows the label on its own line: {prompt}"
+        );
+    }
+
     #[test]
     fn chatml_ends_at_the_assistant_turn() {
         let messages = [Message { role: "system", content: "S".into() }, Message { role: "user", content: "U".into() }];

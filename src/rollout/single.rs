@@ -2,7 +2,7 @@
 //! stages (Experiment 1). Each output row keeps the real row's student, problem, time and attempt, so `score`
 //! pairs it with the real one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -12,7 +12,8 @@ use tokio::task::JoinSet;
 
 use super::output::{ResumableOutput, key};
 use super::{Rollout, Summary, attempt_row, record};
-use crate::generate::{Attempt, ContextProblem, Request, Target};
+use crate::generate::real_feedback::{previous_attempts, real_feedback, real_history};
+use crate::generate::{ContextProblem, Feedback, Request, Target};
 use crate::trajectory::Submission;
 use crate::problems::Problem;
 use crate::trajectory::views::{self, NextStepItem, StageItem};
@@ -29,31 +30,50 @@ fn context(rows: &[Submission], context: &[usize], wanted: bool) -> Vec<ContextP
 }
 
 /// Next steps for every real row of `rows` that has a predecessor, from up to `k` real predecessors, with the
-/// student-context segment when `with_context`.
+/// student-context segment when `with_context`, and with `feedback` what the previous real attempt was graded
+/// (each one graded in the sandbox first; `progress` counts those grades, then the next steps).
 pub async fn next_step(
     rollout: &Rollout,
     rows: &[Submission],
     k: usize,
     with_context: bool,
+    feedback: bool,
     out: &Arc<ResumableOutput>,
     progress: &ProgressBar,
 ) -> Result<Summary> {
+    let shown = match feedback {
+        true => {
+            let problems = rollout.problems.iter().map(|(id, p)| (id.clone(), p.problem.clone())).collect();
+            let wanted = previous_attempts(rows, &[k]);
+            let graded = real_feedback(rollout.grader.clone(), &problems, rows, &wanted, rollout.jobs, progress).await?;
+            progress.reset();
+            Some(graded)
+        }
+        false => None,
+    };
     let items = views::next_steps(rows, k).into_iter().map(|item| {
         let target = &rows[item.target];
         let problem = rollout.problems[&target.problem].problem.clone();
-        (next_step_request(rows, &item, problem, with_context, rollout.seed), target.clone())
+        (next_step_request(rows, &item, problem, with_context, shown.as_ref(), rollout.seed), target.clone())
     });
     run(rollout, items.collect(), out, progress).await
 }
 
-/// The request for next-step `item` of `rows`: its real predecessors, and the student-context segment when
-/// `with_context`.
-pub fn next_step_request(rows: &[Submission], item: &NextStepItem, problem: Arc<Problem>, with_context: bool, seed: u64) -> Request {
+/// The request for next-step `item` of `rows`: its real predecessors (the last with its feedback, when
+/// `feedback` holds it), and the student-context segment when `with_context`.
+pub fn next_step_request(
+    rows: &[Submission],
+    item: &NextStepItem,
+    problem: Arc<Problem>,
+    with_context: bool,
+    feedback: Option<&HashMap<usize, Feedback>>,
+    seed: u64,
+) -> Request {
     let target = &rows[item.target];
     Request {
         problem,
         student: target.student.clone(),
-        history: item.priors.iter().map(|&i| Attempt { code: rows[i].code.clone(), feedback: None }).collect(),
+        history: real_history(rows, &item.priors, feedback),
         context: context(rows, &item.context, with_context),
         target: Target::Next,
         seed,

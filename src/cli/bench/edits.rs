@@ -132,7 +132,7 @@ fn requests(registry: &Registry, rows: &[Submission], k: usize, seed: u64) -> Re
             Entry::Occupied(known) => Arc::clone(known.get()),
             Entry::Vacant(new) => Arc::clone(new.insert(Arc::new(registry.get(id)?.clone()))),
         };
-        requests.push(next_step_request(rows, &item, problem, false, seed));
+        requests.push(next_step_request(rows, &item, problem, false, None, seed));
     }
     Ok(requests)
 }

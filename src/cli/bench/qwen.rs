@@ -176,7 +176,7 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
     if args.json {
         let figures = serde_json::json!({
             "weights": format!("random ({described}), f32"), "threads": args.threads, "prompt_tokens": p,
-            "new_tokens": new_tokens, "cpu": super::qwen_gguf::cpu_description(), "peer": peer.versions,
+            "new_tokens": new_tokens, "cpu": crate::cli::machine::cpu_description(), "peer": peer.versions,
             "studentsim": {"prompt_tokens_per_s": rate(p, ours.prefill), "decode_tokens_per_s": rate(new_tokens, ours.decode),
                            "batch_of_4_decode_tokens_per_s": rate(4 * new_tokens, batched)},
             "transformers": {"prompt_tokens_per_s": rate(p, peer.prefill), "decode_tokens_per_s": rate(new_tokens, peer.decode)},

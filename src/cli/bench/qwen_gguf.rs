@@ -156,7 +156,7 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
         threads: args.threads,
         prompt_tokens: p,
         new_tokens,
-        cpu: cpu_description(),
+        cpu: crate::cli::machine::cpu_description(),
         peer: format!("llama-cpp-python {} ({})", peer.version, peer.system_info.trim()),
         studentsim: Speed {
             prompt_tokens_per_s: p as f64 / ours.prefill,
@@ -333,20 +333,4 @@ fn speed_prompt(ctx: &Context, encode: &dyn Fn(&str) -> Result<Vec<u32>>, n: usi
     ensure!(ids.len() >= n, "the registry's problems make a prompt of only {} tokens; ask for fewer --prompt-tokens", ids.len());
     ids.truncate(n);
     Ok(ids)
-}
-
-/// The CPU model and the SIMD flags that matter to both sides, from /proc/cpuinfo.
-pub fn cpu_description() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_owned()));
-    let flags: Vec<&str> = info
-        .lines()
-        .find_map(|l| l.strip_prefix("flags").and_then(|r| r.split_once(':')).map(|(_, f)| f))
-        .map(|f| {
-            f.split_whitespace()
-                .filter(|f| ["avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"].contains(f))
-                .collect()
-        })
-        .unwrap_or_default();
-    format!("{} ({})", model.unwrap_or_else(|| "unknown CPU".into()), flags.join(" "))
 }

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::super::Context;
 use super::qwen::QwenArgs;
-use super::qwen_gguf::{cpu_description, encode, greedy, last_logits, study_prompts, study_tokenizer};
+use crate::cli::machine::cpu_description;
+use super::qwen_gguf::{encode, greedy, last_logits, study_prompts, study_tokenizer};
 use crate::generate::qwen::load_folder;
 use crate::generate::sft::{SftSpec, sft_rows};
 use crate::problems::Registry;
@@ -165,7 +166,7 @@ fn training_rows(encode: &dyn Fn(&str) -> Result<Vec<u32>>) -> Result<Vec<(Vec<u
     let registry = Registry::load(&root.join("problems"))?;
     let problems: HashMap<String, Arc<crate::problems::Problem>> = registry.iter().map(|p| (p.id.clone(), Arc::new(p.clone()))).collect();
     let spec = SftSpec { stages: false, ks: vec![1], without_context: true, with_context: false };
-    sft_rows(&rows, &problems, &spec)
+    sft_rows(&rows, &problems, &spec, None)
         .iter()
         .take(4)
         .map(|row| {

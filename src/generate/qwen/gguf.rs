@@ -6,6 +6,10 @@
 //!
 //! Tensor names map one to one onto the Hugging Face ones; llama.cpp stores Qwen2's Q and K unpermuted, since
 //! its NeoX-style RoPE is the same rotation as transformers' `rotate_half`.
+//!
+//! A PEFT LoRA adapter ([`load_adapted`]) is merged exactly into the dequantized copy (`W + scale · B·A`, as a
+//! Hugging Face folder merges it) and kept as an f32 side path beside the quantized copy
+//! ([`super::matvec::LowRank`]), so prefill and decoding both see the whole adapter.
 
 use std::fs::File;
 use std::path::Path;
@@ -17,8 +21,9 @@ use candle_nn::VarBuilder;
 use candle_nn::var_builder::SimpleBackend;
 
 use super::config::Config;
+use super::lora::{Adapter, merged};
 use super::model::{Qwen2, QuantizedWeights};
-use super::matvec::Quantized;
+use super::matvec::{LowRank, Quantized};
 use crate::BadInput;
 
 /// An open GGUF file: its metadata and tensor index, and the file to read tensors from. Cloning shares both.
@@ -26,15 +31,25 @@ use crate::BadInput;
 pub struct GgufWeights {
     content: Arc<gguf_file::Content>,
     file: Arc<Mutex<File>>,
+    adapter: Option<Arc<Adapter>>,
 }
 
 /// Load a Qwen2 / Qwen2.5 GGUF file.
 pub fn load(path: &Path) -> Result<Qwen2, BadInput> {
+    load_adapted(path, None)
+}
+
+/// Load a Qwen2 / Qwen2.5 GGUF file with a PEFT LoRA adapter folder.
+pub fn load_adapted(path: &Path, adapter: Option<&Path>) -> Result<Qwen2, BadInput> {
     let bad = |what: String| BadInput(format!("{}: {what}", path.display()));
     let mut file = File::open(path).map_err(|e| bad(e.to_string()))?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| bad(format!("not a GGUF file: {}", super::first_line(&e))))?;
-    let weights = GgufWeights { content: Arc::new(content), file: Arc::new(Mutex::new(file)) };
+    let adapter = adapter.map(Adapter::read).transpose()?.map(Arc::new);
+    let weights = GgufWeights { content: Arc::new(content), file: Arc::new(Mutex::new(file)), adapter };
     let config = weights.config().map_err(bad)?;
+    if let Some(adapter) = &weights.adapter {
+        weights.check_fits(adapter)?;
+    }
     let vb = VarBuilder::from_backend(Box::new(weights.clone()), DType::F32, Device::Cpu);
     Qwen2::new(&config, vb, Some(&weights)).map_err(|e| bad(format!("incomplete model: {}", super::first_line(&e))))
 }
@@ -79,6 +94,26 @@ impl GgufWeights {
         })
     }
 
+    /// Every adapted module is a projection of the file, of the shape `B·A` has.
+    fn check_fits(&self, adapter: &Adapter) -> Result<(), BadInput> {
+        for (module, (a, b)) in adapter.modules() {
+            let info = gguf_name(&format!("{module}.weight")).and_then(|g| self.content.tensor_infos.get(&g));
+            let Some(info) = info else {
+                return Err(BadInput(format!("{}: module {module} is not in the model", adapter.path().display())));
+            };
+            let want = info.shape.dims();
+            if want != [b.dims()[0], a.dims()[1]] {
+                return Err(BadInput(format!(
+                    "{}: {module}: lora_B {:?} · lora_A {:?} does not fit the base weight {want:?}",
+                    adapter.path().display(),
+                    b.dims(),
+                    a.dims()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn read(&self, gguf_name: &str) -> candle_core::Result<candle_core::quantized::QTensor> {
         let mut file = self.file.lock().map_err(|_| candle_core::Error::Msg("the GGUF reader panicked".into()))?;
         self.content.tensor(&mut *file, gguf_name, &Device::Cpu)
@@ -112,6 +147,13 @@ pub(crate) fn gguf_name(hf: &str) -> Option<String> {
     Some(format!("{name}.{kind}"))
 }
 
+impl GgufWeights {
+    /// The adapter's (A, B, scale) for the weight `name`, when it adapts that layer.
+    fn lora(&self, name: &str) -> Option<(&Tensor, &Tensor, f64)> {
+        name.strip_suffix(".weight").and_then(|m| self.adapter.as_deref()?.module(m))
+    }
+}
+
 impl SimpleBackend for GgufWeights {
     fn get(&self, shape: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         let tensor = self.get_unchecked(name, dtype, dev)?;
@@ -123,7 +165,11 @@ impl SimpleBackend for GgufWeights {
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         let gguf = gguf_name(name).ok_or_else(|| candle_core::Error::Msg(format!("{name} has no GGUF counterpart")))?;
-        self.read(&gguf)?.dequantize(dev)?.to_dtype(dtype)
+        let base = self.read(&gguf)?.dequantize(dev)?;
+        match self.lora(name) {
+            Some((a, b, scale)) => merged(&base, a, b, scale)?.to_dtype(dtype),
+            None => base.to_dtype(dtype),
+        }
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
@@ -150,7 +196,11 @@ impl QuantizedWeights for GgufWeights {
             }
             _ => self.read(&gguf)?,
         };
-        Ok(Some(Quantized::new(tensor, bias)?))
+        let quantized = Quantized::new(tensor, bias)?;
+        Ok(Some(match self.lora(name) {
+            Some((a, b, scale)) => quantized.adapted(LowRank::new(a, b, scale)?),
+            None => quantized,
+        }))
     }
 }
 

@@ -130,6 +130,13 @@ impl Adapter {
     }
 }
 
+/// `base + scale · B·A` in f32, on `base`'s device: how an adapter changes a dense weight.
+pub fn merged(base: &Tensor, a: &Tensor, b: &Tensor, scale: f64) -> candle_core::Result<Tensor> {
+    let dev = base.device();
+    let delta = (b.to_device(dev)?.matmul(&a.to_device(dev)?)? * scale)?;
+    base.to_dtype(DType::F32)? + delta
+}
+
 /// `base_model.model.<module>.lora_A[.default].weight` → (`<module>`, 'A').
 fn split_key(key: &str) -> Option<(String, char)> {
     let rest = key.strip_prefix("base_model.model.")?.strip_suffix(".weight")?;

@@ -60,8 +60,8 @@ pub fn fetched_gguf(runtime_dir: &Path) -> PathBuf {
 pub enum Source {
     /// A Hugging Face folder, with an optional PEFT LoRA adapter folder merged at load.
     Folder { dir: PathBuf, adapter: Option<PathBuf> },
-    /// A GGUF file and the `tokenizer.json` to use with it.
-    Gguf { file: PathBuf, tokenizer: PathBuf },
+    /// A GGUF file and the `tokenizer.json` to use with it, with an optional PEFT LoRA adapter folder.
+    Gguf { file: PathBuf, tokenizer: PathBuf, adapter: Option<PathBuf> },
 }
 
 /// Sampling settings given on the command line; each overrides `generation_config.json`, which overrides the
@@ -113,11 +113,11 @@ impl LocalModel {
                 let (model, generation) = load_folder(dir, adapter.as_deref(), device)?;
                 (Box::new(model), dir.join("tokenizer.json"), generation)
             }
-            Source::Gguf { file, tokenizer } => {
+            Source::Gguf { file, tokenizer, adapter } => {
                 if !device.is_cpu() {
                     return Err(BadInput("--gguf runs on the CPU only; leave out --device or give --device cpu".into()).into());
                 }
-                (Box::new(gguf::load(file)?), tokenizer.clone(), GenerationConfig::default())
+                (Box::new(gguf::load_adapted(file, adapter.as_deref())?), tokenizer.clone(), GenerationConfig::default())
             }
         };
         let tokenizer = Tokenizer::from_file(&tokenizer_path)

@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use serde::Deserialize;
 
-use super::lora::Adapter;
+use super::lora::{Adapter, merged};
 use crate::BadInput;
 
 /// The safetensors files of a model folder: `model.safetensors`, or the shards that
@@ -96,10 +96,7 @@ impl SimpleBackend for MergedWeights {
         let base = self.base.load(name, dev)?;
         let lora = name.strip_suffix(".weight").and_then(|m| self.adapter.as_ref()?.module(m));
         match lora {
-            Some((a, b, scale)) => {
-                let delta = (b.to_device(dev)?.matmul(&a.to_device(dev)?)? * scale)?;
-                (base.to_dtype(DType::F32)? + delta)?.to_dtype(dtype)
-            }
+            Some((a, b, scale)) => merged(&base, a, b, scale)?.to_dtype(dtype),
             None => base.to_dtype(dtype),
         }
     }

@@ -13,8 +13,10 @@
 mod x86;
 
 pub use dense::dense;
+pub use low_rank::LowRank;
 
 mod dense;
+mod low_rank;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Result, Tensor};
@@ -31,6 +33,8 @@ const Q8_0_BYTES: usize = 34;
 pub enum Quantized {
     Candle { weights: QMatMul, bias: Option<Tensor> },
     Own(BlockMatrix),
+    /// Quantized weights plus LoRA side paths, each on its slice of the output columns (one per layer fused in).
+    Adapted { base: Box<Quantized>, side: Vec<(usize, LowRank)> },
 }
 
 impl Quantized {
@@ -46,23 +50,53 @@ impl Quantized {
         Ok(Self::Own(BlockMatrix { format, blocks: tensor.data()?.into_owned(), bias, n, k }))
     }
 
+    /// `self` with `side` added to its output.
+    pub fn adapted(self, side: LowRank) -> Self {
+        Self::Adapted { base: Box::new(self), side: vec![(0, side)] }
+    }
+
     /// Layers with the same inputs as one (their outputs side by side), so that decoding makes one pass over
-    /// the thread pool instead of several; `None` unless all are ours and of one format.
+    /// the thread pool instead of several; `None` unless all are ours and of one format. Side paths move to
+    /// their layer's columns of the fused output.
     pub fn fuse(parts: &[&Quantized]) -> Option<Self> {
-        let matrices: Vec<&BlockMatrix> = parts.iter().map(|p| if let Self::Own(m) = p { Some(m) } else { None }).collect::<Option<_>>()?;
+        let matrices: Vec<&BlockMatrix> = parts.iter().map(|&p| p.plain().own()).collect::<Option<_>>()?;
         let first = matrices.first()?;
         if matrices.iter().any(|m| m.k != first.k || m.format != first.format) {
             return None;
         }
         let with_bias = matrices.iter().any(|m| m.bias.is_some());
         let bias = with_bias.then(|| matrices.iter().flat_map(|m| m.bias.clone().unwrap_or_else(|| vec![0.0; m.n])).collect());
-        Some(Self::Own(BlockMatrix {
+        let fused = Self::Own(BlockMatrix {
             format: first.format,
             blocks: matrices.iter().flat_map(|m| m.blocks.iter().copied()).collect(),
             bias,
             n: matrices.iter().map(|m| m.n).sum(),
             k: first.k,
-        }))
+        });
+        let mut side = Vec::new();
+        let mut offset = 0;
+        for (part, matrix) in parts.iter().zip(&matrices) {
+            if let Self::Adapted { side: own, .. } = part {
+                side.extend(own.iter().map(|(at, low_rank)| (offset + at, low_rank.clone())));
+            }
+            offset += matrix.n;
+        }
+        Some(if side.is_empty() { fused } else { Self::Adapted { base: Box::new(fused), side } })
+    }
+
+    /// The quantized weights without side paths.
+    fn plain(&self) -> &Quantized {
+        match self {
+            Self::Adapted { base, .. } => base,
+            other => other,
+        }
+    }
+
+    fn own(&self) -> Option<&BlockMatrix> {
+        match self {
+            Self::Own(m) => Some(m),
+            _ => None,
+        }
     }
 
     /// `x` (rows, k) f32 times the transposed weights, plus the bias: (rows, n).
@@ -71,9 +105,20 @@ impl Quantized {
             Self::Candle { weights, bias: None } => weights.forward(x),
             Self::Candle { weights, bias: Some(bias) } => weights.forward(x)?.broadcast_add(bias),
             Self::Own(m) => m.forward(x),
+            Self::Adapted { base, side } => {
+                let y = base.forward(x)?;
+                let (rows, width) = y.dims2()?;
+                let mut out: Vec<f32> = y.flatten_all()?.to_vec1()?;
+                let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
+                for (offset, low_rank) in side {
+                    low_rank.add_to(&x, &mut out, *offset, width);
+                }
+                Tensor::from_vec(out, (rows, width), &candle_core::Device::Cpu)
+            }
         }
     }
 }
+
 
 /// The block formats our kernels read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
