@@ -402,7 +402,7 @@ fn dequantized(ctx: &Context, gguf: &Path, python: Option<&Path>) -> Result<Path
         None => train_python()?,
     };
     let job = json!({ "mode": "dequantize", "gguf": gguf.canonicalize()?, "out": dir });
-    run_script(&python, &job, &dir.with_extension("log"))?;
+    run_script(&python, &job, &dir.with_file_name(format!("{stem}.log")))?;
     Config::read(&dir.join("config.json"))?;
     std::fs::copy(fetched_tokenizer(&ctx.runtime_dir()), dir.join("tokenizer.json")).context("copying the tokenizer beside it")?;
     Ok(dir)
@@ -442,6 +442,10 @@ fn run_script(python: &Path, job: &impl Serialize, log: &Path) -> Result<serde_j
             Ok(Event::Log { step, loss }) => {
                 bar.set_position(step);
                 bar.set_message(format!("loss {loss:.4}"));
+                if bar.is_hidden() {
+                    // no terminal: one line per step, for logs
+                    eprintln!("step {step}/{}: loss {loss:.4}, {:.0} s", bar.length().unwrap_or(0), bar.elapsed().as_secs_f64());
+                }
             }
             Ok(Event::Done(fields)) => done = Some(fields),
             Err(_) => bar.println(line),

@@ -1,5 +1,6 @@
 //! `studentsim bench`: throughput figures against a peer measured in the same run. Not part of the tests.
 
+mod adapter;
 mod edits;
 mod embed;
 mod grade;
@@ -41,6 +42,11 @@ pub enum BenchCommand {
     /// model against llama.cpp (llama-cpp-python) on the same file and threads; with --peer transformers, its
     /// transformers folder and a PEFT adapter through --model and --adapter against transformers and PEFT.
     Qwen(qwen::QwenArgs),
+    /// A LoRA adapter (`studentsim train`'s) on the GGUF model against PEFT on the folder it was trained on, in the
+    /// same run: last-position logits (beside the base model's own agreement), decode tokens/s with and without
+    /// the adapter and the ratio, decode-path against prefill-path logits, and the share of the adapter that
+    /// requantizing the merged weights would keep.
+    Adapter(adapter::AdapterArgs),
     /// Next steps per second of the edit model with its candidates' grading left out, and of retrieval (which
     /// grades nothing) on the same requests: the NS_OP targets of a split of a dataset (default: the bundled
     /// examples), one request at a time on one thread.
@@ -68,6 +74,7 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
         BenchCommand::Load(args) => load::run(ctx, args),
         BenchCommand::Metrics(args) => metrics::run(ctx, args),
         BenchCommand::Qwen(args) => qwen::run(ctx, args),
+        BenchCommand::Adapter(args) => adapter::run(ctx, &args),
         BenchCommand::Realism(args) => realism::run(ctx, args),
         BenchCommand::Serve(args) => serve::run(ctx, args),
     }
