@@ -97,12 +97,13 @@ fn sft_rows_with_feedback_show_the_grade_of_the_previous_real_attempt() {
         let code = previous["code"].as_str().unwrap().trim();
         assert!(prompt.ends_with(&format!("<code>{code}</code>\n")), "the previous attempt is the last submission shown");
 
-        // the failing examples shown are the first three the previous attempt fails, graded here on its own
+        // the failing examples shown are the first three the previous attempt fails (ran and failed, raised or
+        // timed out; examples that never ran are not shown), graded here on its own
         let problem = registry.get(previous["problem"].as_str().unwrap()).unwrap();
         let tests = common::block_on(grader.problem_tests(problem)).unwrap();
         let record = common::block_on(grader.grade(&problem.fixed, previous["code"].as_str().unwrap(), &tests));
         let failing: Vec<String> =
-            record.examples.iter().filter(|e| e.outcome != Outcome::Pass).take(3).map(|e| format!(">>> {}", e.source.trim_end())).collect();
+            record.examples.iter().filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout)).take(3).map(|e| format!(">>> {}", e.source.trim_end())).collect();
         let shown: Vec<String> = section.lines().filter(|l| l.starts_with(">>> ")).map(str::to_owned).collect();
         assert_eq!(shown, failing, "failing examples of {}/{}", row["student"], row["attempt"]);
     }
@@ -123,7 +124,10 @@ fn train_refuses_bad_input_with_one_line() {
     // a base that is not Qwen2
     let llama = work.path().join("llama");
     std::fs::create_dir_all(&llama).unwrap();
-    std::fs::write(llama.join("config.json"), r#"{"model_type": "llama", "architectures": ["LlamaForCausalLM"]}"#).unwrap();
+    let mut config = Shape::TINY.config_json();
+    config["model_type"] = "llama".into();
+    config["architectures"] = serde_json::json!(["LlamaForCausalLM"]);
+    std::fs::write(llama.join("config.json"), config.to_string()).unwrap();
     std::fs::write(llama.join("model.safetensors"), b"").unwrap();
     let run = studentsim(&["train", "--input", EXAMPLES, "--out", path(&out), "--base", path(&llama)]);
     bad_input(&run, &["llama", "Qwen2"], Some(&out));

@@ -105,7 +105,7 @@ pub struct SftArgs {
 }
 
 impl SftArgs {
-    /// The rows asked for, with the trajectory rows they were made from.
+    /// The rows asked for, made from the trajectories of --input.
     pub fn rows(&self, ctx: &Context) -> Result<Vec<SftRow>> {
         let lines = trajectory::read_numbered(&self.input)?;
         let registry = ctx.registry()?;
