@@ -364,7 +364,8 @@ fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
     };
     let dir = tempfile::tempdir().unwrap();
     let out = Arc::new(ResumableOutput::open(&dir.path().join("streams.jsonl")).unwrap());
-    let options = StreamOptions { max_attempts: 3, interval: jiff::SignedDuration::from_secs(60), tutor: Some(Arc::new(FixedTutor)) };
+    let options =
+        StreamOptions { max_attempts: 3, interval: jiff::SignedDuration::from_secs(60), tutor: Some(Arc::new(FixedTutor)), shown_attempts: None };
     common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden())).unwrap();
 
     let requests = recording.0.lock().unwrap().clone();
@@ -452,4 +453,101 @@ fn stress_tutor_compares_tutor_urls_under_the_same_load() {
     // a rollout has one tutor
     let one = studentsim(&["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--tutor-url", &leaky, "--tutor-url", &careful, "--out", dir.path().join("r.jsonl").to_str().unwrap()]);
     assert_eq!(one.status.code(), Some(2), "{}", String::from_utf8_lossy(&one.stderr));
+}
+
+/// `rollout stream --history K` shows each request only the K most recent attempts (a model fine-tuned on next
+/// steps with K real predecessors meets its training layout), the last one still with its feedback.
+#[test]
+fn a_stream_shows_only_the_most_recent_attempts_when_asked() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use studentsim::generate::{BoxFuture, Generation, Generator, Request};
+    use studentsim::rollout::output::ResumableOutput;
+    use studentsim::rollout::{Prepared, Rollout, StreamOptions};
+    use studentsim::trajectory::Submission;
+
+    const ATTEMPTS: [&str; 4] = [
+        "def sum_digits(n):\n    return 1\n",
+        "def sum_digits(n):\n    return 0\n",
+        "def sum_digits(n):\n    return n\n",
+        "def sum_digits(n):\n    return 2\n",
+    ];
+    struct Numbered(Mutex<Vec<Request>>);
+    impl Generator for Numbered {
+        fn name(&self) -> &str {
+            "numbered"
+        }
+        fn generate<'a>(&'a self, request: &'a Request) -> BoxFuture<'a, anyhow::Result<Generation>> {
+            let mut seen = self.0.lock().unwrap();
+            let code = ATTEMPTS[seen.len()].to_owned();
+            seen.push(request.clone());
+            Box::pin(async move { Ok(Generation { code, ..Generation::default() }) })
+        }
+    }
+
+    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
+    let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
+    let tests = Arc::new(common::block_on(common::grader().problem_tests(&problem)).unwrap());
+    let numbered = Arc::new(Numbered(Mutex::new(Vec::new())));
+    let rollout = Rollout {
+        grader: common::grader(),
+        generator: numbered.clone(),
+        problems: HashMap::from([(problem.id.clone(), Prepared { problem: Arc::clone(&problem), tests })]),
+        seed: 0,
+        jobs: 1,
+        only_streams: None,
+    };
+    let real = Submission {
+        student: "s".into(),
+        problem: problem.id.clone(),
+        time: jiff::Timestamp::from_second(1_600_000_000).unwrap(),
+        attempt: 1,
+        code: ATTEMPTS[2].into(),
+        label: None,
+        pass_rate: None,
+        source: "real".into(),
+        platform_correct: None,
+        generated: None,
+        extra: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Arc::new(ResumableOutput::open(&dir.path().join("streams.jsonl")).unwrap());
+    let options = StreamOptions { max_attempts: 4, interval: jiff::SignedDuration::from_secs(60), tutor: None, shown_attempts: Some(2) };
+    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden())).unwrap();
+
+    let requests = numbered.0.lock().unwrap().clone();
+    assert_eq!(requests.len(), 4, "four attempts: none of them passes");
+    for (i, request) in requests.iter().enumerate() {
+        let codes: Vec<&str> = request.history.iter().map(|a| a.code.as_str()).collect();
+        assert_eq!(codes, ATTEMPTS[i.saturating_sub(2)..i].to_vec(), "request {i} shows the two most recent attempts");
+        if i > 0 {
+            assert!(request.history.last().unwrap().feedback.is_some(), "request {i}: the last attempt keeps its feedback");
+        }
+    }
+}
+
+/// `bench feedback` on the bundled streams: copy-last never fixes a failing example it was shown and always
+/// resubmits, the reference solution fixes every one, and both are measured on the real students' transitions.
+#[test]
+fn bench_feedback_tells_a_generator_that_ignores_its_feedback_from_one_that_fixes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sims = Vec::new();
+    for generator in ["copy-last", "reference"] {
+        let out = dir.path().join(format!("{generator}.jsonl"));
+        let args = ["rollout", "next-step", "--input", EXAMPLES, "--generator", generator, "--k", "3", "--feedback", "--out"];
+        ok(&studentsim(&[&args[..], &[out.to_str().unwrap()]].concat()));
+        sims.push(format!("{generator}={}", out.display()));
+    }
+    let out = studentsim(&["bench", "feedback", "--real", EXAMPLES, "--sim", &sims[0], "--sim", &sims[1], "--json"]);
+    ok(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let set = |name: &str| report["sets"].as_array().unwrap().iter().find(|s| s["set"] == name).unwrap().clone();
+    let (real, copy, reference) = (set("real"), set("copy-last"), set("reference"));
+    let shown = real["shown"].as_u64().unwrap();
+    assert!(shown > 0, "some real attempt before a next step failed an example: {report}");
+    assert_eq!((copy["shown"].as_u64(), reference["shown"].as_u64()), (Some(shown), Some(shown)), "the same transitions: {report}");
+    assert_eq!((copy["fixed"].as_u64(), copy["unchanged"].as_u64()), (Some(0), Some(shown)), "copy-last resubmits: {report}");
+    assert_eq!(reference["fixed"].as_u64(), Some(shown), "the reference passes every example: {report}");
+    let real_fixed = real["fixed"].as_u64().unwrap();
+    assert!(real_fixed > 0 && real_fixed <= shown, "{report}");
 }

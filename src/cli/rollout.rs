@@ -18,7 +18,7 @@ use super::{Context, LimitArgs, default_jobs, read_rows, registry_problems, toki
 use crate::generate::Request;
 use crate::rollout::output::ResumableOutput;
 use crate::rollout::tutor::{CommandTutor, HttpTutor, Tutor};
-use crate::rollout::{self, Prepared, Rollout, StreamOptions};
+use crate::rollout::{self, Prepared, Rollout, ShownFeedback, StreamOptions};
 use crate::trajectory::Submission;
 use crate::BadInput;
 
@@ -71,9 +71,11 @@ pub struct NextStepArgs {
     #[arg(long)]
     context: bool,
     /// Show what the previous real attempt was graded (a FEEDBACK section, as streams show it and as `export sft
-    /// --feedback` trains): each previous attempt is graded in the sandbox first.
-    #[arg(long)]
-    feedback: bool,
+    /// --feedback` trains): each previous attempt is graded in the sandbox first. `--feedback other` shows instead
+    /// a failing real attempt of another student at the same problem (seeded by --seed): the ablation that asks
+    /// whether a model reads its feedback.
+    #[arg(long, value_enum, value_name = "WHOSE", num_args = 0..=1, default_missing_value = "own")]
+    feedback: Option<ShownFeedback>,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +97,10 @@ pub struct StreamArgs {
     /// Simulated seconds between two attempts (the first takes the real stream's start time).
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     interval: u32,
+    /// Show each request only the K most recent attempts [default: all]; a model fine-tuned on next steps with k
+    /// real predecessors (`train --k 3`) meets its training layout with --history 3.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    history: Option<usize>,
     #[command(flatten)]
     tutor: TutorArgs,
 }
@@ -143,11 +149,14 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
     };
     let settings = match &cmd {
         RolloutCommand::NextStep(a) => match a.feedback {
-            false => format!("next-step k={} context={}", a.k, a.context),
-            true => format!("next-step k={} context={} feedback", a.k, a.context),
+            None => format!("next-step k={} context={}", a.k, a.context),
+            Some(whose) => format!("next-step k={} context={} feedback={whose:?}", a.k, a.context),
         },
         RolloutCommand::Stages(a) => format!("stages context={}", a.context),
-        RolloutCommand::Stream(a) => format!("stream max={} interval={} {:?}", a.max_attempts, a.interval, a.tutor),
+        RolloutCommand::Stream(a) => match a.history {
+            None => format!("stream max={} interval={} {:?}", a.max_attempts, a.interval, a.tutor),
+            Some(k) => format!("stream max={} interval={} history={k} {:?}", a.max_attempts, a.interval, a.tutor),
+        },
     };
     let manifest =
         args.shard.manifest(Kind::Rollout, &[&args.input], &(settings, &ctx.problems, &args.generator, args.seed, &args.limits))?;
@@ -174,6 +183,7 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
                 max_attempts: a.max_attempts,
                 interval: SignedDuration::from_secs(a.interval.into()),
                 tutor: a.tutor.build()?,
+                shown_attempts: a.history,
             };
             let bar = progress_of_unknown_length("streams");
             let summary = rt.block_on(rollout::streams(&rollout, &rows, options, &out, &bar))?;

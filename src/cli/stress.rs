@@ -178,6 +178,7 @@ fn measure(
         max_attempts: args.max_attempts,
         interval: SignedDuration::from_secs(60),
         tutor: Some(measured.clone()),
+        shown_attempts: None,
     };
     let out = Arc::new(ResumableOutput::open(out)?);
     let bar = progress_of_unknown_length("students");

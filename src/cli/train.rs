@@ -133,6 +133,10 @@ struct BudgetArgs {
     /// Train on a seeded sample of whole streams with at most this many tokens (prompts and completions).
     #[arg(long, value_name = "N")]
     max_tokens: Option<usize>,
+    /// Leave out whole streams that have a row longer than this many tokens (on a CPU a long row costs far more
+    /// per completion token, and its activations may not fit in memory); the card records it.
+    #[arg(long, value_name = "TOKENS")]
+    max_row_tokens: Option<usize>,
     /// Seeds the stream sample.
     #[arg(long, value_name = "SEED", default_value_t = 0)]
     sample_seed: u64,
@@ -210,10 +214,15 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<ExitCode> {
     }
     let encoded: Vec<EncodedRow> = rows.iter().map(|r| EncodedRow::new(&tokenizer, r)).collect::<Result<_>>()?;
     let lengths: Vec<usize> = encoded.iter().map(|e| e.input_ids.len()).collect();
-    let budget = Budget { max_rows: args.budget.max_rows, max_tokens: args.budget.max_tokens, seed: args.budget.sample_seed };
+    let budget = Budget {
+        max_rows: args.budget.max_rows,
+        max_tokens: args.budget.max_tokens,
+        max_row_tokens: args.budget.max_row_tokens,
+        seed: args.budget.sample_seed,
+    };
     let kept = sample_streams(&rows, &lengths, &budget);
     if kept.is_empty() {
-        return Err(BadInput(format!("no whole stream fits the budget (--max-rows {:?}, --max-tokens {:?})", budget.max_rows, budget.max_tokens)).into());
+        return Err(BadInput(format!("no whole stream fits the budget (--max-rows {:?}, --max-tokens {:?}, --max-row-tokens {:?})", budget.max_rows, budget.max_tokens, budget.max_row_tokens)).into());
     }
     if let Some(&long) = kept.iter().find(|&&i| lengths[i] > args.budget.max_length) {
         let r = &rows[long];

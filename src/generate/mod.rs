@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Result;
-use crate::grade::{GradeRecord, Outcome};
+use crate::grade::{ExampleRecord, GradeRecord, Outcome};
 use crate::problems::Problem;
 use crate::trajectory::views::Stage;
 
@@ -57,14 +57,26 @@ pub fn shown(text: &str) -> String {
     t
 }
 
+/// The failing examples of `record` a student is shown: the first [`SHOWN_EXAMPLES`] that ran and failed.
+fn shown_failures(record: &GradeRecord) -> impl Iterator<Item = &ExampleRecord> {
+    record.examples.iter().filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout)).take(SHOWN_EXAMPLES)
+}
+
+/// Whether `next` passes at least one of the failing examples a student was shown of `previous` (did the next
+/// attempt act on its feedback?); `None` when `previous` showed none (it passed, or failed before any example
+/// ran).
+pub fn fixes_shown(previous: &GradeRecord, next: &GradeRecord) -> Option<bool> {
+    let shown: Vec<(&str, u32)> = shown_failures(previous).map(|e| (e.group.as_str(), e.line)).collect();
+    if shown.is_empty() {
+        return None;
+    }
+    Some(next.examples.iter().any(|e| e.outcome == Outcome::Pass && shown.contains(&(e.group.as_str(), e.line))))
+}
+
 impl Feedback {
     /// What a student is shown of `record`: its label, message, and its first few failing examples.
     pub fn from_record(record: &GradeRecord) -> Self {
-        let failing = record
-            .examples
-            .iter()
-            .filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout))
-            .take(SHOWN_EXAMPLES)
+        let failing = shown_failures(record)
             .map(|e| FailingExample {
                 source: shown(&e.source),
                 want: shown(&e.want),
@@ -182,5 +194,51 @@ pub trait Generator: Send + Sync {
             }
             Ok(out)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grade::Label;
+
+    fn record(outcomes: &[Outcome]) -> GradeRecord {
+        let examples: Vec<ExampleRecord> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, &outcome)| ExampleRecord {
+                group: "f".into(),
+                line: 3 + i as u32,
+                source: format!("f({i})"),
+                want: "1\n".into(),
+                got: String::new(),
+                outcome,
+                exception: None,
+                limit: None,
+            })
+            .collect();
+        let passed = outcomes.iter().filter(|&&o| o == Outcome::Pass).count();
+        GradeRecord {
+            label: if passed == outcomes.len() { Label::NoError } else { Label::Logical },
+            reason: None,
+            message: None,
+            pass_rate: passed as f64 / outcomes.len().max(1) as f64,
+            passed,
+            total: outcomes.len(),
+            examples,
+        }
+    }
+
+    #[test]
+    fn fixing_counts_only_the_failures_shown() {
+        use Outcome::{Error, Fail, NotRun, Pass, Timeout};
+        let before = record(&[Pass, Fail, Error, Timeout, Fail]);
+        assert_eq!(fixes_shown(&before, &record(&[Pass, Pass, Error, Timeout, Fail])), Some(true), "example 2 was shown and passes");
+        assert_eq!(fixes_shown(&before, &record(&[Pass, Fail, Error, Pass, Fail])), Some(true), "example 4 (a timeout) was shown");
+        // the fifth failure was not shown (three are), so passing it alone is no answer to the feedback
+        assert_eq!(fixes_shown(&before, &record(&[Pass, Fail, Error, Timeout, Pass])), Some(false));
+        assert_eq!(fixes_shown(&before, &record(&[NotRun; 5])), Some(false), "a next attempt that does not load fixes nothing");
+        assert_eq!(fixes_shown(&record(&[Pass, Pass]), &record(&[Pass, Pass])), None, "nothing failing was shown");
+        assert_eq!(fixes_shown(&record(&[NotRun, NotRun]), &record(&[Pass, Pass])), None, "a compile error shows no example");
     }
 }

@@ -148,12 +148,15 @@ impl EncodedRow {
 pub struct Budget {
     pub max_rows: Option<usize>,
     pub max_tokens: Option<usize>,
+    /// Streams with a row longer than this many tokens are left out whole (long rows cost a CPU far more per
+    /// completion token, and their activations may not fit in memory).
+    pub max_row_tokens: Option<usize>,
     pub seed: u64,
 }
 
 /// The indices of the rows `budget` keeps, in their original order: streams are shuffled with the seed and taken
-/// whole, skipping a stream that would pass the budget, so every row of a kept stream is in. `tokens[i]` is row
-/// i's length.
+/// whole, skipping a stream that would pass the budget or has a row over `max_row_tokens`, so every row of a kept
+/// stream is in. `tokens[i]` is row i's length.
 pub fn sample_streams(rows: &[SftRow], tokens: &[usize], budget: &Budget) -> Vec<usize> {
     use rand::SeedableRng as _;
     use rand::seq::SliceRandom as _;
@@ -165,6 +168,9 @@ pub fn sample_streams(rows: &[SftRow], tokens: &[usize], budget: &Budget) -> Vec
     order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(budget.seed));
     let (mut kept, mut n_rows, mut n_tokens) = (Vec::new(), 0, 0);
     for stream in order {
+        if budget.max_row_tokens.is_some_and(|m| stream.iter().any(|&i| tokens[i] > m)) {
+            continue;
+        }
         let (rows_then, tokens_then) = (n_rows + stream.len(), n_tokens + stream.iter().map(|&i| tokens[i]).sum::<usize>());
         if budget.max_rows.is_some_and(|m| rows_then > m) || budget.max_tokens.is_some_and(|m| tokens_then > m) {
             continue;
@@ -199,7 +205,7 @@ mod tests {
         let rows = [row("a", "p", 2), row("a", "p", 3), row("b", "p", 2), row("c", "q", 2), row("c", "q", 3), row("c", "q", 4)];
         let tokens = [10, 10, 10, 10, 10, 10];
         for seed in 0..20 {
-            let kept = sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, seed });
+            let kept = sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed });
             assert!(kept.len() <= 3, "seed {seed}: {} rows kept over a budget of 3", kept.len());
             for &i in &kept {
                 let whole = rows.iter().enumerate().filter(|(_, r)| r.student == rows[i].student && r.problem == rows[i].problem);
@@ -208,11 +214,14 @@ mod tests {
             // a 3-row budget always has room for a 1- or 2-row stream beside whichever it took first
             assert!(kept.len() >= 2, "seed {seed}: only {kept:?}");
         }
-        let all = sample_streams(&rows, &tokens, &Budget { max_rows: None, max_tokens: None, seed: 0 });
+        let all = sample_streams(&rows, &tokens, &Budget { max_rows: None, max_tokens: None, max_row_tokens: None, seed: 0 });
         assert_eq!(all, (0..6).collect::<Vec<_>>());
-        let by_tokens = sample_streams(&rows, &tokens, &Budget { max_rows: None, max_tokens: Some(25), seed: 1 });
+        let by_tokens = sample_streams(&rows, &tokens, &Budget { max_rows: None, max_tokens: Some(25), max_row_tokens: None, seed: 1 });
         assert!(by_tokens.len() * 10 <= 25 && !by_tokens.is_empty(), "{by_tokens:?}");
-        let a = sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, seed: 7 });
-        assert_eq!(a, sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, seed: 7 }), "seeded");
+        let a = sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed: 7 });
+        assert_eq!(a, sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed: 7 }), "seeded");
+        let long = [10, 30, 10, 10, 10, 10];
+        let short = sample_streams(&rows, &long, &Budget { max_rows: None, max_tokens: None, max_row_tokens: Some(20), seed: 0 });
+        assert_eq!(short, vec![2, 3, 4, 5], "stream (a, p) has a 30-token row and is left out whole");
     }
 }

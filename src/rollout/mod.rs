@@ -16,7 +16,7 @@ mod single;
 mod stream;
 pub mod tutor;
 
-pub use single::{next_step, next_step_request, stages};
+pub use single::{ShownFeedback, next_step, next_step_request, stages};
 pub use stream::{StreamOptions, streams};
 
 use std::collections::{BTreeSet, HashMap};

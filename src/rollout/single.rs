@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::output::{ResumableOutput, key};
 use super::{Rollout, Summary, attempt_row, record};
-use crate::generate::real_feedback::{previous_attempts, real_feedback, real_history};
+use crate::generate::real_feedback::{previous_attempts, real_feedback, real_history, swapped_feedback};
 use crate::generate::{ContextProblem, Feedback, Request, Target};
 use crate::trajectory::Submission;
 use crate::problems::Problem;
@@ -29,27 +29,39 @@ fn context(rows: &[Submission], context: &[usize], wanted: bool) -> Vec<ContextP
     }
 }
 
+/// Whose grade a next step's FEEDBACK section shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShownFeedback {
+    /// What the previous real attempt was graded.
+    Own,
+    /// A failing real attempt of another student at the same problem (the ablation: does the model read it?).
+    Other,
+}
+
 /// Next steps for every real row of `rows` that has a predecessor, from up to `k` real predecessors, with the
-/// student-context segment when `with_context`, and with `feedback` what the previous real attempt was graded
-/// (each one graded in the sandbox first; `progress` counts those grades, then the next steps).
+/// student-context segment when `with_context`, and with `feedback` a FEEDBACK section (each previous real
+/// attempt graded in the sandbox first; `progress` counts those grades, then the next steps).
 pub async fn next_step(
     rollout: &Rollout,
     rows: &[Submission],
     k: usize,
     with_context: bool,
-    feedback: bool,
+    feedback: Option<ShownFeedback>,
     out: &Arc<ResumableOutput>,
     progress: &ProgressBar,
 ) -> Result<Summary> {
     let shown = match feedback {
-        true => {
+        Some(whose) => {
             let problems = rollout.problems.iter().map(|(id, p)| (id.clone(), p.problem.clone())).collect();
             let wanted = previous_attempts(rows, &[k]);
             let graded = real_feedback(rollout.grader.clone(), &problems, rows, &wanted, rollout.jobs, progress).await?;
             progress.reset();
-            Some(graded)
+            Some(match whose {
+                ShownFeedback::Own => graded,
+                ShownFeedback::Other => swapped_feedback(rows, &graded, rollout.seed),
+            })
         }
-        false => None,
+        None => None,
     };
     let items = views::next_steps(rows, k).into_iter().map(|item| {
         let target = &rows[item.target];

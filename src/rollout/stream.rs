@@ -27,6 +27,9 @@ pub struct StreamOptions {
     pub interval: SignedDuration,
     /// Asked for a hint after every attempt that does not end the stream.
     pub tutor: Option<Arc<dyn Tutor>>,
+    /// Earlier attempts a request shows, the most recent ones (`None`: all). A model fine-tuned on next steps
+    /// with k real predecessors meets its training layout with k.
+    pub shown_attempts: Option<usize>,
 }
 
 /// Simulate one stream for every (student, problem) stream of `rows`, continuing streams an earlier run of the
@@ -127,10 +130,11 @@ impl Stream {
         }
         let mut history = self.history();
         for attempt in history.len() as u32 + 1..=self.options.max_attempts {
+            let shown = self.options.shown_attempts.map_or(0, |k| history.len().saturating_sub(k));
             let request = Request {
                 problem: parts.problem.clone(),
                 student: self.template.student.clone(),
-                history: history.clone(),
+                history: history[shown..].to_vec(),
                 context: Vec::new(),
                 target: Target::Next,
                 seed: self.rollout_seed,

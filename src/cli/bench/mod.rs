@@ -3,6 +3,7 @@
 mod adapter;
 mod edits;
 mod embed;
+mod feedback;
 mod grade;
 mod load;
 mod metrics;
@@ -55,6 +56,10 @@ pub enum BenchCommand {
     /// the same model folder, threads and length limit, each at its best batch size; the ratio and the largest
     /// cosine difference between the two sides' vectors.
     Embed(embed::EmbedArgs),
+    /// Whether a generator acts on its feedback: of the transitions whose previous attempt was shown failing
+    /// examples, the share of next attempts that pass at least one of them, per simulated set and for the real
+    /// students on the same transitions (every attempt graded again in the sandbox).
+    Feedback(feedback::FeedbackArgs),
     /// Every generator on the held-out students of a dataset (default: the bundled examples), in next-step
     /// (k = 1 and 3, with and without context) and stream modes, on NS_OP and NS_NP: one leaderboard per split
     /// and mode with the real value of each measure, each generator's, and which is closest.
@@ -70,6 +75,7 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Edits(args) => edits::run(ctx, args),
         BenchCommand::Embed(args) => embed::run(ctx, args),
+        BenchCommand::Feedback(args) => feedback::run(ctx, &args),
         BenchCommand::Grade(args) => grade::run(ctx, args),
         BenchCommand::Load(args) => load::run(ctx, args),
         BenchCommand::Metrics(args) => metrics::run(ctx, args),

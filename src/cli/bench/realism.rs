@@ -22,8 +22,9 @@ use crate::{BadInput, jsonl};
     rollouts and the full `score` report (SPLIT/MODE/). Modes: next-step with k = 1 and 3 real predecessors, each \
     without and with the student's context, and autoregressive streams.\n\n\
     Generators: copy-last, reference, retrieval and edits (fitted on the train part) everywhere; the in-process \
-    Qwen GGUF with --qwen and a served model with --openai-model, in the study's setting only (next-step k = 3 with \
-    context, and streams), on a seeded sample of whole streams when the split has more than --llm-sample targets \
+    Qwen GGUF with --qwen (prompted, chat layout), qwen-student with --qwen-adapter (the same GGUF with a trained \
+    adapter) and a served model with --openai-model, in one next-step mode (the study's k = 3 with context, or the \
+    layout the adapter was trained on) and streams, on a seeded sample of whole streams when the split has more than --llm-sample targets \
     (or --llm-streams streams). A sampled run gets its own leaderboard, with every generator on the same sample. \
     The language models are left out unless asked for: on two cores one attempt takes 10-60 s, the rest of the \
     bench seconds.")]
@@ -51,9 +52,15 @@ pub struct RealismArgs {
     /// Run the in-process Qwen2.5-Coder GGUF that `runtimes/setup.sh` fetched (or --gguf FILE).
     #[arg(long)]
     qwen: bool,
-    /// The GGUF for --qwen [default: the fetched Qwen2.5-Coder-0.5B-Instruct].
-    #[arg(long, value_name = "FILE", requires = "qwen")]
+    /// The GGUF for --qwen and --qwen-adapter [default: the fetched Qwen2.5-Coder-0.5B-Instruct].
+    #[arg(long, value_name = "FILE")]
     gguf: Option<PathBuf>,
+    /// Also run qwen-student: the GGUF with this LoRA adapter (a `studentsim train` OUT, with its training card),
+    /// in the fine-tuned layout and the prompt it was trained on (k, context and feedback from the card). The
+    /// language models' next-step mode is then that one (every generator runs in it too) instead of the
+    /// study's k = 3 with context, and their streams show the last k attempts.
+    #[arg(long, value_name = "DIR")]
+    qwen_adapter: Option<PathBuf>,
     /// Also run a model served over an OpenAI-compatible API, by the name it is served as.
     #[arg(long, value_name = "NAME")]
     openai_model: Option<String>,
@@ -87,42 +94,67 @@ pub struct RealismArgs {
 }
 
 /// A rollout mode of the bench.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    NextStep { k: usize, context: bool },
+    /// `feedback`: the previous real attempt's grade is shown (`rollout next-step --feedback`).
+    NextStep { k: usize, context: bool, feedback: bool },
     Stream,
 }
 
 impl Mode {
     const ALL: [Mode; 5] = [
-        Mode::NextStep { k: 1, context: false },
-        Mode::NextStep { k: 1, context: true },
-        Mode::NextStep { k: 3, context: false },
-        Mode::NextStep { k: 3, context: true },
+        Mode::NextStep { k: 1, context: false, feedback: false },
+        Mode::NextStep { k: 1, context: true, feedback: false },
+        Mode::NextStep { k: 3, context: false, feedback: false },
+        Mode::NextStep { k: 3, context: true, feedback: false },
         Mode::Stream,
     ];
 
+    /// The study's setting for the language models' next steps.
+    const STUDYS: Mode = Mode::NextStep { k: 3, context: true, feedback: false };
+
     fn name(self) -> String {
         match self {
-            Mode::NextStep { k, context } => format!("next-k{k}{}", if context { "-context" } else { "" }),
+            Mode::NextStep { k, context, feedback } => {
+                format!("next-k{k}{}{}", if context { "-context" } else { "" }, if feedback { "-feedback" } else { "" })
+            }
             Mode::Stream => "stream".into(),
         }
     }
 
-    /// The study's setting, the only one the language models run in.
-    fn is_studys(self) -> bool {
-        matches!(self, Mode::NextStep { k: 3, context: true } | Mode::Stream)
-    }
-
     fn rollout_args(self) -> Vec<String> {
         match self {
-            Mode::NextStep { k, context } => {
+            Mode::NextStep { k, context, feedback } => {
                 let mut a = vec!["next-step".to_owned(), "--k".into(), k.to_string()];
                 a.extend(context.then(|| "--context".to_owned()));
+                a.extend(feedback.then(|| "--feedback".to_owned()));
                 a
             }
             Mode::Stream => vec!["stream".into()],
         }
+    }
+}
+
+/// The prompt a qwen-student adapter was trained on, from its training card (`studentsim train`).
+struct TrainedLayout {
+    k: usize,
+    context: bool,
+    feedback: bool,
+}
+
+impl TrainedLayout {
+    fn read(adapter: &Path) -> Result<Self> {
+        let path = adapter.join("training-card.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| BadInput(format!("--qwen-adapter: {}: {e} (a `studentsim train` OUT has one)", path.display())))?;
+        let card: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| BadInput(format!("--qwen-adapter: {}: {e}", path.display())))?;
+        let rows = &card["rows"];
+        let k = rows["k"].as_array().and_then(|ks| ks.iter().filter_map(serde_json::Value::as_u64).max());
+        let (Some(k), Some(context), Some(feedback)) = (k, rows["context"].as_str(), rows["feedback"].as_bool()) else {
+            return Err(BadInput(format!("--qwen-adapter: {}: no rows.k, rows.context and rows.feedback", path.display())).into());
+        };
+        Ok(Self { k: k as usize, context: context == "with", feedback })
     }
 }
 
@@ -132,12 +164,16 @@ const CHEAP: [&str; 4] = ["copy-last", "reference", "retrieval", "edits"];
 struct Generator {
     name: String,
     args: Vec<String>,
-    /// A language model: study's setting only, sampled, resumed.
+    /// Added in stream mode only.
+    stream_args: Vec<String>,
+    /// A language model: the language models' modes only, sampled, resumed.
     slow: bool,
 }
 
 struct Bench<'a> {
     args: &'a RealismArgs,
+    /// The next-step mode the language models run in.
+    llm_next: Mode,
     problems: String,
     runtime: Vec<String>,
     train: String,
@@ -151,9 +187,17 @@ struct Bench<'a> {
 pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let (problems, rows) = super::dataset(args.data.as_deref())?;
-    let generators = generators(ctx, &args)?;
+    let layout = args.qwen_adapter.as_deref().map(TrainedLayout::read).transpose()?;
+    let generators = generators(ctx, &args, layout.as_ref())?;
+    let llm_next = layout.as_ref().map_or(Mode::STUDYS, |l| Mode::NextStep { k: l.k, context: l.context, feedback: l.feedback });
+    let mut modes = Mode::ALL.to_vec();
+    if !modes.contains(&llm_next) {
+        modes.insert(modes.len() - 1, llm_next);
+    }
     if !generators.iter().any(|g| g.slow) {
-        eprintln!("realism: language models left out (--qwen for the fetched Qwen GGUF, --openai-model for a served one)");
+        eprintln!(
+            "realism: language models left out (--qwen for the fetched Qwen GGUF, --qwen-adapter DIR for qwen-student, --openai-model for a served one)"
+        );
     }
     let split_dir = args.out.join("split");
     if split_dir.exists() {
@@ -163,6 +207,7 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
     let solutions = Registry::load(&problems)?.iter().map(|p| (p.id.clone(), p.solution.clone())).collect();
     let mut bench = Bench {
         args: &args,
+        llm_next,
         problems: utf8(&problems)?,
         runtime,
         train: utf8(&split_dir.join("train.jsonl"))?,
@@ -180,7 +225,7 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
             eprintln!("realism: {split} has no stream with two attempts; skipped");
             continue;
         }
-        for mode in Mode::ALL {
+        for &mode in &modes {
             bench.mode(split, mode, &real_file, &real, &generators)?;
         }
     }
@@ -203,22 +248,31 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
 }
 
 /// The generators to run: the cheap ones always, the language models when asked for.
-fn generators(ctx: &Context, args: &RealismArgs) -> Result<Vec<Generator>> {
+fn generators(ctx: &Context, args: &RealismArgs, layout: Option<&TrainedLayout>) -> Result<Vec<Generator>> {
     let mut all: Vec<Generator> = CHEAP
         .iter()
-        .map(|&g| Generator { name: g.into(), args: vec!["--generator".into(), g.into()], slow: false })
+        .map(|&g| Generator { name: g.into(), args: vec!["--generator".into(), g.into()], stream_args: Vec::new(), slow: false })
         .collect();
-    if args.qwen {
+    let gguf = || -> Result<String> {
         let file = args.gguf.clone().unwrap_or_else(|| crate::generate::qwen::fetched_gguf(&ctx.runtime_dir()));
         if !file.is_file() {
-            return Err(BadInput(format!("--qwen: {} not found; run `runtimes/setup.sh` or pass --gguf FILE", file.display())).into());
+            return Err(BadInput(format!("{} not found; run `runtimes/setup.sh` or pass --gguf FILE", file.display())).into());
         }
-        let args = ["--generator", "qwen", "--gguf", &utf8(&file)?, "--layout", "chat", "--batch", "1"].map(str::to_owned);
-        all.push(Generator { name: "qwen".into(), args: args.to_vec(), slow: true });
+        Ok(utf8(&file)?)
+    };
+    if args.qwen {
+        let args = ["--generator", "qwen", "--gguf", &gguf()?, "--layout", "chat", "--batch", "1"].map(str::to_owned);
+        all.push(Generator { name: "qwen".into(), args: args.to_vec(), stream_args: Vec::new(), slow: true });
+    }
+    if let (Some(adapter), Some(layout)) = (&args.qwen_adapter, layout) {
+        let gguf = gguf()?;
+        let args = ["--generator", "qwen", "--gguf", &gguf, "--adapter", &utf8(adapter)?, "--layout", "fine-tuned", "--batch", "1"];
+        let stream_args = vec!["--history".to_owned(), layout.k.to_string()];
+        all.push(Generator { name: "qwen-student".into(), args: args.map(str::to_owned).to_vec(), stream_args, slow: true });
     }
     if let Some(model) = &args.openai_model {
         let args = ["--generator", "openai", "--model", model, "--base-url", &args.base_url].map(str::to_owned);
-        all.push(Generator { name: model.clone(), args: args.to_vec(), slow: true });
+        all.push(Generator { name: model.clone(), args: args.to_vec(), stream_args: Vec::new(), slow: true });
     }
     Ok(all)
 }
@@ -227,7 +281,7 @@ impl Bench<'_> {
     /// One mode of one split: the full leaderboard (every generator that runs in this mode on every real
     /// stream), and, when the language models needed a sample, a second one on that sample.
     fn mode(&mut self, split: &str, mode: Mode, real_file: &Path, real: &[Submission], generators: &[Generator]) -> Result<()> {
-        let slow: Vec<&Generator> = generators.iter().filter(|g| g.slow && mode.is_studys()).collect();
+        let slow: Vec<&Generator> = generators.iter().filter(|g| g.slow && (mode == self.llm_next || mode == Mode::Stream)).collect();
         let sampled = match mode {
             Mode::NextStep { .. } => sample::targets(real) > self.args.llm_sample,
             Mode::Stream => trajectory::streams(real).len() > self.args.llm_streams,
@@ -285,6 +339,7 @@ impl Bench<'_> {
             line.extend(["--input", &input, "--train", &self.train, "--seed", &seed, "--out", &file, "--jobs", &jobs].map(str::to_owned));
             if matches!(mode, Mode::Stream) {
                 line.extend(["--max-attempts".to_owned(), attempts.clone()]);
+                line.extend(g.stream_args.iter().cloned());
             }
             line.extend(g.args.iter().cloned());
             line.extend(self.runtime.iter().cloned());
