@@ -44,6 +44,9 @@ pub struct AdapterArgs {
     python: Option<PathBuf>,
     #[arg(long, default_value_t = super::super::default_jobs() as u16)]
     threads: u16,
+    /// Print one JSON object (figures and `ratios`) instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 const PYTHON_PEER: &str = r#"
@@ -179,6 +182,35 @@ pub fn run(ctx: &Context, args: &AdapterArgs) -> Result<ExitCode> {
         "ratios": {"adapted_vs_plain_decode": adapted_speed / plain_speed},
         "requantized_share_of_adapter": {"mean": share_mean, "least": share_least, "layers": layers},
     });
-    println!("{}", serde_json::to_string_pretty(&figures)?);
+    if args.json {
+        println!("{figures}");
+    } else {
+        let n = prompts.len();
+        println!(
+            "{} prompts, {} threads, {}; peer {}\n\
+             logits, max |ours - peer| (top-1 equal): base {:.2e} ({}/{n}), with the adapter {:.2e} ({}/{n})\n\
+             the adapter moves the logits by up to {:.3} (PEFT) / {:.3} (ours)\n\
+             decode-path against prefill-path logits: base {:.2e}, with the adapter {:.2e}\n\
+             decode: {:.1} tokens/s without the adapter, {:.1} with it: ratio {:.3}\n\
+             requantizing the merged weights would keep {:.1}% of the adapter (least layer {:.1}%, {layers} layers)",
+            n,
+            args.threads,
+            crate::cli::machine::cpu_description(),
+            peer.versions,
+            max_abs_diff(&plain_logits, &peer.base),
+            top1_equal(&plain_logits, &peer.base),
+            max_abs_diff(&adapted_logits, &peer.adapted),
+            top1_equal(&adapted_logits, &peer.adapted),
+            max_abs_diff(&peer.base, &peer.adapted),
+            max_abs_diff(&plain_logits, &adapted_logits),
+            max_abs_diff(&plain_stepped, &plain_logits),
+            max_abs_diff(&adapted_stepped, &adapted_logits),
+            plain_speed,
+            adapted_speed,
+            adapted_speed / plain_speed,
+            100.0 * share_mean,
+            100.0 * share_least,
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
