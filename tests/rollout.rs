@@ -308,14 +308,11 @@ fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
 /// request), and the prompt built from that request shows all three.
 #[test]
 fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
-    use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     use studentsim::generate::{BoxFuture, Feedback, Generation, Generator, Request, prompt};
     use studentsim::grade::Label;
-    use studentsim::rollout::output::ResumableOutput;
     use studentsim::rollout::tutor::Tutor;
-    use studentsim::rollout::{Prepared, Rollout, StreamOptions};
-    use studentsim::trajectory::Submission;
+    use studentsim::rollout::StreamOptions;
 
     const ATTEMPTS: [&str; 3] = ["def sum_digits(n):\n    return 1\n", "def sum_digits(n):\n    return 0\n", "def sum_digits(n):\n    return n\n"];
     const HINT: &str = "Add the last digit, then drop it.";
@@ -337,36 +334,10 @@ fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
         }
     }
 
-    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
-    let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
-    let tests = Arc::new(common::block_on(common::grader().problem_tests(&problem)).unwrap());
     let recording = Arc::new(Recording(Mutex::new(Vec::new())));
-    let rollout = Rollout {
-        grader: common::grader(),
-        generator: recording.clone(),
-        problems: HashMap::from([(problem.id.clone(), Prepared { problem: Arc::clone(&problem), tests: Arc::clone(&tests) })]),
-        seed: 0,
-        jobs: 1,
-        only_streams: None,
-    };
-    let real = Submission {
-        student: "s".into(),
-        problem: problem.id.clone(),
-        time: jiff::Timestamp::from_second(1_600_000_000).unwrap(),
-        attempt: 1,
-        code: ATTEMPTS[2].into(),
-        label: None,
-        pass_rate: None,
-        source: "real".into(),
-        platform_correct: None,
-        generated: None,
-        extra: Default::default(),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let out = Arc::new(ResumableOutput::open(&dir.path().join("streams.jsonl")).unwrap());
     let options =
         StreamOptions { max_attempts: 3, interval: jiff::SignedDuration::from_secs(60), tutor: Some(Arc::new(FixedTutor)), shown_attempts: None };
-    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden())).unwrap();
+    let (problem, tests) = sum_digits_stream(recording.clone(), options);
 
     let requests = recording.0.lock().unwrap().clone();
     assert_eq!(requests.len(), 3, "three attempts: none of them passes");
@@ -459,12 +430,9 @@ fn stress_tutor_compares_tutor_urls_under_the_same_load() {
 /// steps with K real predecessors meets its training layout), the last one still with its feedback.
 #[test]
 fn a_stream_shows_only_the_most_recent_attempts_when_asked() {
-    use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
     use studentsim::generate::{BoxFuture, Generation, Generator, Request};
-    use studentsim::rollout::output::ResumableOutput;
-    use studentsim::rollout::{Prepared, Rollout, StreamOptions};
-    use studentsim::trajectory::Submission;
+    use studentsim::rollout::StreamOptions;
 
     const ATTEMPTS: [&str; 4] = [
         "def sum_digits(n):\n    return 1\n",
@@ -485,35 +453,9 @@ fn a_stream_shows_only_the_most_recent_attempts_when_asked() {
         }
     }
 
-    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
-    let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
-    let tests = Arc::new(common::block_on(common::grader().problem_tests(&problem)).unwrap());
     let numbered = Arc::new(Numbered(Mutex::new(Vec::new())));
-    let rollout = Rollout {
-        grader: common::grader(),
-        generator: numbered.clone(),
-        problems: HashMap::from([(problem.id.clone(), Prepared { problem: Arc::clone(&problem), tests })]),
-        seed: 0,
-        jobs: 1,
-        only_streams: None,
-    };
-    let real = Submission {
-        student: "s".into(),
-        problem: problem.id.clone(),
-        time: jiff::Timestamp::from_second(1_600_000_000).unwrap(),
-        attempt: 1,
-        code: ATTEMPTS[2].into(),
-        label: None,
-        pass_rate: None,
-        source: "real".into(),
-        platform_correct: None,
-        generated: None,
-        extra: Default::default(),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let out = Arc::new(ResumableOutput::open(&dir.path().join("streams.jsonl")).unwrap());
     let options = StreamOptions { max_attempts: 4, interval: jiff::SignedDuration::from_secs(60), tutor: None, shown_attempts: Some(2) };
-    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden())).unwrap();
+    sum_digits_stream(numbered.clone(), options);
 
     let requests = numbered.0.lock().unwrap().clone();
     assert_eq!(requests.len(), 4, "four attempts: none of them passes");
@@ -550,4 +492,47 @@ fn bench_feedback_tells_a_generator_that_ignores_its_feedback_from_one_that_fixe
     assert_eq!(reference["fixed"].as_u64(), Some(shown), "the reference passes every example: {report}");
     let real_fixed = real["fixed"].as_u64().unwrap();
     assert!(real_fixed > 0 && real_fixed <= shown, "{report}");
+}
+
+/// One simulated stream of the bundled `sum-digits` problem by `generator` under `options`, graded in the real
+/// sandbox; the problem and its parsed tests come back for the test's own checks.
+fn sum_digits_stream(
+    generator: std::sync::Arc<dyn studentsim::generate::Generator>,
+    options: studentsim::rollout::StreamOptions,
+) -> (std::sync::Arc<studentsim::problems::Problem>, std::sync::Arc<studentsim::grade::Tests>) {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use studentsim::rollout::output::ResumableOutput;
+    use studentsim::rollout::{Prepared, Rollout};
+    use studentsim::trajectory::Submission;
+
+    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
+    let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
+    let tests = Arc::new(common::block_on(common::grader().problem_tests(&problem)).unwrap());
+    let rollout = Rollout {
+        grader: common::grader(),
+        generator,
+        problems: HashMap::from([(problem.id.clone(), Prepared { problem: Arc::clone(&problem), tests: Arc::clone(&tests) })]),
+        seed: 0,
+        jobs: 1,
+        only_streams: None,
+    };
+    // the real row only names the student, problem and start time: a stream starts from nothing
+    let real = Submission {
+        student: "s".into(),
+        problem: problem.id.clone(),
+        time: jiff::Timestamp::from_second(1_600_000_000).unwrap(),
+        attempt: 1,
+        code: "def sum_digits(n):\n    return n\n".into(),
+        label: None,
+        pass_rate: None,
+        source: "real".into(),
+        platform_correct: None,
+        generated: None,
+        extra: Default::default(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Arc::new(ResumableOutput::open(&dir.path().join("streams.jsonl")).unwrap());
+    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden())).unwrap();
+    (problem, tests)
 }

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use serde::Serialize;
 
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, default_jobs, read_rows, registry_problems, tokio_runtime};
@@ -17,6 +16,7 @@ use crate::BadInput;
 use crate::generate::fixes_shown;
 use crate::grade::GradeRecord;
 use crate::grade::batch::{JobMaker, grade_all};
+use crate::rollout::output::{RowKey, key};
 use crate::trajectory::{Submission, views};
 
 #[derive(Debug, Args)]
@@ -50,7 +50,7 @@ pub struct FeedbackArgs {
 }
 
 /// One set's transitions.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 struct Uptake {
     set: String,
     /// Transitions whose previous attempt showed a failing example.
@@ -67,12 +67,6 @@ impl Uptake {
     }
 }
 
-type Key = (String, String, u32);
-
-fn key(row: &Submission) -> Key {
-    (row.student.clone(), row.problem.clone(), row.attempt)
-}
-
 /// The (previous, next) row pairs of one set.
 fn transitions<'a>(real: &'a [Submission], set: &'a [Submission], k: usize, streams: bool) -> Vec<(&'a Submission, &'a Submission)> {
     if streams {
@@ -80,7 +74,7 @@ fn transitions<'a>(real: &'a [Submission], set: &'a [Submission], k: usize, stre
         rows.sort_by(|a, b| (&a.student, &a.problem, a.attempt).cmp(&(&b.student, &b.problem, b.attempt)));
         return rows.windows(2).filter(|w| w[0].student == w[1].student && w[0].problem == w[1].problem).map(|w| (w[0], w[1])).collect();
     }
-    let by_key: HashMap<Key, &Submission> = set.iter().map(|r| (key(r), r)).collect();
+    let by_key: HashMap<RowKey, &Submission> = set.iter().map(|r| (key(r), r)).collect();
     views::next_steps(real, k)
         .into_iter()
         .filter_map(|item| {
