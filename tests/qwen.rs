@@ -40,6 +40,7 @@ fn fixtures() -> &'static Path {
         random::write_folder(&dir.join("tiny"), &Shape::TINY, SEED, &tokenizer()).unwrap();
         random::write_gguf(&dir.join("tiny-f32.gguf"), &Shape::TINY, SEED, GgmlDType::F32).unwrap();
         random::write_gguf(&dir.join("tiny-q4_0.gguf"), &Shape::TINY, SEED, GgmlDType::Q4_0).unwrap();
+        random::write_gguf(&dir.join("tiny-q8_0.gguf"), &Shape::TINY, SEED, GgmlDType::Q8_0).unwrap();
         dir
     })
 }
@@ -211,6 +212,36 @@ fn a_lora_adapter_merges_like_a_hand_merged_copy() {
         let base = model(&tiny(), None).prefill(&prompt, 16).unwrap();
         assert!(max_diff(&merged, &by_hand) < 1e-4, "{name}: merged at load vs by hand");
         assert!(max_diff(&merged, &base) > 1e-2, "{name}: the adapter changes the model");
+    }
+}
+
+/// An adapter on a GGUF is merged into the dequantized copy that prefill multiplies and kept as a side path
+/// beside the quantized copy that decoding reads, on our kernels (Q8_0, the side paths' products fused into the
+/// layer's pass) and on candle's (Q4_0, added after it). A prompt's last logits from prefill and from a
+/// decoding step must then agree about as closely as they do without the adapter, though the adapter moves
+/// them far more than that.
+#[test]
+fn a_lora_adapter_on_a_gguf_reaches_prefill_and_decoding() {
+    let work = tempfile::tempdir().unwrap();
+    let adapter = work.path().join("adapter");
+    write_adapter(&adapter, 4, 16.0, serde_json::json!({}), 0);
+    let prompt = PROMPTS[0];
+    let (head, last) = prompt.split_at(prompt.len() - 1);
+    for file in ["tiny-q8_0.gguf", "tiny-q4_0.gguf"] {
+        let path = fixtures().join(file);
+        let logits = |adapter: Option<&Path>| {
+            let prefilled = gguf::load_adapted(&path, adapter).unwrap().prefill(&[prompt.to_vec()], 16).unwrap();
+            let mut decoding = gguf::load_adapted(&path, adapter).unwrap();
+            decoding.prefill(&[head.to_vec()], 16).unwrap();
+            (prefilled, decoding.step(last).unwrap())
+        };
+        let (base_prefilled, base_decoded) = logits(None);
+        let (prefilled, decoded) = logits(Some(&adapter));
+        let effect = max_diff(&prefilled, &base_prefilled);
+        let quantization = max_diff(&base_prefilled, &base_decoded);
+        let gap = max_diff(&prefilled, &decoded);
+        assert!(effect > 10.0 * quantization, "{file}: the adapter moves the logits ({effect}) beyond quantization ({quantization})");
+        assert!(gap < 2.0 * quantization + 1e-3, "{file}: decoding carries the adapter as prefill does: {gap} (without it {quantization})");
     }
 }
 

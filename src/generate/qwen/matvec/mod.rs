@@ -106,19 +106,29 @@ impl Quantized {
             Self::Candle { weights, bias: Some(bias) } => weights.forward(x)?.broadcast_add(bias),
             Self::Own(m) => m.forward(x),
             Self::Adapted { base, side } => {
-                let y = base.forward(x)?;
-                let (rows, width) = y.dims2()?;
-                let mut out: Vec<f32> = y.flatten_all()?.to_vec1()?;
-                let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
-                for (offset, low_rank) in side {
-                    low_rank.add_to(&x, &mut out, *offset, width);
+                let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
+                let projected: Vec<(usize, &LowRank, Vec<f32>)> = side.iter().map(|(at, l)| (*at, l, l.project(&xs))).collect();
+                // Column c of row r of the side paths (0 outside them).
+                let side = |c: usize, r: usize| -> f32 {
+                    let part = projected.iter().find(|(at, l, _)| (*at..at + l.outputs()).contains(&c));
+                    part.map_or(0.0, |(at, l, ax)| l.at(c - at, l.row(ax, r)))
+                };
+                let rows = x.dims2()?.0;
+                match base.as_ref() {
+                    // Ours: the side paths' B products in the same pass over the thread pool as the layer.
+                    Self::Own(m) => Tensor::from_vec(m.forward_plus(&xs, side)?, (rows, m.n), &candle_core::Device::Cpu),
+                    other => {
+                        let y = other.forward(x)?;
+                        let width = y.dims2()?.1;
+                        let extra = by_columns(rows, width, side);
+                        let out: Vec<f32> = y.flatten_all()?.to_vec1::<f32>()?.into_iter().zip(extra).map(|(y, e)| y + e).collect();
+                        Tensor::from_vec(out, (rows, width), &candle_core::Device::Cpu)
+                    }
                 }
-                Tensor::from_vec(out, (rows, width), &candle_core::Device::Cpu)
             }
         }
     }
 }
-
 
 /// The block formats our kernels read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,19 +182,24 @@ fn quantize_row(x: &[f32]) -> Vec<Q8Block> {
 
 impl BlockMatrix {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (rows, k) = x.dims2()?;
-        if k != self.k || k % BLOCK != 0 {
-            candle_core::bail!("{:?} matmul: {k} inputs for a ({}, {}) matrix", self.format, self.n, self.k);
+        let rows = x.dims2()?.0;
+        let out = self.forward_plus(&x.flatten_all()?.to_vec1()?, |_, _| 0.0)?;
+        Tensor::from_vec(out, (rows, self.n), &candle_core::Device::Cpu)
+    }
+
+    /// `x` (rows, k, row-major) times the transposed weights, plus the bias, plus `extra(column, row)`.
+    fn forward_plus(&self, x: &[f32], extra: impl Fn(usize, usize) -> f32 + Sync) -> Result<Vec<f32>> {
+        let k = self.k;
+        if x.len() % k != 0 || k % BLOCK != 0 {
+            candle_core::bail!("{:?} matmul: {} inputs for a ({}, {}) matrix", self.format, x.len(), self.n, self.k);
         }
-        let x: Vec<f32> = x.flatten_all()?.to_vec1()?;
         let activations: Vec<Vec<Q8Block>> = x.chunks_exact(k).map(quantize_row).collect();
         let row_bytes = k / BLOCK * self.format.block_bytes();
         let dot = Kernel::best().dot(self.format);
-        let out = by_columns(rows, self.n, |n, r| {
+        Ok(by_columns(activations.len(), self.n, |n, r| {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[n]);
-            dot(&self.blocks[n * row_bytes..(n + 1) * row_bytes], &activations[r]) + bias
-        });
-        Tensor::from_vec(out, (rows, self.n), &candle_core::Device::Cpu)
+            dot(&self.blocks[n * row_bytes..(n + 1) * row_bytes], &activations[r]) + bias + extra(n, r)
+        }))
     }
 }
 
