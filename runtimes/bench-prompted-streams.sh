@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The prompted baseline's stream run on NewCaledonia's NS_NP (issue 10 part 6), with the other stream generators
-# on the same streams and the score, reproducible from nothing: import with a fixed salt (the published split
-# must be the same on every machine; NewCaledonia's ids are pseudonyms already, so a fixed salt hides nothing),
-# `split --seed 1`, then `rollout stream` of the real model (resumable: rerun to go on where it stopped).
+# on the same streams and the score, reproducible from nothing: the fixed-salt import and `split --seed 1` of
+# runtimes/nc-fixed-split.sh, then `rollout stream` of the real model (resumable: rerun to go on where it stopped).
 # The model needs both cores to itself (candle's thread pool spins when anything else runs): about 1-1.5
 # attempts a minute on 2 cores.
 #
@@ -10,17 +9,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mkdir -p "${1:-prompted-baseline}" && cd "${1:-prompted-baseline}" && pwd)"
-data="${STUDENTSIM_NC_DATA:-$root/../shared/data/newcaledonia}"
 gguf="$root/runtimes/.cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 bin="$root/target/release/studentsim"
 [[ -x "$bin" ]] || (cd "$root" && cargo build --release)
 [[ -f "$gguf" ]] || { echo "bench-prompted-streams: $gguf is missing: run runtimes/setup.sh" >&2; exit 2; }
+"$root/runtimes/nc-fixed-split.sh" "$work"
 cd "$work"
-if [[ ! -f nc/trajectories.jsonl ]]; then
-    printf 'studentsim prompted-baseline salt' > salt.txt
-    "$bin" import newcaledonia "$data" --out nc --salt-file salt.txt
-fi
-[[ -f nc/split/ns_np.jsonl ]] || "$bin" split --input nc/trajectories.jsonl --out nc/split --seed 1
 mkdir -p sims/ns_np report
 stream=(--problems nc/problems rollout stream --input nc/split/ns_np.jsonl --max-attempts 10 --seed 0)
 "$bin" "${stream[@]}" --gguf "$gguf" --layout chat --batch 1 --jobs 2 --out sims/ns_np/qwen-stream.jsonl

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# qwen-student trained and measured on NewCaledonia (issue 27), reproducible from nothing: import with the fixed
-# salt of bench-prompted-streams.sh (so NS_NP is the split the prompted baseline's stream figures were measured
-# on), `split --seed 1`, LoRA training on a seeded sample of the training streams, the adapter against PEFT, the
+# qwen-student trained and measured on NewCaledonia (issue 27), reproducible from nothing: the fixed-salt
+# import and `split --seed 1` of nc-fixed-split.sh (so NS_NP is the split the prompted baseline's stream figures
+# were measured on), LoRA training on a seeded sample of the training streams, the adapter against PEFT, the
 # leaderboards with qwen-student beside every other generator, the prompted base model on the same next steps,
 # and the feedback ablation. Every step resumes where it stopped when the script is run again. The adapter and
 # everything else stay in WORK_DIR: the data must not be redistributed.
@@ -11,17 +11,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mkdir -p "${1:-qwen-student-run}" && cd "${1:-qwen-student-run}" && pwd)"
-data="${STUDENTSIM_NC_DATA:-$root/../shared/data/newcaledonia}"
 gguf="$root/runtimes/.cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 bin="$root/target/release/studentsim"
 [[ -x "$bin" ]] || (cd "$root" && cargo build --release)
 [[ -f "$gguf" ]] || { echo "bench-qwen-student: $gguf is missing: run runtimes/setup.sh" >&2; exit 2; }
+"$root/runtimes/nc-fixed-split.sh" "$work"
 cd "$work"
-if [[ ! -f nc/trajectories.jsonl ]]; then
-    printf 'studentsim prompted-baseline salt' > salt.txt
-    "$bin" import newcaledonia "$data" --out nc --salt-file salt.txt
-fi
-[[ -f nc/split/train.jsonl ]] || "$bin" split --input nc/trajectories.jsonl --out nc/split --seed 1
 
 # 1. qwen-student: k = 3 next steps without student context, each prompt with the previous attempt's FEEDBACK;
 #    a seeded sample of whole training streams, 200,000 tokens, none with a row over 2,048 tokens.
