@@ -35,7 +35,7 @@ pub struct ScoreArgs {
     /// A simulated set (native JSONL, one generator); repeat for several. `NAME=JSONL` names the set; otherwise
     /// it is named by its rows' `source` (or its file name when that is `real`).
     #[arg(long = "sim", value_name = "[NAME=]JSONL", required = true)]
-    sims: Vec<String>,
+    sims: Vec<SimArg>,
     /// Folder to write the report into (created; files in it are replaced); with --shard, the shard's file.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -90,6 +90,34 @@ fn read_set(path: &Path) -> Result<Input, BadInput> {
     Ok(Input { path: path.to_owned(), name, rows })
 }
 
+/// A `--sim [NAME=]JSONL` argument: a simulated set's file and the name it is shown under, if given. A `=`
+/// inside a path (one whose part before it has a `/`) does not name it.
+#[derive(Debug, Clone)]
+pub struct SimArg {
+    pub name: Option<String>,
+    pub path: PathBuf,
+}
+
+impl std::str::FromStr for SimArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(arg: &str) -> Result<Self, Self::Err> {
+        Ok(match arg.split_once('=') {
+            Some((name, path)) if !name.is_empty() && !name.contains('/') => Self { name: Some(name.to_owned()), path: path.into() },
+            _ => Self { name: None, path: arg.into() },
+        })
+    }
+}
+
+impl std::fmt::Display for SimArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{name}={}", self.path.display()),
+            None => write!(f, "{}", self.path.display()),
+        }
+    }
+}
+
 /// Read and check every input before any work: each set non-empty, every simulated row on a real problem.
 fn read_inputs(args: &ScoreArgs) -> Result<(Input, Vec<Input>), BadInput> {
     let mut real = read_set(&args.real)?;
@@ -97,14 +125,10 @@ fn read_inputs(args: &ScoreArgs) -> Result<(Input, Vec<Input>), BadInput> {
     let problems: BTreeSet<&str> = real.rows.iter().map(|(_, r)| r.problem.as_str()).collect();
     let mut sims = Vec::new();
     let mut names: BTreeSet<String> = BTreeSet::from([REAL.to_owned()]);
-    for arg in &args.sims {
-        let (name, path) = match arg.split_once('=') {
-            Some((name, path)) if !name.is_empty() && !name.contains('/') => (Some(name), Path::new(path)),
-            _ => (None, Path::new(arg.as_str())),
-        };
+    for SimArg { name, path } in &args.sims {
         let mut sim = read_set(path)?;
         if let Some(name) = name {
-            sim.name = name.to_owned();
+            sim.name = name.clone();
         }
         if let Some((line, row)) = sim.rows.iter().find(|(_, r)| !problems.contains(r.problem.as_str())) {
             return Err(BadInput(format!(

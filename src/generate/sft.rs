@@ -118,6 +118,11 @@ pub fn sft_rows(
     out
 }
 
+/// `text`'s token ids, without special tokens added (the prompt formats carry their own).
+pub fn token_ids(tokenizer: &tokenizers::Tokenizer, text: &str) -> anyhow::Result<Vec<u32>> {
+    tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| anyhow::anyhow!("tokenizing: {e}"))
+}
+
 /// A row as token ids: the prompt's, then the completion's, each encoded on its own as the model meets them (the
 /// prompt at inference, the completion as it generates). The loss is taken after `prompt_len`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,12 +133,9 @@ pub struct EncodedRow {
 
 impl EncodedRow {
     pub fn new(tokenizer: &tokenizers::Tokenizer, row: &SftRow) -> anyhow::Result<Self> {
-        let encode = |text: &str| {
-            tokenizer.encode(text, false).map(|e| e.get_ids().to_vec()).map_err(|e| anyhow::anyhow!("tokenizing a row: {e}"))
-        };
-        let mut input_ids = encode(&row.prompt)?;
+        let mut input_ids = token_ids(tokenizer, &row.prompt)?;
         let prompt_len = input_ids.len();
-        input_ids.extend(encode(&row.completion)?);
+        input_ids.extend(token_ids(tokenizer, &row.completion)?);
         Ok(Self { input_ids, prompt_len })
     }
 

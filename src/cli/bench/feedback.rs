@@ -4,7 +4,7 @@
 //! attempt involved is graded again in the sandbox (each distinct program once) for its per-example outcomes.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, default_jobs, read_rows, registry_problems, tokio_runtime};
-use crate::BadInput;
+use crate::cli::score::SimArg;
 use crate::generate::fixes_shown;
 use crate::grade::GradeRecord;
 use crate::grade::batch::{JobMaker, grade_all};
@@ -30,9 +30,9 @@ pub struct FeedbackArgs {
     /// The real rows (the input the rollouts were made from).
     #[arg(long, value_name = "JSONL")]
     real: PathBuf,
-    /// A simulated set, `NAME=JSONL`; repeat for several.
-    #[arg(long = "sim", value_name = "NAME=JSONL", required = true)]
-    sims: Vec<String>,
+    /// A simulated set, `[NAME=]JSONL` as `score` takes it (unnamed: its file's name); repeat for several.
+    #[arg(long = "sim", value_name = "[NAME=]JSONL", required = true)]
+    sims: Vec<SimArg>,
     /// Real predecessors of the next-step rollouts (the transitions are the same for every k; k only picks which
     /// targets exist).
     #[arg(long, default_value_t = 3)]
@@ -87,12 +87,9 @@ fn transitions<'a>(real: &'a [Submission], set: &'a [Submission], k: usize, stre
 pub fn run(ctx: &Context, args: &FeedbackArgs) -> Result<ExitCode> {
     let real: Vec<Submission> = read_rows(&args.real)?.into_iter().map(|(_, r)| r).collect();
     let mut sets = vec![("real".to_owned(), real.clone())];
-    for arg in &args.sims {
-        let (name, path) = arg
-            .split_once('=')
-            .filter(|(name, _)| !name.is_empty())
-            .ok_or_else(|| BadInput(format!("--sim {arg}: expected NAME=JSONL")))?;
-        sets.push((name.to_owned(), read_rows(Path::new(path))?.into_iter().map(|(_, r)| r).collect()));
+    for SimArg { name, path } in &args.sims {
+        let name = name.clone().unwrap_or_else(|| path.file_stem().map_or_else(|| "sim".to_owned(), |s| s.to_string_lossy().into_owned()));
+        sets.push((name, read_rows(path)?.into_iter().map(|(_, r)| r).collect()));
     }
     let pairs: Vec<Vec<(&Submission, &Submission)>> = sets.iter().map(|(_, rows)| transitions(&real, rows, args.k, args.streams)).collect();
 

@@ -272,9 +272,7 @@ pub(super) fn study_tokenizer(ctx: &Context) -> Result<Tokenizer> {
     Tokenizer::from_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
-pub(super) fn encode(tokenizer: &Tokenizer, text: &str) -> Result<Vec<u32>> {
-    Ok(tokenizer.encode(text, false).map_err(|e| anyhow!("{e}"))?.get_ids().to_vec())
-}
+pub(super) use crate::generate::sft::token_ids as encode;
 
 /// The last-position logits of each prompt, prefilled alone.
 pub(super) fn last_logits(model: &mut dyn Decoder, prompts: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {

@@ -50,7 +50,7 @@ fn report_args(ctx: &Context, args: &ScoreArgs) -> Result<Vec<String>, BadInput>
     }
     argv.extend(["score".to_owned(), "--real".to_owned(), utf8(&args.real)?]);
     for sim in &args.sims {
-        argv.extend(["--sim".to_owned(), sim.clone()]);
+        argv.extend(["--sim".to_owned(), sim.to_string()]);
     }
     for (flag, dir) in [("--embedder", &args.embedder), ("--embedding-cache", &args.embedding_cache)] {
         if let Some(dir) = dir {
