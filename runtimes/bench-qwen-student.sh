@@ -51,7 +51,6 @@ mkdir -p sims
     --sim edits=realism/ns_op/stream-sample/edits.jsonl | tee feedback-streams.md
 
 # 5. the prompted base model (the same GGUF without the adapter, chat layout) on the same NS_OP next steps
-
 "$bin" "${next[@]}" --gguf "$gguf" --layout chat --batch 1 --feedback --out sims/ns_op-base-next.jsonl
 "$bin" --problems ../nc/problems score --real "$sample" --sim qwen-student=realism/ns_op/next-k3-feedback-sample/qwen-student.jsonl \
     --sim qwen-base=sims/ns_op-base-next.jsonl --sim edits=realism/ns_op/next-k3-feedback-sample/edits.jsonl \
