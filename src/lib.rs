@@ -14,6 +14,7 @@ pub mod records;
 pub mod rollout;
 pub mod sandbox;
 pub mod score;
+pub mod text;
 pub mod trajectory;
 
 /// A user's input is wrong: one line naming what and where (file and line). The CLI exits with code 2.

@@ -120,8 +120,104 @@ fn printing_that_swallows_the_limit() {
 
 #[test]
 fn writing_to_the_real_stdout_descriptor() {
+    // The cap is counted by the host on the stream itself, so the raw descriptor is no way around it.
     let code = "import os\ndef square(x):\n    for _ in range(10**3):\n        os.write(1, b'x' * 4096)\n    return x * x\n";
-    contained(code, Label::NoError, &[]);
+    contained(code, Label::Runtime, &["output_limit"]);
+}
+
+// Issue 28: the output cap lived in the harness's closure cells, where a submission could raise or reset it.
+// These attacks look for any cap the guest can reach and lift it; the host's count does not move.
+
+/// Every closure cell and dict the guest can find that looks like output-cap state, set to let anything through.
+const LIFT_EVERY_CAP: &str = "import gc, sys
+def lift():
+    for o in gc.get_objects():
+        if isinstance(o, dict) and 'cap' in o and 'groups' in o:
+            o['cap'] = 10**12
+    w = type(sys.stdout).write
+    for cell in getattr(w, '__closure__', None) or ():
+        try:
+            v = cell.cell_contents
+        except ValueError:
+            continue
+        if isinstance(v, int):
+            cell.cell_contents = 10**12
+        elif isinstance(v, list) and v and isinstance(v[0], (int, bool)):
+            v[0] = 0 if isinstance(v[0], int) and not isinstance(v[0], bool) else False
+";
+
+#[test]
+fn raising_the_output_cap_from_the_guest() {
+    let code = format!("{LIFT_EVERY_CAP}def square(x):\n    lift()\n    for _ in range(100):\n        print('x' * 1_000_000)\n    return x * x\n");
+    contained(&code, Label::Runtime, &["output_limit"]);
+}
+
+#[test]
+fn resetting_the_output_count_between_prints() {
+    // Under the old harness, printing 1.2 MB per call with the count reset after each print got `no_error`.
+    let code = format!("{LIFT_EVERY_CAP}def square(x):\n    for _ in range(20):\n        lift()\n        print('y' * 60_000)\n    return x * x\n");
+    contained(&code, Label::Runtime, &["output_limit"]);
+}
+
+#[test]
+fn an_exception_too_long_to_keep() {
+    // A 40 MB message used to become a 40 MB record; every text in it is now bounded and says it was cut.
+    let code = "def square(x):\n    raise ValueError('x' * 40_000_000)\n";
+    let record = common::block_on(grader().grade("", code, tests()));
+    assert_eq!((record.label, record.reason.as_deref()), (Label::Runtime, Some("ValueError")), "{record:#?}");
+    let size = serde_json::to_string(&record).unwrap().len();
+    assert!(size < 16 << 10, "the record is {size} bytes");
+    assert!(record.examples[0].got.contains("…[cut:"), "a cut text says so: {:?}", record.examples[0].got);
+    contained(code, Label::Runtime, &["ValueError"]);
+}
+
+#[test]
+fn an_exception_class_with_a_huge_name() {
+    let code = "def square(x):\n    raise type('E' * 10_000_000, (Exception,), {})()\n";
+    let record = common::block_on(grader().grade("", code, tests()));
+    assert_eq!(record.label, Label::Runtime, "{record:#?}");
+    let reason = record.reason.as_deref().unwrap_or("");
+    assert!(reason.starts_with("EEEE") && reason.len() <= studentsim::grade::NAME_LIMIT, "reason of {} bytes", reason.len());
+    assert!(serde_json::to_string(&record).unwrap().len() < 16 << 10);
+}
+
+#[test]
+fn a_module_level_error_message_too_long_to_keep() {
+    let record = common::block_on(grader().grade("", "raise RuntimeError('m' * 30_000_000)\n", tests()));
+    assert_eq!((record.label, record.reason.as_deref()), (Label::Runtime, Some("RuntimeError")), "{record:#?}");
+    let message = record.message.as_deref().unwrap_or("");
+    assert!(message.len() <= studentsim::grade::TEXT_LIMIT && message.contains("…[cut:"), "message of {} bytes", message.len());
+}
+
+#[test]
+fn printing_a_lone_surrogate_beside_a_correct_value() {
+    // doctest would call this a failed example (the output differs); it used to trap the instance instead.
+    let code = "def square(x):\n    print('\\ud800')\n    return x * x\n";
+    let record = common::block_on(grader().grade("", code, tests()));
+    assert_eq!(record.label, Label::Logical, "{record:#?}");
+    assert!(record.examples.iter().all(|e| e.limit.is_none()), "no limit or trap: {record:#?}");
+    contained(code, Label::Logical, &[]);
+    // and a lone surrogate in an exception's message is escaped, not a trap
+    contained("def square(x):\n    raise ValueError('\\udc80')\n", Label::Runtime, &["ValueError"]);
+}
+
+#[test]
+fn emptying_the_tamper_checks_state() {
+    // The tamper check compared the exports with a list of originals a submission could find and clear; it is
+    // a tuple now, so the redirect below is still caught (it used to pass as `logical`).
+    let code = "import gc, sys, wit_world
+h = sys.modules['harness']
+for o in gc.get_objects():
+    if isinstance(o, (list, tuple)) and o and isinstance(o[0], tuple) and len(o[0]) == 2 and o[0][0] is h.WitWorld:
+        try:
+            o.clear()
+        except AttributeError:
+            pass
+h.WitWorld.run_example = lambda self, g, s: wit_world.Observed(exception=None)
+def square(x):
+    return x + 1
+";
+    contained(code, Label::Runtime, &["exit"]);
 }
 
 #[test]
@@ -223,7 +319,7 @@ fn deleting_harness_globals() {
 #[test]
 fn replacing_harness_functions() {
     // Redirect the export so every example "observes" the expected output.
-    let code = "import sys, wit_world\nh = sys.modules['harness']\nwant = iter(['4\\n', '9\\n'])\nh.WitWorld.run_example = lambda self, g, s: wit_world.Observed(output=next(want), display='', exception=None, output_limited=False)\ndef square(x):\n    return x + 1\n";
+    let code = "import sys, wit_world\nh = sys.modules['harness']\nwant = iter(['4\\n', '9\\n'])\nh.WitWorld.run_example = lambda self, g, s: (print(next(want), end=''), wit_world.Observed(exception=None))[1]\ndef square(x):\n    return x + 1\n";
     contained(code, Label::Runtime, &["exit"]);
 }
 
@@ -248,4 +344,29 @@ fn null_bytes_in_the_source() {
 fn exceptions_whose_str_raises() {
     let code = "class E(Exception):\n    def __str__(self):\n        raise E()\ndef square(x):\n    raise E()\n";
     contained(code, Label::Runtime, &["E"]);
+}
+
+#[test]
+fn the_builtin_modules_behind_the_importer_are_inert() {
+    // What the README promises once a submission removes the importer that refuses them: importable, but no
+    // socket, no thread, no signal and nothing to select on. `square` is right only if each behaves so.
+    let code = "import sys
+sys.meta_path[:] = [m for m in sys.meta_path if 'Blocked' not in repr(m)]
+import _socket, _thread, _signal, select
+def inert():
+    try:
+        _socket.socket()
+        return False
+    except PermissionError:
+        pass
+    try:
+        _thread.start_new_thread(print, ())
+        return False
+    except RuntimeError:
+        pass
+    return select.select([], [], [], 0) == ([], [], [])
+def square(x):
+    return x * x if inert() else None
+";
+    contained(code, Label::NoError, &[]);
 }

@@ -103,10 +103,29 @@ fn grades_equal_the_cli_and_problems_hide_answers() {
     let addr = server.addr;
     assert_eq!(http(addr, "GET", "/healthz", None, None), (200, http(addr, "GET", "/healthz", None, None).1, "ok\n".into()));
     for code in [CORRECT, "def sum_digits(n):\n    return n\n", "def sum_digits(n)\n    return 0\n"] {
+        let cli = cli_record(code);
+        let (status, _, body) = http(addr, "POST", "/v1/grade", Some(ADMIN), Some(&grade_body("sum-digits", code)));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(json(&body), cli, "the service's record for the admin differs from `grade --json`");
         let (status, _, body) = http(addr, "POST", "/v1/grade", Some(TOKEN), Some(&grade_body("sum-digits", code)));
         assert_eq!(status, 200, "{body}");
-        assert_eq!(json(&body), cli_record(code), "the service's record differs from `grade --json`");
+        let mut without_wants = cli.clone();
+        for example in without_wants["examples"].as_array_mut().unwrap() {
+            example.as_object_mut().unwrap().remove("want").expect("the CLI's record has every want");
+        }
+        assert_eq!(json(&body), without_wants, "a user's record is the CLI's without the expected outputs");
     }
+    // grading the bare stub hands a user no expected output (issue 28: it used to return every example's `want`)
+    let stub = json(&http(addr, "GET", "/v1/problems/sum-digits", Some(ADMIN), None).2)["stub"].as_str().unwrap().to_owned();
+    let (_, _, body) = http(addr, "POST", "/v1/grade", Some(TOKEN), Some(&grade_body("sum-digits", &stub)));
+    let stub_record = json(&body);
+    let examples = stub_record["examples"].as_array().unwrap();
+    assert!(!examples.is_empty() && examples.iter().all(|e| e.get("want").is_none()), "{stub_record}");
+    assert!(!body.contains("\n    9\n") && !body.contains("\"9\\n\""), "an expected output leaked: {body}");
+    // every error has the JSON body, 405 included
+    let (status, _, body) = http(addr, "GET", "/v1/grade", Some(TOKEN), None);
+    assert_eq!(status, 405);
+    assert!(json(&body)["error"].as_str().unwrap().contains("method"), "{body}");
     let batch = serde_json::json!({"submissions": [
         {"id": "a", "problem": "sum-digits", "code": CORRECT},
         {"id": 7, "problem": "sum-digits", "code": "def sum_digits(n):\n    return 1 / 0\n"},
@@ -133,7 +152,7 @@ fn grades_equal_the_cli_and_problems_hide_answers() {
     assert_eq!(http(addr, "GET", "/v1/problems/nope", Some(TOKEN), None).0, 404);
 
     let (_, _, metrics) = http(addr, "GET", "/metrics", None, None);
-    for needle in ["studentsim_grades_total{label=\"no_error\"} 2", "studentsim_grades_total{label=\"runtime\"} 1", "studentsim_grade_request_seconds_bucket", "studentsim_http_requests_total{endpoint=\"grade\",status=\"200\"} 4"] {
+    for needle in ["studentsim_grades_total{label=\"no_error\"} 3", "studentsim_grades_total{label=\"runtime\"} 1", "studentsim_grade_request_seconds_bucket", "studentsim_http_requests_total{endpoint=\"grade\",status=\"200\"} 8"] {
         assert!(metrics.contains(needle), "{needle:?} not in\n{metrics}");
     }
 }

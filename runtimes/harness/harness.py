@@ -7,6 +7,8 @@ componentize-py runs this module's top level once, at build time, and snapshots 
 
 The harness only *observes*: it never decides pass or fail. The host holds the expected outputs and checks
 every example itself, so a submission that tampers with this module can at most change what is observed.
+Printed output is not collected here: every write goes straight through WASI to the host, which captures it and
+enforces the output cap where no submission can reach it.
 """
 
 import ast
@@ -77,47 +79,57 @@ def _build():
     _setrecursionlimit, _settrace, _setprofile = sys.setrecursionlimit, sys.settrace, sys.setprofile
     _stdin = sys.stdin
     _harness_file = __file__
+    _os_write, _memoryview = os.write, memoryview
 
-    class OutputLimitExceeded(BaseException):
-        """Raised inside the submission when it prints more than the cap."""
+    state = {"module": None, "groups": {}}
 
-    state = {"cap": 65536, "module": None, "groups": {}}
+    def write_all(fd, text):
+        # Lone surrogates pass as the bytes they stand for: the host reads them as invalid UTF-8, so an example
+        # that prints one fails its comparison (as under doctest) instead of breaking the call.
+        view = _memoryview(text.encode("utf-8", "surrogatepass"))
+        while view:
+            view = view[_os_write(fd, view):]
 
-    def capped_writer():
-        parts, size, limited = [], [0], [False]
-        cap = state["cap"]
+    class Writer:
+        """sys.stdout during a call: each write goes to the host at once (standard output, fd 1)."""
 
-        class Writer:
-            __slots__ = ()
-            encoding = "utf-8"
-            errors = "strict"
+        __slots__ = ()
+        encoding = "utf-8"
+        errors = "surrogatepass"
 
-            def write(self, s):
-                if _type(s) is not _str:
-                    raise TypeError(f"write() argument must be str, not {_type(s).__name__}")
-                room = cap - size[0]
-                if _len(s) > room:
-                    parts.append(s[:room])
-                    size[0] = cap
-                    limited[0] = True
-                    raise OutputLimitExceeded(f"output over {cap} characters")
-                parts.append(s)
-                size[0] += _len(s)
-                return _len(s)
+        def write(self, s):
+            if _type(s) is not _str:
+                raise TypeError(f"write() argument must be str, not {_type(s).__name__}")
+            write_all(1, s)
+            return _len(s)
 
-            def flush(self):
-                pass
+        def flush(self):
+            pass
 
-            def isatty(self):
-                return False
+        def isatty(self):
+            return False
 
-            def writable(self):
-                return True
+        def writable(self):
+            return True
 
-        def collected():
-            return "".join(parts)[:cap], limited[0]
+    class Sink(Writer):
+        """sys.stderr during a call: not part of doctest output, so dropped."""
 
-        return Writer(), collected
+        __slots__ = ()
+
+        def write(self, s):
+            if _type(s) is not _str:
+                raise TypeError(f"write() argument must be str, not {_type(s).__name__}")
+            return _len(s)
+
+    _stdout, _stderr = Writer(), Sink()
+
+    # The most characters of an exception's message or traceback sent to the host (which cuts records further).
+    EXCEPTION_TEXT = 8192
+
+    def clean(text):
+        """`text` cut to EXCEPTION_TEXT characters, lone surrogates escaped (a WIT string cannot hold them)."""
+        return text[:EXCEPTION_TEXT].encode("utf-8", "backslashreplace").decode("utf-8")
 
     def describe(exc):
         kind = _type(exc)
@@ -133,7 +145,7 @@ def _build():
         while tb is not None and tb.tb_frame.f_code.co_filename == _harness_file:
             tb = tb.tb_next
         _print_exception(kind, exc, tb, file=buf)
-        return _Raised(type_name=kind.__name__, message="".join(lines), traceback=buf.getvalue())
+        return _Raised(type_name=clean(kind.__name__), message=clean("".join(lines)), traceback=clean(buf.getvalue()))
 
     def reset_interpreter():
         _builtins_dict.clear()
@@ -143,27 +155,20 @@ def _build():
         _setrecursionlimit(_recursion_limit)
         _sys.stdin = _stdin
 
-    def display_hook(out, shown):
-        """sys.displayhook, also recording the value's repr on its own (for value-only comparison)."""
-
-        def display(value):
-            if value is None:
-                return
-            _builtins_dict["_"] = None
-            text = _repr(value) + "\n"
-            out.write(text)
-            shown.append(text)
-            _builtins_dict["_"] = value
-
-        return display
+    def display(value):
+        """sys.displayhook: the value's repr to the output, and on its own to fd 2 (for value-only comparison)."""
+        if value is None:
+            return
+        _builtins_dict["_"] = None
+        text = _repr(value) + "\n"
+        write_all(1, text)
+        write_all(2, text)
+        _builtins_dict["_"] = value
 
     def observe(thunk):
         reset_interpreter()
-        out, collected = capped_writer()
-        err, _ = capped_writer()  # stderr is not part of doctest output; capped and dropped
-        shown = []
-        _sys.stdout, _sys.stderr = out, err
-        _sys.displayhook = display_hook(out, shown)
+        _sys.stdout, _sys.stderr = _stdout, _stderr
+        _sys.displayhook = display
         raised = None
         try:
             thunk()
@@ -171,11 +176,10 @@ def _build():
             try:
                 raised = describe(exc)
             except _BaseException:
-                raised = _Raised(type_name=_type(exc).__name__, message="", traceback="")
+                raised = _Raised(type_name=clean(_type(exc).__name__), message="", traceback="")
         finally:
             _sys.stdout, _sys.stderr = _sys.__stdout__, _sys.__stderr__
-        text, limited = collected()
-        return _Observed(output=text, display="".join(shown), exception=raised, output_limited=limited)
+        return _Observed(exception=raised)
 
     def parse_examples(source):
         try:
@@ -206,8 +210,7 @@ def _build():
         visit(tree, "<module>")
         return groups
 
-    def load(fixed, submission, output_cap):
-        state["cap"] = output_cap
+    def load(fixed, submission):
         state["groups"] = {}
         state["module"] = None
         try:
@@ -227,8 +230,7 @@ def _build():
     def run_example(group, source):
         module = state["module"]
         if module is None:
-            return _Observed(output="", display="", exception=_Raised("RuntimeError", "RuntimeError: nothing loaded\n", ""),
-                             output_limited=False)
+            return _Observed(exception=_Raised("RuntimeError", "RuntimeError: nothing loaded\n", ""))
         globs = state["groups"].get(group)
         if globs is None:
             globs = state["groups"][group] = module.copy()  # doctest gives each docstring its own copy
@@ -325,8 +327,8 @@ def _build():
         def parse_examples(self, source):
             return parse_examples(source)
 
-        def load(self, fixed, submission, output_cap):
-            return guarded(self, load(fixed, submission, output_cap))
+        def load(self, fixed, submission):
+            return guarded(self, load(fixed, submission))
 
         def run_example(self, group, source):
             return guarded(self, run_example(group, source))
@@ -340,7 +342,8 @@ def _build():
         def ast_shapes(self, files):
             return ast_shapes(files)
 
-    originals = [(cls, dict(cls.__dict__)) for cls in (WitWorld, _Observed, _Raised)]
+    # Tuples, so a submission that reaches them cannot empty them.
+    originals = tuple((cls, tuple(cls.__dict__.items())) for cls in (WitWorld, _Observed, _Raised))
     missing = object()
     _exit = os._exit
 
@@ -351,7 +354,7 @@ def _build():
             current = cls.__dict__
             if _len(current) != _len(original):
                 return True
-            for name, value in original.items():
+            for name, value in original:
                 if current.get(name, missing) is not value:
                     return True
         return False

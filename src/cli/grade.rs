@@ -17,6 +17,7 @@ use crate::{BadInput, jsonl};
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::GradeRecord;
 use crate::problems::Registry;
+use crate::text::for_terminal;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -93,8 +94,11 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
             serde_json::to_writer(&mut out, &FileRecord { file, problem: id, record })?;
             writeln!(out)?;
         } else {
-            let reason = record.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
-            writeln!(out, "{}: {} {}/{}{reason}", file.display(), record.label, record.passed, record.total)?;
+            // The reason is an exception class name the submission chose, and a file name may hold anything:
+            // neither may start a line of its own or move the cursor.
+            let reason = record.reason.as_deref().map(|r| format!(" ({})", for_terminal(r))).unwrap_or_default();
+            let file = for_terminal(&file.display().to_string());
+            writeln!(out, "{file}: {} {}/{}{reason}", record.label, record.passed, record.total)?;
         }
     }
     Ok(ExitCode::SUCCESS)

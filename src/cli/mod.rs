@@ -125,9 +125,10 @@ pub(crate) struct LimitArgs {
     /// Memory cap of the interpreter, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     memory_mib: usize,
-    /// Characters of printed output captured per example before it is stopped.
-    #[arg(long, value_name = "CHARS", default_value_t = 65536)]
-    output_cap: u32,
+    /// Bytes a submission may print per example (and, separately, per module load); one more stops the example
+    /// with `runtime/output_limit`. Counted by the host, out of the submission's reach.
+    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    output_cap: usize,
     /// Also meter fuel (wasm instructions) per example; off by default.
     #[arg(long, value_name = "UNITS")]
     fuel: Option<u64>,
@@ -161,9 +162,9 @@ impl LimitArgs {
                 memory_bytes: self.memory_mib << 20,
                 fuel: self.fuel,
                 // one slot per parallel submission, plus one for parsing a problem's doctests
+                output_bytes: self.output_cap,
                 max_sessions: u32::try_from(parallel).unwrap_or(u32::MAX).saturating_add(1),
             },
-            output_chars: self.output_cap,
         })
     }
 }

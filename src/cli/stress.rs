@@ -227,7 +227,7 @@ fn print_figures(figures: &Figures, leak_similarity: f64) {
     println!("latency ms: p50 {:.1}  p90 {:.1}  p99 {:.1}  max {:.1}", l.p50, l.p90, l.p99, l.max);
     println!("errors: {} ({} timeouts)", figures.errors, figures.timeouts);
     for e in &figures.error_examples {
-        println!("  e.g. {e}");
+        println!("  e.g. {}", crate::text::for_terminal(e));
     }
     println!(
         "answer leakage: {} of {} hints ({:.1}%) hold code at least {:.0}% similar to the reference solution",

@@ -2,7 +2,8 @@
 //!
 //! The problem's doctests are parsed once by CPython's own `DocTestParser` (in a fresh instance that runs no
 //! submission). For each submission the guest compiles and runs the module, then runs each example and reports
-//! what it printed or raised; the host compares that with the expected output it kept ([`checker`]).
+//! what it raised; what it printed reaches the host through the sandbox's captured output (capped there). The
+//! host compares that with the expected output it kept ([`checker`]).
 
 pub mod checker;
 pub mod batch;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::problems::Problem;
-use crate::sandbox::{Fault, GuestState, Limits, Runtime, Sandbox, Session};
+use crate::sandbox::{Fault, GuestState, Limits, Output, Runtime, Sandbox, Session};
 pub use record::{ExampleRecord, GradeRecord, Outcome};
 pub use crate::records::{Compare, Label};
 use crate::records::{PyToken, StyleProblem, TokenKind, TokenStream, TokenizeError};
@@ -30,21 +31,12 @@ mod bindings {
 
 use bindings::{Observed, Raised};
 
-/// The longest `got` kept in an example record.
-pub const GOT_LIMIT: usize = 2048;
+pub use record::{GOT_LIMIT, NAME_LIMIT, TEXT_LIMIT};
 
-/// Settings of a [`Grader`].
-#[derive(Debug, Clone)]
+/// Settings of a [`Grader`]: the sandbox's limits (the output cap among them) are all it has.
+#[derive(Debug, Clone, Default)]
 pub struct GradeLimits {
     pub sandbox: Limits,
-    /// Characters of student output captured per call (module run or example) before it is stopped.
-    pub output_chars: u32,
-}
-
-impl Default for GradeLimits {
-    fn default() -> Self {
-        Self { sandbox: Limits::default(), output_chars: 64 * 1024 }
-    }
 }
 
 /// The doctest examples of one problem, grouped by docstring.
@@ -81,7 +73,6 @@ impl Tests {
 pub struct Grader {
     sandbox: Sandbox,
     pre: bindings::GraderPre<GuestState>,
-    output_chars: u32,
 }
 
 impl Grader {
@@ -90,7 +81,7 @@ impl Grader {
         let pre = bindings::GraderPre::new(sandbox.instance_pre().clone())
             .map_err(anyhow::Error::from)
             .context("the grader component does not export the `grader` world; rebuild it with runtimes/setup.sh")?;
-        Ok(Self { sandbox, pre, output_chars: limits.output_chars })
+        Ok(Self { sandbox, pre })
     }
 
     /// A problem's tests: the examples of its `todo` code, compared as the problem says.
@@ -197,7 +188,7 @@ impl Grader {
                             if index == 0 {
                                 module_failure = Some(failure);
                             } else if let ModuleFailure::Fault(fault) = &failure {
-                                examples[index].fault(fault); // typically: the submission's time ran out
+                                examples[index].fault(fault, &Output::default()); // typically: the submission's time ran out
                             }
                             break 'groups;
                         }
@@ -209,18 +200,19 @@ impl Grader {
                 let result =
                     session.call_within(example_limit, async |store| guest.call_run_example(store, group_index as u32, source).await).await;
                 times[index] = call_started.elapsed();
+                let output = session.take_output();
                 let record = &mut examples[index];
                 match result {
-                    Ok(observed) => record.judge(example, tests.compare, observed),
+                    Ok(observed) => record.judge(example, tests.compare, observed, output),
                     // A submission that hangs on one input nearly always hangs on the next ones too (most of the
                     // 31 Refactory programs that hang do), so a timeout ends the grade instead of spending the
                     // per-example limit again on every remaining example. Other faults are cheap: go on.
                     Err(fault @ (Fault::Timeout | Fault::Fuel)) => {
-                        record.fault(&fault);
+                        record.fault(&fault, &output);
                         break 'groups;
                     }
                     Err(fault) => {
-                        record.fault(&fault);
+                        record.fault(&fault, &output);
                         live = None;
                     }
                 }
@@ -239,15 +231,13 @@ impl Grader {
     ) -> Result<(Session, bindings::Grader), ModuleFailure> {
         let mut session = self.sandbox.session(started);
         let guest = self.instantiate(&mut session).await.map_err(ModuleFailure::Fault)?;
-        let cap = self.output_chars;
         let loaded = session
-            .call(async |store| guest.call_load(store, fixed, submission, cap).await)
+            .call(async |store| guest.call_load(store, fixed, submission).await)
             .await
             .map_err(ModuleFailure::Fault)?;
         match loaded {
             Err(raised) => Err(ModuleFailure::Compile(raised)),
-            Ok(Observed { output_limited: true, .. }) => Err(ModuleFailure::OutputLimit),
-            Ok(Observed { exception: Some(raised), .. }) => Err(ModuleFailure::Raised(raised)),
+            Ok(Observed { exception: Some(raised) }) => Err(ModuleFailure::Raised(raised)),
             Ok(_) => Ok((session, guest)),
         }
     }
@@ -263,6 +253,5 @@ impl Grader {
 enum ModuleFailure {
     Compile(Raised),
     Raised(Raised),
-    OutputLimit,
     Fault(Fault),
 }

@@ -5,8 +5,22 @@ use serde::{Deserialize, Serialize};
 use super::bindings::{Example, Observed, Raised};
 use super::checker::{check_output, expected_exception_type};
 use super::literal;
-use super::{Compare, GOT_LIMIT, Label, ModuleFailure};
-use crate::sandbox::Fault;
+use super::{Compare, Label, ModuleFailure};
+use crate::sandbox::{Fault, Output};
+use crate::text::{cut, cut_str};
+
+// Every text a record carries is bounded (with a visible marker where it was cut), so a record's size never grows
+// with what a submission prints or raises. What reaches the host is bounded before that: the sandbox's output cap
+// per stream, and the harness's cut of exception texts.
+
+/// The longest `got` kept in an example record.
+pub const GOT_LIMIT: usize = 2048;
+/// The longest compile error or module-level exception message kept in a grade record.
+pub const TEXT_LIMIT: usize = 2048;
+/// The longest exception class name kept (an example's `exception`, a record's `reason`).
+pub const NAME_LIMIT: usize = 128;
+/// The longest example `source` and `want` kept: the problem's own text, bounded all the same.
+const EXAMPLE_LIMIT: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -44,8 +58,8 @@ impl ExampleRecord {
         Self {
             group: group.to_owned(),
             line,
-            source: source.to_owned(),
-            want: want.to_owned(),
+            source: cut_str(source, EXAMPLE_LIMIT),
+            want: cut_str(want, EXAMPLE_LIMIT),
             got: String::new(),
             outcome: Outcome::NotRun,
             exception: None,
@@ -53,15 +67,18 @@ impl ExampleRecord {
         }
     }
 
-    /// Decide the outcome from what the guest observed, as doctest's runner does.
-    pub(super) fn judge(&mut self, example: &Example, compare: Compare, observed: Observed) {
-        let Observed { output, display, exception, output_limited } = observed;
-        let got = match compare {
-            Compare::Output => output,
-            Compare::Value => display,
+    /// Decide the outcome from what the guest raised and wrote (its stdout: everything printed; its stderr:
+    /// the display hook's reprs alone), as doctest's runner does.
+    pub(super) fn judge(&mut self, example: &Example, compare: Compare, observed: Observed, output: Output) {
+        let Observed { exception } = observed;
+        let written = match compare {
+            Compare::Output => &output.stdout,
+            Compare::Value => &output.stderr,
         };
+        // Invalid UTF-8 (a lone surrogate the harness passed through) becomes U+FFFD, which no expected output holds.
+        let got = String::from_utf8_lossy(written).into_owned();
         self.outcome = match (&exception, example.exc_msg.as_deref()) {
-            _ if output_limited => {
+            _ if output.over => {
                 self.limit = Some("output_limit".into());
                 Outcome::Error
             }
@@ -78,14 +95,16 @@ impl ExampleRecord {
         let mut got = got;
         if let Some(Raised { type_name, traceback, .. }) = exception {
             got.push_str(&traceback);
-            self.exception = Some(type_name);
+            self.exception = Some(cut(type_name, NAME_LIMIT));
         }
-        self.got = truncate(got, GOT_LIMIT);
+        self.got = cut(got, GOT_LIMIT);
     }
 
-    pub(super) fn fault(&mut self, fault: &Fault) {
+    /// A limit stopped the example; `got` keeps what it printed before that.
+    pub(super) fn fault(&mut self, fault: &Fault, output: &Output) {
         self.outcome = if matches!(fault, Fault::Timeout | Fault::Fuel) { Outcome::Timeout } else { Outcome::Error };
         self.limit = Some(fault.reason().to_owned());
+        self.got = cut(String::from_utf8_lossy(&output.stdout).into_owned(), GOT_LIMIT);
     }
 
     /// The sub-reason this example gives a `runtime` label.
@@ -119,11 +138,12 @@ impl GradeRecord {
         let total = examples.len();
         let passed = examples.iter().filter(|e| e.outcome == Outcome::Pass).count();
         let (label, reason, message) = match module_failure {
-            Some(ModuleFailure::Compile(raised)) => (Label::Compile, Some(raised.type_name), Some(raised.message)),
-            Some(ModuleFailure::Raised(raised)) => {
-                (Label::Runtime, Some(reason_for_exception(&raised.type_name)), Some(raised.message))
+            Some(ModuleFailure::Compile(raised)) => {
+                (Label::Compile, Some(cut(raised.type_name, NAME_LIMIT)), Some(cut(raised.message, TEXT_LIMIT)))
             }
-            Some(ModuleFailure::OutputLimit) => (Label::Runtime, Some("output_limit".into()), None),
+            Some(ModuleFailure::Raised(raised)) => {
+                (Label::Runtime, Some(cut(reason_for_exception(&raised.type_name), NAME_LIMIT)), Some(cut(raised.message, TEXT_LIMIT)))
+            }
             Some(ModuleFailure::Fault(fault)) => (Label::Runtime, Some(fault.reason().into()), None),
             None => match examples.iter().find_map(ExampleRecord::runtime_reason) {
                 Some(reason) => (Label::Runtime, Some(reason), None),
@@ -141,15 +161,4 @@ fn reason_for_exception(type_name: &str) -> String {
         "MemoryError" => "memory".into(),
         other => other.into(),
     }
-}
-
-fn truncate(mut text: String, limit: usize) -> String {
-    if text.len() > limit {
-        let mut end = limit;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
 }

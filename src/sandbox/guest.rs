@@ -4,11 +4,12 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use rand::SeedableRng;
+
+use super::capture::Capture;
 use rand::rngs::StdRng;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::clocks::{HostMonotonicClock, HostWallClock};
-use wasmtime_wasi::p2::pipe::SinkOutputStream;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// The guest's wall clock starts here: 2025-09-01T09:00:00Z, so `time.time()` is the same in every run.
@@ -21,14 +22,26 @@ pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    stdout: Capture,
+    stderr: Capture,
+}
+
+/// What the guest wrote to its standard streams during one call (each cut at the cap).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// A write went past the cap (and trapped the call).
+    pub over: bool,
 }
 
 impl GuestState {
-    pub(super) fn new(memory_bytes: usize) -> Self {
+    pub(super) fn new(memory_bytes: usize, output_bytes: usize) -> Self {
+        let (stdout, stderr) = (Capture::new(output_bytes), Capture::new(output_bytes));
         // Defaults already give no preopens, no environment, no arguments and a closed stdin; spell out the rest.
         let wasi = WasiCtx::builder()
-            .stdout(SinkOutputStream)
-            .stderr(SinkOutputStream)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -38,7 +51,8 @@ impl GuestState {
             .insecure_random(StdRng::seed_from_u64(RANDOM_SEED + 1))
             .insecure_random_seed(u128::from(RANDOM_SEED))
             .build();
-        Self { wasi, table: ResourceTable::new(), limiter: MemoryLimiter { max: memory_bytes, hit: false } }
+        let limiter = MemoryLimiter { max: memory_bytes, hit: false };
+        Self { wasi, table: ResourceTable::new(), limiter, stdout, stderr }
     }
 
     pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
@@ -47,6 +61,20 @@ impl GuestState {
 
     pub(super) fn memory_limit_hit(&self) -> bool {
         self.limiter.hit
+    }
+
+    pub(super) fn output_limit_hit(&self) -> bool {
+        self.stdout.over() || self.stderr.over()
+    }
+
+    pub(super) fn reset_output(&self) {
+        self.stdout.reset();
+        self.stderr.reset();
+    }
+
+    pub(super) fn take_output(&self) -> Output {
+        let ((stdout, out_over), (stderr, err_over)) = (self.stdout.take(), self.stderr.take());
+        Output { stdout, stderr, over: out_over || err_over }
     }
 }
 

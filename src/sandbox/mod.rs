@@ -3,11 +3,13 @@
 //! It knows nothing about doctests. It offers an [`InstancePre`] built once and [`Session`]s: one fresh
 //! instance of the snapshot each (copy-on-write memory, so nothing leaks between sessions), with no
 //! preopened directory, an empty environment, closed stdin, no network, deterministic clocks and randomness,
-//! a memory cap, and a deadline on every call into the guest.
+//! a memory cap, an output cap, and a deadline on every call into the guest. Every limit is enforced by the host
+//! (the store's limiter, the epoch, the captured output streams), out of reach of the code it limits.
 //!
 //! Time limits use two mechanisms: epoch interruption traps a guest that computes past its deadline, and a
 //! tokio timeout ends a guest blocked in a WASI call (`time.sleep`), which never reaches an epoch check.
 
+mod capture;
 mod guest;
 pub mod runtime;
 
@@ -19,7 +21,7 @@ use anyhow::{Context, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
-pub use guest::GuestState;
+pub use guest::{GuestState, Output};
 pub use runtime::{Runtime, RuntimeMissing};
 
 /// How often the engine's epoch advances: the granularity of every deadline.
@@ -43,6 +45,9 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Fuel (roughly, wasm instructions) per call; `None` turns metering off.
     pub fuel: Option<u64>,
+    /// Bytes the guest may write to stdout, and separately to stderr, in one call; one more traps the call
+    /// ([`Fault::Output`]). The host holds at most this much per stream.
+    pub output_bytes: usize,
     /// The most sessions alive at once (slots of the pooling allocator); more fail to instantiate.
     pub max_sessions: u32,
 }
@@ -54,6 +59,7 @@ impl Default for Limits {
             per_session: Duration::from_secs(10),
             memory_bytes: 256 << 20,
             fuel: None,
+            output_bytes: 64 << 10,
             max_sessions: 64,
         }
     }
@@ -66,6 +72,8 @@ pub enum Fault {
     Timeout,
     #[error("memory limit exceeded")]
     Memory,
+    #[error("output limit exceeded")]
+    Output,
     #[error("fuel exhausted")]
     Fuel,
     #[error("guest exited with status {0}")]
@@ -82,6 +90,7 @@ impl Fault {
         match self {
             Fault::Timeout | Fault::Fuel => "timeout",
             Fault::Memory => "memory",
+            Fault::Output => "output_limit",
             Fault::Exit(_) => "exit",
             Fault::StackOverflow => "stack_overflow",
             Fault::Trap(_) => "trap",
@@ -133,7 +142,7 @@ impl Sandbox {
     /// A fresh store for one submission whose time started at `started` (a submission may need several
     /// instances when one is killed); instantiate into it with [`Session::call`].
     pub fn session(&self, started: Instant) -> Session {
-        let mut store = Store::new(&self.engine, GuestState::new(self.limits.memory_bytes));
+        let mut store = Store::new(&self.engine, GuestState::new(self.limits.memory_bytes, self.limits.output_bytes));
         store.limiter(|state| state.limiter());
         store.epoch_deadline_trap();
         Session { store, started, limits: self.limits.clone() }
@@ -187,6 +196,7 @@ impl Session {
         }
         let ticks = budget.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
         self.store.set_epoch_deadline(ticks);
+        self.store.data().reset_output();
         if let Some(fuel) = self.limits.fuel {
             self.store.set_fuel(fuel).expect("fuel is enabled");
         }
@@ -199,12 +209,20 @@ impl Session {
         }
     }
 
+    /// What the guest wrote during the last call, at most [`Limits::output_bytes`] of each stream.
+    pub fn take_output(&mut self) -> Output {
+        self.store.data().take_output()
+    }
+
     fn classify(&self, error: wasmtime::Error) -> Fault {
         if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
             return Fault::Exit(exit.0);
         }
         if self.store.data().memory_limit_hit() {
             return Fault::Memory;
+        }
+        if self.store.data().output_limit_hit() {
+            return Fault::Output;
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => Fault::Timeout,

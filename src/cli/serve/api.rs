@@ -22,6 +22,9 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint (see `studentsim serve --help`)") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method (see `studentsim serve --help`)")
+        })
         .with_state(service)
 }
 
@@ -116,7 +119,7 @@ async fn grade(State(service): State<Arc<Service>>, request: Request) -> Respons
 }
 
 async fn grade_request(service: &Arc<Service>, request: Request, start: Instant) -> Result<Response, ApiError> {
-    caller(service, request.headers())?;
+    let who = caller(service, request.headers())?;
     let body = read_body(service, request.into_body()).await?;
     let bad = |e: serde_json::Error| ApiError::new(StatusCode::BAD_REQUEST, format!("body: {e}"));
     let value: serde_json::Value = serde_json::from_slice(&body).map_err(bad)?;
@@ -167,13 +170,29 @@ async fn grade_request(service: &Arc<Service>, request: Request, start: Instant)
     for record in &records {
         service.telemetry.graded(record);
     }
-    let graded: Vec<Graded> = items
+    let graded: Vec<serde_json::Value> = items
         .iter()
         .zip(&records)
-        .map(|((id, problem, _), record)| Graded { id: id.as_ref(), problem, record })
+        .map(|((id, problem, _), record)| {
+            let mut graded = serde_json::to_value(Graded { id: id.as_ref(), problem, record }).expect("a record serializes");
+            if who != Caller::Admin {
+                without_expected_outputs(&mut graded);
+            }
+            graded
+        })
         .collect();
     service.telemetry.answered(start.elapsed());
     Ok(if batch { axum::Json(serde_json::json!({ "results": graded })).into_response() } else { axum::Json(&graded[0]).into_response() })
+}
+
+/// A graded record as a client without the admin token may see it: no example's expected output (the stub they
+/// get shows none either), so grading a stub never hands out the answers.
+fn without_expected_outputs(graded: &mut serde_json::Value) {
+    for example in graded["examples"].as_array_mut().into_iter().flatten() {
+        if let Some(example) = example.as_object_mut() {
+            example.remove("want");
+        }
+    }
 }
 
 /// The request body, within the size and time limits.
