@@ -214,3 +214,101 @@ fn sigterm_finishes_the_accepted_requests_then_exits() {
     assert!(exit.success(), "{exit}");
     assert!(TcpStream::connect(addr).is_err(), "still listening after SIGTERM");
 }
+
+/// A line of `/metrics` that starts with `name ` (a series without labels), as a number.
+fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let (_, _, metrics) = http(addr, "GET", "/metrics", None, None);
+    let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_client_that_hangs_up_cancels_its_grades() {
+    // Issue 28: three hanging submissions abandoned after 0.5 s kept grading for 2 s apiece while their slots
+    // were handed to the next request. Now hanging up stops them, and the slots return once they have stopped.
+    let server = start(&["--jobs", "1", "--queue", "2", "--example-timeout", "2"]);
+    let addr = server.addr;
+    let batch = serde_json::json!({"submissions": (0..3).map(|i| serde_json::json!({"id": i, "problem": "sum-digits", "code": HANGS})).collect::<Vec<_>>()});
+    let body = batch.to_string();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(stream, "POST /v1/grade HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(metric(addr, "studentsim_accepted_submissions"), 3.0, "the batch was accepted");
+    let hung_up = Instant::now();
+    drop(stream);
+    while metric(addr, "studentsim_accepted_submissions") != 0.0 {
+        assert!(hung_up.elapsed() < Duration::from_secs(2), "the abandoned grades went on (they would take 6 s)");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(metric(addr, "studentsim_cancelled_total"), 3.0, "all three were cancelled, none graded");
+    let started = Instant::now();
+    let (status, _, body) = http(addr, "POST", "/v1/grade", Some(TOKEN), Some(&grade_body("sum-digits", CORRECT)));
+    assert_eq!((status, json(&body)["label"].clone()), (200, "no_error".into()), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(2), "the next request waited {:?}", started.elapsed());
+}
+
+#[test]
+fn idle_and_trickling_connections_are_closed_and_cannot_starve_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), TOKEN).unwrap();
+    // 64 descriptors, as in the issue's finding: 80 idle sockets used to leave /healthz unanswered.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_studentsim"));
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--header-timeout", "1", "--max-connections", "32", "--token-file"])
+        .arg(dir.path().join("token"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; it only lowers this child's own descriptor limit.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            let limit = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let server = Server { child, addr, _dir: dir };
+
+    // one that sends nothing is closed after the header timeout
+    let mut silent = TcpStream::connect(addr).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    let _ = silent.read(&mut [0u8; 64]);
+    assert!(started.elapsed() < Duration::from_secs(3), "a silent connection stayed open {:?}", started.elapsed());
+    // one that trickles its head a byte at a time is closed too
+    let mut trickle = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\n".iter().cycle().take(40) {
+        if trickle.write_all(&[*byte]).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    trickle.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let _ = trickle.read(&mut [0u8; 64]);
+    assert!(started.elapsed() < Duration::from_secs(5), "a trickling connection stayed open {:?}", started.elapsed());
+
+    // 80 idle sockets, more than the service has descriptors: /healthz still answers
+    let idle: Vec<TcpStream> = (0..80).filter_map(|_| TcpStream::connect(addr).ok()).collect();
+    let started = Instant::now();
+    assert_healthy(server.addr);
+    assert!(started.elapsed() < Duration::from_secs(8), "/healthz took {:?} behind {} idle sockets", started.elapsed(), idle.len());
+}
+
+#[test]
+fn shutdown_is_bounded_by_a_half_sent_request() {
+    let mut server = start(&["--header-timeout", "2", "--shutdown-timeout", "3"]);
+    let mut half = TcpStream::connect(server.addr).unwrap();
+    half.write_all(b"POST /v1/grade HTTP/1.1\r\nHost: x\r\nContent-Le").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    // SAFETY: signals our own child process.
+    assert_eq!(unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) }, 0);
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{exit}");
+    assert!(started.elapsed() < Duration::from_secs(4), "shutdown took {:?} behind a half-sent request", started.elapsed());
+}

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::problems::Problem;
-use crate::sandbox::{Fault, GuestState, Limits, Output, Runtime, Sandbox, Session};
+use crate::sandbox::{Cancel, Fault, GuestState, Limits, Output, Runtime, Sandbox, Session};
 pub use record::{ExampleRecord, GradeRecord, Outcome};
 pub use crate::records::{Compare, Label};
 use crate::records::{PyToken, StyleProblem, TokenKind, TokenStream, TokenizeError};
@@ -91,7 +91,7 @@ impl Grader {
 
     /// Read the doctest examples from trusted problem code.
     pub async fn parse_tests(&self, source: &str) -> Result<Tests> {
-        let mut session = self.sandbox.session(Instant::now());
+        let mut session = self.sandbox.session(Instant::now(), &Cancel::default());
         let guest = self.instantiate(&mut session).await.context("starting the grader")?;
         let parsed = session
             .call(async |store| guest.call_parse_examples(store, source).await)
@@ -151,7 +151,7 @@ impl Grader {
         let mut out = Vec::with_capacity(files.len());
         for batch in files.chunks(BATCH) {
             let batch: Vec<String> = batch.iter().map(|f| (*f).to_owned()).collect();
-            let mut session = self.sandbox.session(Instant::now());
+            let mut session = self.sandbox.session(Instant::now(), &Cancel::default());
             let guest = self.instantiate(&mut session).await.context("starting the harness")?;
             let found = session.call(async |store| call(&guest, store, &batch).await).await.context("running the harness")?;
             out.extend(found);
@@ -164,9 +164,19 @@ impl Grader {
         self.grade_timed(fixed, submission, tests).await.0
     }
 
+    /// [`Grader::grade`] that `cancel` stops within an epoch tick: the examples it did not reach are `not_run`,
+    /// the one it interrupted has the limit `cancelled`. For work nobody waits for any more (a client hung up).
+    pub async fn grade_cancellable(&self, fixed: &str, submission: &str, tests: &Tests, cancel: &Cancel) -> GradeRecord {
+        self.grade_with(fixed, submission, tests, cancel).await.0
+    }
+
     /// [`Grader::grade`], with the wall-clock time each example's call took (zero for examples not run), which
     /// `problems check` calibrates limits from. Times stay out of the record, so records repeat to the byte.
     pub async fn grade_timed(&self, fixed: &str, submission: &str, tests: &Tests) -> (GradeRecord, Vec<Duration>) {
+        self.grade_with(fixed, submission, tests, &Cancel::default()).await
+    }
+
+    async fn grade_with(&self, fixed: &str, submission: &str, tests: &Tests, cancel: &Cancel) -> (GradeRecord, Vec<Duration>) {
         let started = Instant::now();
         let mut examples: Vec<ExampleRecord> = tests
             .groups
@@ -182,7 +192,7 @@ impl Grader {
             for example in &group.examples {
                 if live.is_none() {
                     // First example, or the previous one killed its instance: start over from the snapshot.
-                    match self.start(started, fixed, submission).await {
+                    match self.start(started, fixed, submission, cancel).await {
                         Ok(fresh) => live = Some(fresh),
                         Err(failure) => {
                             if index == 0 {
@@ -206,8 +216,9 @@ impl Grader {
                     Ok(observed) => record.judge(example, tests.compare, observed, output),
                     // A submission that hangs on one input nearly always hangs on the next ones too (most of the
                     // 31 Refactory programs that hang do), so a timeout ends the grade instead of spending the
-                    // per-example limit again on every remaining example. Other faults are cheap: go on.
-                    Err(fault @ (Fault::Timeout | Fault::Fuel)) => {
+                    // per-example limit again on every remaining example. A cancelled grade stops too. Other faults
+                    // are cheap: go on.
+                    Err(fault @ (Fault::Timeout | Fault::Fuel | Fault::Cancelled)) => {
                         record.fault(&fault, &output);
                         break 'groups;
                     }
@@ -228,8 +239,9 @@ impl Grader {
         started: Instant,
         fixed: &str,
         submission: &str,
+        cancel: &Cancel,
     ) -> Result<(Session, bindings::Grader), ModuleFailure> {
-        let mut session = self.sandbox.session(started);
+        let mut session = self.sandbox.session(started, cancel);
         let guest = self.instantiate(&mut session).await.map_err(ModuleFailure::Fault)?;
         let loaded = session
             .call(async |store| guest.call_load(store, fixed, submission).await)

@@ -1,7 +1,7 @@
 //! What a guest instance can see of the host: a locked-down WASI context and a memory limiter.
 
 use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 
@@ -24,6 +24,10 @@ pub struct GuestState {
     limiter: MemoryLimiter,
     stdout: Capture,
     stderr: Capture,
+    /// When the running call must stop (the epoch callback compares it with the clock every tick).
+    pub(super) deadline: Instant,
+    /// The call was interrupted because its session was cancelled.
+    pub(super) cancelled: bool,
 }
 
 /// What the guest wrote to its standard streams during one call (each cut at the cap).
@@ -52,7 +56,7 @@ impl GuestState {
             .insecure_random_seed(u128::from(RANDOM_SEED))
             .build();
         let limiter = MemoryLimiter { max: memory_bytes, hit: false };
-        Self { wasi, table: ResourceTable::new(), limiter, stdout, stderr }
+        Self { wasi, table: ResourceTable::new(), limiter, stdout, stderr, deadline: Instant::now(), cancelled: false }
     }
 
     pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {

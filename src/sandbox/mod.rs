@@ -6,8 +6,9 @@
 //! a memory cap, an output cap, and a deadline on every call into the guest. Every limit is enforced by the host
 //! (the store's limiter, the epoch, the captured output streams), out of reach of the code it limits.
 //!
-//! Time limits use two mechanisms: epoch interruption traps a guest that computes past its deadline, and a
-//! tokio timeout ends a guest blocked in a WASI call (`time.sleep`), which never reaches an epoch check.
+//! Time limits use two mechanisms: epoch interruption traps a guest that computes past its deadline (the store's
+//! epoch callback checks the call's deadline, and its [`Cancel`], every tick), and a tokio timeout ends a guest
+//! blocked in a WASI call (`time.sleep`), which never reaches an epoch check.
 
 mod capture;
 mod guest;
@@ -19,12 +20,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline};
 
 pub use guest::{GuestState, Output};
 pub use runtime::{Runtime, RuntimeMissing};
 
-/// How often the engine's epoch advances: the granularity of every deadline.
+/// How often the engine's epoch advances: the granularity of every deadline and of cancellation.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Bytes of each pooled linear memory kept mapped between sessions and reset by copying the snapshot back.
@@ -82,6 +83,9 @@ pub enum Fault {
     StackOverflow,
     #[error("guest trapped: {0}")]
     Trap(String),
+    /// Stopped through its [`Cancel`]: nobody waits for the result any more.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Fault {
@@ -94,6 +98,29 @@ impl Fault {
             Fault::Exit(_) => "exit",
             Fault::StackOverflow => "stack_overflow",
             Fault::Trap(_) => "trap",
+            Fault::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Stops the calls of every session made with it (see [`Sandbox::session`]): a computing guest at its next epoch
+/// tick, one blocked in the host within a few milliseconds. Clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once cancelled.
+    async fn cancelled(&self) {
+        while !self.is_cancelled() {
+            tokio::time::sleep(EPOCH_TICK).await;
         }
     }
 }
@@ -140,12 +167,20 @@ impl Sandbox {
     }
 
     /// A fresh store for one submission whose time started at `started` (a submission may need several
-    /// instances when one is killed); instantiate into it with [`Session::call`].
-    pub fn session(&self, started: Instant) -> Session {
+    /// instances when one is killed), stopped early by `cancel`; instantiate into it with [`Session::call`].
+    pub fn session(&self, started: Instant, cancel: &Cancel) -> Session {
         let mut store = Store::new(&self.engine, GuestState::new(self.limits.memory_bytes, self.limits.output_bytes));
         store.limiter(|state| state.limiter());
-        store.epoch_deadline_trap();
-        Session { store, started, limits: self.limits.clone() }
+        let flag = cancel.clone();
+        store.epoch_deadline_callback(move |mut store| {
+            let state = store.data_mut();
+            if flag.is_cancelled() {
+                state.cancelled = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(if Instant::now() >= state.deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Continue(1) })
+        });
+        Session { store, started, limits: self.limits.clone(), cancel: cancel.clone() }
     }
 }
 
@@ -172,6 +207,7 @@ pub struct Session {
     store: Store<GuestState>,
     started: Instant,
     limits: Limits,
+    cancel: Cancel,
 }
 
 impl Session {
@@ -191,18 +227,27 @@ impl Session {
     ) -> Result<T, Fault> {
         let left = self.limits.per_session.saturating_sub(self.started.elapsed());
         let budget = self.limits.per_call.min(limit).min(left);
+        if self.cancel.is_cancelled() {
+            return Err(Fault::Cancelled);
+        }
         if budget.is_zero() {
             return Err(Fault::Timeout);
         }
-        let ticks = budget.as_nanos().div_ceil(EPOCH_TICK.as_nanos()) as u64;
-        self.store.set_epoch_deadline(ticks);
+        // The epoch callback runs every tick and interrupts the guest once this deadline has passed.
+        self.store.data_mut().deadline = Instant::now() + budget;
+        self.store.set_epoch_deadline(1);
         self.store.data().reset_output();
         if let Some(fuel) = self.limits.fuel {
             self.store.set_fuel(fuel).expect("fuel is enabled");
         }
         // The timeout sits a tick past the epoch deadline so a computing guest is stopped by its trap; this
-        // one only fires for a guest blocked in the host (a sleep).
-        match tokio::time::timeout(budget + 2 * EPOCH_TICK, f(&mut self.store)).await {
+        // one, and the cancellation branch, only fire for a guest blocked in the host (a sleep).
+        let cancel = self.cancel.clone();
+        let result = tokio::select! {
+            result = tokio::time::timeout(budget + 2 * EPOCH_TICK, f(&mut self.store)) => result,
+            () = cancel.cancelled() => return Err(Fault::Cancelled),
+        };
+        match result {
             Err(_elapsed) => Err(Fault::Timeout),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(self.classify(error)),
@@ -225,6 +270,7 @@ impl Session {
             return Fault::Output;
         }
         match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) if self.store.data().cancelled => Fault::Cancelled,
             Some(Trap::Interrupt) => Fault::Timeout,
             Some(Trap::OutOfFuel) => Fault::Fuel,
             Some(Trap::StackOverflow) => Fault::StackOverflow,

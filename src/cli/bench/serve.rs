@@ -101,7 +101,8 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let rss_before = memory("VmRSS")?;
 
-    let options = Options { jobs: args.jobs, queue: args.queue, token: None, admin_token: None, max_body: 64 << 10, body_timeout: Duration::from_secs(2) };
+    let options = Options { jobs: args.jobs, queue: args.queue, token: None, admin_token: None, max_body: 64 << 10, body_timeout: Duration::from_secs(2),
+        header_timeout: Duration::from_secs(5), max_connections: 256, shutdown_timeout: Duration::from_secs(5) };
     let service = rt.block_on(Service::new(grader, problems.iter().cloned(), options))?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Served, Service};
 use crate::grade::GradeRecord;
+use crate::sandbox::Cancel;
 
 pub fn router(service: Arc<Service>) -> Router {
     Router::new()
@@ -152,24 +153,40 @@ async fn grade_request(service: &Arc<Service>, request: Request, start: Instant)
         return Err(ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "the grading queue is full; retry later") });
     };
     service.telemetry.accepted(i64::from(n));
-    let grades = items.iter().zip(&served).map(|((_, _, code), served)| {
-        let (service, tests, fixed) = (service.clone(), served.tests.clone(), served.problem.fixed.clone());
-        let code = code.clone();
-        tokio::spawn(async move {
-            let _worker = service.workers.acquire().await.expect("the semaphore is never closed");
-            service.grader.grade(&fixed, &code, &tests).await
+    // Each grade runs in its own task and holds its own admission slot until it has really stopped. When the
+    // client hangs up, hyper drops this handler, and with it `hung_up`, which cancels the grades (their guests
+    // stop at the next epoch tick); the slots come back as each task ends.
+    let cancel = Cancel::default();
+    let hung_up = CancelOnDrop(cancel.clone());
+    let mut admitted = admitted;
+    let grades: Vec<_> = items
+        .iter()
+        .zip(&served)
+        .map(|((_, _, code), served)| {
+            let slot = admitted.split(1).expect("one slot per submission was admitted");
+            let (service, tests, fixed, code, cancel) =
+                (service.clone(), served.tests.clone(), served.problem.fixed.clone(), code.clone(), cancel.clone());
+            tokio::spawn(async move {
+                let record = {
+                    let _worker = service.workers.acquire().await.expect("the semaphore is never closed");
+                    let record = service.grader.grade_cancellable(&fixed, &code, &tests, &cancel).await;
+                    (!cancel.is_cancelled()).then_some(record)
+                };
+                match &record {
+                    Some(record) => service.telemetry.graded(record),
+                    None => service.telemetry.cancelled(),
+                }
+                service.telemetry.accepted(-1);
+                drop(slot);
+                record
+            })
         })
-    });
+        .collect();
     let mut records = Vec::with_capacity(items.len());
-    for task in grades.collect::<Vec<_>>() {
-        // Each grade runs in its own task, so a client that hangs up cannot cancel one half-way.
-        records.push(task.await.expect("a grading task panicked"));
+    for task in grades {
+        records.push(task.await.expect("a grading task panicked").expect("only a hung-up request is cancelled"));
     }
-    drop(admitted);
-    service.telemetry.accepted(-i64::from(n));
-    for record in &records {
-        service.telemetry.graded(record);
-    }
+    drop(hung_up);
     let graded: Vec<serde_json::Value> = items
         .iter()
         .zip(&records)
@@ -183,6 +200,15 @@ async fn grade_request(service: &Arc<Service>, request: Request, start: Instant)
         .collect();
     service.telemetry.answered(start.elapsed());
     Ok(if batch { axum::Json(serde_json::json!({ "results": graded })).into_response() } else { axum::Json(&graded[0]).into_response() })
+}
+
+/// Cancels its grades when dropped: the handler holding it ended, answered or abandoned.
+struct CancelOnDrop(Cancel);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 /// A graded record as a client without the admin token may see it: no example's expected output (the stub they

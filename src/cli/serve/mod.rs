@@ -4,7 +4,11 @@
 //! Admission is bounded: `--jobs` submissions grade at once and `--queue` more may wait; a request that would
 //! overflow the queue is answered 429 with `Retry-After` at once, so a burst never slows down what was already
 //! accepted. Bodies are capped in size and in time, every error is JSON with a 4xx status, and on SIGTERM or
-//! Ctrl-C the service stops accepting and finishes what it accepted.
+//! Ctrl-C the service stops accepting and finishes what it accepted, for at most `--shutdown-timeout`.
+//!
+//! Connections are bounded too: at most `--max-connections` at once (more wait in the listen backlog), and one
+//! that sends no complete request head within `--header-timeout` (silent, trickling, or idle between keep-alive
+//! requests) is closed. A client that hangs up cancels its grades (see `api::grade`).
 
 mod api;
 mod telemetry;
@@ -36,8 +40,8 @@ use crate::problems::Problem;
     GET  /healthz             \"ok\"\n  \
     GET  /metrics             Prometheus text: requests, latency, labels, limit hits, queue\n\n\
     With a token, /v1/ wants `Authorization: Bearer TOKEN`. Errors are {\"error\": ...} with a 4xx status: 400 \
-    malformed, 401 no or wrong token, 404 unknown problem, 408 body too slow, 413 body or batch too large, 429 \
-    queue full (Retry-After).")]
+    malformed, 401 no or wrong token, 404 unknown problem, 405 wrong method, 408 body too slow, 413 body or batch \
+    too large, 429 queue full (Retry-After). Without the admin token, grade records carry no expected outputs.")]
 pub struct ServeArgs {
     /// Address to listen on; loopback unless you mean otherwise (port 0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8177")]
@@ -61,6 +65,16 @@ pub struct ServeArgs {
     /// Seconds a client may take to send its body; slower ones get 408.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     body_timeout: f64,
+    /// Seconds a connection may take to send a request's head, and may stay idle between requests; then it is
+    /// closed.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    header_timeout: f64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    max_connections: usize,
+    /// Seconds to finish accepted requests after SIGTERM or Ctrl-C before the remaining connections are dropped.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    shutdown_timeout: f64,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -79,6 +93,9 @@ pub(in crate::cli) struct Options {
     pub admin_token: Option<String>,
     pub max_body: usize,
     pub body_timeout: Duration,
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_timeout: Duration,
 }
 
 /// What every request handler shares.
@@ -115,19 +132,73 @@ impl Service {
     }
 }
 
-/// Serve `service` on `listener` until `shutdown` resolves, then finish the accepted requests.
+/// Serve `service` on `listener` until `shutdown` resolves, then finish the accepted requests (within the
+/// shutdown timeout).
 pub(in crate::cli) async fn serve(listener: tokio::net::TcpListener, service: Arc<Service>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-    axum::serve(listener, api::router(service)).with_graceful_shutdown(shutdown).await?;
+    let (header_timeout, shutdown_timeout) = (service.options.header_timeout, service.options.shutdown_timeout);
+    let slots = Arc::new(Semaphore::new(service.options.max_connections));
+    let router = api::router(service);
+    let (closing, closing_seen) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of descriptors, or a connection reset before it was accepted: try again shortly.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut closing_seen = closing_seen.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = async { drop(closing_seen.wait_for(|closing| *closing).await) } => {
+                    // Finish the request in progress, if any, then close.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    closing.send_replace(true);
+    let drained = tokio::time::timeout(shutdown_timeout, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        eprintln!("studentsim serve: {} connections still open after {shutdown_timeout:?}; closing them", connections.len());
+        connections.shutdown().await;
+    }
     Ok(())
 }
 
 pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     let token = read_token(args.token_file.as_ref(), "STUDENTSIM_TOKEN")?;
     let admin_token = read_token(args.admin_token_file.as_ref(), "STUDENTSIM_ADMIN_TOKEN")?;
-    let body_timeout = Duration::try_from_secs_f64(args.body_timeout)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| BadInput(format!("--body-timeout: {} is not a positive number of seconds", args.body_timeout)))?;
+    let secs = |what: &str, s: f64| {
+        Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| BadInput(format!("--{what}: {s} is not a positive number of seconds")))
+    };
+    let body_timeout = secs("body-timeout", args.body_timeout)?;
+    let header_timeout = secs("header-timeout", args.header_timeout)?;
+    let shutdown_timeout = secs("shutdown-timeout", args.shutdown_timeout)?;
     if !args.bind.ip().is_loopback() && token.is_none() {
         eprintln!("warning: listening on {} with no --token-file: anyone who can reach it may run code in the sandbox", args.bind);
     }
@@ -136,7 +207,17 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     // A grade holds its worker thread until it ends; one thread more than --jobs keeps accepting, reading and
     // refusing requests while every grading slot is busy.
     let rt = tokio_runtime(args.jobs + 1)?;
-    let options = Options { jobs: args.jobs, queue: args.queue, token, admin_token, max_body: args.max_body_kib << 10, body_timeout };
+    let options = Options {
+        jobs: args.jobs,
+        queue: args.queue,
+        token,
+        admin_token,
+        max_body: args.max_body_kib << 10,
+        body_timeout,
+        header_timeout,
+        max_connections: args.max_connections,
+        shutdown_timeout,
+    };
     rt.block_on(async move {
         let service = Service::new(grader, registry.iter().cloned(), options).await?;
         let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| BadInput(format!("--bind {}: {e}", args.bind)))?;
@@ -149,7 +230,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
             args.queue
         );
         serve(listener, service, shutdown_signal()).await?;
-        eprintln!("studentsim serve: stopped; every accepted request was answered");
+        eprintln!("studentsim serve: stopped");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -34,6 +34,7 @@ pub struct Telemetry {
     grades: Family<LabelLabels, Counter>,
     limit_hits: Family<LimitLabels, Counter>,
     rejected: Counter,
+    cancelled: Counter,
     queued: Gauge,
 }
 
@@ -51,9 +52,11 @@ impl Telemetry {
         registry.register("limit_hits", "Submissions stopped by a sandbox limit (timeout, memory, output_limit, ...)", limit_hits.clone());
         let rejected = Counter::default();
         registry.register("rejected", "Submissions refused with 429 because the queue was full", rejected.clone());
+        let cancelled = Counter::default();
+        registry.register("cancelled", "Submissions whose grade was stopped because the client hung up", cancelled.clone());
         let queued = Gauge::default();
         registry.register("accepted_submissions", "Submissions accepted and not yet answered (grading or waiting)", queued.clone());
-        Self { registry, requests, latency, grades, limit_hits, rejected, queued }
+        Self { registry, requests, latency, grades, limit_hits, rejected, cancelled, queued }
     }
 
     pub fn request(&self, endpoint: &'static str, status: u16) {
@@ -77,6 +80,10 @@ impl Telemetry {
 
     pub fn rejected(&self, submissions: usize) {
         self.rejected.inc_by(submissions as u64);
+    }
+
+    pub fn cancelled(&self) {
+        self.cancelled.inc();
     }
 
     pub fn accepted(&self, delta: i64) {
