@@ -121,14 +121,14 @@ pub struct Generation {
     pub submit: bool,
     /// sha256 of the exact prompt text, for generators that render one.
     pub prompt_sha256: Option<String>,
-    /// What a model wrote, before the code was taken out of it (cut at [`RAW_REPLY_CHARS`]).
+    /// What a model wrote, before the code was taken out of it (cut at [`RAW_REPLY_BYTES`], with a marker).
     pub raw: Option<String>,
     /// The model's reply ended at its token limit, not where it chose to stop.
     pub truncated: bool,
 }
 
-/// Characters of a model's reply kept in its row.
-pub const RAW_REPLY_CHARS: usize = 4096;
+/// Bytes of a model's reply kept in its row.
+pub const RAW_REPLY_BYTES: usize = 8192;
 
 impl Generation {
     /// The attempt in a model's `reply` (see [`reply::extract_code`]); `None` when the reply holds no code.
@@ -142,7 +142,7 @@ impl Generation {
 #[derive(Debug, thiserror::Error)]
 #[error("the model's reply holds no code: {}", snippet(.raw))]
 pub struct NoCode {
-    /// The reply, cut at [`RAW_REPLY_CHARS`].
+    /// The reply, cut at [`RAW_REPLY_BYTES`].
     pub raw: String,
     pub truncated: bool,
 }
@@ -153,9 +153,9 @@ impl NoCode {
     }
 }
 
-/// The part of a model's reply kept in its row.
+/// The part of a model's reply kept in its row: all of it, or its start and a marker saying it was cut.
 pub(crate) fn raw_reply(reply: &str) -> String {
-    reply.chars().take(RAW_REPLY_CHARS).collect()
+    crate::text::cut_str(reply, RAW_REPLY_BYTES)
 }
 
 /// sha256 (hex) of a prompt's exact text, recorded in each row it produced.
@@ -164,14 +164,15 @@ pub(crate) fn prompt_sha256(text: &str) -> String {
     crate::sandbox::runtime::hex(&Sha256::digest(text.as_bytes()))
 }
 
-/// The first 200 characters of a model's reply, on one line, for error messages.
+/// The first 200 characters of a model's reply, on one line and with control characters escaped, for error
+/// messages (which reach a terminal).
 pub(crate) fn snippet(text: &str) -> String {
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut cut: String = one_line.chars().take(200).collect();
     if cut.len() < one_line.len() {
         cut.push_str("...");
     }
-    cut
+    crate::text::for_terminal(&cut)
 }
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

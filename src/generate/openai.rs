@@ -81,7 +81,7 @@ impl OpenAi {
                 "{} refused the API key (HTTP {}): {}",
                 self.config.base_url,
                 s.as_u16(),
-                snippet(&response.text().await.unwrap_or_default())
+                snippet(&error_text(response).await)
             ))
             .into()),
             _ => Ok(()), // a transient failure here is retried per request later
@@ -95,16 +95,18 @@ impl OpenAi {
         loop {
             let sent = self.authorized(self.client.post(self.url(path))).json(body).send().await;
             let retry_after = match sent {
-                Ok(response) if response.status().is_success() => return Ok(response.json().await?),
+                Ok(response) if response.status().is_success() => {
+                    return Ok(serde_json::from_slice(&body_within(response, MAX_RESPONSE_BYTES).await?)?);
+                }
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS || response.status().is_server_error() => {
                     let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<f64>().ok());
                     if attempt >= self.config.retries {
-                        bail!("HTTP {} after {} retries: {}", response.status().as_u16(), attempt, snippet(&response.text().await.unwrap_or_default()));
+                        bail!("HTTP {} after {} retries: {}", response.status().as_u16(), attempt, snippet(&error_text(response).await));
                     }
                     wait.map(Duration::from_secs_f64)
                 }
                 Ok(response) => {
-                    bail!("HTTP {}: {}", response.status().as_u16(), snippet(&response.text().await.unwrap_or_default()))
+                    bail!("HTTP {}: {}", response.status().as_u16(), snippet(&error_text(response).await))
                 }
                 Err(e) if attempt >= self.config.retries => bail!("{} after {} retries", root_cause(&e), attempt),
                 Err(_) => None,
@@ -171,4 +173,25 @@ fn root_cause(error: &reqwest::Error) -> String {
         source = next;
     }
     if error.is_timeout() { "timed out".into() } else { source.to_string() }
+}
+
+/// The largest answer read from a model server: a chat completion of a few thousand tokens is far below it, and a
+/// broken or hostile server cannot fill memory.
+const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// `response`'s body, if it is at most `limit` bytes; a longer one is an error as soon as it passes the limit.
+pub(crate) async fn body_within(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            bail!("the answer is over {} KiB", limit >> 10);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The start of an error answer's body, for the error message.
+async fn error_text(response: reqwest::Response) -> String {
+    String::from_utf8_lossy(&body_within(response, 64 << 10).await.unwrap_or_default()).into_owned()
 }

@@ -63,8 +63,10 @@ pub trait Tutor: Send + Sync {
 #[error("the tutor did not answer within {0:?}")]
 pub struct TutorTimeout(pub Duration);
 
-/// The longest hint kept, in characters.
-const HINT_CHARS: usize = 2000;
+/// The longest hint kept, in bytes (a longer one is cut, with a marker).
+const HINT_BYTES: usize = 4096;
+/// The largest answer read from a tutor; a longer one is an error, so a tutor cannot fill memory.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// A tutor's answer as a hint: `{"hint": "..."}` or plain text; empty or non-text answers are errors.
 pub fn parse_hint(bytes: &[u8]) -> Result<String> {
@@ -79,7 +81,7 @@ pub fn parse_hint(bytes: &[u8]) -> Result<String> {
     if hint.is_empty() {
         bail!("the tutor gave an empty answer");
     }
-    Ok(hint.chars().take(HINT_CHARS).collect())
+    Ok(crate::text::cut_str(hint, HINT_BYTES))
 }
 
 /// A program run once per hint.
@@ -106,7 +108,10 @@ impl Tutor for CommandTutor {
                 let _ = stdin.write_all(state.as_bytes()).await;
                 drop(stdin);
                 let mut answer = Vec::new();
-                stdout.read_to_end(&mut answer).await?;
+                (&mut stdout).take(MAX_ANSWER_BYTES as u64 + 1).read_to_end(&mut answer).await?;
+                if answer.len() > MAX_ANSWER_BYTES {
+                    bail!("the tutor's answer is over {} KiB", MAX_ANSWER_BYTES >> 10);
+                }
                 let status = child.wait().await?;
                 anyhow::Ok((status, answer))
             };
@@ -152,7 +157,7 @@ impl Tutor for HttpTutor {
                     }
                 })?;
             let status = response.status();
-            let body = response.bytes().await?;
+            let body = crate::generate::openai::body_within(response, MAX_ANSWER_BYTES).await?;
             if !status.is_success() {
                 bail!("the tutor answered HTTP {}", status.as_u16());
             }
@@ -172,5 +177,7 @@ mod tests {
         assert!(parse_hint(br#"{"advice": "x"}"#).is_err());
         assert!(parse_hint(b"   ").is_err());
         assert!(parse_hint(&[0xff, 0xfe]).is_err());
+        let long = parse_hint("why ".repeat(5000).as_bytes()).unwrap();
+        assert!(long.len() <= HINT_BYTES && long.ends_with("bytes in all]"), "a long hint is cut with a marker: {} bytes", long.len());
     }
 }

@@ -39,6 +39,7 @@ fn misspelt_fields<'a>(rows: impl IntoIterator<Item = &'a Submission>) -> Vec<(S
 /// unknown fields, so the known field they meant is missing or default).
 fn warn_misspelt<'a>(path: &Path, rows: impl IntoIterator<Item = &'a Submission>) {
     for (name, known) in misspelt_fields(rows) {
+        let name = crate::text::for_terminal(&name);
         eprintln!("warning: {}: unknown field `{name}` kept as is; did you mean `{known}`?", path.display());
     }
 }
