@@ -28,7 +28,9 @@ pub fn cut_str(text: &str, limit: usize) -> String {
 
 /// `text` on one line with no control characters: line breaks, escapes, tabs and other C0/C1 controls (and the
 /// bidirectional overrides that reorder what a terminal shows) are written as `\n`, `\u{1b}` and so on, so
-/// untrusted text cannot start a new line, move the cursor or redraw what was printed before it.
+/// untrusted text cannot start a new line, move the cursor or redraw what was printed before it. Backslashes are
+/// kept as they are (error messages quote Rust-escaped text), so a literal `\n` and an escaped line break read
+/// alike: the point is that neither breaks the line.
 pub fn for_terminal(text: &str) -> String {
     let mut shown = String::with_capacity(text.len());
     for c in text.chars() {
@@ -36,7 +38,6 @@ pub fn for_terminal(text: &str) -> String {
             '\n' => shown.push_str("\\n"),
             '\r' => shown.push_str("\\r"),
             '\t' => shown.push_str("\\t"),
-            '\\' => shown.push_str("\\\\"),
             c if c.is_control() || is_bidi_control(c) => {
                 write!(shown, "\\u{{{:x}}}", c as u32).expect("writing to a String")
             }
@@ -68,7 +69,7 @@ mod tests {
     fn terminal_text_has_no_line_breaks_or_escapes() {
         let hostile = "E\n other.py: no_error 4/4\u{1b}[2K\r\u{202e}x\\";
         let shown = for_terminal(hostile);
-        assert_eq!(shown, "E\\n other.py: no_error 4/4\\u{1b}[2K\\r\\u{202e}x\\\\");
+        assert_eq!(shown, "E\\n other.py: no_error 4/4\\u{1b}[2K\\r\\u{202e}x\\");
         assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
     }
 }

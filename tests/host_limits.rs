@@ -82,4 +82,10 @@ fn plain_output_cannot_forge_a_line_or_drive_the_terminal() {
     assert_eq!(stdout.lines().count(), 1, "one line per file: {stdout:?}");
     assert!(!stdout.trim_end().chars().any(|c| c.is_control()), "no control characters: {stdout:?}");
     assert!(stdout.contains(": runtime 0/4 (E\\nother_student.py: no_error 4/4\\u{1b}[2K\\r\\u{1b}[1A)"), "{stdout:?}");
+    // an error that quotes what it was given stays one line too
+    let out = common::studentsim(&["grade", "--problem", "zz\u{1b}[2K\nfake: no_error", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.starts_with("error: unknown problem `zz\\u{1b}[2K\\nfake: no_error`"), "{stderr:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
 }

@@ -31,6 +31,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::BadInput;
 use crate::grade::{GradeLimits, Grader};
+use crate::text::for_terminal;
 use crate::metrics::style::Pep8Engine;
 use crate::problems::Registry;
 use crate::sandbox::{Limits, Runtime, RuntimeMissing};
@@ -175,14 +176,16 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
+            // One line whatever the error quotes (a file's text, a model's reply, a server's answer).
+            let line = |message: String| eprintln!("error: {}", for_terminal(&message));
             if let Some(bad) = error.chain().find_map(|e| e.downcast_ref::<BadInput>()) {
-                eprintln!("error: {bad}");
+                line(bad.to_string());
                 ExitCode::from(2)
             } else if let Some(missing) = error.chain().find_map(|e| e.downcast_ref::<RuntimeMissing>()) {
-                eprintln!("error: {missing}");
+                line(missing.to_string());
                 ExitCode::from(2)
             } else {
-                eprintln!("error: {error:#}");
+                line(format!("{error:#}"));
                 ExitCode::FAILURE
             }
         }
