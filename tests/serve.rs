@@ -312,3 +312,16 @@ fn shutdown_is_bounded_by_a_half_sent_request() {
     assert!(exit.success(), "{exit}");
     assert!(started.elapsed() < Duration::from_secs(4), "shutdown took {:?} behind a half-sent request", started.elapsed());
 }
+
+#[test]
+fn a_batch_of_huge_exceptions_gets_a_small_answer() {
+    // Issue 28: a 319-byte batch of three such submissions drew a 120 MB response. Records are bounded now, so an
+    // answer grows with the batch, not with what the submissions raise.
+    let server = start(&["--jobs", "2"]);
+    let code = "def sum_digits(n):\n    raise ValueError('x' * 40_000_000)\n";
+    let batch = serde_json::json!({"submissions": (0..3).map(|i| serde_json::json!({"id": i, "problem": "sum-digits", "code": code})).collect::<Vec<_>>()});
+    let (status, _, body) = http(server.addr, "POST", "/v1/grade", Some(TOKEN), Some(&batch.to_string()));
+    assert_eq!(status, 200, "{body:.300}");
+    assert!(body.len() < 64 << 10, "a {} byte answer", body.len());
+    assert!(json(&body)["results"].as_array().unwrap().iter().all(|r| r["reason"] == "ValueError"), "{body:.600}");
+}
