@@ -100,11 +100,14 @@ impl ExampleRecord {
         self.got = cut(got, GOT_LIMIT);
     }
 
-    /// A limit stopped the example; `got` keeps what it printed before that.
+    /// A limit stopped the example; `got` keeps what it printed before that, unless a clock stopped it (how much
+    /// a guest prints before a deadline varies from run to run, and records must repeat to the byte).
     pub(super) fn fault(&mut self, fault: &Fault, output: &Output) {
         self.outcome = if matches!(fault, Fault::Timeout | Fault::Fuel) { Outcome::Timeout } else { Outcome::Error };
         self.limit = Some(fault.reason().to_owned());
-        self.got = cut(String::from_utf8_lossy(&output.stdout).into_owned(), GOT_LIMIT);
+        if !matches!(fault, Fault::Timeout | Fault::Cancelled) {
+            self.got = cut(String::from_utf8_lossy(&output.stdout).into_owned(), GOT_LIMIT);
+        }
     }
 
     /// The sub-reason this example gives a `runtime` label.
