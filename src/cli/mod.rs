@@ -150,24 +150,26 @@ impl LimitArgs {
 
     /// The limits for a command that grades up to `parallel` submissions at once.
     fn to_limits(&self, parallel: usize) -> Result<GradeLimits> {
-        let secs = |what: &str, s: f64| {
-            Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| BadInput(format!("--{what}: {s} is not a positive number of seconds")))
-        };
         Ok(GradeLimits {
             sandbox: Limits {
-                per_call: secs("example-timeout", self.example_timeout)?,
-                per_session: secs("submission-timeout", self.submission_timeout)?,
+                per_call: positive_secs("example-timeout", self.example_timeout)?,
+                per_session: positive_secs("submission-timeout", self.submission_timeout)?,
                 memory_bytes: self.memory_mib << 20,
                 fuel: self.fuel,
-                // one slot per parallel submission, plus one for parsing a problem's doctests
                 output_bytes: self.output_cap,
+                // one slot per parallel submission, plus one for parsing a problem's doctests
                 max_sessions: u32::try_from(parallel).unwrap_or(u32::MAX).saturating_add(1),
             },
         })
     }
+}
+
+/// The value of a `--FLAG SECS` option as a duration, or why it is not one.
+pub(crate) fn positive_secs(flag: &str, secs: f64) -> Result<Duration, BadInput> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| BadInput(format!("--{flag}: {secs} is not a positive number of seconds")))
 }
 
 /// Run the command line; the binary's whole `main`.

@@ -24,7 +24,7 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use tokio::sync::Semaphore;
 
-use super::{Context, LimitArgs, default_jobs, tokio_runtime};
+use super::{Context, LimitArgs, default_jobs, positive_secs, tokio_runtime};
 use clap::builder::TypedValueParser as _;
 use crate::BadInput;
 use crate::grade::{Grader, Tests};
@@ -190,15 +190,9 @@ pub(in crate::cli) async fn serve(listener: tokio::net::TcpListener, service: Ar
 pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     let token = read_token(args.token_file.as_ref(), "STUDENTSIM_TOKEN")?;
     let admin_token = read_token(args.admin_token_file.as_ref(), "STUDENTSIM_ADMIN_TOKEN")?;
-    let secs = |what: &str, s: f64| {
-        Duration::try_from_secs_f64(s)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| BadInput(format!("--{what}: {s} is not a positive number of seconds")))
-    };
-    let body_timeout = secs("body-timeout", args.body_timeout)?;
-    let header_timeout = secs("header-timeout", args.header_timeout)?;
-    let shutdown_timeout = secs("shutdown-timeout", args.shutdown_timeout)?;
+    let body_timeout = positive_secs("body-timeout", args.body_timeout)?;
+    let header_timeout = positive_secs("header-timeout", args.header_timeout)?;
+    let shutdown_timeout = positive_secs("shutdown-timeout", args.shutdown_timeout)?;
     if !args.bind.ip().is_loopback() && token.is_none() {
         eprintln!("warning: listening on {} with no --token-file: anyone who can reach it may run code in the sandbox", args.bind);
     }
