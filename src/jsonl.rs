@@ -54,7 +54,10 @@ pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result
 /// Write several files so that a kill leaves either none of the new ones or (but for the few microseconds of
 /// the renames) all of them: every file is written to its temp file first, then all are renamed into place.
 pub fn write_all_atomically<'b>(files: impl IntoIterator<Item = (PathBuf, &'b [u8])>) -> Result<()> {
-    let staged: Vec<Staged> = files.into_iter().map(|(path, bytes)| Staged::new(path, |out| Ok(out.write_all(bytes)?))).collect::<Result<_>>()?;
+    let staged: Vec<Staged> = files
+        .into_iter()
+        .map(|(path, bytes)| Staged::new(path, |out| Ok(out.write_all(bytes)?)))
+        .collect::<Result<_>>()?;
     staged.into_iter().try_for_each(Staged::commit)
 }
 
@@ -91,7 +94,10 @@ impl Staged {
     }
 
     fn commit(self) -> Result<()> {
-        self.tmp.persist(&self.path).map_err(|e| e.error).with_context(|| format!("writing {}", self.path.display()))?;
+        self.tmp
+            .persist(&self.path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("writing {}", self.path.display()))?;
         Ok(())
     }
 }
@@ -102,7 +108,10 @@ fn remove_orphaned_temps(dir: &Path, name: &str) {
     let prefix = format!(".{name}.");
     for entry in entries.flatten() {
         let file = entry.file_name();
-        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp")) else { continue };
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
         let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
         if process_is_gone(pid) {
             let _ = std::fs::remove_file(entry.path()); // another writer may have removed it first

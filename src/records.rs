@@ -3,9 +3,9 @@
 //! provenance. Nothing here depends on another module of the crate, so each module can use them without
 //! cycles (`grade` and `problems` share `Compare`; a row's `Provenance` holds a typed `Feedback`).
 
-use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The four functionality labels, in the study's precedence: compile > runtime > logical > no_error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -175,8 +175,18 @@ pub struct Provenance {
 
 impl Submission {
     /// The fields a row has a place for (the others go to `extra`); kept beside the struct so the two agree.
-    pub const FIELDS: [&str; 10] =
-        ["student", "problem", "time", "attempt", "code", "label", "pass_rate", "source", "platform_correct", "generated"];
+    pub const FIELDS: [&str; 10] = [
+        "student",
+        "problem",
+        "time",
+        "attempt",
+        "code",
+        "label",
+        "pass_rate",
+        "source",
+        "platform_correct",
+        "generated",
+    ];
 }
 
 fn real() -> String {
@@ -221,9 +231,26 @@ impl TokenKind {
     /// The kind with CPython's type number `number`, if `tokenize` yields it.
     pub fn from_number(number: u8) -> Option<Self> {
         use TokenKind::*;
-        [EndMarker, Name, Number, String, Newline, Indent, Dedent, Op, FStringStart, FStringMiddle, FStringEnd, TStringStart, TStringMiddle, TStringEnd, Comment, Nl]
-            .into_iter()
-            .find(|kind| *kind as u8 == number)
+        [
+            EndMarker,
+            Name,
+            Number,
+            String,
+            Newline,
+            Indent,
+            Dedent,
+            Op,
+            FStringStart,
+            FStringMiddle,
+            FStringEnd,
+            TStringStart,
+            TStringMiddle,
+            TStringEnd,
+            Comment,
+            Nl,
+        ]
+        .into_iter()
+        .find(|kind| *kind as u8 == number)
     }
 }
 

@@ -40,7 +40,15 @@ fn grade_files_prints_one_line_each_and_json_on_request() {
 fn grade_jsonl_writes_rows_in_input_order() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("out/results.jsonl");
-    let out = studentsim(&["grade", "--input", "examples/submissions.jsonl", "--output", output.to_str().unwrap(), "--jobs", "2"]);
+    let out = studentsim(&[
+        "grade",
+        "--input",
+        "examples/submissions.jsonl",
+        "--output",
+        output.to_str().unwrap(),
+        "--jobs",
+        "2",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let input = std::fs::read_to_string("examples/submissions.jsonl").unwrap();
     let results = std::fs::read_to_string(&output).unwrap();
@@ -63,10 +71,19 @@ fn bad_jsonl_rows_name_their_line() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("results.jsonl");
     let cases: [(&str, &[&str]); 5] = [
-        ("{\"id\": 1, \"problem\": \"sum-digits\", \"code\": \"x\"}\n{\"id\": 2, \"problem\": \"sum-digits\"\n", &["subs.jsonl:2:", "malformed"]),
+        (
+            "{\"id\": 1, \"problem\": \"sum-digits\", \"code\": \"x\"}\n{\"id\": 2, \"problem\": \"sum-digits\"\n",
+            &["subs.jsonl:2:", "malformed"],
+        ),
         ("{\"id\": 1, \"problem\": \"sum-digits\"}\n", &["subs.jsonl:1:", "missing field `code`"]),
-        ("{\"id\": 1, \"problem\": \"sum-digits\", \"code\": \"x\"}\n\n{\"id\": 1, \"problem\": \"factorial\", \"code\": \"y\"}\n", &["subs.jsonl:3:", "duplicate id 1 (first on line 1)"]),
-        ("{\"id\": \"a\", \"problem\": \"no-such-problem\", \"code\": \"x\"}\n", &["subs.jsonl:1:", "unknown problem `no-such-problem`"]),
+        (
+            "{\"id\": 1, \"problem\": \"sum-digits\", \"code\": \"x\"}\n\n{\"id\": 1, \"problem\": \"factorial\", \"code\": \"y\"}\n",
+            &["subs.jsonl:3:", "duplicate id 1 (first on line 1)"],
+        ),
+        (
+            "{\"id\": \"a\", \"problem\": \"no-such-problem\", \"code\": \"x\"}\n",
+            &["subs.jsonl:1:", "unknown problem `no-such-problem`"],
+        ),
         ("{\"id\": [1], \"problem\": \"sum-digits\", \"code\": \"x\"}\n", &["subs.jsonl:1:", "`id` must be"]),
     ];
     for (text, needles) in cases {
@@ -164,7 +181,11 @@ fn check_calibrates_a_per_example_limit_and_keeps_the_manifest_as_written() {
     std::fs::write(&path, &written).unwrap();
     let out = studentsim(&["--problems", reg, "problems", "check", "--calibrate"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("suggested limit 0.050 s (set: none)"), "a fast solution gets the 50 ms floor: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("suggested limit 0.050 s (set: none)"),
+        "a fast solution gets the 50 ms floor: {}",
+        stdout(&out)
+    );
     let calibrated = std::fs::read_to_string(&path).unwrap();
     assert!(calibrated.starts_with(&written), "the manifest's own text is kept:\n{calibrated}");
     assert!(calibrated.ends_with("\n[limits]\nexample_timeout = 0.05\n"), "{calibrated}");
@@ -178,11 +199,22 @@ fn check_calibrates_a_per_example_limit_and_keeps_the_manifest_as_written() {
     std::fs::write(&path, slow).unwrap();
     let out = studentsim(&["--problems", reg, "problems", "check"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stdout(&out).contains("runs past the problem's own limit (limits.example_timeout = 0.100 s)"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("runs past the problem's own limit (limits.example_timeout = 0.100 s)"),
+        "{}",
+        stdout(&out)
+    );
     let out = studentsim(&["--problems", reg, "problems", "check", "--calibrate"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let limit: f64 = std::fs::read_to_string(&path).unwrap().lines().find_map(|l| l.strip_prefix("example_timeout = ")?.parse().ok()).unwrap();
-    assert!((6.0..=2.0 * 6.0).contains(&limit) || limit == 2.0, "20× a 0.3 s example, capped at --example-timeout 2 s: {limit}");
+    let limit: f64 = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("example_timeout = ")?.parse().ok())
+        .unwrap();
+    assert!(
+        (6.0..=2.0 * 6.0).contains(&limit) || limit == 2.0,
+        "20× a 0.3 s example, capped at --example-timeout 2 s: {limit}"
+    );
 }
 
 #[test]
@@ -255,11 +287,7 @@ fn split_writes_three_sets_and_rejects_bad_rows() {
 fn metrics_writes_features_and_stream_edit_distances() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("rows.jsonl");
-    let rows = [
-        (2, "x = 1\n"),
-        (1, "x=1"),
-        (3, "def f(x):\n    return x+1"),
-    ];
+    let rows = [(2, "x = 1\n"), (1, "x=1"), (3, "def f(x):\n    return x+1")];
     let text: String = rows
         .iter()
         .map(|(attempt, code)| {
@@ -298,7 +326,14 @@ fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str| {
         let out = dir.path().join(name);
-        let result = studentsim(&["bench", "realism", "--out", out.to_str().unwrap(), "--tutor", "echo 'Look at the failing example again.'"]);
+        let result = studentsim(&[
+            "bench",
+            "realism",
+            "--out",
+            out.to_str().unwrap(),
+            "--tutor",
+            "echo 'Look at the failing example again.'",
+        ]);
         assert!(result.status.success(), "{}", stderr(&result));
         assert!(stdout(&result).contains("### ns_op, next-k3-context"), "{}", stdout(&result));
         (out.clone(), std::fs::read_to_string(out.join("leaderboards.json")).unwrap())
@@ -307,13 +342,15 @@ fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
     let boards: Vec<serde_json::Value> = serde_json::from_str(&first).unwrap();
     let titles: Vec<&str> = boards.iter().map(|b| b["title"].as_str().unwrap().split(':').next().unwrap()).collect();
     let modes = ["next-k1", "next-k1-context", "next-k3", "next-k3-context", "stream"];
-    let want: Vec<String> = ["ns_op", "ns_np"].iter().flat_map(|s| modes.iter().map(move |m| format!("{s}, {m}"))).collect();
+    let want: Vec<String> =
+        ["ns_op", "ns_np"].iter().flat_map(|s| modes.iter().map(move |m| format!("{s}, {m}"))).collect();
     assert_eq!(titles, want);
     for board in &boards {
         assert_eq!(board["generators"], serde_json::json!(["copy-last", "reference", "retrieval", "edits"]));
         let measure = |name: &str| board["measures"].as_array().unwrap().iter().find(|m| m["name"] == name).cloned();
         for m in board["measures"].as_array().unwrap() {
-            let values: Vec<Option<f64>> = m["values"].as_array().unwrap().iter().map(serde_json::Value::as_f64).collect();
+            let values: Vec<Option<f64>> =
+                m["values"].as_array().unwrap().iter().map(serde_json::Value::as_f64).collect();
             let badness = |v: f64| match m["goal"].as_str().unwrap() {
                 "match_real" => (v - m["real"].as_f64().unwrap()).abs(),
                 "lowest" => v,
@@ -331,15 +368,30 @@ fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
         }
         if let Some(unchanged) = measure("unchanged share") {
             assert_eq!(unchanged["values"][0], 1.0, "copy-last repeats the last real attempt: {}", board["title"]);
-            assert_eq!(measure("pass rate mean").unwrap()["values"][1], 1.0, "the reference passes: {}", board["title"]);
+            assert_eq!(
+                measure("pass rate mean").unwrap()["values"][1],
+                1.0,
+                "the reference passes: {}",
+                board["title"]
+            );
         } else {
-            assert_eq!(measure("attempts mean").unwrap()["values"][1], 1.0, "the reference passes at once: {}", board["title"]);
-            assert_eq!(board["hint_blind"], board["generators"], "no weight-free generator reads hints: {}", board["title"]);
+            assert_eq!(
+                measure("attempts mean").unwrap()["values"][1],
+                1.0,
+                "the reference passes at once: {}",
+                board["title"]
+            );
+            assert_eq!(
+                board["hint_blind"], board["generators"],
+                "no weight-free generator reads hints: {}",
+                board["title"]
+            );
         }
     }
     // The tutor's effect on each stream generator: its hints were given (copy-last never passes, so it gets one
     // after every attempt but the last) and changed nothing.
-    let tutor: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(out.join("tutor.json")).unwrap()).unwrap();
+    let tutor: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tutor.json")).unwrap()).unwrap();
     assert_eq!(tutor.len(), 2, "one per split");
     for split in &tutor {
         let copy_last = &split["generators"][0];
@@ -368,12 +420,16 @@ fn bench_edits_prints_one_json_object_with_its_ratios() {
     let figures: serde_json::Value = serde_json::from_str(stdout(&result).trim()).expect("one JSON object on stdout");
     let steps = figures["next_steps"].as_f64().unwrap();
     assert!(steps > 0.0, "{figures}");
-    let (seconds, grading) = (figures["edits"]["seconds"].as_f64().unwrap(), figures["edits"]["grading_seconds"].as_f64().unwrap());
+    let (seconds, grading) =
+        (figures["edits"]["seconds"].as_f64().unwrap(), figures["edits"]["grading_seconds"].as_f64().unwrap());
     assert!(grading > 0.0 && grading < seconds, "the edit model grades its candidates, inside its own time: {figures}");
     let rate = figures["edits"]["next_steps_per_s_excluding_grading"].as_f64().unwrap();
     assert!((rate - steps / (seconds - grading)).abs() < 1e-6 * rate, "{figures}");
     let ratio = figures["ratios"]["edits_vs_retrieval"].as_f64().unwrap();
-    assert!((ratio - rate / figures["retrieval"]["next_steps_per_s"].as_f64().unwrap()).abs() < 1e-9 * ratio, "{figures}");
+    assert!(
+        (ratio - rate / figures["retrieval"]["next_steps_per_s"].as_f64().unwrap()).abs() < 1e-9 * ratio,
+        "{figures}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let result = studentsim(&["bench", "edits", "--data", dir.path().join("nowhere").to_str().unwrap()]);
@@ -419,7 +475,11 @@ fn rows_keep_their_own_fields_and_misspelt_ones_are_warned_about() {
     let rows = kept(&out, "metrics");
     assert_eq!(rows[0]["lable"], "logical", "the misspelt field is kept");
     let first_line = std::fs::read_to_string(&out).unwrap().lines().next().unwrap().to_owned();
-    assert_eq!(first_line.matches("\"lines\"").count(), 1, "a column metrics writes replaces the row's own: {first_line}");
+    assert_eq!(
+        first_line.matches("\"lines\"").count(),
+        1,
+        "a column metrics writes replaces the row's own: {first_line}"
+    );
     assert_ne!(rows[0]["lines"], 999);
 
     let split = dir.path().join("split");
@@ -430,7 +490,16 @@ fn rows_keep_their_own_fields_and_misspelt_ones_are_warned_about() {
     }
 
     let sims = dir.path().join("sims.jsonl");
-    let run = studentsim(&["rollout", "next-step", "--input", input.to_str().unwrap(), "--generator", "copy-last", "--out", sims.to_str().unwrap()]);
+    let run = studentsim(&[
+        "rollout",
+        "next-step",
+        "--input",
+        input.to_str().unwrap(),
+        "--generator",
+        "copy-last",
+        "--out",
+        sims.to_str().unwrap(),
+    ]);
     assert!(run.status.success(), "{}", stderr(&run));
     kept(&sims, "rollout next-step");
 
@@ -454,14 +523,30 @@ fn fuzzing_every_parser_finds_no_panic_or_hang() {
     let tallies: serde_json::Value = serde_json::from_str(stdout(&run).trim()).unwrap();
     let parsers = tallies.as_object().unwrap();
     let names = [
-        "jsonl-row", "problem-toml", "python-literal", "model-reply", "tutor-reply", "qwen-config", "progsnap2-table",
-        "adapter-config", "adapter-weights", "model-safetensors", "gguf",
+        "jsonl-row",
+        "problem-toml",
+        "python-literal",
+        "model-reply",
+        "tutor-reply",
+        "qwen-config",
+        "progsnap2-table",
+        "adapter-config",
+        "adapter-weights",
+        "model-safetensors",
+        "gguf",
     ];
     assert_eq!(parsers.len(), names.len(), "one tally per parser: {tallies}");
     for name in names {
         let t = &parsers[name];
-        assert_eq!((t["cases"].as_u64(), t["panics"].as_u64(), t["hangs"].as_u64()), (Some(300), Some(0), Some(0)), "{name}: {t}");
-        assert!(t["refused"].as_u64().unwrap() > 0 && t["accepted"].as_u64().unwrap() > 0, "{name}: the mutations reach both outcomes: {t}");
+        assert_eq!(
+            (t["cases"].as_u64(), t["panics"].as_u64(), t["hangs"].as_u64()),
+            (Some(300), Some(0), Some(0)),
+            "{name}: {t}"
+        );
+        assert!(
+            t["refused"].as_u64().unwrap() > 0 && t["accepted"].as_u64().unwrap() > 0,
+            "{name}: the mutations reach both outcomes: {t}"
+        );
     }
     let run = studentsim(&["fuzz", "--only", "nothing-by-that-name"]);
     bad_input(&run, &["--only"], None);

@@ -47,7 +47,10 @@ fn kill_midway(args: &[String], when: Kill, dir: &Path) {
         .unwrap();
     let started = Instant::now();
     loop {
-        assert!(child.try_wait().unwrap().is_none(), "{args:?} finished before it was killed ({when:?}): give it more input");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{args:?} finished before it was killed ({when:?}): give it more input"
+        );
         let now = match when {
             Kill::After(after) => started.elapsed() >= after,
             Kill::WhileWriting => names(dir).iter().any(|n| n.ends_with(".tmp")),
@@ -64,7 +67,8 @@ fn kill_midway(args: &[String], when: Kill, dir: &Path) {
 
 /// The files of `dir`, by name.
 fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -79,7 +83,10 @@ fn killed_then_rerun(make_args: impl Fn(&Path) -> Vec<String>, dir: &Path, when:
     assert!(!output.exists(), "killed ({when:?}), it left {}", output.display());
     let rerun = run(&make_args(&output));
     assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
-    assert!(std::fs::read(&output).unwrap() == std::fs::read(&reference).unwrap(), "the rerun after the kill wrote other bytes");
+    assert!(
+        std::fs::read(&output).unwrap() == std::fs::read(&reference).unwrap(),
+        "the rerun after the kill wrote other bytes"
+    );
     let left: Vec<String> = names(dir).into_iter().filter(|n| n.ends_with(".tmp")).collect();
     assert!(left.is_empty(), "temp files left after the rerun: {left:?}");
 }
@@ -90,7 +97,9 @@ fn grade_killed_midway_leaves_no_partial_file() {
     let input = dir.path().join("submissions.jsonl");
     repeated("examples/submissions.jsonl", 4, "id", &input);
     let input = input.to_str().unwrap().to_owned();
-    let args = |out: &Path| ["grade", "--input", &input, "--jobs", "2", "--output", out.to_str().unwrap()].map(String::from).to_vec();
+    let args = |out: &Path| {
+        ["grade", "--input", &input, "--jobs", "2", "--output", out.to_str().unwrap()].map(String::from).to_vec()
+    };
     killed_then_rerun(args, dir.path(), Kill::After(Duration::from_millis(1500)));
 }
 
@@ -101,7 +110,11 @@ fn metrics_killed_midway_leaves_no_partial_file() {
     repeated(common::EXAMPLES, 8, "student", &input);
     let input = input.to_str().unwrap().to_owned();
     // The sandboxed engine, so that the run lasts long enough to be killed in the middle.
-    let args = |out: &Path| ["metrics", "--input", &input, "--pep8-engine", "sandbox", "--output", out.to_str().unwrap()].map(String::from).to_vec();
+    let args = |out: &Path| {
+        ["metrics", "--input", &input, "--pep8-engine", "sandbox", "--output", out.to_str().unwrap()]
+            .map(String::from)
+            .to_vec()
+    };
     killed_then_rerun(args, dir.path(), Kill::After(Duration::from_millis(1500)));
 }
 
@@ -112,7 +125,8 @@ fn export_killed_midway_leaves_no_partial_file() {
     // About 50 MB of fine-tuning rows: a quarter of a second to write here.
     repeated(common::EXAMPLES, 60, "student", &input);
     let input = input.to_str().unwrap().to_owned();
-    let args = |out: &Path| ["export", "sft", "--input", &input, "--out", out.to_str().unwrap()].map(String::from).to_vec();
+    let args =
+        |out: &Path| ["export", "sft", "--input", &input, "--out", out.to_str().unwrap()].map(String::from).to_vec();
     // Killed while writing, it leaves its temp file; the rerun removes it (its writer is gone).
     killed_then_rerun(args, dir.path(), Kill::WhileWriting);
 }
@@ -123,14 +137,32 @@ fn score_killed_midway_writes_no_report_file() {
     let sim = dir.path().join("sim.jsonl");
     repeated(common::EXAMPLES, 6, "student", &sim);
     let sim = sim.to_str().unwrap().to_owned();
-    let files = ["metrics.json", "report.md", "report.html", "embeddings_pca.svg", "error_types.svg", "progress.svg", "attempts.svg"];
+    let files = [
+        "metrics.json",
+        "report.md",
+        "report.html",
+        "embeddings_pca.svg",
+        "error_types.svg",
+        "progress.svg",
+        "attempts.svg",
+    ];
     // Each run has its own embedding cache, so the killed run cannot borrow the reference run's vectors and the
     // rerun reads what the killed one appended (a torn last record included).
     let args = |out: &Path, cache: &str| {
         let cache = dir.path().join(cache);
-        ["score", "--real", common::EXAMPLES, "--sim", &sim, "--embedding-cache", cache.to_str().unwrap(), "--out", out.to_str().unwrap()]
-            .map(String::from)
-            .to_vec()
+        [
+            "score",
+            "--real",
+            common::EXAMPLES,
+            "--sim",
+            &sim,
+            "--embedding-cache",
+            cache.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
     };
     let reference = dir.path().join("reference");
     let done = run(&args(&reference, "cache-reference"));
@@ -145,6 +177,9 @@ fn score_killed_midway_writes_no_report_file() {
     assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
     assert_eq!(names(&killed), names(&reference), "the rerun wrote other files (temp files left?)");
     for file in files {
-        assert!(std::fs::read(killed.join(file)).unwrap() == std::fs::read(reference.join(file)).unwrap(), "{file}: the rerun after the kill wrote other bytes");
+        assert!(
+            std::fs::read(killed.join(file)).unwrap() == std::fs::read(reference.join(file)).unwrap(),
+            "{file}: the rerun after the kill wrote other bytes"
+        );
     }
 }

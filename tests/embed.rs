@@ -10,8 +10,10 @@ fn model() -> BertEmbedder {
 }
 
 const LOOP: &str = "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n";
-const LOOP_RENAMED: &str = "def total(items):\n    acc = 0\n    for item in items:\n        acc += item\n    return acc\n";
-const UNRELATED: &str = "class BankAccount:\n    def __init__(self, owner):\n        self.owner = owner\n        self.balance = 0\n";
+const LOOP_RENAMED: &str =
+    "def total(items):\n    acc = 0\n    for item in items:\n        acc += item\n    return acc\n";
+const UNRELATED: &str =
+    "class BankAccount:\n    def __init__(self, owner):\n        self.owner = owner\n        self.balance = 0\n";
 
 #[test]
 fn vectors_are_unit_length_deterministic_and_meaningful() {
@@ -68,10 +70,12 @@ fn a_folder_that_is_not_a_bert_model_is_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let error = embed::load(dir.path()).err().unwrap().to_string();
     assert!(error.contains("config.json") && error.contains("no such file"), "{error}");
-    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}"#).unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}"#)
+        .unwrap();
     let error = embed::load(dir.path()).err().unwrap().to_string();
     assert!(error.contains("\"qwen2\" is not supported"), "{error}");
-    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "bert", "max_position_embeddings": 512}"#).unwrap();
+    std::fs::write(dir.path().join("config.json"), r#"{"model_type": "bert", "max_position_embeddings": 512}"#)
+        .unwrap();
     let error = embed::load(dir.path()).err().unwrap().to_string();
     assert!(error.contains("model.safetensors: no such file"), "{error}");
 }

@@ -48,10 +48,26 @@ fn a_grade_costs_the_host_at_most_the_guest_cap_plus_a_fixed_margin() {
     let lift_caps = "import gc\nfor o in gc.get_objects():\n    if isinstance(o, dict) and 'cap' in o and 'groups' in o:\n        o['cap'] = 10**12\n";
     let attacks: [(&str, String, &str); 6] = [
         ("nothing", "def sum_digits(n):\n    return 0\n".into(), "logical"),
-        ("a caps-lifting flood of prints", format!("{lift_caps}def sum_digits(n):\n    for _ in range(100):\n        print('x' * 1_000_000)\n"), "runtime"),
-        ("100 MB to the raw descriptor", "import os\ndef sum_digits(n):\n    for _ in range(100):\n        os.write(1, b'x' * 1_000_000)\n".into(), "runtime"),
-        ("a flood of stderr", "import os\ndef sum_digits(n):\n    for _ in range(100):\n        os.write(2, b'x' * 1_000_000)\n".into(), "runtime"),
-        ("memory up to the cap", "def sum_digits(n):\n    a = []\n    while True:\n        a.append(' ' * 10**6)\n".into(), "runtime"),
+        (
+            "a caps-lifting flood of prints",
+            format!("{lift_caps}def sum_digits(n):\n    for _ in range(100):\n        print('x' * 1_000_000)\n"),
+            "runtime",
+        ),
+        (
+            "100 MB to the raw descriptor",
+            "import os\ndef sum_digits(n):\n    for _ in range(100):\n        os.write(1, b'x' * 1_000_000)\n".into(),
+            "runtime",
+        ),
+        (
+            "a flood of stderr",
+            "import os\ndef sum_digits(n):\n    for _ in range(100):\n        os.write(2, b'x' * 1_000_000)\n".into(),
+            "runtime",
+        ),
+        (
+            "memory up to the cap",
+            "def sum_digits(n):\n    a = []\n    while True:\n        a.append(' ' * 10**6)\n".into(),
+            "runtime",
+        ),
         ("a 40 MB exception", "def sum_digits(n):\n    raise ValueError('x' * 40_000_000)\n".into(), "runtime"),
     ];
     // The first grade under these limits may compile the component into the cache (once per machine, hundreds of
@@ -61,7 +77,8 @@ fn a_grade_costs_the_host_at_most_the_guest_cap_plus_a_fixed_margin() {
     let mut peaks = Vec::new();
     for (what, code, label) in &attacks {
         let (peak, stdout) = grade_peak_mib(code);
-        let record: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{what}: {e}: {stdout:.300}"));
+        let record: serde_json::Value =
+            serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{what}: {e}: {stdout:.300}"));
         assert_eq!(record["label"], *label, "{what}: {record:.600}");
         assert!(stdout.len() < 32 << 10, "{what}: a record of {} bytes", stdout.len());
         assert!(peak <= bound, "{what}: the grade peaked at {peak} MiB, over the {bound} MiB bound");

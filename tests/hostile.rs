@@ -121,7 +121,8 @@ fn printing_that_swallows_the_limit() {
 #[test]
 fn writing_to_the_real_stdout_descriptor() {
     // The cap is counted by the host on the stream itself, so the raw descriptor is no way around it.
-    let code = "import os\ndef square(x):\n    for _ in range(10**3):\n        os.write(1, b'x' * 4096)\n    return x * x\n";
+    let code =
+        "import os\ndef square(x):\n    for _ in range(10**3):\n        os.write(1, b'x' * 4096)\n    return x * x\n";
     contained(code, Label::Runtime, &["output_limit"]);
 }
 
@@ -148,14 +149,18 @@ def lift():
 
 #[test]
 fn raising_the_output_cap_from_the_guest() {
-    let code = format!("{LIFT_EVERY_CAP}def square(x):\n    lift()\n    for _ in range(100):\n        print('x' * 1_000_000)\n    return x * x\n");
+    let code = format!(
+        "{LIFT_EVERY_CAP}def square(x):\n    lift()\n    for _ in range(100):\n        print('x' * 1_000_000)\n    return x * x\n"
+    );
     contained(&code, Label::Runtime, &["output_limit"]);
 }
 
 #[test]
 fn resetting_the_output_count_between_prints() {
     // Under the old harness, printing 1.2 MB per call with the count reset after each print got `no_error`.
-    let code = format!("{LIFT_EVERY_CAP}def square(x):\n    for _ in range(20):\n        lift()\n        print('y' * 60_000)\n    return x * x\n");
+    let code = format!(
+        "{LIFT_EVERY_CAP}def square(x):\n    for _ in range(20):\n        lift()\n        print('y' * 60_000)\n    return x * x\n"
+    );
     contained(&code, Label::Runtime, &["output_limit"]);
 }
 
@@ -177,7 +182,11 @@ fn an_exception_class_with_a_huge_name() {
     let record = common::block_on(grader().grade("", code, tests()));
     assert_eq!(record.label, Label::Runtime, "{record:#?}");
     let reason = record.reason.as_deref().unwrap_or("");
-    assert!(reason.starts_with("EEEE") && reason.len() <= studentsim::grade::NAME_LIMIT, "reason of {} bytes", reason.len());
+    assert!(
+        reason.starts_with("EEEE") && reason.len() <= studentsim::grade::NAME_LIMIT,
+        "reason of {} bytes",
+        reason.len()
+    );
     assert!(serde_json::to_string(&record).unwrap().len() < 16 << 10);
 }
 
@@ -186,7 +195,11 @@ fn a_module_level_error_message_too_long_to_keep() {
     let record = common::block_on(grader().grade("", "raise RuntimeError('m' * 30_000_000)\n", tests()));
     assert_eq!((record.label, record.reason.as_deref()), (Label::Runtime, Some("RuntimeError")), "{record:#?}");
     let message = record.message.as_deref().unwrap_or("");
-    assert!(message.len() <= studentsim::grade::TEXT_LIMIT && message.contains("…[cut:"), "message of {} bytes", message.len());
+    assert!(
+        message.len() <= studentsim::grade::TEXT_LIMIT && message.contains("…[cut:"),
+        "message of {} bytes",
+        message.len()
+    );
 }
 
 #[test]
@@ -263,7 +276,11 @@ fn reading_host_files() {
 
 #[test]
 fn listing_directories() {
-    contained("import os\ndef square(x):\n    return os.listdir('/')\n", Label::Runtime, &["FileNotFoundError", "PermissionError", "OSError"]);
+    contained(
+        "import os\ndef square(x):\n    return os.listdir('/')\n",
+        Label::Runtime,
+        &["FileNotFoundError", "PermissionError", "OSError"],
+    );
 }
 
 #[test]
@@ -281,8 +298,14 @@ fn the_environment_is_empty() {
 
 #[test]
 fn importing_host_access_modules() {
-    for module in ["socket", "subprocess", "threading", "ctypes", "multiprocessing", "_thread", "signal", "urllib.request"] {
-        contained(&format!("import {module}\ndef square(x):\n    return x * x\n"), Label::Runtime, &["ModuleNotFoundError"]);
+    for module in
+        ["socket", "subprocess", "threading", "ctypes", "multiprocessing", "_thread", "signal", "urllib.request"]
+    {
+        contained(
+            &format!("import {module}\ndef square(x):\n    return x * x\n"),
+            Label::Runtime,
+            &["ModuleNotFoundError"],
+        );
     }
 }
 
@@ -294,8 +317,16 @@ fn network_through_the_builtin_socket_module() {
 
 #[test]
 fn fork_and_spawn() {
-    contained("import os\ndef square(x):\n    os.fork()\n    return x * x\n", Label::Runtime, &["AttributeError", "OSError"]);
-    contained("import os\ndef square(x):\n    os.system('ls')\n    return x * x\n", Label::Runtime, &["AttributeError", "OSError"]);
+    contained(
+        "import os\ndef square(x):\n    os.fork()\n    return x * x\n",
+        Label::Runtime,
+        &["AttributeError", "OSError"],
+    );
+    contained(
+        "import os\ndef square(x):\n    os.system('ls')\n    return x * x\n",
+        Label::Runtime,
+        &["AttributeError", "OSError"],
+    );
 }
 
 #[test]
@@ -325,7 +356,8 @@ fn replacing_harness_functions() {
 
 #[test]
 fn replacing_the_result_class() {
-    let code = "import wit_world\nwit_world.Observed.__init__ = lambda self, **k: None\ndef square(x):\n    return x + 1\n";
+    let code =
+        "import wit_world\nwit_world.Observed.__init__ = lambda self, **k: None\ndef square(x):\n    return x + 1\n";
     contained(code, Label::Runtime, &["exit"]);
 }
 

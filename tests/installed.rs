@@ -13,7 +13,8 @@ fn runtime_copy(to: &Path, inputs: Option<&str>) {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/.cache");
     std::fs::create_dir_all(to).unwrap();
     std::fs::copy(source.join("grader.wasm"), to.join("grader.wasm")).expect("run runtimes/setup.sh first");
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(source.join("grader.json")).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(source.join("grader.json")).unwrap()).unwrap();
     if let Some(inputs) = inputs {
         manifest["inputs"] = inputs.into();
     }
@@ -35,7 +36,11 @@ fn installed(root: &Path) -> (PathBuf, PathBuf) {
 
 fn grade(bin: &Path, work: &Path, xdg: &Path, env_dir: Option<&Path>, extra: &[&str]) -> Output {
     let mut command = Command::new(bin);
-    command.args(extra).args(["grade", "--problem", "sum-digits", "attempt.py"]).current_dir(work).env("XDG_CACHE_HOME", xdg);
+    command
+        .args(extra)
+        .args(["grade", "--problem", "sum-digits", "attempt.py"])
+        .current_dir(work)
+        .env("XDG_CACHE_HOME", xdg);
     match env_dir {
         Some(dir) => command.env("STUDENTSIM_RUNTIME_DIR", dir),
         None => command.env_remove("STUDENTSIM_RUNTIME_DIR"),
@@ -45,7 +50,11 @@ fn grade(bin: &Path, work: &Path, xdg: &Path, env_dir: Option<&Path>, extra: &[&
 
 fn passed(out: &Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("no_error 4/4"), "stdout {stdout:?}, stderr {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("no_error 4/4"),
+        "stdout {stdout:?}, stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

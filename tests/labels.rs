@@ -173,7 +173,8 @@ fn value_comparison_compares_values_not_reprs() {
     let tests = common::tests_for(todo);
     let reversed = "def swap_keys_values(d):\n    out = {}\n    for k in reversed(list(d)):\n        out[d[k]] = k\n    return out\n";
     let wrong = "def swap_keys_values(d):\n    return {v: v for v in d.values()}\n";
-    let value = |code: &str| common::block_on(common::grader().grade("", code, &tests.clone().comparing(Compare::Value)));
+    let value =
+        |code: &str| common::block_on(common::grader().grade("", code, &tests.clone().comparing(Compare::Value)));
     let r = value(reversed);
     assert_eq!(r.label, Label::NoError, "{{2: 'b', 1: 'a'}} equals {{1: 'a', 2: 'b'}}: {r:#?}");
     assert_eq!(r.examples[0].got, "{2: 'b', 1: 'a'}\n", "the record keeps what the program returned");
@@ -182,7 +183,11 @@ fn value_comparison_compares_values_not_reprs() {
     assert_eq!(output.label, Label::Logical, "standard doctest compares the printed text");
 
     let numbers = common::tests_for("def f():\n    \"\"\"\n    >>> f()\n    [1, {1, 2, 3}]\n    \"\"\"\n");
-    let r = common::block_on(common::grader().grade("", "def f():\n    return [1.0, {3, 2, 1.0}]\n", &numbers.comparing(Compare::Value)));
+    let r = common::block_on(common::grader().grade(
+        "",
+        "def f():\n    return [1.0, {3, 2, 1.0}]\n",
+        &numbers.comparing(Compare::Value),
+    ));
     assert_eq!(r.label, Label::NoError, "{r:#?}");
 }
 

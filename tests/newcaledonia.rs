@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use studentsim::generate::edits::EditModel;
 use studentsim::generate::{Attempt, Generator, Request, Target};
-use studentsim::problems::Problem;
 use studentsim::grade::Label;
 use studentsim::metrics::embed::{self, Embedder};
+use studentsim::problems::Problem;
 use studentsim::score;
 use studentsim::trajectory::split::{Part, Split, SplitSpec};
 use studentsim::trajectory::{self, Anonymizer, newcaledonia};
@@ -65,9 +65,18 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
     let pairs: Vec<(usize, usize)> = consecutive.chain(unrelated).collect();
     let differ: Vec<_> = pairs
         .iter()
-        .filter(|&&(i, j)| studentsim::metrics::edit_distance(&rows[i].code, &rows[j].code) != strsim::levenshtein(&rows[i].code, &rows[j].code))
+        .filter(|&&(i, j)| {
+            studentsim::metrics::edit_distance(&rows[i].code, &rows[j].code)
+                != strsim::levenshtein(&rows[i].code, &rows[j].code)
+        })
         .collect();
-    assert!(differ.is_empty(), "{} of {} pairs differ from strsim, first {:?}", differ.len(), pairs.len(), differ.first());
+    assert!(
+        differ.is_empty(),
+        "{} of {} pairs differ from strsim, first {:?}",
+        differ.len(),
+        pairs.len(),
+        differ.first()
+    );
     assert!(rows.iter().any(|r| !r.code.is_ascii()), "the check should see non-ASCII programs too");
     assert!((mean - 21.2).abs() < 0.05, "mean edit distance {mean}");
 
@@ -117,14 +126,22 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
     // seed gives the same attempts (checked on the first streams, another seed on them differs).
     let train: Vec<_> = rows.iter().filter(|r| split.part(r) == Part::Train).cloned().collect();
     let model = EditModel::fit(&train, 5).judged_by(common::grader());
-    let problems: BTreeMap<&str, Arc<Problem>> = imported.problems.iter().map(|p| (p.id.as_str(), Arc::new(p.clone()))).collect();
+    let problems: BTreeMap<&str, Arc<Problem>> =
+        imported.problems.iter().map(|p| (p.id.as_str(), Arc::new(p.clone()))).collect();
     let next_steps = |seed: u64, streams: usize| -> Vec<(usize, usize, String)> {
         let mut out = vec![];
         for stream in trajectory::streams(&ns_op).values().take(streams) {
             for t in 1..stream.len() {
                 let (last, real) = (&ns_op[stream[t - 1]], &ns_op[stream[t]]);
-                let history = stream[..t].iter().map(|&i| Attempt { code: ns_op[i].code.clone(), feedback: None }).collect();
-                let request = Request { student: real.student.clone(), history, target: Target::Next, seed, ..Request::bare(Arc::clone(&problems[real.problem.as_str()])) };
+                let history =
+                    stream[..t].iter().map(|&i| Attempt { code: ns_op[i].code.clone(), feedback: None }).collect();
+                let request = Request {
+                    student: real.student.clone(),
+                    history,
+                    target: Target::Next,
+                    seed,
+                    ..Request::bare(Arc::clone(&problems[real.problem.as_str()]))
+                };
                 let code = common::block_on(model.generate(&request)).expect("an attempt").code;
                 let edit = |c: &str| studentsim::metrics::edit_distance(&last.code, c);
                 out.push((edit(&real.code), edit(&code), code));
@@ -144,7 +161,10 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
     let real_median = median(all.iter().map(|x| x.0).collect());
     let model_median = median(all.iter().map(|x| x.1).collect());
     let unchanged = all.iter().filter(|x| x.1 == 0).count();
-    eprintln!("NS_OP next-step edit distance median: real {real_median}, edit model {model_median}; {unchanged} of {} attempts unchanged", all.len());
+    eprintln!(
+        "NS_OP next-step edit distance median: real {real_median}, edit model {model_median}; {unchanged} of {} attempts unchanged",
+        all.len()
+    );
     assert!(
         model_median >= real_median / 2.0 && model_median <= real_median * 2.0,
         "edit model step median {model_median} not within a factor of 2 of the real {real_median}"
@@ -154,7 +174,8 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
 /// A set ready for scoring: its own labels, style features (the default PEP 8 engine), default embeddings.
 fn score_inputs(name: &str, rows: &[trajectory::Submission]) -> score::ScoredSet {
     let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
-    let styles = common::block_on(studentsim::metrics::style::styles(&common::grader(), &codes, Default::default())).expect("styles");
+    let styles = common::block_on(studentsim::metrics::style::styles(&common::grader(), &codes, Default::default()))
+        .expect("styles");
     let model = embed::BertEmbedder::load(&embed::default_model_dir()).expect("run runtimes/setup.sh");
     let cache_dir = studentsim::sandbox::Runtime::default_dir().join("embeddings");
     let mut cache = embed::EmbeddingCache::open(&cache_dir, model.id()).expect("cache");

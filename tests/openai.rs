@@ -72,7 +72,10 @@ fn answer(stream: TcpStream, seen: &Mutex<Vec<Value>>, script: &Script, count: &
         Reply::Json(status, headers, value) => {
             let text = value.to_string();
             let mut out = stream;
-            let mut head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n", text.len());
+            let mut head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+                text.len()
+            );
             for (name, value) in headers {
                 head.push_str(&format!("{name}: {value}\r\n"));
             }
@@ -86,7 +89,20 @@ fn chat(content: &str) -> Reply {
 }
 
 fn rollout(server_url: &str, out: &std::path::Path, extra: &[&str]) -> Output {
-    let base = ["rollout", "next-step", "--input", EXAMPLES, "--k", "1", "--generator", "openai", "--model", "tiny", "--base-url", server_url];
+    let base = [
+        "rollout",
+        "next-step",
+        "--input",
+        EXAMPLES,
+        "--k",
+        "1",
+        "--generator",
+        "openai",
+        "--model",
+        "tiny",
+        "--base-url",
+        server_url,
+    ];
     studentsim(&[&base[..], extra, &["--out", out.to_str().unwrap()]].concat())
 }
 
@@ -122,7 +138,10 @@ fn chat_replies_become_graded_rows_and_failures_are_retried_or_recorded() {
     let bodies = server.bodies.lock().unwrap();
     assert_eq!(bodies.len(), next_steps() + 2, "one request per row, and two retries");
     let first = &bodies[0];
-    assert_eq!((first["model"].as_str(), first["temperature"].as_f64(), first["top_p"].as_f64()), (Some("tiny"), Some(0.7), Some(0.8)));
+    assert_eq!(
+        (first["model"].as_str(), first["temperature"].as_f64(), first["top_p"].as_f64()),
+        (Some("tiny"), Some(0.7), Some(0.8))
+    );
     assert_eq!(first["messages"][0]["role"], "system");
     let user = first["messages"][1]["content"].as_str().unwrap();
     assert!(user.contains("SUBMISSIONS SO FAR:\n<code>") && user.contains("Wrap the code in <code>"), "{user}");
@@ -151,7 +170,8 @@ fn a_refused_key_an_absent_server_and_a_hung_request_end_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sims.jsonl");
 
-    let refusing = serve(Box::new(|_, _, _| Reply::Json(401, vec![], json!({"error": {"message": "Incorrect API key"}}))));
+    let refusing =
+        serve(Box::new(|_, _, _| Reply::Json(401, vec![], json!({"error": {"message": "Incorrect API key"}}))));
     let run = rollout(&refusing.url, &out, &[]);
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!((run.status.code(), err.trim_end().lines().count()), (Some(2), 1), "{err}");
@@ -190,12 +210,28 @@ fn bench_realism_samples_the_served_model_and_ranks_it_beside_the_others() {
     }));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench");
-    let args = ["bench", "realism", "--openai-model", "tiny", "--base-url", &server.url, "--llm-sample", "5", "--llm-streams", "2", "--max-attempts", "2"];
+    let args = [
+        "bench",
+        "realism",
+        "--openai-model",
+        "tiny",
+        "--base-url",
+        &server.url,
+        "--llm-sample",
+        "5",
+        "--llm-streams",
+        "2",
+        "--max-attempts",
+        "2",
+    ];
     let run = studentsim(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let boards: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(out.join("leaderboards.json")).unwrap()).unwrap();
-    let sampled: Vec<&Value> = boards.iter().filter(|b| b["title"].as_str().unwrap().contains("seeded sample")).collect();
-    let titles: Vec<&str> = sampled.iter().map(|b| b["title"].as_str().unwrap().split(" on a").next().unwrap()).collect();
+    let boards: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("leaderboards.json")).unwrap()).unwrap();
+    let sampled: Vec<&Value> =
+        boards.iter().filter(|b| b["title"].as_str().unwrap().contains("seeded sample")).collect();
+    let titles: Vec<&str> =
+        sampled.iter().map(|b| b["title"].as_str().unwrap().split(" on a").next().unwrap()).collect();
     assert_eq!(titles, ["ns_op, next-k3-context", "ns_op, stream", "ns_np, next-k3-context", "ns_np, stream"]);
     for board in &boards {
         let with_model = board["generators"].as_array().unwrap().iter().any(|g| g == "tiny");

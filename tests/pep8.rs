@@ -75,7 +75,12 @@ fn plain_counts_equal_native_pycodestyle_on_every_real_program() {
         programs.len(),
         ours.iter().sum::<u32>()
     );
-    assert!(mismatches.is_empty(), "{} mismatches, e.g. {:?}", mismatches.len(), &mismatches[..mismatches.len().min(5)]);
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches, e.g. {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
     assert!(tokenizer_differences < 50, "{tokenizer_differences} final-E303 differences");
     assert!(programs.len() >= 10_000);
 }

@@ -14,7 +14,12 @@ fn native(code: &str, wrapped: bool) -> TokenStream {
     let lines = pep8::checker_lines(code, wrapped);
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let (tokens, error) = pep8::tokenize(&refs);
-    let error = error.map(|e| TokenizeError { type_name: e.type_name.to_owned(), message: e.message, line: e.line, column: e.column });
+    let error = error.map(|e| TokenizeError {
+        type_name: e.type_name.to_owned(),
+        message: e.message,
+        line: e.line,
+        column: e.column,
+    });
     TokenStream { tokens, error }
 }
 
@@ -48,11 +53,19 @@ fn cpython_reads_before_a_line(code: &str, wrapped: bool) -> bool {
 /// The programs whose reference answer is defined in this mode; the others are counted on stderr and saved
 /// whole under the target's temp folder.
 fn defined_in<'a>(programs: &[&'a str], wrapped: bool) -> Vec<&'a str> {
-    let (left_out, kept): (Vec<&str>, Vec<&str>) = programs.iter().partition(|code| cpython_reads_before_a_line(code, wrapped));
+    let (left_out, kept): (Vec<&str>, Vec<&str>) =
+        programs.iter().partition(|code| cpython_reads_before_a_line(code, wrapped));
     if !left_out.is_empty() {
-        let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pep8-undefined-wrapped_{wrapped}-of-{}.json", programs.len()));
-        std::fs::write(&saved, serde_json::to_string_pretty(&left_out).expect("strings serialize")).expect("the target's temp folder is writable");
-        eprintln!("{} of {} programs left out (wrapped: {wrapped}; CPython's columns are undefined there): {}", left_out.len(), programs.len(), saved.display());
+        let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("pep8-undefined-wrapped_{wrapped}-of-{}.json", programs.len()));
+        std::fs::write(&saved, serde_json::to_string_pretty(&left_out).expect("strings serialize"))
+            .expect("the target's temp folder is writable");
+        eprintln!(
+            "{} of {} programs left out (wrapped: {wrapped}; CPython's columns are undefined there): {}",
+            left_out.len(),
+            programs.len(),
+            saved.display()
+        );
     }
     kept
 }
@@ -64,9 +77,16 @@ fn same_tokens_as_cpython(programs: &[String]) {
         .into_iter()
         .filter_map(|wrapped| {
             let refs = defined_in(&all, wrapped);
-            let cpython = common::block_on(common::grader().python_tokens(&refs, wrapped)).expect("tokenize in the sandbox");
+            let cpython =
+                common::block_on(common::grader().python_tokens(&refs, wrapped)).expect("tokenize in the sandbox");
             let ours: Vec<TokenStream> = refs.iter().map(|code| native(code, wrapped)).collect();
-            differences(&refs, &cpython, &ours, &format!("tokenized differently (wrapped: {wrapped})"), first_difference)
+            differences(
+                &refs,
+                &cpython,
+                &ours,
+                &format!("tokenized differently (wrapped: {wrapped})"),
+                first_difference,
+            )
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -74,7 +94,13 @@ fn same_tokens_as_cpython(programs: &[String]) {
 
 /// How many of `programs` differ, with the first few differences as `describe` shows them; every differing
 /// program is saved whole (a JSON list, ready to become an edge case) under the target's temp folder.
-fn differences<T: PartialEq>(programs: &[&str], reference: &[T], ours: &[T], what: &str, describe: impl Fn(&T, &T) -> String) -> Option<String> {
+fn differences<T: PartialEq>(
+    programs: &[&str],
+    reference: &[T],
+    ours: &[T],
+    what: &str,
+    describe: impl Fn(&T, &T) -> String,
+) -> Option<String> {
     let differing: Vec<usize> = (0..programs.len()).filter(|&i| reference[i] != ours[i]).collect();
     if differing.is_empty() {
         return None;
@@ -82,14 +108,26 @@ fn differences<T: PartialEq>(programs: &[&str], reference: &[T], ours: &[T], wha
     let name = format!("pep8-differences-{}-of-{}.json", what.replace([' ', ':', '(', ')'], "_"), programs.len());
     let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let whole: Vec<&str> = differing.iter().map(|&i| programs[i]).collect();
-    std::fs::write(&saved, serde_json::to_string_pretty(&whole).expect("strings serialize")).expect("the target's temp folder is writable");
+    std::fs::write(&saved, serde_json::to_string_pretty(&whole).expect("strings serialize"))
+        .expect("the target's temp folder is writable");
     let shown = differing
         .iter()
         .take(6)
-        .map(|&i| format!("program {i} {:?}\n  {}", programs[i].chars().take(160).collect::<String>(), describe(&reference[i], &ours[i])))
+        .map(|&i| {
+            format!(
+                "program {i} {:?}\n  {}",
+                programs[i].chars().take(160).collect::<String>(),
+                describe(&reference[i], &ours[i])
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n");
-    Some(format!("{} of {} programs {what} (all saved in {}):\n{shown}", differing.len(), programs.len(), saved.display()))
+    Some(format!(
+        "{} of {} programs {what} (all saved in {}):\n{shown}",
+        differing.len(),
+        programs.len(),
+        saved.display()
+    ))
 }
 
 #[test]
@@ -178,7 +216,8 @@ fn lexer_equals_cpython_tokenize_on_edge_cases() {
 /// A real program with one to four edits of the kinds novices make and the tokenizer cares about: characters,
 /// lines, indentation, quotes and brackets deleted, duplicated or inserted.
 fn mutate(code: &str, rng: &mut StdRng) -> String {
-    const PIECES: [&str; 16] = ["\"", "'", "\"\"\"", "(", ")", "[", "]", "{", "}", ":", "\\", "\n", "\t", "    ", "f\"{", "#"];
+    const PIECES: [&str; 16] =
+        ["\"", "'", "\"\"\"", "(", ")", "[", "]", "{", "}", ":", "\\", "\n", "\t", "    ", "f\"{", "#"];
     let mut chars: Vec<char> = code.chars().collect();
     for _ in 0..rng.random_range(1..=4) {
         let len = chars.len();
@@ -199,13 +238,18 @@ fn mutate(code: &str, rng: &mut StdRng) -> String {
             }
             3 => {
                 // A whole line removed or repeated.
-                let lines: Vec<String> = chars.iter().collect::<String>().split_inclusive('\n').map(str::to_owned).collect();
+                let lines: Vec<String> =
+                    chars.iter().collect::<String>().split_inclusive('\n').map(str::to_owned).collect();
                 if lines.is_empty() {
                     continue;
                 }
                 let i = rng.random_range(0..lines.len());
                 let mut out: Vec<String> = lines.clone();
-                if rng.random_bool(0.5) { out.remove(i); } else { out.insert(i, lines[i].clone()); }
+                if rng.random_bool(0.5) {
+                    out.remove(i);
+                } else {
+                    out.insert(i, lines[i].clone());
+                }
                 chars = out.concat().chars().collect();
             }
             4 => {
@@ -257,7 +301,8 @@ fn same_problems_as_pycodestyle(programs: &[String]) {
         .into_iter()
         .filter_map(|wrapped| {
             let refs = defined_in(&all, wrapped);
-            let reference = common::block_on(common::grader().pep8_problems(&refs, wrapped)).expect("pycodestyle in the sandbox");
+            let reference =
+                common::block_on(common::grader().pep8_problems(&refs, wrapped)).expect("pycodestyle in the sandbox");
             let ours: Vec<Vec<StyleProblem>> = refs.iter().map(|code| pep8::check(code, wrapped)).collect();
             differences(&refs, &reference, &ours, &format!("checked differently (wrapped: {wrapped})"), |r, o| {
                 format!("pycodestyle: {}\n  ours:        {}", listed(r), listed(o))
@@ -292,8 +337,16 @@ const INDENTS_INSIDE_FSTRINGS: &[(&str, &str, &str)] = &[
     ("f'{é)\n  for x\n", "2:-4:E111 2:-4:E113", "3:-4:E111 3:-4:E113"),
     ("f\"{a)\n  b = (1,\n 2)\n", "3:1:E128 2:-3:E111 2:-3:E113 2:3:E231", "4:5:E122 3:-3:E111 3:-3:E113"),
     // A token over several lines gets fresh columns.
-    ("f\"{a)\n  x = \"\"\"q\nr\"\"\" + 1\n  y\n", "2:-3:E111 2:-3:E113 2:0:E222 4:2:E111", "3:-3:E111 3:-3:E113 3:0:E222 5:6:E111"),
-    ("f\"{a)\n  if b:\n    c}d\"\n  e\n", "2:-3:E111 2:-3:E113 2:1:E231 3:6:E901 3:-9:E112", "3:-3:E111 3:-3:E113 4:10:E901 4:-13:E305 4:-13:E112"),
+    (
+        "f\"{a)\n  x = \"\"\"q\nr\"\"\" + 1\n  y\n",
+        "2:-3:E111 2:-3:E113 2:0:E222 4:2:E111",
+        "3:-3:E111 3:-3:E113 3:0:E222 5:6:E111",
+    ),
+    (
+        "f\"{a)\n  if b:\n    c}d\"\n  e\n",
+        "2:-3:E111 2:-3:E113 2:1:E231 3:6:E901 3:-9:E112",
+        "3:-3:E111 3:-3:E113 4:10:E901 4:-13:E305 4:-13:E112",
+    ),
     ("def f():\n    x = f\"{a)\n    for y in z:\n        w\n", "4:-21:E305 4:-21:E112", "5:-25:E305 5:-25:E112"),
 ];
 
@@ -313,8 +366,16 @@ fn an_indent_inside_an_fstring_starts_before_its_line_and_shifts_the_rest() {
     let stream = native("f\"{a)\n  b = 1\n", false);
     let at = |kind: TokenKind| stream.tokens.iter().find(|t| t.kind == kind).expect("token present");
     let indent = at(TokenKind::Indent);
-    assert_eq!((indent.text.as_str(), indent.start, indent.end, &*indent.line), ("f\"{a)\n  ", (2, -1), (2, 2), "  b = 1\n"));
-    let names: Vec<_> = stream.tokens.iter().filter(|t| t.start.0 == 2 && t.kind != TokenKind::Indent).map(|t| (t.text.as_str(), t.start, t.end)).collect();
+    assert_eq!(
+        (indent.text.as_str(), indent.start, indent.end, &*indent.line),
+        ("f\"{a)\n  ", (2, -1), (2, 2), "  b = 1\n")
+    );
+    let names: Vec<_> = stream
+        .tokens
+        .iter()
+        .filter(|t| t.start.0 == 2 && t.kind != TokenKind::Indent)
+        .map(|t| (t.text.as_str(), t.start, t.end))
+        .collect();
     assert_eq!(names, [("b", (2, -3), (2, -2)), ("=", (2, -1), (2, 0)), ("1", (2, 1), (2, 2)), ("\n", (2, 2), (2, 3))]);
 }
 

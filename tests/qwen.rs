@@ -14,10 +14,10 @@ use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_nn::VarBuilder;
 use common::{EXAMPLES, bad_input, block_on, grader, json_lines, studentsim};
 use studentsim::generate::qwen::engine::{Decoder, Engine};
-use studentsim::generate::qwen::sampler::Sampling;
 use studentsim::generate::qwen::gguf;
 use studentsim::generate::qwen::model::Qwen2;
 use studentsim::generate::qwen::random::{self, Shape};
+use studentsim::generate::qwen::sampler::Sampling;
 use studentsim::generate::qwen::{Layout, LocalModel, SamplingOverrides, Source, load_folder};
 use studentsim::generate::{Generator, Request};
 use studentsim::problems::{Problem, Registry};
@@ -57,7 +57,8 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
 }
 
-const PROMPTS: [&[u32]; 3] = [&[9707, 11, 1879, 0, 576, 4226, 374], &[750, 2629, 1445], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]];
+const PROMPTS: [&[u32]; 3] =
+    [&[9707, 11, 1879, 0, 576, 4226, 374], &[750, 2629, 1445], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]];
 
 #[test]
 fn left_padded_batches_match_each_sequence_alone() {
@@ -113,8 +114,10 @@ fn sharded_weights_load_like_one_file() {
         if shard == 1 { first.push((name, tensor)) } else { second.push((name, tensor)) }
     }
     candle_core::safetensors::save(&first.into_iter().collect(), dir.join("model-00001-of-00002.safetensors")).unwrap();
-    candle_core::safetensors::save(&second.into_iter().collect(), dir.join("model-00002-of-00002.safetensors")).unwrap();
-    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({"weight_map": map}).to_string()).unwrap();
+    candle_core::safetensors::save(&second.into_iter().collect(), dir.join("model-00002-of-00002.safetensors"))
+        .unwrap();
+    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({"weight_map": map}).to_string())
+        .unwrap();
     let prompt = [PROMPTS[1].to_vec()];
     let sharded = model(&dir, None).prefill(&prompt, 8).unwrap();
     assert!(max_diff(&sharded, &model(&tiny(), None).prefill(&prompt, 8).unwrap()) < 1e-6);
@@ -146,7 +149,13 @@ fn one_sequence_matches_upstream_candle_qwen2() {
 }
 
 /// A random PEFT adapter folder on layers' q_proj, v_proj and down_proj.
-fn write_adapter(dir: &Path, r: usize, alpha: f64, extra_config: serde_json::Value, in_dim_fix: usize) -> BTreeMap<String, (Tensor, Tensor)> {
+fn write_adapter(
+    dir: &Path,
+    r: usize,
+    alpha: f64,
+    extra_config: serde_json::Value,
+    in_dim_fix: usize,
+) -> BTreeMap<String, (Tensor, Tensor)> {
     std::fs::create_dir_all(dir).unwrap();
     let s = Shape::TINY;
     let kv = s.kv_heads * s.hidden / s.heads;
@@ -201,7 +210,9 @@ fn hand_merged(dir: &Path, pairs: &BTreeMap<String, (Tensor, Tensor)>, scale: f6
 #[test]
 fn a_lora_adapter_merges_like_a_hand_merged_copy() {
     let work = tempfile::tempdir().unwrap();
-    for (name, extra, scale) in [("plain", serde_json::json!({}), 16.0 / 4.0), ("rslora", serde_json::json!({"use_rslora": true}), 16.0 / 2.0)] {
+    for (name, extra, scale) in
+        [("plain", serde_json::json!({}), 16.0 / 4.0), ("rslora", serde_json::json!({"use_rslora": true}), 16.0 / 2.0)]
+    {
         let adapter = work.path().join(name);
         let pairs = write_adapter(&adapter, 4, 16.0, extra, 0);
         let reference = work.path().join(format!("{name}-merged"));
@@ -240,8 +251,14 @@ fn a_lora_adapter_on_a_gguf_reaches_prefill_and_decoding() {
         let effect = max_diff(&prefilled, &base_prefilled);
         let quantization = max_diff(&base_prefilled, &base_decoded);
         let gap = max_diff(&prefilled, &decoded);
-        assert!(effect > 10.0 * quantization, "{file}: the adapter moves the logits ({effect}) beyond quantization ({quantization})");
-        assert!(gap < 2.0 * quantization + 1e-3, "{file}: decoding carries the adapter as prefill does: {gap} (without it {quantization})");
+        assert!(
+            effect > 10.0 * quantization,
+            "{file}: the adapter moves the logits ({effect}) beyond quantization ({quantization})"
+        );
+        assert!(
+            gap < 2.0 * quantization + 1e-3,
+            "{file}: decoding carries the adapter as prefill does: {gap} (without it {quantization})"
+        );
     }
 }
 
@@ -346,7 +363,10 @@ fn the_engine_stops_at_code_end_a_stop_token_or_the_limit() {
         stop_tokens: vec![im_end],
     };
     let done = engine.complete(&[(vec![1, 2, 3], 0), (vec![4, 5], 1)]).unwrap();
-    assert_eq!(done[0].text, "<code>x = 1</code> and", "stops at the first token after the code that is no submit mark");
+    assert_eq!(
+        done[0].text, "<code>x = 1</code> and",
+        "stops at the first token after the code that is no submit mark"
+    );
     assert!(done[0].stopped && done[0] == done[1]);
     let marked = engine.tokenizer.encode("<code>x = 1</code> <SUBMIT> and more", false).unwrap().get_ids().to_vec();
     let mut marked_engine = Engine { decoder: Box::new(Scripted { script: marked, next: 0 }), ..engine };
@@ -370,8 +390,16 @@ fn the_engine_stops_at_code_end_a_stop_token_or_the_limit() {
 #[test]
 fn different_prompts_decode_in_one_batch_as_they_do_alone() {
     let tokenizer = Arc::new(tokenizers::Tokenizer::from_file(tokenizer()).unwrap());
-    let engine = |sampling| Engine { decoder: Box::new(model(&tiny(), None)), tokenizer: Arc::clone(&tokenizer), sampling, stop_tokens: vec![] };
-    for sampling in [Sampling { temperature: 0.0, max_new_tokens: 12, ..Sampling::default() }, Sampling { max_new_tokens: 12, ..Sampling::default() }] {
+    let engine = |sampling| Engine {
+        decoder: Box::new(model(&tiny(), None)),
+        tokenizer: Arc::clone(&tokenizer),
+        sampling,
+        stop_tokens: vec![],
+    };
+    for sampling in [
+        Sampling { temperature: 0.0, max_new_tokens: 12, ..Sampling::default() },
+        Sampling { max_new_tokens: 12, ..Sampling::default() },
+    ] {
         let rows: Vec<(Vec<u32>, u64)> = PROMPTS.iter().enumerate().map(|(i, p)| (p.to_vec(), i as u64)).collect();
         let together = engine(sampling.clone()).complete(&rows).unwrap();
         for (row, batched) in rows.iter().zip(&together) {
@@ -423,11 +451,25 @@ fn rollout_stream_runs_the_tiny_model_and_its_gguf_through_the_sandbox() {
     let tiny = tiny();
     let gguf = fixtures().join("tiny-q4_0.gguf");
     let registry = Registry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("problems")).unwrap();
-    for (name, source) in [("folder", ["--model", tiny.to_str().unwrap()]), ("gguf", ["--gguf", gguf.to_str().unwrap()])] {
+    for (name, source) in
+        [("folder", ["--model", tiny.to_str().unwrap()]), ("gguf", ["--gguf", gguf.to_str().unwrap()])]
+    {
         let out = work.path().join(format!("{name}.jsonl"));
         let run = studentsim(&[
-            "rollout", "stream", "--input", input, "--max-attempts", "2", "--max-tokens", "12", "--seed", "4",
-            source[0], source[1], "--out", out.to_str().unwrap(),
+            "rollout",
+            "stream",
+            "--input",
+            input,
+            "--max-attempts",
+            "2",
+            "--max-tokens",
+            "12",
+            "--seed",
+            "4",
+            source[0],
+            source[1],
+            "--out",
+            out.to_str().unwrap(),
         ]);
         assert!(run.status.success(), "{name}: {}", String::from_utf8_lossy(&run.stderr));
         let rows = json_lines(&out);
@@ -446,8 +488,10 @@ fn rollout_stream_runs_the_tiny_model_and_its_gguf_through_the_sandbox() {
         // A stream that went on: the first attempt's row records what the student was shown, its grade's label
         // (tests/rollout.rs checks with a recording generator that this reaches the next request and prompt).
         let key = |r: &serde_json::Value| (r["student"].to_string(), r["problem"].to_string());
-        let went_on: Vec<&serde_json::Value> =
-            rows.iter().filter(|r| r["attempt"] == 1 && rows.iter().any(|s| s["attempt"] == 2 && key(s) == key(r))).collect();
+        let went_on: Vec<&serde_json::Value> = rows
+            .iter()
+            .filter(|r| r["attempt"] == 1 && rows.iter().any(|s| s["attempt"] == 2 && key(s) == key(r)))
+            .collect();
         assert!(!went_on.is_empty(), "{name}: some stream has a second attempt");
         for first in went_on {
             assert_eq!(first["generated"]["feedback"]["label"], first["label"], "{name}: {first}");
@@ -456,15 +500,34 @@ fn rollout_stream_runs_the_tiny_model_and_its_gguf_through_the_sandbox() {
     // Ground-truth-conditioned next steps with the chat layout and batched requests.
     let out = work.path().join("next.jsonl");
     let run = studentsim(&[
-        "rollout", "next-step", "--input", input, "--k", "1", "--max-tokens", "8", "--model", tiny.to_str().unwrap(),
-        "--layout", "chat", "--batch", "4", "--jobs", "4", "--out", out.to_str().unwrap(),
+        "rollout",
+        "next-step",
+        "--input",
+        input,
+        "--k",
+        "1",
+        "--max-tokens",
+        "8",
+        "--model",
+        tiny.to_str().unwrap(),
+        "--layout",
+        "chat",
+        "--batch",
+        "4",
+        "--jobs",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let rows = json_lines(&out);
     assert!(!rows.is_empty() && rows.iter().all(|r| r["source"] == "tiny"));
     // A random model writes no <code> tags, and the chat layout needs them: each row records that error, and
     // what the model wrote.
-    assert!(rows.iter().all(|r| r["generated"]["error"].as_str().is_some_and(|e| e.contains("holds no code"))), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["generated"]["error"].as_str().is_some_and(|e| e.contains("holds no code"))),
+        "{rows:?}"
+    );
     assert!(rows.iter().all(|r| r["generated"]["raw"].as_str().is_some_and(|raw| !raw.is_empty())), "{rows:?}");
 }
 
@@ -487,22 +550,38 @@ fn bad_model_input_gets_one_line() {
     let partial = work.path().join("partial");
     std::fs::create_dir_all(&partial).unwrap();
     std::fs::copy(tiny().join("config.json"), partial.join("config.json")).unwrap();
-    std::fs::write(partial.join("model.safetensors.index.json"), r#"{"weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors"}}"#).unwrap();
-    bad_input(&run(&["--model", partial.to_str().unwrap()]), &["model-00001-of-00002.safetensors", "missing"], Some(&out));
+    std::fs::write(
+        partial.join("model.safetensors.index.json"),
+        r#"{"weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors"}}"#,
+    )
+    .unwrap();
+    bad_input(
+        &run(&["--model", partial.to_str().unwrap()]),
+        &["model-00001-of-00002.safetensors", "missing"],
+        Some(&out),
+    );
     let mut weights = random::weights(&Shape::TINY, SEED).unwrap();
     weights.retain(|name, _| !name.starts_with("model.layers.1."));
-    candle_core::safetensors::save(&weights.into_iter().collect(), partial.join("model-00001-of-00002.safetensors")).unwrap();
+    candle_core::safetensors::save(&weights.into_iter().collect(), partial.join("model-00001-of-00002.safetensors"))
+        .unwrap();
     bad_input(&run(&["--model", partial.to_str().unwrap()]), &["partial", "model.layers.1"], Some(&out));
 
     let llama = work.path().join("llama");
     std::fs::create_dir_all(&llama).unwrap();
-    let config = std::fs::read_to_string(tiny().join("config.json")).unwrap().replace("qwen2", "llama").replace("Qwen2ForCausalLM", "LlamaForCausalLM");
+    let config = std::fs::read_to_string(tiny().join("config.json"))
+        .unwrap()
+        .replace("qwen2", "llama")
+        .replace("Qwen2ForCausalLM", "LlamaForCausalLM");
     std::fs::write(llama.join("config.json"), config).unwrap();
     bad_input(&run(&["--model", llama.to_str().unwrap()]), &["config.json", "unsupported architecture"], Some(&out));
 
     let adapter = work.path().join("wrong-adapter");
     write_adapter(&adapter, 4, 8.0, serde_json::json!({}), 8);
-    bad_input(&run(&["--model", tiny().to_str().unwrap(), "--adapter", adapter.to_str().unwrap()]), &["q_proj", "does not fit"], Some(&out));
+    bad_input(
+        &run(&["--model", tiny().to_str().unwrap(), "--adapter", adapter.to_str().unwrap()]),
+        &["q_proj", "does not fit"],
+        Some(&out),
+    );
 
     // A context too short for any prompt of these problems.
     let short = work.path().join("short");

@@ -21,7 +21,10 @@ fn gguf() -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!("skipping: {} not found (runtimes/setup.sh fetches it unless STUDENTSIM_SKIP_GGUF=1)", path.display());
+        eprintln!(
+            "skipping: {} not found (runtimes/setup.sh fetches it unless STUDENTSIM_SKIP_GGUF=1)",
+            path.display()
+        );
         None
     }
 }
@@ -30,7 +33,8 @@ fn gguf() -> Option<PathBuf> {
 fn greedy_replies_compile_for_simple_problems() {
     let Some(file) = gguf() else { return };
     let source = Source::Gguf { file, tokenizer: fetched_tokenizer(&Runtime::default_dir()), adapter: None };
-    let greedy = SamplingOverrides { temperature: Some(0.0), max_new_tokens: Some(320), ..SamplingOverrides::default() };
+    let greedy =
+        SamplingOverrides { temperature: Some(0.0), max_new_tokens: Some(320), ..SamplingOverrides::default() };
     let model = LocalModel::load("qwen", &source, Layout::Chat, &Device::Cpu, &greedy, 1).unwrap();
     let registry = Registry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("problems")).unwrap();
     let mut report = Vec::new();
@@ -55,13 +59,28 @@ fn rollout_stream_runs_the_real_model_through_the_sandbox() {
     // The first two streams of the examples.
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(EXAMPLES)).unwrap();
     let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let first_two: Vec<&serde_json::Value> = rows.iter().filter(|r| r["student"] == rows[0]["student"]).take(2).collect();
+    let first_two: Vec<&serde_json::Value> =
+        rows.iter().filter(|r| r["student"] == rows[0]["student"]).take(2).collect();
     let input = work.path().join("in.jsonl");
     std::fs::write(&input, first_two.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
     let out = work.path().join("out.jsonl");
     let run = studentsim(&[
-        "rollout", "stream", "--input", input.to_str().unwrap(), "--gguf", file.to_str().unwrap(), "--layout", "chat",
-        "--max-attempts", "2", "--max-tokens", "320", "--seed", "7", "--out", out.to_str().unwrap(),
+        "rollout",
+        "stream",
+        "--input",
+        input.to_str().unwrap(),
+        "--gguf",
+        file.to_str().unwrap(),
+        "--layout",
+        "chat",
+        "--max-attempts",
+        "2",
+        "--max-tokens",
+        "320",
+        "--seed",
+        "7",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let rows = json_lines(&out);
@@ -75,11 +94,16 @@ fn rollout_stream_runs_the_real_model_through_the_sandbox() {
     }
     // A stream goes on to a second attempt exactly when its first neither passed nor was submitted.
     for first in rows.iter().filter(|r| r["attempt"] == 1) {
-        let second = rows.iter().any(|r| r["attempt"] == 2 && r["problem"] == first["problem"] && r["student"] == first["student"]);
+        let second = rows
+            .iter()
+            .any(|r| r["attempt"] == 2 && r["problem"] == first["problem"] && r["student"] == first["student"]);
         let over = first["label"] == "no_error" || first["generated"]["submit"] == true;
         assert_eq!(second, !over, "{first}");
         if second {
-            assert!(first["generated"]["feedback"]["label"] == first["label"], "the first attempt's feedback is recorded: {first}");
+            assert!(
+                first["generated"]["feedback"]["label"] == first["label"],
+                "the first attempt's feedback is recorded: {first}"
+            );
         }
     }
 }

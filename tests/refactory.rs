@@ -4,8 +4,8 @@ mod common;
 
 use std::collections::HashMap;
 
-use studentsim::grade::batch::{JobMaker, grade_all};
 use studentsim::grade::Label;
+use studentsim::grade::batch::{JobMaker, grade_all};
 use studentsim::problems::refactory::{self, Verdict};
 
 #[test]
@@ -38,7 +38,9 @@ fn refactory_correct_programs_pass_and_wrong_ones_mostly_fail() {
         *labels.entry((prog.verdict, record.label)).or_default() += 1;
         match (prog.verdict, record.label) {
             (Verdict::Correct, Label::NoError) => correct_pass += 1,
-            (Verdict::Correct, _) => eprintln!("correct program not passing: {} {:?} {:?}", prog.path.display(), record.label, record.reason),
+            (Verdict::Correct, _) => {
+                eprintln!("correct program not passing: {} {:?} {:?}", prog.path.display(), record.label, record.reason)
+            }
             (Verdict::Wrong, Label::NoError) => wrong_pass.push(prog.path.display().to_string()),
             _ => {}
         }

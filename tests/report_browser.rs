@@ -21,12 +21,16 @@ fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("STUDENTSIM_CHROMIUM") {
         return Some(PathBuf::from(path));
     }
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].into_iter().map(PathBuf::from).find(|p| p.is_file())
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
 }
 
 /// Evaluate `js` in the page and return its value as JSON (the expression must give a string of JSON).
 fn json(tab: &headless_chrome::Tab, js: &str) -> serde_json::Value {
-    let value = tab.evaluate(&format!("JSON.stringify({js})"), false).unwrap_or_else(|e| panic!("evaluating {js}: {e}")).value;
+    let value =
+        tab.evaluate(&format!("JSON.stringify({js})"), false).unwrap_or_else(|e| panic!("evaluating {js}: {e}")).value;
     let text = value.as_ref().and_then(|v| v.as_str()).unwrap_or_else(|| panic!("{js} gave {value:?}"));
     serde_json::from_str(text).unwrap()
 }
@@ -54,7 +58,12 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     assert!(!addresses.contains("http://") && !addresses.contains("https://"), "report.html names a web address");
 
     // Nothing outside the machine is reachable: every host name fails to resolve and every proxy is refused.
-    let args = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--no-first-run", "--disable-extensions"];
+    let args = [
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+        "--no-first-run",
+        "--disable-extensions",
+    ];
     let browser = Browser::new(LaunchOptions {
         headless: true,
         sandbox: false, // the test may run as root, where Chromium's sandbox refuses to start
@@ -73,9 +82,13 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     tab.enable_runtime().unwrap();
     tab.add_event_listener(Arc::new(move |event: &Event| {
         let problem = match event {
-            Event::LogEntryAdded(e) => format!("{:?}", e.params.entry.level).eq_ignore_ascii_case("error").then(|| format!("log: {}", e.params.entry.text)),
+            Event::LogEntryAdded(e) => format!("{:?}", e.params.entry.level)
+                .eq_ignore_ascii_case("error")
+                .then(|| format!("log: {}", e.params.entry.text)),
             Event::RuntimeExceptionThrown(e) => Some(format!("exception: {:?}", e.params.exception_details.text)),
-            Event::RuntimeConsoleAPICalled(e) => format!("{:?}", e.params.Type).eq_ignore_ascii_case("error").then(|| format!("console.error: {:?}", e.params.args)),
+            Event::RuntimeConsoleAPICalled(e) => format!("{:?}", e.params.Type)
+                .eq_ignore_ascii_case("error")
+                .then(|| format!("console.error: {:?}", e.params.args)),
             _ => None,
         };
         if let Some(problem) = problem {
@@ -91,7 +104,10 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     let fetched = json(&tab, "performance.getEntriesByType('resource').map(r => r.name)");
     assert_eq!(fetched, serde_json::json!([]), "the report fetched resources: it must be self-contained");
 
-    let figures = json(&tab, "[...document.querySelectorAll('figure')].map(f => { const r = f.querySelector('svg').getBoundingClientRect(); return [f.id, r.width, r.height]; })");
+    let figures = json(
+        &tab,
+        "[...document.querySelectorAll('figure')].map(f => { const r = f.querySelector('svg').getBoundingClientRect(); return [f.id, r.width, r.height]; })",
+    );
     let figures = figures.as_array().unwrap();
     let ids: Vec<&str> = figures.iter().map(|f| f[0].as_str().unwrap()).collect();
     assert_eq!(ids, ["figure-embeddings", "figure-error-types", "figure-progress", "figure-attempts"]);
@@ -102,17 +118,31 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     assert!(tables >= 8, "{tables} tables");
 
     // The explorer: one lane per set (real + the demo's six), then another student, then another problem.
-    let sets = json(&tab, "JSON.parse(document.getElementById('explorer-data').textContent).sets.length").as_u64().unwrap();
-    let state = || json(&tab, "({stream: document.getElementById('explorer-streams').dataset.stream, lanes: [...document.querySelectorAll('#explorer-streams .lane')].map(l => [l.dataset.set, l.querySelectorAll('.attempt').length]), code: (document.querySelector('#explorer-streams .lane pre') || {}).textContent})");
+    let sets =
+        json(&tab, "JSON.parse(document.getElementById('explorer-data').textContent).sets.length").as_u64().unwrap();
+    let state = || {
+        json(
+            &tab,
+            "({stream: document.getElementById('explorer-streams').dataset.stream, lanes: [...document.querySelectorAll('#explorer-streams .lane')].map(l => [l.dataset.set, l.querySelectorAll('.attempt').length]), code: (document.querySelector('#explorer-streams .lane pre') || {}).textContent})",
+        )
+    };
     let first = state();
     assert_eq!(first["lanes"].as_array().unwrap().len() as u64, sets, "{first}");
     assert_eq!(first["lanes"][0][0], "real");
     assert!(first["lanes"][0][1].as_u64().unwrap() >= 1, "the real lane has attempts: {first}");
     let select = |id: &str, index: usize| {
-        json(&tab, &format!("(() => {{ const s = document.getElementById('{id}'); s.selectedIndex = {index}; s.dispatchEvent(new Event('change')); return s.value; }})()"))
+        json(
+            &tab,
+            &format!(
+                "(() => {{ const s = document.getElementById('{id}'); s.selectedIndex = {index}; s.dispatchEvent(new Event('change')); return s.value; }})()"
+            ),
+        )
     };
     // Another problem, one with at least two students, then its second student.
-    let busy = json(&tab, "(() => { const d = JSON.parse(document.getElementById('explorer-data').textContent); const seen = new Map(); for (const s of d.streams) seen.set(s.problem, (seen.get(s.problem) || 0) + 1); return [...seen.keys()].findIndex(p => seen.get(p) >= 2 && p !== document.getElementById('explorer-problem').value); })()");
+    let busy = json(
+        &tab,
+        "(() => { const d = JSON.parse(document.getElementById('explorer-data').textContent); const seen = new Map(); for (const s of d.streams) seen.set(s.problem, (seen.get(s.problem) || 0) + 1); return [...seen.keys()].findIndex(p => seen.get(p) >= 2 && p !== document.getElementById('explorer-problem').value); })()",
+    );
     let busy = usize::try_from(busy.as_i64().unwrap()).expect("the demo has a second problem with two students");
     let problem = select("explorer-problem", busy);
     let second = state();
@@ -121,7 +151,11 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     let student = select("explorer-student", 1);
     let third = state();
     assert_ne!(third["stream"], second["stream"], "picking student {student} did not switch the stream");
-    assert_eq!(third["stream"].as_str().unwrap(), format!("{}/{}", problem.as_str().unwrap(), student.as_str().unwrap()), "{third}");
+    assert_eq!(
+        third["stream"].as_str().unwrap(),
+        format!("{}/{}", problem.as_str().unwrap(), student.as_str().unwrap()),
+        "{third}"
+    );
     assert_ne!(third["code"], second["code"], "the lanes still show the other student's code");
     // One generator beside the real set.
     select("explorer-generator", 1);

@@ -43,8 +43,12 @@ fn build_second_component(dir: &Path) -> Runtime {
 fn two_builds_of_the_component_iterate_a_set_of_strings_in_the_same_order() {
     let first = probe_output(&common::grader());
     let second_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("second-component-build");
-    let second = Grader::new(&build_second_component(&second_dir), GradeLimits::default()).expect("load the second build");
+    let second =
+        Grader::new(&build_second_component(&second_dir), GradeLimits::default()).expect("load the second build");
     let second = probe_output(&second);
-    assert_eq!(first, second, "two builds of the component iterate a set of strings differently: their hash secrets differ");
+    assert_eq!(
+        first, second,
+        "two builds of the component iterate a set of strings differently: their hash secrets differ"
+    );
     assert_eq!(first, PINNED, "this build's hash secret differs from the one pinned here (built elsewhere)");
 }

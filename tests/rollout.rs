@@ -24,7 +24,18 @@ fn key(row: &Value) -> (String, String, u64) {
 fn next_steps_copy_the_previous_attempt_and_keep_the_target_row() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("next.jsonl");
-    ok(&studentsim(&["rollout", "next-step", "--input", EXAMPLES, "--generator", "copy-last", "--k", "1", "--out", out.to_str().unwrap()]));
+    ok(&studentsim(&[
+        "rollout",
+        "next-step",
+        "--input",
+        EXAMPLES,
+        "--generator",
+        "copy-last",
+        "--k",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
     let real: BTreeMap<_, _> = example_rows().into_iter().map(|r| (key(&r), r)).collect();
     let sims = rows(&out);
     assert_eq!(sims.len(), example_rows().len() - example_streams(), "every real row with a predecessor");
@@ -33,7 +44,10 @@ fn next_steps_copy_the_previous_attempt_and_keep_the_target_row() {
         let previous = &real[&(student.clone(), problem.clone(), attempt - 1)];
         assert_eq!(sim["code"], previous["code"]);
         assert_eq!(sim["time"], real[&(student, problem, attempt)]["time"]);
-        assert_eq!((sim["source"].as_str(), sim["generated"]["generator"].as_str()), (Some("copy-last"), Some("copy-last")));
+        assert_eq!(
+            (sim["source"].as_str(), sim["generated"]["generator"].as_str()),
+            (Some("copy-last"), Some("copy-last"))
+        );
         assert!(sim["label"].is_string() && sim["pass_rate"].is_number(), "graded: {sim}");
     }
 }
@@ -42,18 +56,32 @@ fn next_steps_copy_the_previous_attempt_and_keep_the_target_row() {
 fn stages_write_one_row_per_distinct_stage_row() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("stages.jsonl");
-    ok(&studentsim(&["rollout", "stages", "--input", EXAMPLES, "--generator", "reference", "--context", "--out", out.to_str().unwrap()]));
+    ok(&studentsim(&[
+        "rollout",
+        "stages",
+        "--input",
+        EXAMPLES,
+        "--generator",
+        "reference",
+        "--context",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
     let sims = rows(&out);
     // The example streams have 2 or 3 rows, so every row is some stage's row.
     assert_eq!(sims.iter().map(key).collect::<BTreeSet<_>>(), example_rows().iter().map(key).collect());
-    assert!(sims.iter().all(|r| r["label"] == "no_error" && r["generated"]["submit"] == true), "the reference solutions pass");
+    assert!(
+        sims.iter().all(|r| r["label"] == "no_error" && r["generated"]["submit"] == true),
+        "the reference solutions pass"
+    );
 }
 
 #[test]
 fn streams_feed_each_grade_into_the_next_attempt_until_they_pass() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("streams.jsonl");
-    let args = ["rollout", "stream", "--input", EXAMPLES, "--train", EXAMPLES, "--max-attempts", "6", "--seed", "3", "--out"];
+    let args =
+        ["rollout", "stream", "--input", EXAMPLES, "--train", EXAMPLES, "--max-attempts", "6", "--seed", "3", "--out"];
     ok(&studentsim(&[&args[..], &[out.to_str().unwrap()]].concat()));
     let sims = rows(&out);
     let mut streams: BTreeMap<(String, String), Vec<&Value>> = BTreeMap::new();
@@ -85,7 +113,10 @@ fn streams_feed_each_grade_into_the_next_attempt_until_they_pass() {
     // Same seed, same streams.
     let again = dir.path().join("again.jsonl");
     ok(&studentsim(&[&args[..], &[again.to_str().unwrap()]].concat()));
-    let sorted = |mut v: Vec<Value>| { v.sort_by_key(key); v };
+    let sorted = |mut v: Vec<Value>| {
+        v.sort_by_key(key);
+        v
+    };
     assert_eq!(sorted(rows(&again)), sorted(sims));
 }
 
@@ -94,7 +125,20 @@ fn a_killed_rollout_resumes_without_losing_or_repeating_rows() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("killed.jsonl");
     // copy-last never passes, so every stream runs to the limit of 40 graded attempts.
-    let args = ["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--max-attempts", "40", "--jobs", "2", "--out", out.to_str().unwrap()];
+    let args = [
+        "rollout",
+        "stream",
+        "--input",
+        EXAMPLES,
+        "--generator",
+        "copy-last",
+        "--max-attempts",
+        "40",
+        "--jobs",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     let total = example_streams() * 40;
     let mut child = Command::new(env!("CARGO_BIN_EXE_studentsim"))
         .args(args)
@@ -133,15 +177,34 @@ fn bad_input_gets_one_line() {
     unknown[2]["problem"] = "no-such-problem".into();
     let path = dir.path().join("unknown.jsonl");
     std::fs::write(&path, unknown.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
-    refused(&["rollout", "stream", "--input", path.to_str().unwrap(), "--generator", "copy-last", "--out", o], &["unknown.jsonl:3", "no-such-problem"]);
+    refused(
+        &["rollout", "stream", "--input", path.to_str().unwrap(), "--generator", "copy-last", "--out", o],
+        &["unknown.jsonl:3", "no-such-problem"],
+    );
     std::fs::write(&out, "not json\n").unwrap();
-    refused(&["rollout", "next-step", "--input", EXAMPLES, "--generator", "copy-last", "--out", o], &["out.jsonl:1", "not a rollout row"]);
+    refused(
+        &["rollout", "next-step", "--input", EXAMPLES, "--generator", "copy-last", "--out", o],
+        &["out.jsonl:1", "not a rollout row"],
+    );
 }
 
 /// Stream rows of a two-attempt copy-last rollout with `tutor` (so every stream asks the tutor once).
 fn tutored(dir: &Path, name: &str, tutor: &str, extra: &[&str]) -> Vec<Value> {
     let out = dir.join(name);
-    let args = ["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--max-attempts", "2", "--tutor", tutor, "--out", out.to_str().unwrap()];
+    let args = [
+        "rollout",
+        "stream",
+        "--input",
+        EXAMPLES,
+        "--generator",
+        "copy-last",
+        "--max-attempts",
+        "2",
+        "--tutor",
+        tutor,
+        "--out",
+        out.to_str().unwrap(),
+    ];
     ok(&studentsim(&[&args[..], extra].concat()));
     rows(&out)
 }
@@ -158,9 +221,15 @@ fn tutor_hints_reach_the_rows_and_a_broken_tutor_does_not_stop_the_run() {
     for row in &first_attempts {
         assert_eq!(row["generated"]["feedback"]["hint"], "Check the base case.", "{row}");
     }
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(std::fs::read_dir(&states).unwrap().next().unwrap().unwrap().path()).unwrap()).unwrap();
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(std::fs::read_dir(&states).unwrap().next().unwrap().unwrap().path()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(state["attempt"], 1);
-    assert!(state["problem"]["id"].is_string() && state["code"].is_string() && state["grade"]["label"].is_string(), "{state}");
+    assert!(
+        state["problem"]["id"].is_string() && state["code"].is_string() && state["grade"]["label"].is_string(),
+        "{state}"
+    );
 
     for (name, tutor, extra, why) in [
         ("crash.jsonl", "exit 3", &[][..], "exited with"),
@@ -186,8 +255,21 @@ fn stress_tutor_reports_latency_errors_and_leakage() {
     let json = dir.path().join("figures.json");
     let students = 2 * example_streams();
     let run = studentsim(&[
-        "stress-tutor", "--input", EXAMPLES, "--generator", "copy-last", "--streams", &students.to_string(), "--max-attempts", "2",
-        "--tutor", tutor, "--out", out.to_str().unwrap(), "--json", json.to_str().unwrap(),
+        "stress-tutor",
+        "--input",
+        EXAMPLES,
+        "--generator",
+        "copy-last",
+        "--streams",
+        &students.to_string(),
+        "--max-attempts",
+        "2",
+        "--tutor",
+        tutor,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
     ]);
     ok(&run);
     let text = String::from_utf8_lossy(&run.stdout);
@@ -206,9 +288,24 @@ fn stress_tutor_counts_timeouts_by_their_type() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on: every call is refused at once.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    for (name, tutor, timeouts) in [("refused", vec!["--tutor-url".to_owned(), format!("http://{free}/")], false), ("hang", vec!["--tutor".to_owned(), "sleep 30".to_owned()], true)] {
+    for (name, tutor, timeouts) in [
+        ("refused", vec!["--tutor-url".to_owned(), format!("http://{free}/")], false),
+        ("hang", vec!["--tutor".to_owned(), "sleep 30".to_owned()], true),
+    ] {
         let (out, json) = (dir.path().join(format!("{name}.jsonl")), dir.path().join(format!("{name}.json")));
-        let mut args = vec!["stress-tutor", "--input", EXAMPLES, "--generator", "copy-last", "--streams", "2", "--max-attempts", "2", "--tutor-timeout", "0.3"];
+        let mut args = vec![
+            "stress-tutor",
+            "--input",
+            EXAMPLES,
+            "--generator",
+            "copy-last",
+            "--streams",
+            "2",
+            "--max-attempts",
+            "2",
+            "--tutor-timeout",
+            "0.3",
+        ];
         args.extend(tutor.iter().map(String::as_str));
         args.extend(["--out", out.to_str().unwrap(), "--json", json.to_str().unwrap()]);
         ok(&studentsim(&args));
@@ -230,9 +327,11 @@ fn the_judged_edit_model_draws_the_outcome_from_training_transitions() {
     use studentsim::grade::Label;
     use studentsim::trajectory::Submission;
 
-    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
+    let registry =
+        studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
     let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
-    let (wrong, right) = ("def sum_digits(n):\n    return n\n", "def sum_digits(n):\n    return sum(int(d) for d in str(n))\n");
+    let (wrong, right) =
+        ("def sum_digits(n):\n    return n\n", "def sum_digits(n):\n    return sum(int(d) for d in str(n))\n");
     let row = |attempt: u32, code: &str, label: Label| Submission {
         student: "a".into(),
         problem: "sum-digits".into(),
@@ -250,13 +349,21 @@ fn the_judged_edit_model_draws_the_outcome_from_training_transitions() {
     let judged = EditModel::fit(&train, 5).judged_by(common::grader());
     let next = |model: &EditModel, code: &str| {
         let history = vec![Attempt { code: code.into(), feedback: None }];
-        let request = Request { student: "b".into(), history, target: Target::Next, ..Request::bare(Arc::clone(&problem)) };
+        let request =
+            Request { student: "b".into(), history, target: Target::Next, ..Request::bare(Arc::clone(&problem)) };
         common::block_on(model.generate(&request)).unwrap().code
     };
-    assert_eq!(next(&judged, "def sum_digits(x):\n    return x\n"), "def sum_digits(x):\n    return sum(int(d) for d in str(x))\n");
+    assert_eq!(
+        next(&judged, "def sum_digits(x):\n    return x\n"),
+        "def sum_digits(x):\n    return sum(int(d) for d in str(x))\n"
+    );
     let stuck = "def sum_digits(n):\n    total = 0\n    return total\n";
     assert_eq!(next(&judged, stuck), right, "no transplant applies: the nearest passing submission");
-    assert_eq!(next(&EditModel::fit(&train, 5), stuck), stuck, "without a judge nothing applies and the student resubmits");
+    assert_eq!(
+        next(&EditModel::fit(&train, 5), stuck),
+        stuck,
+        "without a judge nothing applies and the student resubmits"
+    );
 }
 
 /// The edit model works on the examples its feedback showed failing: of two training edits with the drawn
@@ -270,7 +377,8 @@ fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
     use studentsim::grade::Label;
     use studentsim::trajectory::Submission;
 
-    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
+    let registry =
+        studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
     let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
     let row = |student: &str, attempt: u32, code: &str| Submission {
         student: student.into(),
@@ -285,22 +393,33 @@ fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
         generated: None,
         extra: Default::default(),
     };
-    let (start, fixes_shown, fixes_hidden) =
-        ("def sum_digits(n):\n    return 1\n", "def sum_digits(n):\n    return 7\n", "def sum_digits(n):\n    return 0\n");
+    let (start, fixes_shown, fixes_hidden) = (
+        "def sum_digits(n):\n    return 1\n",
+        "def sum_digits(n):\n    return 7\n",
+        "def sum_digits(n):\n    return 0\n",
+    );
     // Two students, the same start; one fixes sum_digits(7), the other sum_digits(0).
     let train = [row("a", 1, start), row("a", 2, fixes_shown), row("c", 1, start), row("c", 2, fixes_hidden)];
     let model = EditModel::fit(&train, 5).judged_by(common::grader());
     let tests = common::block_on(common::grader().problem_tests(&problem)).unwrap();
     let feedback = Feedback::from_record(&common::block_on(common::grader().grade(&problem.fixed, start, &tests)));
     let shown: Vec<&str> = feedback.failing.iter().map(|e| e.source.as_str()).collect();
-    assert!(shown.iter().any(|s| s.contains("sum_digits(7)")) && !shown.iter().any(|s| s.contains("sum_digits(0)")), "{shown:?}");
+    assert!(
+        shown.iter().any(|s| s.contains("sum_digits(7)")) && !shown.iter().any(|s| s.contains("sum_digits(0)")),
+        "{shown:?}"
+    );
     let mut picked = std::collections::BTreeSet::new();
     for seed in 0..8 {
         let history = vec![Attempt { code: start.into(), feedback: Some(feedback.clone()) }];
-        let request = Request { student: "b".into(), history, target: Target::Next, seed, ..Request::bare(Arc::clone(&problem)) };
+        let request =
+            Request { student: "b".into(), history, target: Target::Next, seed, ..Request::bare(Arc::clone(&problem)) };
         picked.insert(common::block_on(model.generate(&request)).unwrap().code);
     }
-    assert_eq!(picked.into_iter().collect::<Vec<_>>(), [fixes_shown], "the edit that fixes the example the student was shown");
+    assert_eq!(
+        picked.into_iter().collect::<Vec<_>>(),
+        [fixes_shown],
+        "the edit that fixes the example the student was shown"
+    );
 }
 
 /// What a simulated student is shown after an attempt reaches its next request in `rollout stream`: the label
@@ -311,10 +430,14 @@ fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
     use std::sync::{Arc, Mutex};
     use studentsim::generate::{BoxFuture, Feedback, Generation, Generator, Request, prompt};
     use studentsim::grade::Label;
-    use studentsim::rollout::tutor::Tutor;
     use studentsim::rollout::StreamOptions;
+    use studentsim::rollout::tutor::Tutor;
 
-    const ATTEMPTS: [&str; 3] = ["def sum_digits(n):\n    return 1\n", "def sum_digits(n):\n    return 0\n", "def sum_digits(n):\n    return n\n"];
+    const ATTEMPTS: [&str; 3] = [
+        "def sum_digits(n):\n    return 1\n",
+        "def sum_digits(n):\n    return 0\n",
+        "def sum_digits(n):\n    return n\n",
+    ];
     const HINT: &str = "Add the last digit, then drop it.";
     struct Recording(Mutex<Vec<Request>>);
     impl Generator for Recording {
@@ -335,8 +458,12 @@ fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
     }
 
     let recording = Arc::new(Recording(Mutex::new(Vec::new())));
-    let options =
-        StreamOptions { max_attempts: 3, interval: jiff::SignedDuration::from_secs(60), tutor: Some(Arc::new(FixedTutor)), shown_attempts: None };
+    let options = StreamOptions {
+        max_attempts: 3,
+        interval: jiff::SignedDuration::from_secs(60),
+        tutor: Some(Arc::new(FixedTutor)),
+        shown_attempts: None,
+    };
     let (problem, tests) = sum_digits_stream(recording.clone(), options);
 
     let requests = recording.0.lock().unwrap().clone();
@@ -353,7 +480,10 @@ fn feedback_and_the_tutors_hint_reach_the_next_request_and_its_prompt() {
         let text = prompt::fine_tuned(request);
         assert!(text.contains("graded: logical") && text.contains(HINT), "attempt {i}: {text}");
         for f in &shown.failing {
-            assert!(text.contains(f.source.trim_end()) && text.contains(&format!("got: {}", f.got.trim_end())), "attempt {i}: {text}");
+            assert!(
+                text.contains(f.source.trim_end()) && text.contains(&format!("got: {}", f.got.trim_end())),
+                "attempt {i}: {text}"
+            );
         }
     }
 }
@@ -384,7 +514,10 @@ fn http_tutor(hint: &'static str) -> String {
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
                 let answer = serde_json::json!({ "hint": hint }).to_string();
-                let response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}", answer.len());
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
                 reader.get_mut().write_all(response.as_bytes()).unwrap();
             });
         }
@@ -397,23 +530,44 @@ fn http_tutor(hint: &'static str) -> String {
 #[test]
 fn stress_tutor_compares_tutor_urls_under_the_same_load() {
     let dir = tempfile::tempdir().unwrap();
-    let leaky = http_tutor("<code>def sum_digits(n):\n    total = 0\n    while n > 0:\n        total += n % 10\n        n //= 10\n    return total</code>");
+    let leaky = http_tutor(
+        "<code>def sum_digits(n):\n    total = 0\n    while n > 0:\n        total += n % 10\n        n //= 10\n    return total</code>",
+    );
     let careful = http_tutor("Check what happens to n on each pass of the loop.");
     let (out, json) = (dir.path().join("stress.jsonl"), dir.path().join("figures.json"));
     let students = example_streams();
     let run = studentsim(&[
-        "stress-tutor", "--input", EXAMPLES, "--generator", "copy-last", "--streams", &students.to_string(), "--max-attempts", "2",
-        "--tutor-url", &leaky, "--tutor-url", &careful, "--out", out.to_str().unwrap(), "--json", json.to_str().unwrap(),
+        "stress-tutor",
+        "--input",
+        EXAMPLES,
+        "--generator",
+        "copy-last",
+        "--streams",
+        &students.to_string(),
+        "--max-attempts",
+        "2",
+        "--tutor-url",
+        &leaky,
+        "--tutor-url",
+        &careful,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
     ]);
     ok(&run);
     let text = String::from_utf8_lossy(&run.stdout);
     assert!(text.contains(&format!("tutor {leaky}")) && text.contains(&format!("tutor {careful}")), "{text}");
     let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let tutors = figures["tutors"].as_array().unwrap();
-    assert_eq!((tutors[0]["tutor"].as_str(), tutors[1]["tutor"].as_str()), (Some(leaky.as_str()), Some(careful.as_str())));
+    assert_eq!(
+        (tutors[0]["tutor"].as_str(), tutors[1]["tutor"].as_str()),
+        (Some(leaky.as_str()), Some(careful.as_str()))
+    );
     let calls: Vec<u64> = tutors.iter().map(|t| t["figures"]["calls"].as_u64().unwrap()).collect();
     assert!(calls[0] == students as u64 && calls[0] == calls[1], "the same load for both: {calls:?}");
-    let on_sum_digits = example_rows().iter().filter(|r| r["problem"] == "sum-digits" && r["attempt"] == 1).count() as u64;
+    let on_sum_digits =
+        example_rows().iter().filter(|r| r["problem"] == "sum-digits" && r["attempt"] == 1).count() as u64;
     assert_eq!(tutors[0]["figures"]["leaked"].as_u64(), Some(on_sum_digits), "{figures}");
     assert_eq!(tutors[1]["figures"]["leaked"].as_u64(), Some(0), "{figures}");
     for n in [1, 2] {
@@ -422,7 +576,20 @@ fn stress_tutor_compares_tutor_urls_under_the_same_load() {
         assert!(hints > 0, "tutor {n}'s hints are not in its rows");
     }
     // a rollout has one tutor
-    let one = studentsim(&["rollout", "stream", "--input", EXAMPLES, "--generator", "copy-last", "--tutor-url", &leaky, "--tutor-url", &careful, "--out", dir.path().join("r.jsonl").to_str().unwrap()]);
+    let one = studentsim(&[
+        "rollout",
+        "stream",
+        "--input",
+        EXAMPLES,
+        "--generator",
+        "copy-last",
+        "--tutor-url",
+        &leaky,
+        "--tutor-url",
+        &careful,
+        "--out",
+        dir.path().join("r.jsonl").to_str().unwrap(),
+    ]);
     assert_eq!(one.status.code(), Some(2), "{}", String::from_utf8_lossy(&one.stderr));
 }
 
@@ -454,7 +621,12 @@ fn a_stream_shows_only_the_most_recent_attempts_when_asked() {
     }
 
     let numbered = Arc::new(Numbered(Mutex::new(Vec::new())));
-    let options = StreamOptions { max_attempts: 4, interval: jiff::SignedDuration::from_secs(60), tutor: None, shown_attempts: Some(2) };
+    let options = StreamOptions {
+        max_attempts: 4,
+        interval: jiff::SignedDuration::from_secs(60),
+        tutor: None,
+        shown_attempts: Some(2),
+    };
     sum_digits_stream(numbered.clone(), options);
 
     let requests = numbered.0.lock().unwrap().clone();
@@ -463,7 +635,10 @@ fn a_stream_shows_only_the_most_recent_attempts_when_asked() {
         let codes: Vec<&str> = request.history.iter().map(|a| a.code.as_str()).collect();
         assert_eq!(codes, ATTEMPTS[i.saturating_sub(2)..i].to_vec(), "request {i} shows the two most recent attempts");
         if i > 0 {
-            assert!(request.history.last().unwrap().feedback.is_some(), "request {i}: the last attempt keeps its feedback");
+            assert!(
+                request.history.last().unwrap().feedback.is_some(),
+                "request {i}: the last attempt keeps its feedback"
+            );
         }
     }
 }
@@ -476,7 +651,8 @@ fn bench_feedback_tells_a_generator_that_ignores_its_feedback_from_one_that_fixe
     let mut sims = Vec::new();
     for generator in ["copy-last", "reference"] {
         let out = dir.path().join(format!("{generator}.jsonl"));
-        let args = ["rollout", "next-step", "--input", EXAMPLES, "--generator", generator, "--k", "3", "--feedback", "--out"];
+        let args =
+            ["rollout", "next-step", "--input", EXAMPLES, "--generator", generator, "--k", "3", "--feedback", "--out"];
         ok(&studentsim(&[&args[..], &[out.to_str().unwrap()]].concat()));
         sims.push(format!("{generator}={}", out.display()));
     }
@@ -487,8 +663,16 @@ fn bench_feedback_tells_a_generator_that_ignores_its_feedback_from_one_that_fixe
     let (real, copy, reference) = (set("real"), set("copy-last"), set("reference"));
     let shown = real["shown"].as_u64().unwrap();
     assert!(shown > 0, "some real attempt before a next step failed an example: {report}");
-    assert_eq!((copy["shown"].as_u64(), reference["shown"].as_u64()), (Some(shown), Some(shown)), "the same transitions: {report}");
-    assert_eq!((copy["fixed"].as_u64(), copy["unchanged"].as_u64()), (Some(0), Some(shown)), "copy-last resubmits: {report}");
+    assert_eq!(
+        (copy["shown"].as_u64(), reference["shown"].as_u64()),
+        (Some(shown), Some(shown)),
+        "the same transitions: {report}"
+    );
+    assert_eq!(
+        (copy["fixed"].as_u64(), copy["unchanged"].as_u64()),
+        (Some(0), Some(shown)),
+        "copy-last resubmits: {report}"
+    );
     assert_eq!(reference["fixed"].as_u64(), Some(shown), "the reference passes every example: {report}");
     let real_fixed = real["fixed"].as_u64().unwrap();
     assert!(real_fixed > 0 && real_fixed <= shown, "{report}");
@@ -506,13 +690,17 @@ fn sum_digits_stream(
     use studentsim::rollout::{Prepared, Rollout};
     use studentsim::trajectory::Submission;
 
-    let registry = studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
+    let registry =
+        studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
     let problem = Arc::new(registry.get("sum-digits").unwrap().clone());
     let tests = Arc::new(common::block_on(common::grader().problem_tests(&problem)).unwrap());
     let rollout = Rollout {
         grader: common::grader(),
         generator,
-        problems: HashMap::from([(problem.id.clone(), Prepared { problem: Arc::clone(&problem), tests: Arc::clone(&tests) })]),
+        problems: HashMap::from([(
+            problem.id.clone(),
+            Prepared { problem: Arc::clone(&problem), tests: Arc::clone(&tests) },
+        )]),
         seed: 0,
         jobs: 1,
         only_streams: None,
@@ -533,6 +721,7 @@ fn sum_digits_stream(
     };
     let dir = tempfile::tempdir().unwrap();
     let out = Arc::new(ResumableOutput::open(&dir.path().join("streams.jsonl")).unwrap());
-    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden())).unwrap();
+    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden()))
+        .unwrap();
     (problem, tests)
 }

@@ -17,7 +17,13 @@ fn write_rows(path: &Path, rows: &[Value]) -> PathBuf {
 
 /// The example rows relabelled as generator `source`.
 fn renamed(rows: &[Value], source: &str) -> Vec<Value> {
-    rows.iter().cloned().map(|mut r| { r["source"] = source.into(); r }).collect()
+    rows.iter()
+        .cloned()
+        .map(|mut r| {
+            r["source"] = source.into();
+            r
+        })
+        .collect()
 }
 
 /// For every row with a predecessor in its stream: the predecessor's code, as that row's attempt.
@@ -36,7 +42,12 @@ fn copy_last(rows: &[Value]) -> Vec<Value> {
 }
 
 fn set<'a>(table: &'a Value, name: &str) -> &'a Value {
-    table.as_array().unwrap().iter().find(|r| r["set"] == name).unwrap_or_else(|| panic!("no row for {name} in {table}"))
+    table
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["set"] == name)
+        .unwrap_or_else(|| panic!("no row for {name} in {table}"))
 }
 
 #[test]
@@ -47,8 +58,15 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
     let copy = write_rows(&dir.path().join("copy.jsonl"), &copy_last(&rows));
     let out = dir.path().join("report");
     let run = studentsim(&[
-        "score", "--real", EXAMPLES, "--sim", own.to_str().unwrap(), "--sim", copy.to_str().unwrap(),
-        "--out", out.to_str().unwrap(),
+        "score",
+        "--real",
+        EXAMPLES,
+        "--sim",
+        own.to_str().unwrap(),
+        "--sim",
+        copy.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert!(String::from_utf8_lossy(&run.stdout).contains("| copy-last |"));
@@ -58,13 +76,22 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
     assert_eq!(sets.len(), 3);
     let streams = example_streams();
     let next_steps = (rows.len() - streams) as u64;
-    assert_eq!((sets[0]["rows"].as_u64(), sets[0]["streams"].as_u64()), (Some(rows.len() as u64), Some(streams as u64)));
+    assert_eq!(
+        (sets[0]["rows"].as_u64(), sets[0]["streams"].as_u64()),
+        (Some(rows.len() as u64), Some(streams as u64))
+    );
 
     // Against itself: zero error everywhere, full coverage at every stage.
     let t2 = set(&metrics["table2"], "self");
-    assert_eq!((t2["pairs"].as_u64(), t2["pep8_mae"].as_f64(), t2["style_mae"].as_f64()), (Some(streams as u64), Some(0.0), Some(0.0)));
+    assert_eq!(
+        (t2["pairs"].as_u64(), t2["pep8_mae"].as_f64(), t2["style_mae"].as_f64()),
+        (Some(streams as u64), Some(0.0), Some(0.0))
+    );
     let t3 = set(&metrics["table3"], "self");
-    assert_eq!((t3["n"].as_u64(), t3["pass_rate_mae"].as_f64(), t3["pep8_mae"].as_f64()), (Some(next_steps), Some(0.0), Some(0.0)));
+    assert_eq!(
+        (t3["n"].as_u64(), t3["pass_rate_mae"].as_f64(), t3["pep8_mae"].as_f64()),
+        (Some(next_steps), Some(0.0), Some(0.0))
+    );
     assert!(t3["cosine"].as_f64().unwrap().abs() < 1e-6, "{t3}");
     for stage in set(&metrics["table1"], "self")["stages"].as_array().unwrap() {
         assert_eq!(stage["coverage"].as_f64(), Some(1.0), "{stage}");
@@ -98,16 +125,30 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
     // Both PEP 8 counts: with --pep8 wrapped the columns swap.
     assert!(report.contains("| wrapped PEP 8 mean (std) |"), "the other count's column");
     let wrapped_out = dir.path().join("wrapped");
-    let run = studentsim(&["score", "--real", EXAMPLES, "--sim", copy.to_str().unwrap(), "--pep8", "wrapped", "--out", wrapped_out.to_str().unwrap()]);
+    let run = studentsim(&[
+        "score",
+        "--real",
+        EXAMPLES,
+        "--sim",
+        copy.to_str().unwrap(),
+        "--pep8",
+        "wrapped",
+        "--out",
+        wrapped_out.to_str().unwrap(),
+    ]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let wrapped: Value = serde_json::from_str(&std::fs::read_to_string(wrapped_out.join("metrics.json")).unwrap()).unwrap();
+    let wrapped: Value =
+        serde_json::from_str(&std::fs::read_to_string(wrapped_out.join("metrics.json")).unwrap()).unwrap();
     for (table, name) in [("table2", "real"), ("table3", "real"), ("table3", "copy-last")] {
         let (plain, swapped) = (set(&metrics[table], name), set(&wrapped[table], name));
         assert_eq!(plain["pep8_other"], swapped["pep8"], "{table} {name}");
         assert_eq!(plain["pep8"], swapped["pep8_other"], "{table} {name}");
         assert_ne!(plain["pep8"], plain["pep8_other"], "{table} {name}: the two counts differ on these programs");
     }
-    assert_eq!(set(&metrics["table3"], "copy-last")["pep8_other_mae"], set(&wrapped["table3"], "copy-last")["pep8_mae"]);
+    assert_eq!(
+        set(&metrics["table3"], "copy-last")["pep8_other_mae"],
+        set(&wrapped["table3"], "copy-last")["pep8_mae"]
+    );
 }
 
 /// Exit code 2, one line naming `needles`, no report folder.
@@ -124,25 +165,45 @@ fn bad_input_gets_one_line_with_file_and_line() {
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
 
     std::fs::write(path("empty.jsonl"), "\n").unwrap();
-    refused(&["score", "--real", EXAMPLES, "--sim", &path("empty.jsonl"), "--out", o], &out, &["empty.jsonl", "no rows"]);
+    refused(
+        &["score", "--real", EXAMPLES, "--sim", &path("empty.jsonl"), "--out", o],
+        &out,
+        &["empty.jsonl", "no rows"],
+    );
 
     let mut other = rows[..3].to_vec();
     other[2]["problem"] = "fizzbuzz-2".into();
     write_rows(&dir.path().join("other.jsonl"), &other);
-    refused(&["score", "--real", EXAMPLES, "--sim", &path("other.jsonl"), "--out", o], &out, &["other.jsonl:3", "fizzbuzz-2", "not in the real set"]);
+    refused(
+        &["score", "--real", EXAMPLES, "--sim", &path("other.jsonl"), "--out", o],
+        &out,
+        &["other.jsonl:3", "fizzbuzz-2", "not in the real set"],
+    );
 
     let mut missing = rows[..2].to_vec();
     missing[1].as_object_mut().unwrap().remove("code");
     write_rows(&dir.path().join("missing.jsonl"), &missing);
-    refused(&["score", "--real", EXAMPLES, "--sim", &path("missing.jsonl"), "--out", o], &out, &["missing.jsonl:2", "code"]);
+    refused(
+        &["score", "--real", EXAMPLES, "--sim", &path("missing.jsonl"), "--out", o],
+        &out,
+        &["missing.jsonl:2", "code"],
+    );
 
     let mut wrong = rows[..2].to_vec();
     wrong[0]["attempt"] = "one".into();
     write_rows(&dir.path().join("wrong.jsonl"), &wrong);
-    refused(&["score", "--real", &path("wrong.jsonl"), "--sim", EXAMPLES, "--out", o], &out, &["wrong.jsonl:1", "attempt"]);
+    refused(
+        &["score", "--real", &path("wrong.jsonl"), "--sim", EXAMPLES, "--out", o],
+        &out,
+        &["wrong.jsonl:1", "attempt"],
+    );
 
     let mut unknown = rows[..2].to_vec();
     unknown[1]["problem"] = "no-such-problem".into();
     write_rows(&dir.path().join("unknown.jsonl"), &unknown);
-    refused(&["score", "--real", &path("unknown.jsonl"), "--sim", &path("unknown.jsonl"), "--out", o], &out, &["unknown.jsonl:2", "no-such-problem", "registry"]);
+    refused(
+        &["score", "--real", &path("unknown.jsonl"), "--sim", &path("unknown.jsonl"), "--out", o],
+        &out,
+        &["unknown.jsonl:2", "no-such-problem", "registry"],
+    );
 }

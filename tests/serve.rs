@@ -44,7 +44,11 @@ fn start(extra: &[&str]) -> Server {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}"));
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
     // keep draining stderr so the service never blocks on a full pipe
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     Server { child, addr: addr.parse().unwrap(), _dir: dir }
@@ -101,7 +105,10 @@ fn assert_healthy(addr: SocketAddr) {
 fn grades_equal_the_cli_and_problems_hide_answers() {
     let server = start(&["--jobs", "2"]);
     let addr = server.addr;
-    assert_eq!(http(addr, "GET", "/healthz", None, None), (200, http(addr, "GET", "/healthz", None, None).1, "ok\n".into()));
+    assert_eq!(
+        http(addr, "GET", "/healthz", None, None),
+        (200, http(addr, "GET", "/healthz", None, None).1, "ok\n".into())
+    );
     for code in [CORRECT, "def sum_digits(n):\n    return n\n", "def sum_digits(n)\n    return 0\n"] {
         let cli = cli_record(code);
         let (status, _, body) = http(addr, "POST", "/v1/grade", Some(ADMIN), Some(&grade_body("sum-digits", code)));
@@ -116,7 +123,8 @@ fn grades_equal_the_cli_and_problems_hide_answers() {
         assert_eq!(json(&body), without_wants, "a user's record is the CLI's without the expected outputs");
     }
     // grading the bare stub hands a user no expected output (issue 28: it used to return every example's `want`)
-    let stub = json(&http(addr, "GET", "/v1/problems/sum-digits", Some(ADMIN), None).2)["stub"].as_str().unwrap().to_owned();
+    let stub =
+        json(&http(addr, "GET", "/v1/problems/sum-digits", Some(ADMIN), None).2)["stub"].as_str().unwrap().to_owned();
     let (_, _, body) = http(addr, "POST", "/v1/grade", Some(TOKEN), Some(&grade_body("sum-digits", &stub)));
     let stub_record = json(&body);
     let examples = stub_record["examples"].as_array().unwrap();
@@ -148,18 +156,37 @@ fn grades_equal_the_cli_and_problems_hide_answers() {
     let (user_stub, admin_stub) = (user["stub"].as_str().unwrap(), admin["stub"].as_str().unwrap());
     assert!(user_stub.contains(">>> sum_digits(4005)") && !user_stub.contains("\n    9\n"), "{user_stub}");
     assert!(admin_stub.contains(">>> sum_digits(4005)\n    9\n"), "{admin_stub}");
-    assert!(user.get("solution").is_none() && admin["solution"].as_str().unwrap().contains("total"), "{user} / {admin}");
+    assert!(
+        user.get("solution").is_none() && admin["solution"].as_str().unwrap().contains("total"),
+        "{user} / {admin}"
+    );
     assert_eq!(http(addr, "GET", "/v1/problems/nope", Some(TOKEN), None).0, 404);
 
     let (_, _, metrics) = http(addr, "GET", "/metrics", None, None);
-    for needle in ["studentsim_grades_total{label=\"no_error\"} 3", "studentsim_grades_total{label=\"runtime\"} 1", "studentsim_grade_request_seconds_bucket", "studentsim_http_requests_total{endpoint=\"grade\",status=\"200\"} 8"] {
+    for needle in [
+        "studentsim_grades_total{label=\"no_error\"} 3",
+        "studentsim_grades_total{label=\"runtime\"} 1",
+        "studentsim_grade_request_seconds_bucket",
+        "studentsim_http_requests_total{endpoint=\"grade\",status=\"200\"} 8",
+    ] {
         assert!(metrics.contains(needle), "{needle:?} not in\n{metrics}");
     }
 }
 
 #[test]
 fn hostile_clients_get_a_clear_4xx_and_the_service_keeps_serving() {
-    let server = start(&["--jobs", "1", "--queue", "1", "--max-body-kib", "16", "--body-timeout", "1", "--example-timeout", "2"]);
+    let server = start(&[
+        "--jobs",
+        "1",
+        "--queue",
+        "1",
+        "--max-body-kib",
+        "16",
+        "--body-timeout",
+        "1",
+        "--example-timeout",
+        "2",
+    ]);
     let addr = server.addr;
     let cases: [(&str, String, u16, &str); 5] = [
         ("malformed JSON", "{\"problem\": \"sum-digits\", \"code\": ".into(), 400, "body:"),
@@ -185,7 +212,11 @@ fn hostile_clients_get_a_clear_4xx_and_the_service_keeps_serving() {
 
     // a full queue: 1 grading + 1 waiting; the rest are refused at once with Retry-After
     let clients: Vec<_> = (0..5)
-        .map(|_| std::thread::spawn(move || http(addr, "POST", "/v1/grade", Some(TOKEN), Some(&grade_body("sum-digits", HANGS)))))
+        .map(|_| {
+            std::thread::spawn(move || {
+                http(addr, "POST", "/v1/grade", Some(TOKEN), Some(&grade_body("sum-digits", HANGS)))
+            })
+        })
         .collect();
     let answers: Vec<(u16, String, String)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     let refused: Vec<&(u16, String, String)> = answers.iter().filter(|a| a.0 == 429).collect();
@@ -203,7 +234,9 @@ fn hostile_clients_get_a_clear_4xx_and_the_service_keeps_serving() {
 fn sigterm_finishes_the_accepted_requests_then_exits() {
     let mut server = start(&["--jobs", "1", "--example-timeout", "1"]);
     let addr = server.addr;
-    let in_flight = std::thread::spawn(move || http(addr, "POST", "/v1/grade", Some(TOKEN), Some(&grade_body("sum-digits", HANGS))));
+    let in_flight = std::thread::spawn(move || {
+        http(addr, "POST", "/v1/grade", Some(TOKEN), Some(&grade_body("sum-digits", HANGS)))
+    });
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: signals our own child process.
     assert_eq!(unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) }, 0);
@@ -218,7 +251,10 @@ fn sigterm_finishes_the_accepted_requests_then_exits() {
 /// A line of `/metrics` that starts with `name ` (a series without labels), as a number.
 fn metric(addr: SocketAddr, name: &str) -> f64 {
     let (_, _, metrics) = http(addr, "GET", "/metrics", None, None);
-    let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
@@ -262,14 +298,19 @@ fn idle_and_trickling_connections_are_closed_and_cannot_starve_the_service() {
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut command, || {
             let limit = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
         });
     }
     let mut child = command.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
+    let addr: SocketAddr =
+        line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let server = Server { child, addr, _dir: dir };
 
@@ -296,7 +337,12 @@ fn idle_and_trickling_connections_are_closed_and_cannot_starve_the_service() {
     let idle: Vec<TcpStream> = (0..80).filter_map(|_| TcpStream::connect(addr).ok()).collect();
     let started = Instant::now();
     assert_healthy(server.addr);
-    assert!(started.elapsed() < Duration::from_secs(8), "/healthz took {:?} behind {} idle sockets", started.elapsed(), idle.len());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "/healthz took {:?} behind {} idle sockets",
+        started.elapsed(),
+        idle.len()
+    );
 }
 
 #[test]
@@ -310,7 +356,11 @@ fn shutdown_is_bounded_by_a_half_sent_request() {
     assert_eq!(unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) }, 0);
     let exit = server.child.wait().unwrap();
     assert!(exit.success(), "{exit}");
-    assert!(started.elapsed() < Duration::from_secs(4), "shutdown took {:?} behind a half-sent request", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "shutdown took {:?} behind a half-sent request",
+        started.elapsed()
+    );
 }
 
 #[test]

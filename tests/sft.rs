@@ -20,13 +20,28 @@ fn sft_rows_pair_the_fine_tuned_prompt_with_the_real_code() {
     assert_eq!(count(1, None, false), 3 * streams, "three stages per stream");
     assert_eq!(count(2, Some(1), false), real.len() - streams, "one next step per row with a predecessor");
     assert_eq!(count(2, Some(3), false), real.len() - streams);
-    assert!(count(1, None, true) > 0 && count(1, None, true) < count(1, None, false), "context only where there is an earlier problem");
+    assert!(
+        count(1, None, true) > 0 && count(1, None, true) < count(1, None, false),
+        "context only where there is an earlier problem"
+    );
 
     for row in &rows {
         let (prompt, completion) = (row["prompt"].as_str().unwrap(), row["completion"].as_str().unwrap());
-        let source = real.iter().find(|r| r["student"] == row["student"] && r["problem"] == row["problem"] && r["attempt"] == row["attempt"]).unwrap();
+        let source = real
+            .iter()
+            .find(|r| {
+                r["student"] == row["student"] && r["problem"] == row["problem"] && r["attempt"] == row["attempt"]
+            })
+            .unwrap();
         assert_eq!(completion, format!("<code>{}</code>", source["code"].as_str().unwrap().trim()));
-        assert!(prompt.starts_with(if row["context"] == true { "PAST PROBLEM SUBMISSIONS:\n" } else { "PROBLEM INSTRUCTIONS:\n" }), "{prompt}");
+        assert!(
+            prompt.starts_with(if row["context"] == true {
+                "PAST PROBLEM SUBMISSIONS:\n"
+            } else {
+                "PROBLEM INSTRUCTIONS:\n"
+            }),
+            "{prompt}"
+        );
         match (row["experiment"].as_u64(), row["stage"].as_str()) {
             (Some(1), Some("first")) => assert!(prompt.ends_with("\n\nSUBMISSION Q0:\n")),
             (Some(1), Some("last")) => assert!(prompt.ends_with("\n\nSUBMISSION Q2:\n")),

@@ -13,7 +13,13 @@ const SUBMISSIONS: &str = "examples/submissions.jsonl";
 /// How a shard learns its index: on the command line, or from a cluster scheduler's environment.
 fn shard_command(args: &[String], out_flag: &str, part: &Path, k: u32) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_studentsim"));
-    command.args(args).arg(out_flag).arg(part).current_dir(env!("CARGO_MANIFEST_DIR")).stdout(Stdio::null()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .arg(out_flag)
+        .arg(part)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     command.env_remove("JOB_COMPLETION_INDEX").env_remove("SLURM_ARRAY_TASK_ID").env_remove("SLURM_ARRAY_TASK_MIN");
     match k {
         // a Kubernetes Indexed Job: 0-based
@@ -38,14 +44,17 @@ fn run_both(args: &[String], out_flag: &str, dir: &Path, name: &str) -> (PathBuf
         .unwrap();
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     let parts: Vec<PathBuf> = (1..=3).map(|k| dir.join(format!("{name}.part{k}"))).collect();
-    let children: Vec<_> = parts.iter().zip(1..).map(|(part, k)| shard_command(args, out_flag, part, k).spawn().unwrap()).collect();
+    let children: Vec<_> =
+        parts.iter().zip(1..).map(|(part, k)| shard_command(args, out_flag, part, k).spawn().unwrap()).collect();
     for (child, k) in children.into_iter().zip(1..) {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{args:?} shard {k}: {}", String::from_utf8_lossy(&out.stderr));
     }
     let merged = dir.join(format!("{name}.merged"));
     let shuffled = [&parts[2], &parts[0], &parts[1]].map(|p| p.to_str().unwrap().to_owned());
-    let out = common::studentsim(&[&["merge", "--output", merged.to_str().unwrap()], &shuffled.each_ref().map(String::as_str)[..]].concat());
+    let out = common::studentsim(
+        &[&["merge", "--output", merged.to_str().unwrap()], &shuffled.each_ref().map(String::as_str)[..]].concat(),
+    );
     assert!(out.status.success(), "merge {name}: {}", String::from_utf8_lossy(&out.stderr));
     (all, merged, parts)
 }
@@ -68,9 +77,11 @@ fn strings(args: &[&str]) -> Vec<String> {
 #[test]
 fn grade_metrics_and_rollouts_merge_into_the_unsharded_output() {
     let dir = tempfile::tempdir().unwrap();
-    let (all, merged, parts) = run_both(&strings(&["grade", "--input", SUBMISSIONS, "--jobs", "1"]), "--output", dir.path(), "grade");
+    let (all, merged, parts) =
+        run_both(&strings(&["grade", "--input", SUBMISSIONS, "--jobs", "1"]), "--output", dir.path(), "grade");
     assert_same_file(&all, &merged, &parts);
-    let (all, merged, parts) = run_both(&strings(&["metrics", "--input", EXAMPLES, "--jobs", "1"]), "--output", dir.path(), "metrics");
+    let (all, merged, parts) =
+        run_both(&strings(&["metrics", "--input", EXAMPLES, "--jobs", "1"]), "--output", dir.path(), "metrics");
     assert_same_file(&all, &merged, &parts);
     // a stream is never split: every (student, problem) of a metrics shard is in that shard only
     let streams = |p: &Path| -> std::collections::BTreeSet<String> {
@@ -97,7 +108,9 @@ fn real_refactory_programs_shard_and_merge() {
         std::fs::create_dir_all(problems.join(&problem.id)).unwrap();
         std::fs::write(problems.join(&problem.id).join("problem.toml"), problem.to_toml()).unwrap();
     }
-    let programs = studentsim::problems::refactory::programs(&refactory, &[studentsim::problems::refactory::Verdict::Wrong]).unwrap();
+    let programs =
+        studentsim::problems::refactory::programs(&refactory, &[studentsim::problems::refactory::Verdict::Wrong])
+            .unwrap();
     let mut submissions = String::new();
     let mut trajectories = String::new();
     for (i, program) in programs.iter().step_by(7).take(150).enumerate() {
@@ -125,7 +138,16 @@ fn real_refactory_programs_shard_and_merge() {
 fn score_shards_merge_into_the_unsharded_report() {
     let dir = tempfile::tempdir().unwrap();
     let sim = dir.path().join("sim.jsonl");
-    let out = common::studentsim(&["rollout", "stream", "--input", EXAMPLES, "--train", EXAMPLES, "--out", sim.to_str().unwrap()]);
+    let out = common::studentsim(&[
+        "rollout",
+        "stream",
+        "--input",
+        EXAMPLES,
+        "--train",
+        EXAMPLES,
+        "--out",
+        sim.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Real rows without labels, so the shards grade as well as embed; each side starts from an empty cache.
     let cache = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
@@ -135,14 +157,19 @@ fn score_shards_merge_into_the_unsharded_report() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let args = strings(&[&base[..], &[&cache("cache-shards")]].concat());
     let parts: Vec<PathBuf> = (1..=3).map(|k| dir.path().join(format!("score.part{k}"))).collect();
-    let children: Vec<_> = parts.iter().zip(1..).map(|(part, k)| shard_command(&args, "--out", part, k).spawn().unwrap()).collect();
+    let children: Vec<_> =
+        parts.iter().zip(1..).map(|(part, k)| shard_command(&args, "--out", part, k).spawn().unwrap()).collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     for part in &parts {
         let text = std::fs::read_to_string(part).unwrap();
-        assert!(text.contains("\"grade\"") && text.contains("\"embedding\""), "{}: a shard grades and embeds", part.display());
+        assert!(
+            text.contains("\"grade\"") && text.contains("\"embedding\""),
+            "{}: a shard grades and embeds",
+            part.display()
+        );
     }
     let merged = dir.path().join("merged");
     let files: Vec<&str> = parts.iter().map(|p| p.to_str().unwrap()).collect();
@@ -162,21 +189,28 @@ fn merge_refuses_shards_that_are_not_one_whole_run() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let grade = |input: &str, out: &str, shard: &str, extra: &[&str]| {
-        let out = common::studentsim(&[&["grade", "--input", input, "--output", out, "--shard", shard, "--jobs", "1"], extra].concat());
+        let out = common::studentsim(
+            &[&["grade", "--input", input, "--output", out, "--shard", shard, "--jobs", "1"], extra].concat(),
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
     for k in 1..=3 {
         grade(SUBMISSIONS, &path(&format!("g{k}")), &format!("{k}/3"), &[]);
     }
     let other_input = path("other.jsonl");
-    std::fs::write(&other_input, std::fs::read_to_string(SUBMISSIONS).unwrap().lines().take(10).collect::<Vec<_>>().join("\n")).unwrap();
+    std::fs::write(
+        &other_input,
+        std::fs::read_to_string(SUBMISSIONS).unwrap().lines().take(10).collect::<Vec<_>>().join("\n"),
+    )
+    .unwrap();
     grade(&other_input, &path("foreign3"), "3/3", &[]);
     grade(SUBMISSIONS, &path("tighter3"), "3/3", &["--memory-mib", "200"]);
     grade(SUBMISSIONS, &path("of4"), "3/4", &[]);
     std::fs::write(path("bare"), "{}\n").unwrap();
     std::fs::copy(path("g3"), path("edited3")).unwrap();
     std::fs::copy(path("g3.shard.json"), path("edited3.shard.json")).unwrap();
-    std::fs::write(path("edited3"), std::fs::read_to_string(path("g3")).unwrap().replace("no_error", "logical")).unwrap();
+    std::fs::write(path("edited3"), std::fs::read_to_string(path("g3")).unwrap().replace("no_error", "logical"))
+        .unwrap();
 
     let merged = dir.path().join("merged.jsonl");
     let merge = |shards: &[&str]| {
@@ -189,7 +223,11 @@ fn merge_refuses_shards_that_are_not_one_whole_run() {
     common::bad_input(&merge(&["g1", "g2", "foreign3"]), &["foreign3", "another input"], Some(&merged));
     common::bad_input(&merge(&["g1", "g2", "tighter3"]), &["tighter3", "other settings"], Some(&merged));
     common::bad_input(&merge(&["g1", "g2", "of4"]), &["of4", "one of 4 shards, not 3"], Some(&merged));
-    common::bad_input(&merge(&["g1", "g2", "edited3"]), &["edited3", "changed since its shard finished"], Some(&merged));
+    common::bad_input(
+        &merge(&["g1", "g2", "edited3"]),
+        &["edited3", "changed since its shard finished"],
+        Some(&merged),
+    );
     common::bad_input(&merge(&["g1", "g2", "bare"]), &["bare", "no shard manifest"], Some(&merged));
     // the whole run merges
     assert!(merge(&["g1", "g2", "g3"]).status.success());

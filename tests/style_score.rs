@@ -47,7 +47,8 @@ fn style_score_matches_power_iteration_on_real_programs() {
     for j in 0..FEATURES {
         assert!((fit.loadings[j] - v[j]).abs() < 1e-6, "{:?} vs {v:?}", fit.loadings);
     }
-    let score_of = |r: &[f64; FEATURES], zr: &[f64; FEATURES]| (fit.score(r), (0..FEATURES).map(|j| zr[j] * v[j]).sum::<f64>());
+    let score_of =
+        |r: &[f64; FEATURES], zr: &[f64; FEATURES]| (fit.score(r), (0..FEATURES).map(|j| zr[j] * v[j]).sum::<f64>());
     for i in [0, rows.len() / 2, rows.len() - 1] {
         let (ours, theirs) = score_of(&rows[i], &z[i]);
         assert!((ours - theirs).abs() < 1e-6);

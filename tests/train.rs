@@ -50,14 +50,19 @@ fn sft_rows_with_feedback_show_the_grade_of_the_previous_real_attempt() {
     let rows = json_lines(&nc.join("trajectories.jsonl"));
     let mut streams: BTreeMap<(String, String), Vec<serde_json::Value>> = BTreeMap::new();
     for r in rows {
-        streams.entry((r["student"].as_str().unwrap().into(), r["problem"].as_str().unwrap().into())).or_default().push(r);
+        streams
+            .entry((r["student"].as_str().unwrap().into(), r["problem"].as_str().unwrap().into()))
+            .or_default()
+            .push(r);
     }
-    let chosen: Vec<serde_json::Value> = streams.into_values().filter(|s| s.len() >= 2).step_by(7).take(40).flatten().collect();
+    let chosen: Vec<serde_json::Value> =
+        streams.into_values().filter(|s| s.len() >= 2).step_by(7).take(40).flatten().collect();
     let input = work.path().join("some.jsonl");
     std::fs::write(&input, chosen.iter().map(|r| format!("{r}\n")).collect::<String>()).unwrap();
     let problems = nc.join("problems");
     let export = |out: &Path, feedback: bool| {
-        let mut args = vec!["--problems", path(&problems), "export", "sft", "--input", path(&input), "--out", path(out)];
+        let mut args =
+            vec!["--problems", path(&problems), "export", "sft", "--input", path(&input), "--out", path(out)];
         args.extend(["--no-stages", "--k", "1", "--k", "3", "--context", "without"]);
         if feedback {
             args.push("--feedback");
@@ -76,14 +81,21 @@ fn sft_rows_with_feedback_show_the_grade_of_the_previous_real_attempt() {
     let mut labels_seen = std::collections::BTreeSet::new();
     for (row, plain) in with.iter().zip(&without) {
         let (prompt, plain_prompt) = (row["prompt"].as_str().unwrap(), plain["prompt"].as_str().unwrap());
-        assert!(feedback_section(plain_prompt).is_none() && !plain_prompt.contains("FEEDBACK:"), "the study's rows have no feedback");
+        assert!(
+            feedback_section(plain_prompt).is_none() && !plain_prompt.contains("FEEDBACK:"),
+            "the study's rows have no feedback"
+        );
         let section = feedback_section(prompt).unwrap_or_else(|| panic!("no FEEDBACK section in {prompt}"));
         assert_eq!(prompt.replacen(&format!("{section}\n\n"), "", 1), plain_prompt, "feedback is the only difference");
 
         // the previous attempt of the same stream, as imported (and graded) by `import`
         let previous = chosen
             .iter()
-            .find(|r| r["student"] == row["student"] && r["problem"] == row["problem"] && r["attempt"].as_u64() == row["attempt"].as_u64().map(|a| a - 1))
+            .find(|r| {
+                r["student"] == row["student"]
+                    && r["problem"] == row["problem"]
+                    && r["attempt"].as_u64() == row["attempt"].as_u64().map(|a| a - 1)
+            })
             .expect("the previous attempt is in the input");
         let label = previous["label"].as_str().unwrap();
         labels_seen.insert(label.to_owned());
@@ -95,15 +107,23 @@ fn sft_rows_with_feedback_show_the_grade_of_the_previous_real_attempt() {
             row["attempt"]
         );
         let code = previous["code"].as_str().unwrap().trim();
-        assert!(prompt.ends_with(&format!("<code>{code}</code>\n")), "the previous attempt is the last submission shown");
+        assert!(
+            prompt.ends_with(&format!("<code>{code}</code>\n")),
+            "the previous attempt is the last submission shown"
+        );
 
         // the failing examples shown are the first three the previous attempt fails (ran and failed, raised or
         // timed out; examples that never ran are not shown), graded here on its own
         let problem = registry.get(previous["problem"].as_str().unwrap()).unwrap();
         let tests = common::block_on(grader.problem_tests(problem)).unwrap();
         let record = common::block_on(grader.grade(&problem.fixed, previous["code"].as_str().unwrap(), &tests));
-        let failing: Vec<String> =
-            record.examples.iter().filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout)).take(3).map(|e| format!(">>> {}", e.source.trim_end())).collect();
+        let failing: Vec<String> = record
+            .examples
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout))
+            .take(3)
+            .map(|e| format!(">>> {}", e.source.trim_end()))
+            .collect();
         let shown: Vec<String> = section.lines().filter(|l| l.starts_with(">>> ")).map(str::to_owned).collect();
         assert_eq!(shown, failing, "failing examples of {}/{}", row["student"], row["attempt"]);
     }
@@ -116,7 +136,8 @@ fn train_refuses_bad_input_with_one_line() {
     let base = tiny(work.path());
     let out = work.path().join("adapter");
     let train = |extra: &[&str], out: &Path| {
-        let mut args = vec!["train", "--input", EXAMPLES, "--out", path(out), "--base", path(&base), "--python", "/bin/false"];
+        let mut args =
+            vec!["train", "--input", EXAMPLES, "--out", path(out), "--base", path(&base), "--python", "/bin/false"];
         args.extend(extra);
         studentsim(&args)
     };
@@ -134,10 +155,16 @@ fn train_refuses_bad_input_with_one_line() {
 
     // no rows: one-attempt streams have no next step, and stages are left out
     let single = work.path().join("single.jsonl");
-    let first_attempts: String = std::fs::read_to_string(EXAMPLES).unwrap().lines().filter(|l| l.contains("\"attempt\": 1,")).map(|l| format!("{l}\n")).collect();
+    let first_attempts: String = std::fs::read_to_string(EXAMPLES)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"attempt\": 1,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert!(!first_attempts.is_empty(), "the examples have first attempts");
     std::fs::write(&single, first_attempts).unwrap();
-    let run = studentsim(&["train", "--input", path(&single), "--out", path(&out), "--base", path(&base), "--no-stages"]);
+    let run =
+        studentsim(&["train", "--input", path(&single), "--out", path(&out), "--base", path(&base), "--no-stages"]);
     bad_input(&run, &["single.jsonl", "no fine-tuning rows"], Some(&out));
 
     // a row over the context
@@ -156,7 +183,12 @@ fn train_refuses_bad_input_with_one_line() {
 
     // the output of another run: the first run records its job (its python fails), the second asks for another rank
     let first = train(&["--max-steps", "1"], &out);
-    assert_eq!(first.status.code(), Some(1), "the script cannot run under /bin/false: {}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "the script cannot run under /bin/false: {}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(out.join("job.json").is_file() && out.join("rows.jsonl").is_file());
     bad_input(&train(&["--max-steps", "1", "--lora-r", "8"], &out), &["other rows or settings"], None);
 }
@@ -168,7 +200,10 @@ fn train_python() -> Option<PathBuf> {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/.cache/train-venv"))
         .join("bin/python");
     if !python.is_file() {
-        eprintln!("skipping: {} not found (runtimes/train-venv.sh makes the training environment; about 6 GB)", python.display());
+        eprintln!(
+            "skipping: {} not found (runtimes/train-venv.sh makes the training environment; about 6 GB)",
+            python.display()
+        );
         return None;
     }
     Some(python)
@@ -181,15 +216,46 @@ fn two_training_steps_on_a_tiny_qwen2_make_an_adapter_that_changes_its_logits() 
     let base = tiny(work.path());
     let out = work.path().join("adapter");
     let args = [
-        "train", "--input", EXAMPLES, "--out", path(&out), "--base", path(&base), "--python", path(&python), "--no-stages", "--k", "1",
-        "--context", "without", "--max-steps", "2", "--batch", "2", "--save-steps", "1", "--lr", "0.01", "--threads", "1",
+        "train",
+        "--input",
+        EXAMPLES,
+        "--out",
+        path(&out),
+        "--base",
+        path(&base),
+        "--python",
+        path(&python),
+        "--no-stages",
+        "--k",
+        "1",
+        "--context",
+        "without",
+        "--max-steps",
+        "2",
+        "--batch",
+        "2",
+        "--save-steps",
+        "1",
+        "--lr",
+        "0.01",
+        "--threads",
+        "1",
     ];
     let run = studentsim(&args);
-    assert!(run.status.success(), "{}\n{}", String::from_utf8_lossy(&run.stderr), std::fs::read_to_string(out.join("train.log")).unwrap_or_default());
-    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("training-card.json")).unwrap()).unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stderr),
+        std::fs::read_to_string(out.join("train.log")).unwrap_or_default()
+    );
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("training-card.json")).unwrap()).unwrap();
     assert_eq!(card["training"]["steps"], 2, "{card:#}");
     assert_eq!(card["training"]["loss_curve"].as_array().map(Vec::len), Some(2), "one loss per step: {card:#}");
-    assert!(card["rows"]["trained"].as_u64().unwrap() > 0 && card["rows"]["completion_tokens"].as_u64().unwrap() > 0, "{card:#}");
+    assert!(
+        card["rows"]["trained"].as_u64().unwrap() > 0 && card["rows"]["completion_tokens"].as_u64().unwrap() > 0,
+        "{card:#}"
+    );
     assert_eq!(card["hyper_parameters"]["r"], 16);
     assert!(out.join("checkpoints/checkpoint-2").is_dir(), "a checkpoint per --save-steps");
 
@@ -197,12 +263,14 @@ fn two_training_steps_on_a_tiny_qwen2_make_an_adapter_that_changes_its_logits() 
     let prompt = [vec![9707u32, 11, 1879, 0, 576, 4226, 374]];
     let plain = load_folder(&base, None, &Device::Cpu).unwrap().0.prefill(&prompt, 16).unwrap();
     let tuned = load_folder(&base, Some(&out), &Device::Cpu).unwrap().0.prefill(&prompt, 16).unwrap();
-    let diff = (plain - tuned).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    let diff =
+        (plain - tuned).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
     assert!(diff > 1e-4, "two steps at lr 0.01 move the logits: max difference {diff}");
 
     // a rerun of the same job resumes from the last checkpoint and finds nothing left to do
     let again = studentsim(&args);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
-    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("training-card.json")).unwrap()).unwrap();
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("training-card.json")).unwrap()).unwrap();
     assert!(card["training"]["resumed_from"].as_str().is_some_and(|c| c.ends_with("checkpoint-2")), "{card:#}");
 }

@@ -40,12 +40,18 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (problems, rows) = match &args.data {
         Some(dir) => (dir.join("problems"), dir.join("trajectories.jsonl")),
-        None if ctx.problems != Path::new("problems") => (ctx.problems.clone(), bundled.join("examples/trajectories.jsonl")),
+        None if ctx.problems != Path::new("problems") => {
+            (ctx.problems.clone(), bundled.join("examples/trajectories.jsonl"))
+        }
         None => (bundled.join("problems"), bundled.join("examples/trajectories.jsonl")),
     };
     for needed in [&problems, &rows] {
         if !needed.exists() {
-            return Err(BadInput(format!("{}: not found (--data needs problems/ and trajectories.jsonl)", needed.display())).into());
+            return Err(BadInput(format!(
+                "{}: not found (--data needs problems/ and trajectories.jsonl)",
+                needed.display()
+            ))
+            .into());
         }
     }
     let started = Instant::now();
@@ -56,15 +62,34 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     let (problems, rows, work_s, out) = (utf8(&problems)?, utf8(&rows)?, utf8(&work)?, utf8(&args.out)?);
     let split = format!("{work_s}/split");
     let (seed, share) = (args.seed.to_string(), args.test_students.to_string());
-    step("splitting by held-out students", &["split", "--input", &rows, "--out", &split, "--seed", &seed, "--test-students", &share])?;
+    step(
+        "splitting by held-out students",
+        &["split", "--input", &rows, "--out", &split, "--seed", &seed, "--test-students", &share],
+    )?;
     let (train, test) = (format!("{split}/train.jsonl"), format!("{split}/ns_op.jsonl"));
-    let runtime: Vec<String> = ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
+    let runtime: Vec<String> =
+        ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
     let runtime: Vec<&str> = runtime.iter().map(String::as_str).collect();
     let mut sims = Vec::new();
     let generators = ["edits", "retrieval", "copy-last"];
     for (mode, generator) in ["next-step", "stream"].into_iter().flat_map(|m| generators.map(|g| (m, g))) {
         let file = format!("{work_s}/{mode}-{generator}.jsonl");
-        let common = ["--problems", &problems, "rollout", mode, "--input", &test, "--train", &train, "--generator", generator, "--seed", &seed, "--out", &file];
+        let common = [
+            "--problems",
+            &problems,
+            "rollout",
+            mode,
+            "--input",
+            &test,
+            "--train",
+            &train,
+            "--generator",
+            generator,
+            "--seed",
+            &seed,
+            "--out",
+            &file,
+        ];
         step(&format!("{mode} rollout with {generator}"), &[&common[..], &runtime[..]].concat())?;
         sims.push(format!("{generator} ({mode})={file}"));
     }
@@ -74,6 +99,10 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     }
     score.extend(&runtime);
     step("scoring against the held-out students", &score)?;
-    eprintln!("demo: done in {:.1} s; report in {} (and report.md beside it)", started.elapsed().as_secs_f64(), args.out.join("report.html").display());
+    eprintln!(
+        "demo: done in {:.1} s; report in {} (and report.md beside it)",
+        started.elapsed().as_secs_f64(),
+        args.out.join("report.html").display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -14,8 +14,8 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::BadInput;
-use crate::generate::qwen::random::{self, Shape};
 use crate::generate::qwen::lora::Adapter;
+use crate::generate::qwen::random::{self, Shape};
 use crate::generate::qwen::weights::MergedWeights;
 use crate::generate::qwen::{config, gguf};
 use crate::generate::reply;
@@ -66,10 +66,8 @@ struct Tally {
 pub fn run(args: FuzzArgs) -> Result<ExitCode> {
     limit_memory();
     let work = tempfile::tempdir()?;
-    let targets: Vec<Target> = targets(work.path())?
-        .into_iter()
-        .filter(|t| args.only.as_deref().is_none_or(|o| t.name.contains(o)))
-        .collect();
+    let targets: Vec<Target> =
+        targets(work.path())?.into_iter().filter(|t| args.only.as_deref().is_none_or(|o| t.name.contains(o))).collect();
     if targets.is_empty() {
         return Err(BadInput(format!("--only {:?}: no parser of that name", args.only.unwrap_or_default())).into());
     }
@@ -93,7 +91,9 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode> {
                 Ok(false) => tally.refused += 1,
                 Err(_) => {
                     tally.panics += 1;
-                    tally.first_panic.get_or_insert_with(|| String::from_utf8_lossy(&input).chars().take(500).collect());
+                    tally
+                        .first_panic
+                        .get_or_insert_with(|| String::from_utf8_lossy(&input).chars().take(500).collect());
                 }
             }
             bar.inc(1);
@@ -104,13 +104,21 @@ pub fn run(args: FuzzArgs) -> Result<ExitCode> {
     std::panic::set_hook(quiet);
     let failed = tallies.iter().any(|(_, t)| t.panics > 0 || t.hangs > 0);
     if args.json {
-        let figures: serde_json::Map<String, serde_json::Value> =
-            tallies.iter().map(|(name, t)| ((*name).to_owned(), serde_json::to_value(t).expect("plain numbers"))).collect();
+        let figures: serde_json::Map<String, serde_json::Value> = tallies
+            .iter()
+            .map(|(name, t)| ((*name).to_owned(), serde_json::to_value(t).expect("plain numbers")))
+            .collect();
         println!("{}", serde_json::Value::Object(figures));
     } else {
-        println!("{:<16} {:>9} {:>9} {:>9} {:>7} {:>6} {:>11}", "parser", "cases", "accepted", "refused", "panics", "hangs", "slowest ms");
+        println!(
+            "{:<16} {:>9} {:>9} {:>9} {:>7} {:>6} {:>11}",
+            "parser", "cases", "accepted", "refused", "panics", "hangs", "slowest ms"
+        );
         for (name, t) in &tallies {
-            println!("{name:<16} {:>9} {:>9} {:>9} {:>7} {:>6} {:>11.1}", t.cases, t.accepted, t.refused, t.panics, t.hangs, t.slowest_ms);
+            println!(
+                "{name:<16} {:>9} {:>9} {:>9} {:>7} {:>6} {:>11.1}",
+                t.cases, t.accepted, t.refused, t.panics, t.hangs, t.slowest_ms
+            );
             if let Some(input) = &t.first_panic {
                 println!("  first panicking input: {input:?}");
             }
@@ -127,18 +135,31 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
         .iter()
         .map(|id| std::fs::read(bundled.join("problems").join(id).join("problem.toml")))
         .collect::<std::io::Result<_>>()?;
-    let literals = ["{'a': 1, 'b': [1, 2.5, (3,)]}", "frozenset({1, 2})", "(1-2j)", "b'\\x00a'", "'it\\'s \\u00e9'", "set()", "[None, True, -0x1f, 1e-3]"];
-    let replies = ["Here you go:\n```python\ndef f(x):\n    return x\n```\nSUBMIT", "<code>\nprint(1)\n</code>", "```\nx = 1\n"];
+    let literals = [
+        "{'a': 1, 'b': [1, 2.5, (3,)]}",
+        "frozenset({1, 2})",
+        "(1-2j)",
+        "b'\\x00a'",
+        "'it\\'s \\u00e9'",
+        "set()",
+        "[None, True, -0x1f, 1e-3]",
+    ];
+    let replies =
+        ["Here you go:\n```python\ndef f(x):\n    return x\n```\nSUBMIT", "<code>\nprint(1)\n</code>", "```\nx = 1\n"];
     let hints = ["{\"hint\": \"Check the base case.\"}", "Look at what you return.", "{\"hint\": 3}"];
     random::write_gguf(&work.join("seed.gguf"), &Shape::TINY, 0, candle_core::quantized::GgmlDType::Q4_0)?;
     let (gguf_file, progsnap_dir) = (work.join("case.gguf"), work.join("progsnap2"));
     std::fs::create_dir_all(progsnap_dir.join("CodeStates"))?;
-    std::fs::write(progsnap_dir.join("CodeStates/CodeStates.csv"), "CodeStateID,Code\nc1,x = 1\nc2,\"def f():\n    return 2\"\n")?;
+    std::fs::write(
+        progsnap_dir.join("CodeStates/CodeStates.csv"),
+        "CodeStateID,Code\nc1,x = 1\nc2,\"def f():\n    return 2\"\n",
+    )?;
     let table = "EventID,SubjectID,ProblemID,CodeStateID,EventType,ServerTimestamp,Order,Score,X-Label,X-Row-id\n\
         1,u1,p1,c1,Submit,2021-01-01T10:00:00Z,1,0.5,logical,\"{\"\"a\"\": 1}\"\n2,u1,p1,c2,Run.Program,2021-01-01 10:05:00,2,,,x\n";
     let text = |bytes: &[u8]| std::str::from_utf8(bytes).ok().map(str::to_owned);
     let (adapter_seed, adapter_weights_seed, model_seed) = safetensors_seeds(work)?;
-    let (config_dir, weights_dir, model_file) = (work.join("adapter-config"), work.join("adapter-weights"), work.join("model.safetensors"));
+    let (config_dir, weights_dir, model_file) =
+        (work.join("adapter-config"), work.join("adapter-weights"), work.join("model.safetensors"));
     for dir in [&config_dir, &weights_dir] {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("adapter_config.json"), &adapter_seed)?;
@@ -153,7 +174,9 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
         Target {
             name: "problem-toml",
             seeds: problems,
-            parse: Box::new(move |b| text(b).is_some_and(|t| Problem::from_toml(&t, Path::new("fuzz/problem.toml")).is_ok())),
+            parse: Box::new(move |b| {
+                text(b).is_some_and(|t| Problem::from_toml(&t, Path::new("fuzz/problem.toml")).is_ok())
+            }),
         },
         Target {
             name: "python-literal",
@@ -163,7 +186,9 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
         Target {
             name: "model-reply",
             seeds: replies.iter().map(|r| r.as_bytes().to_vec()).collect(),
-            parse: Box::new(move |b| text(b).is_some_and(|t| reply::extract_code(&t).is_some() && reply::first_block(&t).is_some())),
+            parse: Box::new(move |b| {
+                text(b).is_some_and(|t| reply::extract_code(&t).is_some() && reply::first_block(&t).is_some())
+            }),
         },
         Target {
             name: "tutor-reply",
@@ -192,7 +217,9 @@ fn targets(work: &Path) -> Result<Vec<Target>> {
                 use candle_nn::var_builder::SimpleBackend;
                 std::fs::write(&model_file, b).expect("a writable temp folder");
                 MergedWeights::open(std::slice::from_ref(&model_file), None).is_ok_and(|weights| {
-                    SAFETENSORS_NAMES.iter().all(|name| weights.get_unchecked(name, candle_core::DType::F32, &candle_core::Device::Cpu).is_ok())
+                    SAFETENSORS_NAMES.iter().all(|name| {
+                        weights.get_unchecked(name, candle_core::DType::F32, &candle_core::Device::Cpu).is_ok()
+                    })
                 })
             }),
         },
@@ -225,7 +252,8 @@ const SAFETENSORS_NAMES: [&str; 3] = ["model.layers.0.self_attn.q_proj.weight", 
 /// mutations (flipped bits in the data) still load.
 fn safetensors_seeds(work: &Path) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     use candle_core::{DType, Device, Tensor};
-    let config = serde_json::json!({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "bias": "none", "target_modules": ["q_proj"]});
+    let config =
+        serde_json::json!({"peft_type": "LORA", "r": 2, "lora_alpha": 4, "bias": "none", "target_modules": ["q_proj"]});
     let module = "base_model.model.model.layers.0.self_attn.q_proj";
     let cpu = &Device::Cpu;
     let adapter = [
@@ -249,8 +277,22 @@ fn safetensors_seeds(work: &Path) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
 /// cares about put in, the input cut short, or a piece of another seed spliced in.
 fn mutate(seeds: &[Vec<u8>], rng: &mut StdRng) -> Vec<u8> {
     const TOKENS: [&[u8]; 16] = [
-        b"\"", b"'", b"{", b"}", b"[", b"]", b"(", b")", b":", b",", b"\n", b"\\", b"-99999999999999999999999", b"1e999",
-        b"\xff\xfe", b"\x00",
+        b"\"",
+        b"'",
+        b"{",
+        b"}",
+        b"[",
+        b"]",
+        b"(",
+        b")",
+        b":",
+        b",",
+        b"\n",
+        b"\\",
+        b"-99999999999999999999999",
+        b"1e999",
+        b"\xff\xfe",
+        b"\x00",
     ];
     let mut input = seeds[rng.random_range(0..seeds.len())].clone();
     for _ in 0..rng.random_range(1..=4) {

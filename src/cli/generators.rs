@@ -8,8 +8,8 @@ use anyhow::Result;
 use candle_core::Device;
 use clap::{Args, ValueEnum};
 
-use super::{Context, LimitArgs, read_rows};
 use super::output::progress_of_unknown_length;
+use super::{Context, LimitArgs, read_rows};
 use crate::BadInput;
 use crate::generate::Generator;
 use crate::generate::baseline::{CopyLast, Reference};
@@ -48,20 +48,31 @@ impl GeneratorArgs {
 
     /// The --train rows, which `generator` needs.
     fn train_rows(&self, generator: &str) -> Result<Vec<Submission>> {
-        let train = self.train.as_deref().ok_or_else(|| BadInput(format!("--generator {generator} needs --train JSONL (the rows it learns from)")))?;
+        let train = self.train.as_deref().ok_or_else(|| {
+            BadInput(format!("--generator {generator} needs --train JSONL (the rows it learns from)"))
+        })?;
         Ok(read_rows(train)?.into_iter().map(|(_, r)| r).collect())
     }
 
     /// The generator, and the local model again when it is one (so problems can be checked against its
     /// context).
     /// `limits` and `jobs` are the rollout's: the edit model grades its candidates in a sandbox of its own.
-    pub fn build(&self, ctx: &Context, rt: &tokio::runtime::Runtime, limits: &LimitArgs, jobs: usize) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
+    pub fn build(
+        &self,
+        ctx: &Context,
+        rt: &tokio::runtime::Runtime,
+        limits: &LimitArgs,
+        jobs: usize,
+    ) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
         Ok(match self.name() {
             GeneratorName::CopyLast => (Arc::new(CopyLast), None),
             GeneratorName::Reference => (Arc::new(Reference), None),
-            GeneratorName::Retrieval => (Arc::new(Retrieval::fit(&self.train_rows("retrieval")?, self.neighbours)), None),
+            GeneratorName::Retrieval => {
+                (Arc::new(Retrieval::fit(&self.train_rows("retrieval")?, self.neighbours)), None)
+            }
             GeneratorName::Edits => {
-                let model = EditModel::fit(&self.train_rows("edits")?, self.neighbours).judged_by(ctx.grader(limits, jobs)?);
+                let model =
+                    EditModel::fit(&self.train_rows("edits")?, self.neighbours).judged_by(ctx.grader(limits, jobs)?);
                 (Arc::new(model), None)
             }
             GeneratorName::Openai => {
@@ -226,27 +237,36 @@ fn local_model(ctx: &Context, args: &GeneratorArgs) -> Result<LocalModel> {
     let (source, default_name) = match (&q.gguf, &args.openai.model) {
         (Some(file), _) => {
             let beside = file.with_file_name("tokenizer.json");
-            let tokenizer = q.tokenizer.clone().unwrap_or_else(|| {
-                if beside.is_file() { beside } else { fetched_tokenizer(&ctx.runtime_dir()) }
-            });
+            let tokenizer = q
+                .tokenizer
+                .clone()
+                .unwrap_or_else(|| if beside.is_file() { beside } else { fetched_tokenizer(&ctx.runtime_dir()) });
             let name = match &q.adapter {
                 Some(adapter) => adapter.file_name(),
                 None => file.file_stem(),
             };
-            (Source::Gguf { file: file.clone(), tokenizer, adapter: q.adapter.clone() }, name.map(|s| s.to_string_lossy().into_owned()))
+            (
+                Source::Gguf { file: file.clone(), tokenizer, adapter: q.adapter.clone() },
+                name.map(|s| s.to_string_lossy().into_owned()),
+            )
         }
         (None, Some(dir)) => {
             let dir = PathBuf::from(dir);
             let name = q.adapter.as_ref().unwrap_or(&dir).file_name().map(|s| s.to_string_lossy().into_owned());
             (Source::Folder { dir, adapter: q.adapter.clone() }, name)
         }
-        (None, None) => return Err(BadInput("--generator qwen needs --model DIR (a Hugging Face folder) or --gguf FILE".into()).into()),
+        (None, None) => {
+            return Err(
+                BadInput("--generator qwen needs --model DIR (a Hugging Face folder) or --gguf FILE".into()).into()
+            );
+        }
     };
     let device = match q.device {
         DeviceName::Auto => Device::cuda_if_available(0)?,
         DeviceName::Cpu => Device::Cpu,
-        DeviceName::Cuda => Device::new_cuda(0)
-            .map_err(|e| BadInput(format!("--device cuda: {e} (build with `cargo build --release --features cuda`)")))?,
+        DeviceName::Cuda => Device::new_cuda(0).map_err(|e| {
+            BadInput(format!("--device cuda: {e} (build with `cargo build --release --features cuda`)"))
+        })?,
     };
     let s = &args.sampling;
     let overrides = SamplingOverrides {
@@ -263,4 +283,3 @@ fn local_model(ctx: &Context, args: &GeneratorArgs) -> Result<LocalModel> {
     bar.finish_and_clear();
     model
 }
-

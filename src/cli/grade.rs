@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::output::progress;
 use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
-use crate::{BadInput, jsonl};
-use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::GradeRecord;
+use crate::grade::batch::{JobMaker, grade_all};
 use crate::problems::Registry;
 use crate::text::for_terminal;
+use crate::{BadInput, jsonl};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
@@ -142,7 +142,9 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
     // A shard grades every N-th row; its manifest says which, so merge can put them back in input order.
     let positions: Vec<usize> = (0..all_rows.len()).filter(|&i| args.shard.shard.is_none_or(|s| s.owns(i))).collect();
     let rows: Vec<&SubmissionRow> = positions.iter().map(|&i| &all_rows[i]).collect();
-    let manifest = args.shard.manifest(Kind::Grade, &[input], &(&ctx.problems, &args.limits))?
+    let manifest = args
+        .shard
+        .manifest(Kind::Grade, &[input], &(&ctx.problems, &args.limits))?
         .map(|m| shard::Manifest { positions: positions.clone(), input_rows: all_rows.len(), ..m });
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
@@ -152,9 +154,15 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
         jobs.push(rt.block_on(maker.job(registry.get(&row.problem)?, row.code.clone()))?);
     }
     let bar = progress(rows.len(), "grading");
-    let records: Vec<GradeRecord> = rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
+    let records: Vec<GradeRecord> =
+        rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
     bar.finish_and_clear();
-    let results = rows.iter().zip(&records).map(|(row, record)| ResultRow { id: &row.id, problem: &row.problem, extra: &row.extra, record });
+    let results = rows.iter().zip(&records).map(|(row, record)| ResultRow {
+        id: &row.id,
+        problem: &row.problem,
+        extra: &row.extra,
+        record,
+    });
     shard::write_output(output, manifest, |out| crate::jsonl::write_rows(out, results))?;
     let mut counts = std::collections::BTreeMap::new();
     for record in &records {

@@ -41,7 +41,9 @@ pub fn run(args: MergeArgs) -> Result<ExitCode> {
     match kind {
         Kind::Grade | Kind::Metrics => {
             let lines = by_position(&shards)?;
-            shard::write_output(&args.output, None, |out| Ok(lines.iter().try_for_each(|line| out.write_all(line))?))?;
+            shard::write_output(&args.output, None, |out| {
+                Ok(lines.iter().try_for_each(|line| out.write_all(line))?)
+            })?;
         }
         Kind::Rollout => {
             let mut all = Vec::new();
@@ -51,7 +53,9 @@ pub fn run(args: MergeArgs) -> Result<ExitCode> {
             // One sort of every row finds a row two shards both wrote.
             let lines = crate::rollout::output::lines_in_key_order(&all, &args.output)
                 .map_err(|e| BadInput(format!("{} (the shards overlap)", e.0)))?;
-            shard::write_output(&args.output, None, |out| Ok(lines.iter().try_for_each(|(_, line)| out.write_all(line))?))?;
+            shard::write_output(&args.output, None, |out| {
+                Ok(lines.iter().try_for_each(|(_, line)| out.write_all(line))?)
+            })?;
         }
         Kind::Score => super::score::merge(&shards, &args.output)?,
     }
@@ -78,16 +82,26 @@ fn read_shards(paths: &[PathBuf]) -> Result<Vec<ShardFile>, BadInput> {
                 None
             };
             if let Some(why) = differs {
-                return Err(BadInput(format!("{}: not a shard of the same run as {}: {why}", path.display(), first.path.display())));
+                return Err(BadInput(format!(
+                    "{}: not a shard of the same run as {}: {why}",
+                    path.display(),
+                    first.path.display()
+                )));
             }
         }
         if let Some(other) = by_index.get(&file.manifest.shard.index) {
-            return Err(BadInput(format!("{}: shard {} again (also {})", path.display(), file.manifest.shard, other.path.display())));
+            return Err(BadInput(format!(
+                "{}: shard {} again (also {})",
+                path.display(),
+                file.manifest.shard,
+                other.path.display()
+            )));
         }
         by_index.insert(file.manifest.shard.index, file);
     }
     let count = by_index.values().next().expect("clap requires a shard").manifest.shard.count;
-    let missing: Vec<String> = (1..=count).filter(|k| !by_index.contains_key(k)).map(|k| format!("{k}/{count}")).collect();
+    let missing: Vec<String> =
+        (1..=count).filter(|k| !by_index.contains_key(k)).map(|k| format!("{k}/{count}")).collect();
     if !missing.is_empty() {
         return Err(BadInput(format!("shard {} missing (got {} of {count})", missing.join(", "), by_index.len())));
     }
@@ -97,15 +111,29 @@ fn read_shards(paths: &[PathBuf]) -> Result<Vec<ShardFile>, BadInput> {
 fn read_shard(path: &Path) -> Result<ShardFile, BadInput> {
     let manifest_path = shard::manifest_path(path);
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-        BadInput(format!("{}: no shard manifest {} ({e}): not a --shard output, or its run has not finished", path.display(), manifest_path.display()))
+        BadInput(format!(
+            "{}: no shard manifest {} ({e}): not a --shard output, or its run has not finished",
+            path.display(),
+            manifest_path.display()
+        ))
     })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| BadInput(format!("{}:{}: not a shard manifest: {e}", manifest_path.display(), e.line())))?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|e| BadInput(format!("{}:{}: not a shard manifest: {e}", manifest_path.display(), e.line())))?;
     if manifest.studentsim_shard != shard::FORMAT {
-        return Err(BadInput(format!("{}: shard format {}, this studentsim reads {}", manifest_path.display(), manifest.studentsim_shard, shard::FORMAT)));
+        return Err(BadInput(format!(
+            "{}: shard format {}, this studentsim reads {}",
+            manifest_path.display(),
+            manifest.studentsim_shard,
+            shard::FORMAT
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
     if shard::sha256_hex(&bytes) != manifest.output_sha256 {
-        return Err(BadInput(format!("{}: changed since its shard finished (sha256 differs from {})", path.display(), manifest_path.display())));
+        return Err(BadInput(format!(
+            "{}: changed since its shard finished (sha256 differs from {})",
+            path.display(),
+            manifest_path.display()
+        )));
     }
     Ok(ShardFile { path: path.to_owned(), manifest, bytes })
 }
@@ -118,13 +146,26 @@ fn by_position(shards: &[ShardFile]) -> Result<Vec<&[u8]>, BadInput> {
         let own: Vec<&[u8]> = s.bytes.split_inclusive(|&b| b == b'\n').collect();
         let positions = &s.manifest.positions;
         if own.len() != positions.len() {
-            return Err(BadInput(format!("{}: {} rows, its manifest lists {}", s.path.display(), own.len(), positions.len())));
+            return Err(BadInput(format!(
+                "{}: {} rows, its manifest lists {}",
+                s.path.display(),
+                own.len(),
+                positions.len()
+            )));
         }
         for (&at, line) in positions.iter().zip(own) {
             match lines.get_mut(at) {
                 Some(slot @ None) => *slot = Some(line),
-                Some(Some(_)) => return Err(BadInput(format!("{}: input row {} is in two shards", s.path.display(), at + 1))),
-                None => return Err(BadInput(format!("{}: input row {} is past the input's {rows} rows", s.path.display(), at + 1))),
+                Some(Some(_)) => {
+                    return Err(BadInput(format!("{}: input row {} is in two shards", s.path.display(), at + 1)));
+                }
+                None => {
+                    return Err(BadInput(format!(
+                        "{}: input row {} is past the input's {rows} rows",
+                        s.path.display(),
+                        at + 1
+                    )));
+                }
             }
         }
     }

@@ -10,10 +10,10 @@ use serde::Serialize;
 use super::output::progress;
 use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, Pep8EngineArgs, default_jobs, tokio_runtime};
+use crate::BadInput;
 use crate::metrics::edit_distance;
 use crate::metrics::style::{Style, styles_parallel};
 use crate::trajectory::{self, Submission};
-use crate::BadInput;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Each output row is the input row plus: lines, chars, ast_depth, ast_width, ast_nodes, pep8, \
@@ -47,7 +47,8 @@ struct Row<'a> {
 
 /// The columns this command adds; an input row's own fields of these names (a metrics file read again) are
 /// replaced, not written twice.
-const WRITTEN: [&str; 8] = ["lines", "chars", "ast_depth", "ast_width", "ast_nodes", "pep8", "pep8_wrapped", "edit_distance"];
+const WRITTEN: [&str; 8] =
+    ["lines", "chars", "ast_depth", "ast_width", "ast_nodes", "pep8", "pep8_wrapped", "edit_distance"];
 
 pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let mut rows = trajectory::read(&args.input)?;
@@ -60,14 +61,20 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     // A shard takes whole streams (edit distances stay within one), and writes its rows in input order.
     let positions: Vec<usize> = match args.shard.shard {
         Some(s) => {
-            let mut mine: Vec<usize> =
-                trajectory::streams(&rows).into_values().enumerate().filter(|(j, _)| s.owns(*j)).flat_map(|(_, indices)| indices).collect();
+            let mut mine: Vec<usize> = trajectory::streams(&rows)
+                .into_values()
+                .enumerate()
+                .filter(|(j, _)| s.owns(*j))
+                .flat_map(|(_, indices)| indices)
+                .collect();
             mine.sort_unstable();
             mine
         }
         None => (0..rows.len()).collect(),
     };
-    let manifest = args.shard.manifest(Kind::Metrics, &[&args.input], &(&args.pep8_engine, &args.limits))?
+    let manifest = args
+        .shard
+        .manifest(Kind::Metrics, &[&args.input], &(&args.pep8_engine, &args.limits))?
         .map(|m| shard::Manifest { positions: positions.clone(), input_rows: rows.len(), ..m });
     let all_rows = rows.len();
     let rows: Vec<Submission> = match args.shard.shard {
@@ -77,7 +84,14 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let codes: Vec<&str> = rows.iter().map(|r| r.code.as_str()).collect();
     let bar = progress(codes.len(), "style features");
-    let features = styles_parallel(tokio_runtime(args.jobs)?.handle(), &grader, &codes, args.pep8_engine.pep8_engine, args.jobs, &bar)?;
+    let features = styles_parallel(
+        tokio_runtime(args.jobs)?.handle(),
+        &grader,
+        &codes,
+        args.pep8_engine.pep8_engine,
+        args.jobs,
+        &bar,
+    )?;
     bar.finish_and_clear();
     let mut edits = vec![0; rows.len()];
     for indices in trajectory::streams(&rows).values() {
@@ -85,7 +99,11 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
             edits[pair[1]] = edit_distance(&rows[pair[0]].code, &rows[pair[1]].code);
         }
     }
-    let out_rows = rows.iter().zip(features).zip(edits).map(|((submission, style), edit_distance)| Row { submission, style, edit_distance });
+    let out_rows = rows.iter().zip(features).zip(edits).map(|((submission, style), edit_distance)| Row {
+        submission,
+        style,
+        edit_distance,
+    });
     shard::write_output(&args.output, manifest, |out| crate::jsonl::write_rows(out, out_rows))?;
     let of = args.shard.shard.map(|s| format!(" (shard {s} of {all_rows})")).unwrap_or_default();
     eprintln!("{} rows{of} -> {}", rows.len(), args.output.display());

@@ -5,9 +5,10 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod generators;
-mod machine;
 mod grade;
+mod machine;
 mod merge;
 mod metrics;
 mod output;
@@ -15,9 +16,8 @@ mod problems;
 mod rollout;
 mod score;
 mod serve;
-mod fuzz;
-mod stress;
 mod shard;
+mod stress;
 mod train;
 mod trajectories;
 
@@ -31,10 +31,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::BadInput;
 use crate::grade::{GradeLimits, Grader};
-use crate::text::for_terminal;
 use crate::metrics::style::Pep8Engine;
 use crate::problems::Registry;
 use crate::sandbox::{Limits, Runtime, RuntimeMissing};
+use crate::text::for_terminal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -280,7 +280,8 @@ fn run_own(args: &[&str]) -> Result<()> {
 
 fn parse_own(args: &[&str]) -> Result<Cli> {
     use anyhow::Context as _;
-    Cli::try_parse_from(std::iter::once("studentsim").chain(args.iter().copied())).context("studentsim's own command line")
+    Cli::try_parse_from(std::iter::once("studentsim").chain(args.iter().copied()))
+        .context("studentsim's own command line")
 }
 
 /// `path` as text for a command line.

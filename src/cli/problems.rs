@@ -9,8 +9,8 @@ use clap::Subcommand;
 
 use super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
-use crate::jsonl::write_atomically;
 use crate::grade::{Grader, Label, calibrate};
+use crate::jsonl::write_atomically;
 use crate::problems::{MANIFEST, Problem, is_valid_id, refactory};
 
 #[derive(Debug, Subcommand)]
@@ -135,7 +135,9 @@ fn check(ctx: &Context, ids: &[String], calibrate: bool, limits: &LimitArgs) -> 
         match rt.block_on(check_one(&grader, problem, calibrate)) {
             Ok(checked) => {
                 let suggested = calibrate::suggested_limit(checked.slowest, ceiling);
-                let set = problem.example_timeout().map_or_else(|| "none".to_owned(), |d| format!("{:.3} s", d.as_secs_f64()));
+                let set = problem
+                    .example_timeout()
+                    .map_or_else(|| "none".to_owned(), |d| format!("{:.3} s", d.as_secs_f64()));
                 println!(
                     "ok    {:<24} {} examples; slowest {:.1} ms; suggested limit {:.3} s (set: {set})",
                     problem.id,
@@ -205,9 +207,11 @@ fn write_example_timeout(path: &std::path::Path, limit: Duration) -> Result<()> 
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut document: toml_edit::DocumentMut =
         text.parse().map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-    let limits = document.entry("limits").or_insert_with(toml_edit::table).as_table_mut().ok_or_else(|| {
-        BadInput(format!("{}: `limits` is not a table", path.display()))
-    })?;
+    let limits = document
+        .entry("limits")
+        .or_insert_with(toml_edit::table)
+        .as_table_mut()
+        .ok_or_else(|| BadInput(format!("{}: `limits` is not a table", path.display())))?;
     limits["example_timeout"] = toml_edit::value(limit.as_secs_f64());
     let updated = document.to_string();
     write_atomically(path, |out| Ok(out.write_all(updated.as_bytes())?))

@@ -8,19 +8,19 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::builder::TypedValueParser as _;
-use jiff::SignedDuration;
 use clap::{Args, Subcommand};
+use jiff::SignedDuration;
 
 use super::generators::GeneratorArgs;
 use super::output::progress_of_unknown_length;
 use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, default_jobs, read_rows, registry_problems, tokio_runtime};
+use crate::BadInput;
 use crate::generate::Request;
 use crate::rollout::output::ResumableOutput;
 use crate::rollout::tutor::{CommandTutor, HttpTutor, Tutor};
 use crate::rollout::{self, Prepared, Rollout, ShownFeedback, StreamOptions};
 use crate::trajectory::Submission;
-use crate::BadInput;
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
@@ -125,7 +125,11 @@ impl TutorArgs {
     /// The one tutor of a rollout, if any.
     pub fn build(&self) -> Result<Option<Arc<dyn Tutor>>> {
         if self.tutor_url.len() > 1 {
-            return Err(BadInput(format!("--tutor-url given {} times: a rollout has one tutor (stress-tutor compares several)", self.tutor_url.len())).into());
+            return Err(BadInput(format!(
+                "--tutor-url given {} times: a rollout has one tutor (stress-tutor compares several)",
+                self.tutor_url.len()
+            ))
+            .into());
         }
         Ok(self.build_all()?.into_iter().next().map(|(_, tutor)| tutor))
     }
@@ -137,7 +141,10 @@ impl TutorArgs {
         if let Some(command) = &self.tutor {
             return Ok(vec![(command.clone(), Arc::new(CommandTutor { command: command.clone(), timeout }))]);
         }
-        self.tutor_url.iter().map(|url| Ok((url.clone(), Arc::new(HttpTutor::new(url, timeout)?) as Arc<dyn Tutor>))).collect()
+        self.tutor_url
+            .iter()
+            .map(|url| Ok((url.clone(), Arc::new(HttpTutor::new(url, timeout)?) as Arc<dyn Tutor>)))
+            .collect()
     }
 }
 
@@ -158,8 +165,11 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
             Some(k) => format!("stream max={} interval={} history={k} {:?}", a.max_attempts, a.interval, a.tutor),
         },
     };
-    let manifest =
-        args.shard.manifest(Kind::Rollout, &[&args.input], &(settings, &ctx.problems, &args.generator, args.seed, &args.limits))?;
+    let manifest = args.shard.manifest(
+        Kind::Rollout,
+        &[&args.input],
+        &(settings, &ctx.problems, &args.generator, args.seed, &args.limits),
+    )?;
     let (rollout, rows, rt) = prepare(ctx, args)?;
     let out = Arc::new(ResumableOutput::open(&args.out)?);
     if out.done() > 0 {
@@ -212,7 +222,8 @@ pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<
     let rt = tokio_runtime(args.jobs)?;
     let (generator, local) = args.generator.build(ctx, &rt, &args.limits, args.jobs)?;
     let registry = ctx.registry()?;
-    let found = registry_problems(ctx, &registry, &args.input, rows.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?;
+    let found =
+        registry_problems(ctx, &registry, &args.input, rows.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let mut problems = HashMap::new();
     for (id, problem) in found {
@@ -220,7 +231,8 @@ pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<
         if let Some(model) = &local {
             model.check_fits(&Request::bare(Arc::clone(&problem)))?;
         }
-        let tests = rt.block_on(grader.problem_tests(&problem)).with_context(|| format!("reading the tests of {id}"))?;
+        let tests =
+            rt.block_on(grader.problem_tests(&problem)).with_context(|| format!("reading the tests of {id}"))?;
         problems.insert(id, Prepared { problem, tests: Arc::new(tests) });
     }
     let rows: Vec<Submission> = rows.into_iter().map(|(_, r)| r).collect();

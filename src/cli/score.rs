@@ -78,7 +78,9 @@ struct Input {
 fn read_set(path: &Path) -> Result<Input, BadInput> {
     let mut rows = crate::trajectory::read_numbered(path)?;
     // Rollouts write rows as they finish; one order makes every sum, and so the report, the same to the bit.
-    rows.sort_by(|(_, a), (_, b)| (&a.student, &a.problem, a.time, a.attempt).cmp(&(&b.student, &b.problem, b.time, b.attempt)));
+    rows.sort_by(|(_, a), (_, b)| {
+        (&a.student, &a.problem, a.time, a.attempt).cmp(&(&b.student, &b.problem, b.time, b.attempt))
+    });
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows; every set needs at least one submission", path.display())));
     }
@@ -103,7 +105,9 @@ impl std::str::FromStr for SimArg {
 
     fn from_str(arg: &str) -> Result<Self, Self::Err> {
         Ok(match arg.split_once('=') {
-            Some((name, path)) if !name.is_empty() && !name.contains('/') => Self { name: Some(name.to_owned()), path: path.into() },
+            Some((name, path)) if !name.is_empty() && !name.contains('/') => {
+                Self { name: Some(name.to_owned()), path: path.into() }
+            }
             _ => Self { name: None, path: arg.into() },
         })
     }
@@ -186,7 +190,11 @@ fn cache_dir(args: &ScoreArgs) -> PathBuf {
 }
 
 /// [`write_report`], with the grades and vectors of score shards (`pre`) instead of grading and embedding.
-fn write_report_with(ctx: &Context, args: &ScoreArgs, pre: Option<&shards::Precomputed>) -> Result<(score::Report, String)> {
+fn write_report_with(
+    ctx: &Context,
+    args: &ScoreArgs,
+    pre: Option<&shards::Precomputed>,
+) -> Result<(score::Report, String)> {
     let (real, sims) = read_inputs(args)?;
     let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
     let embedder = load_embedder(args)?;
@@ -199,7 +207,8 @@ fn write_report_with(ctx: &Context, args: &ScoreArgs, pre: Option<&shards::Preco
     };
     let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
     let bar = progress(codes.len(), "style features");
-    let mut styles = styles_parallel(rt.handle(), &grader, &codes, args.pep8_engine.pep8_engine, args.jobs, &bar)?.into_iter();
+    let mut styles =
+        styles_parallel(rt.handle(), &grader, &codes, args.pep8_engine.pep8_engine, args.jobs, &bar)?.into_iter();
     bar.finish_and_clear();
 
     let mut cache = EmbeddingCache::open(&cache_dir(args), embedder.id())?;
@@ -210,7 +219,8 @@ fn write_report_with(ctx: &Context, args: &ScoreArgs, pre: Option<&shards::Preco
     }
     let bar = progress(codes.len(), "embeddings");
     let mut vectors =
-        embed::embed_cached(embedder.as_ref(), &mut cache, &codes, EMBED_BATCH, |done| bar.set_position(done as u64))?.into_iter();
+        embed::embed_cached(embedder.as_ref(), &mut cache, &codes, EMBED_BATCH, |done| bar.set_position(done as u64))?
+            .into_iter();
     bar.finish_and_clear();
 
     let mut scored: Vec<ScoredSet> = inputs
@@ -233,7 +243,8 @@ fn write_report_with(ctx: &Context, args: &ScoreArgs, pre: Option<&shards::Preco
     let report = score::evaluate(&real_set, &scored, &options);
 
     let sim_names: Vec<String> = scored.iter().map(|s| s.name.clone()).collect();
-    let provenance = score::report::Provenance { real: &real.path.display().to_string(), sims: &sim_names, embedder: embedder.id() };
+    let provenance =
+        score::report::Provenance { real: &real.path.display().to_string(), sims: &sim_names, embedder: embedder.id() };
     let markdown = score::report::markdown(&report, &provenance);
     let metrics_json = serde_json::to_string_pretty(&report)? + "\n";
     let figures = score::plots::figures(&report)?;
@@ -252,7 +263,8 @@ type Grades = (Vec<Vec<Label>>, Vec<Vec<f64>>);
 
 /// Each row's own label and pass rate, where it has both (a row without either gets `compile` and 0 until graded).
 fn own_grades(inputs: &[&Input]) -> Grades {
-    let labels = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.label.unwrap_or(Label::Compile)).collect()).collect();
+    let labels =
+        inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.label.unwrap_or(Label::Compile)).collect()).collect();
     let pass_rates = inputs.iter().map(|s| s.rows.iter().map(|(_, r)| r.pass_rate.unwrap_or(0.0)).collect()).collect();
     (labels, pass_rates)
 }
@@ -267,27 +279,36 @@ fn grade_todo(inputs: &[&Input]) -> Vec<(usize, usize)> {
     inputs
         .iter()
         .enumerate()
-        .flat_map(|(s, input)| input.rows.iter().enumerate().filter(|(_, (_, r))| needs_grade(r)).map(move |(i, _)| (s, i)))
+        .flat_map(|(s, input)| {
+            input.rows.iter().enumerate().filter(|(_, (_, r))| needs_grade(r)).map(move |(i, _)| (s, i))
+        })
         .collect()
 }
 
 /// The registry's problem for each row of `todo`.
-fn todo_problems<'r>(ctx: &Context, registry: &'r Registry, inputs: &[&Input], todo: &[(usize, usize)]) -> Result<HashMap<String, &'r Problem>> {
+fn todo_problems<'r>(
+    ctx: &Context,
+    registry: &'r Registry,
+    inputs: &[&Input],
+    todo: &[(usize, usize)],
+) -> Result<HashMap<String, &'r Problem>> {
     let mut problems = HashMap::new();
     for (s, input) in inputs.iter().enumerate() {
-        let rows = todo.iter().filter(|&&(t, _)| t == s).map(|&(_, i)| (input.rows[i].0, input.rows[i].1.problem.as_str()));
-        problems.extend(registry_problems(ctx, registry, &input.path, rows, "rows without a label are graded against it; ")?);
+        let rows =
+            todo.iter().filter(|&&(t, _)| t == s).map(|&(_, i)| (input.rows[i].0, input.rows[i].1.problem.as_str()));
+        problems.extend(registry_problems(
+            ctx,
+            registry,
+            &input.path,
+            rows,
+            "rows without a label are graded against it; ",
+        )?);
     }
     Ok(problems)
 }
 
 /// Labels and pass rates of every row: the row's own when it has both, else a fresh grade.
-async fn grade_missing(
-    ctx: &Context,
-    grader: &Arc<Grader>,
-    inputs: &[&Input],
-    jobs: usize,
-) -> Result<Grades> {
+async fn grade_missing(ctx: &Context, grader: &Arc<Grader>, inputs: &[&Input], jobs: usize) -> Result<Grades> {
     let (mut labels, mut pass_rates) = own_grades(inputs);
     let todo = grade_todo(inputs);
     if todo.is_empty() {
@@ -299,7 +320,12 @@ async fn grade_missing(
     let mut jobs_list = Vec::with_capacity(todo.len());
     for &(s, i) in &todo {
         let row = &inputs[s].rows[i].1;
-        jobs_list.push(maker.job(problems[&row.problem], row.code.clone()).await.with_context(|| format!("preparing the tests of {}", row.problem))?);
+        jobs_list.push(
+            maker
+                .job(problems[&row.problem], row.code.clone())
+                .await
+                .with_context(|| format!("preparing the tests of {}", row.problem))?,
+        );
     }
     let bar = progress(jobs_list.len(), "grading");
     let graded = grade_all(grader.clone(), jobs_list, jobs, &bar).await;
@@ -318,7 +344,10 @@ fn grades_from_shards(inputs: &[&Input], pre: &shards::Precomputed) -> Result<Gr
         for (i, (line, row)) in input.rows.iter().enumerate() {
             if needs_grade(row) {
                 let &(label, pass_rate) = pre.grades.get(&(s, i)).ok_or_else(|| {
-                    BadInput(format!("{}:{line}: no shard graded this row (were the shards made from this file?)", input.path.display()))
+                    BadInput(format!(
+                        "{}:{line}: no shard graded this row (were the shards made from this file?)",
+                        input.path.display()
+                    ))
                 })?;
                 labels[s][i] = label;
                 pass_rates[s][i] = pass_rate;

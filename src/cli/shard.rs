@@ -33,8 +33,10 @@ impl FromStr for Shard {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let (index, count) = text.split_once('/').ok_or_else(|| format!("{text:?} is not K/N (e.g. 1/3, or auto/3)"))?;
-        let count: u32 = count.parse().ok().filter(|&n| n >= 1).ok_or_else(|| format!("{count:?} is not a shard count ≥ 1"))?;
+        let (index, count) =
+            text.split_once('/').ok_or_else(|| format!("{text:?} is not K/N (e.g. 1/3, or auto/3)"))?;
+        let count: u32 =
+            count.parse().ok().filter(|&n| n >= 1).ok_or_else(|| format!("{count:?} is not a shard count ≥ 1"))?;
         let index = if index == "auto" {
             index_from_env(&|name| std::env::var(name).ok())?
         } else {
@@ -49,14 +51,19 @@ impl FromStr for Shard {
 
 /// The 1-based shard index a cluster scheduler gave this process.
 fn index_from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<u32, String> {
-    let number = |name: &str, value: String| value.trim().parse::<u32>().map_err(|_| format!("${name}={value:?} is not a number"));
+    let number = |name: &str, value: String| {
+        value.trim().parse::<u32>().map_err(|_| format!("${name}={value:?} is not a number"))
+    };
     if let Some(value) = var(K8S_INDEX) {
         return Ok(number(K8S_INDEX, value)? + 1);
     }
     if let Some(value) = var(SLURM_INDEX) {
         let id = number(SLURM_INDEX, value)?;
         let min = var(SLURM_MIN).map(|v| number(SLURM_MIN, v)).transpose()?.unwrap_or(0);
-        return id.checked_sub(min).map(|i| i + 1).ok_or_else(|| format!("${SLURM_INDEX}={id} is below ${SLURM_MIN}={min}"));
+        return id
+            .checked_sub(min)
+            .map(|i| i + 1)
+            .ok_or_else(|| format!("${SLURM_INDEX}={id} is below ${SLURM_MIN}={min}"));
     }
     Err(format!("auto: neither ${K8S_INDEX} (a Kubernetes Indexed Job) nor ${SLURM_INDEX} (a Slurm array job) is set"))
 }
@@ -189,7 +196,10 @@ impl std::io::Write for Hashing<'_> {
 }
 
 /// The (student, problem) streams of `rows` that are `shard`'s.
-pub fn owned_streams(rows: &[crate::trajectory::Submission], shard: Shard) -> std::collections::BTreeSet<(String, String)> {
+pub fn owned_streams(
+    rows: &[crate::trajectory::Submission],
+    shard: Shard,
+) -> std::collections::BTreeSet<(String, String)> {
     crate::trajectory::streams(rows)
         .into_keys()
         .enumerate()
@@ -210,7 +220,12 @@ pub struct ShardArgs {
 
 impl ShardArgs {
     /// The start of this shard's manifest, for a command whose output follows from `settings` and `inputs`.
-    pub fn manifest(&self, kind: Kind, inputs: &[&Path], settings: &impl std::fmt::Debug) -> Result<Option<Manifest>, BadInput> {
+    pub fn manifest(
+        &self,
+        kind: Kind,
+        inputs: &[&Path],
+        settings: &impl std::fmt::Debug,
+    ) -> Result<Option<Manifest>, BadInput> {
         let Some(shard) = self.shard else { return Ok(None) };
         Ok(Some(Manifest {
             studentsim_shard: FORMAT,

@@ -11,9 +11,9 @@ use clap::Args;
 use jiff::SignedDuration;
 use serde::Serialize;
 
+use super::Context;
 use super::output::progress_of_unknown_length;
 use super::rollout::{CommonArgs, TutorArgs, prepare};
-use super::Context;
 use crate::generate::BoxFuture;
 use crate::generate::reply::extract_code;
 use crate::rollout::output::ResumableOutput;
@@ -70,7 +70,12 @@ impl Tutor for Measured {
             let result = self.inner.hint(state).await;
             let outcome = result.as_ref().map(Clone::clone).map_err(|e| format!("{e:#}"));
             let timed_out = result.as_ref().is_err_and(|e| e.downcast_ref::<TutorTimeout>().is_some());
-            self.calls.lock().expect("not poisoned").push(Call { problem, latency: start.elapsed(), outcome, timed_out });
+            self.calls.lock().expect("not poisoned").push(Call {
+                problem,
+                latency: start.elapsed(),
+                outcome,
+                timed_out,
+            });
             result
         })
     }
@@ -104,16 +109,28 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
     if let Some(shard) = args.common.shard.shard {
-        return Err(BadInput(format!("--shard {shard}: stress-tutor measures tutors under one load; it is not sharded")).into());
+        return Err(BadInput(format!(
+            "--shard {shard}: stress-tutor measures tutors under one load; it is not sharded"
+        ))
+        .into());
     }
     let tutors = args.tutor.build_all()?;
     if tutors.is_empty() {
-        return Err(BadInput("stress-tutor needs --tutor CMD or --tutor-url URL (repeat --tutor-url to compare tutors)".into()).into());
+        return Err(BadInput(
+            "stress-tutor needs --tutor CMD or --tutor-url URL (repeat --tutor-url to compare tutors)".into(),
+        )
+        .into());
     }
     // One output file per tutor: --out itself for one, --out with `.tutorN` before its extension for several.
-    let outs: Vec<PathBuf> = (1..=tutors.len()).map(|n| if tutors.len() == 1 { args.common.out.clone() } else { numbered(&args.common.out, n) }).collect();
+    let outs: Vec<PathBuf> = (1..=tutors.len())
+        .map(|n| if tutors.len() == 1 { args.common.out.clone() } else { numbered(&args.common.out, n) })
+        .collect();
     if let Some(existing) = outs.iter().find(|p| p.exists()) {
-        return Err(BadInput(format!("{}: already exists; a stress run writes its rows to a new file", existing.display())).into());
+        return Err(BadInput(format!(
+            "{}: already exists; a stress run writes its rows to a new file",
+            existing.display()
+        ))
+        .into());
     }
     // Repeat the input's streams as new students until there are enough.
     let source: Vec<_> = jsonl::read::<crate::trajectory::Submission>(&args.common.input)?;
@@ -123,11 +140,13 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
     let input = scratch.path().join("students.jsonl");
     jsonl::write(
         &input,
-        (0..copies).flat_map(|c| source.iter().map(move |(_, r)| {
-            let mut r = r.clone();
-            r.student = format!("{}-{c}", r.student);
-            r
-        })),
+        (0..copies).flat_map(|c| {
+            source.iter().map(move |(_, r)| {
+                let mut r = r.clone();
+                r.student = format!("{}-{c}", r.student);
+                r
+            })
+        }),
     )?;
     args.common.input = input;
     let (rollout, rows, rt) = prepare(ctx, &args.common)?;
@@ -140,7 +159,12 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
             println!("{students} simulated students, {} tutor calls in {:.1} s", figures.calls, wall.as_secs_f64());
         }
         if outs.len() > 1 {
-            println!("\ntutor {name} ({} calls in {:.1} s, rows in {})", figures.calls, wall.as_secs_f64(), out.display());
+            println!(
+                "\ntutor {name} ({} calls in {:.1} s, rows in {})",
+                figures.calls,
+                wall.as_secs_f64(),
+                out.display()
+            );
         }
         print_figures(&figures, args.leak_similarity);
         all.push((name, figures));
@@ -150,7 +174,8 @@ pub fn run(ctx: &Context, mut args: StressArgs) -> Result<ExitCode> {
             if all.len() == 1 {
                 return Ok(serde_json::to_writer_pretty(w, &all[0].1)?);
             }
-            let tutors: Vec<_> = all.iter().map(|(name, figures)| serde_json::json!({"tutor": name, "figures": figures})).collect();
+            let tutors: Vec<_> =
+                all.iter().map(|(name, figures)| serde_json::json!({"tutor": name, "figures": figures})).collect();
             Ok(serde_json::to_writer_pretty(w, &serde_json::json!({ "students": students, "tutors": tutors }))?)
         })?;
     }

@@ -199,7 +199,11 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<ExitCode> {
         return Err(BadInput("--max-rows and --max-tokens must be above 0".into()).into());
     }
     if args.optimizer.micro_batch == 0 || args.optimizer.batch % args.optimizer.micro_batch != 0 {
-        return Err(BadInput(format!("--batch {} is not a multiple of --micro-batch {}", args.optimizer.batch, args.optimizer.micro_batch)).into());
+        return Err(BadInput(format!(
+            "--batch {} is not a multiple of --micro-batch {}",
+            args.optimizer.batch, args.optimizer.micro_batch
+        ))
+        .into());
     }
     let tokenizer_path = match base_given.as_deref().filter(|b| b.is_dir()).map(|b| b.join("tokenizer.json")) {
         Some(own) if own.is_file() => own,
@@ -210,7 +214,11 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<ExitCode> {
 
     let rows = args.rows.rows(ctx)?;
     if rows.is_empty() {
-        return Err(BadInput(format!("{}: no fine-tuning rows (no stream has a row on a registered problem)", args.rows.input.display())).into());
+        return Err(BadInput(format!(
+            "{}: no fine-tuning rows (no stream has a row on a registered problem)",
+            args.rows.input.display()
+        ))
+        .into());
     }
     let encoded: Vec<EncodedRow> = rows.iter().map(|r| EncodedRow::new(&tokenizer, r)).collect::<Result<_>>()?;
     let lengths: Vec<usize> = encoded.iter().map(|e| e.input_ids.len()).collect();
@@ -222,7 +230,11 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<ExitCode> {
     };
     let kept = sample_streams(&rows, &lengths, &budget);
     if kept.is_empty() {
-        return Err(BadInput(format!("no whole stream fits the budget (--max-rows {:?}, --max-tokens {:?}, --max-row-tokens {:?})", budget.max_rows, budget.max_tokens, budget.max_row_tokens)).into());
+        return Err(BadInput(format!(
+            "no whole stream fits the budget (--max-rows {:?}, --max-tokens {:?}, --max-row-tokens {:?})",
+            budget.max_rows, budget.max_tokens, budget.max_row_tokens
+        ))
+        .into());
     }
     if let Some(&long) = kept.iter().find(|&&i| lengths[i] > args.budget.max_length) {
         let r = &rows[long];
@@ -291,7 +303,8 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<ExitCode> {
 
     let tokens: usize = kept.iter().map(|&i| lengths[i]).sum();
     let completion_tokens: usize = kept.iter().map(|&i| encoded[i].completion_tokens()).sum();
-    let streams: std::collections::BTreeSet<(&str, &str)> = kept.iter().map(|&i| (rows[i].student.as_str(), rows[i].problem.as_str())).collect();
+    let streams: std::collections::BTreeSet<(&str, &str)> =
+        kept.iter().map(|&i| (rows[i].student.as_str(), rows[i].problem.as_str())).collect();
     let card = json!({
         "adapter": out,
         "base": base,
@@ -360,7 +373,8 @@ fn claim_out(out: &Path, job: &Job) -> Result<()> {
     let job_file = out.join("job.json");
     match std::fs::read_to_string(&job_file) {
         Ok(text) => {
-            let earlier: Job = serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", job_file.display())))?;
+            let earlier: Job =
+                serde_json::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", job_file.display())))?;
             if !earlier.same_run(job) {
                 return Err(BadInput(format!(
                     "{}: holds a training run with other rows or settings; choose another --out or remove it",
@@ -372,7 +386,9 @@ fn claim_out(out: &Path, job: &Job) -> Result<()> {
         }
         Err(_) => {
             if std::fs::read_dir(out)?.next().is_some() {
-                return Err(BadInput(format!("{}: not empty and not a training run of studentsim's", out.display())).into());
+                return Err(
+                    BadInput(format!("{}: not empty and not a training run of studentsim's", out.display())).into()
+                );
             }
         }
     }
@@ -382,7 +398,10 @@ fn claim_out(out: &Path, job: &Job) -> Result<()> {
 /// The training environment's python, made once by runtimes/train-venv.sh.
 fn train_python() -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/train-venv.sh");
-    let out = Command::new(&script).stderr(Stdio::inherit()).output().with_context(|| format!("running {}", script.display()))?;
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
     if !out.status.success() {
         bail!("{} failed ({})", script.display(), out.status);
     }
@@ -413,7 +432,8 @@ fn dequantized(ctx: &Context, gguf: &Path, python: Option<&Path>) -> Result<Path
     let job = json!({ "mode": "dequantize", "gguf": gguf.canonicalize()?, "out": dir });
     run_script(&python, &job, &dir.with_file_name(format!("{stem}.log")))?;
     Config::read(&dir.join("config.json"))?;
-    std::fs::copy(fetched_tokenizer(&ctx.runtime_dir()), dir.join("tokenizer.json")).context("copying the tokenizer beside it")?;
+    std::fs::copy(fetched_tokenizer(&ctx.runtime_dir()), dir.join("tokenizer.json"))
+        .context("copying the tokenizer beside it")?;
     Ok(dir)
 }
 
@@ -436,7 +456,9 @@ fn run_script(python: &Path, job: &impl Serialize, log: &Path) -> Result<serde_j
     drop(stdin);
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("training [{bar:30}] step {pos}/{len} {msg} eta {eta}").expect("a valid template").progress_chars("=> "),
+        ProgressStyle::with_template("training [{bar:30}] step {pos}/{len} {msg} eta {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
     );
     let mut done = None;
     for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
@@ -446,14 +468,20 @@ fn run_script(python: &Path, job: &impl Serialize, log: &Path) -> Result<serde_j
                 bar.set_length(total_steps);
                 bar.set_position(step);
                 bar.reset_eta();
-                bar.println(format!("training {trainable} of {parameters} parameters, {total_steps} steps (from step {step})"));
+                bar.println(format!(
+                    "training {trainable} of {parameters} parameters, {total_steps} steps (from step {step})"
+                ));
             }
             Ok(Event::Log { step, loss }) => {
                 bar.set_position(step);
                 bar.set_message(format!("loss {loss:.4}"));
                 if bar.is_hidden() {
                     // no terminal: one line per step, for logs
-                    eprintln!("step {step}/{}: loss {loss:.4}, {:.0} s", bar.length().unwrap_or(0), bar.elapsed().as_secs_f64());
+                    eprintln!(
+                        "step {step}/{}: loss {loss:.4}, {:.0} s",
+                        bar.length().unwrap_or(0),
+                        bar.elapsed().as_secs_f64()
+                    );
                 }
             }
             Ok(Event::Done(fields)) => done = Some(fields),
@@ -470,13 +498,23 @@ fn run_script(python: &Path, job: &impl Serialize, log: &Path) -> Result<serde_j
 }
 
 fn last_line(log: &Path) -> String {
-    std::fs::read_to_string(log).unwrap_or_default().lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_owned()
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned()
 }
 
 /// sha256 of a model folder's weights (its .safetensors files, by name).
 fn weights_sha256(dir: &Path) -> Result<String> {
-    let mut files: Vec<PathBuf> =
-        std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "safetensors")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+        .collect();
     files.sort();
     let mut hash = Sha256::new();
     for f in files {

@@ -1,9 +1,9 @@
 //! `studentsim import` (datasets → problems + trajectories) and `studentsim split`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Result;
 use clap::builder::TypedValueParser as _;
@@ -11,14 +11,14 @@ use clap::{Args, Subcommand};
 
 use super::output::progress_of_unknown_length;
 use super::{Context, LimitArgs, default_jobs, registry_problems, tokio_runtime};
+use crate::BadInput;
+use crate::generate::real_feedback::{previous_attempts, real_feedback};
+use crate::generate::sft::{SftRow, SftSpec, sft_rows};
 use crate::grade::Label;
 use crate::jsonl::{self, write_atomically};
 use crate::problems::MANIFEST;
-use crate::generate::real_feedback::{previous_attempts, real_feedback};
-use crate::generate::sft::{SftRow, SftSpec, sft_rows};
 use crate::problems::Problem;
 use crate::trajectory::split::{Part, Split, SplitSpec};
-use crate::BadInput;
 use crate::trajectory::{self, Anonymizer, newcaledonia, progsnap2};
 
 /// Environment variable holding the anonymization salt (when no --salt-file is given).
@@ -109,11 +109,16 @@ impl SftArgs {
     pub fn rows(&self, ctx: &Context) -> Result<Vec<SftRow>> {
         let lines = trajectory::read_numbered(&self.input)?;
         let registry = ctx.registry()?;
-        let problems: HashMap<String, Arc<Problem>> =
-            registry_problems(ctx, &registry, &self.input, lines.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?
-                .into_iter()
-                .map(|(id, p)| (id, Arc::new(p.clone())))
-                .collect();
+        let problems: HashMap<String, Arc<Problem>> = registry_problems(
+            ctx,
+            &registry,
+            &self.input,
+            lines.iter().map(|(line, r)| (*line, r.problem.as_str())),
+            "",
+        )?
+        .into_iter()
+        .map(|(id, p)| (id, Arc::new(p.clone())))
+        .collect();
         let rows: Vec<trajectory::Submission> = lines.into_iter().map(|(_, r)| r).collect();
         let spec = SftSpec {
             stages: !self.no_stages,
@@ -160,9 +165,8 @@ impl AnonymizeArgs {
             return Ok(None);
         }
         let salt = match (&self.salt_file, std::env::var_os(SALT_ENV)) {
-            (Some(path), _) => {
-                std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read the salt file: {e}", path.display())))?
-            }
+            (Some(path), _) => std::fs::read(path)
+                .map_err(|e| BadInput(format!("{}: cannot read the salt file: {e}", path.display())))?,
             (None, Some(salt)) => salt.into_encoded_bytes(),
             (None, None) => {
                 return Err(BadInput(format!(
@@ -224,7 +228,10 @@ fn import_newcaledonia(
     // Everything is computed before the first file is written.
     for problem in &imported.problems {
         let text = problem.to_toml();
-        write_atomically(&out.join("problems").join(&problem.id).join(MANIFEST), |w| Ok(w.write_all(text.as_bytes())?))?;
+        write_atomically(
+            &out.join("problems").join(&problem.id).join(MANIFEST),
+            |w| Ok(w.write_all(text.as_bytes())?),
+        )?;
     }
     let trajectories = out.join("trajectories.jsonl");
     jsonl::write(&trajectories, &imported.submissions)?;

@@ -19,10 +19,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use anyhow::Result;
 use crate::grade::{ExampleRecord, GradeRecord, Outcome};
 use crate::problems::Problem;
 use crate::trajectory::views::Stage;
+use anyhow::Result;
 
 /// What to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,11 @@ pub fn shown(text: &str) -> String {
 
 /// The failing examples of `record` a student is shown: the first [`SHOWN_EXAMPLES`] that ran and failed.
 fn shown_failures(record: &GradeRecord) -> impl Iterator<Item = &ExampleRecord> {
-    record.examples.iter().filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout)).take(SHOWN_EXAMPLES)
+    record
+        .examples
+        .iter()
+        .filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout))
+        .take(SHOWN_EXAMPLES)
 }
 
 /// Whether `next` passes at least one of the failing examples a student was shown of `previous` (did the next
@@ -83,7 +87,13 @@ impl Feedback {
                 got: if e.outcome == Outcome::Timeout { "(time limit exceeded)".into() } else { shown(&e.got) },
             })
             .collect();
-        Self { label: record.label, message: record.message.as_deref().map(shown), failing, hint: None, tutor_error: None }
+        Self {
+            label: record.label,
+            message: record.message.as_deref().map(shown),
+            failing,
+            hint: None,
+            tutor_error: None,
+        }
     }
 }
 
@@ -109,7 +119,14 @@ pub struct Request {
 impl Request {
     /// The shortest request for `problem`: its first submission, from the problem alone.
     pub fn bare(problem: Arc<Problem>) -> Self {
-        Self { problem, student: String::new(), history: vec![], context: vec![], target: Target::Stage(Stage::First), seed: 0 }
+        Self {
+            problem,
+            student: String::new(),
+            history: vec![],
+            context: vec![],
+            target: Target::Stage(Stage::First),
+            seed: 0,
+        }
     }
 }
 
@@ -234,12 +251,28 @@ mod tests {
     fn fixing_counts_only_the_failures_shown() {
         use Outcome::{Error, Fail, NotRun, Pass, Timeout};
         let before = record(&[Pass, Fail, Error, Timeout, Fail]);
-        assert_eq!(fixes_shown(&before, &record(&[Pass, Pass, Error, Timeout, Fail])), Some(true), "example 2 was shown and passes");
-        assert_eq!(fixes_shown(&before, &record(&[Pass, Fail, Error, Pass, Fail])), Some(true), "example 4 (a timeout) was shown");
+        assert_eq!(
+            fixes_shown(&before, &record(&[Pass, Pass, Error, Timeout, Fail])),
+            Some(true),
+            "example 2 was shown and passes"
+        );
+        assert_eq!(
+            fixes_shown(&before, &record(&[Pass, Fail, Error, Pass, Fail])),
+            Some(true),
+            "example 4 (a timeout) was shown"
+        );
         // the fifth failure was not shown (three are), so passing it alone is no answer to the feedback
         assert_eq!(fixes_shown(&before, &record(&[Pass, Fail, Error, Timeout, Pass])), Some(false));
-        assert_eq!(fixes_shown(&before, &record(&[NotRun; 5])), Some(false), "a next attempt that does not load fixes nothing");
+        assert_eq!(
+            fixes_shown(&before, &record(&[NotRun; 5])),
+            Some(false),
+            "a next attempt that does not load fixes nothing"
+        );
         assert_eq!(fixes_shown(&record(&[Pass, Pass]), &record(&[Pass, Pass])), None, "nothing failing was shown");
-        assert_eq!(fixes_shown(&record(&[NotRun, NotRun]), &record(&[Pass, Pass])), None, "a compile error shows no example");
+        assert_eq!(
+            fixes_shown(&record(&[NotRun, NotRun]), &record(&[Pass, Pass])),
+            None,
+            "a compile error shows no example"
+        );
     }
 }

@@ -72,9 +72,11 @@ impl OpenAi {
     /// Reach the endpoint once (`GET /models`) so that a wrong URL or a refused key stops the run with one line
     /// before any work. Servers without `/models` (404) pass.
     pub async fn check(&self) -> Result<()> {
-        let response = self.authorized(self.client.get(self.url("models"))).send().await.map_err(|e| {
-            BadInput(format!("cannot reach {}: {}", self.config.base_url, root_cause(&e)))
-        })?;
+        let response = self
+            .authorized(self.client.get(self.url("models")))
+            .send()
+            .await
+            .map_err(|e| BadInput(format!("cannot reach {}: {}", self.config.base_url, root_cause(&e))))?;
         match response.status() {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
             s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(BadInput(format!(
@@ -98,10 +100,17 @@ impl OpenAi {
                 Ok(response) if response.status().is_success() => {
                     return Ok(serde_json::from_slice(&body_within(response, MAX_RESPONSE_BYTES).await?)?);
                 }
-                Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS || response.status().is_server_error() => {
+                Ok(response)
+                    if response.status() == StatusCode::TOO_MANY_REQUESTS || response.status().is_server_error() =>
+                {
                     let wait = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse::<f64>().ok());
                     if attempt >= self.config.retries {
-                        bail!("HTTP {} after {} retries: {}", response.status().as_u16(), attempt, snippet(&error_text(response).await));
+                        bail!(
+                            "HTTP {} after {} retries: {}",
+                            response.status().as_u16(),
+                            attempt,
+                            snippet(&error_text(response).await)
+                        );
                     }
                     wait.map(Duration::from_secs_f64)
                 }

@@ -119,13 +119,17 @@ pub fn prompted(request: &Request) -> Vec<Message> {
          the fixed code. If the student would submit this attempt as their final one, write <SUBMIT> after the code. \
          Wrap the code in <code> and </code>."
     ));
-    vec![Message { role: "system", content: SYSTEM.to_owned() }, Message { role: "user", content: sections.join("\n\n") }]
+    vec![
+        Message { role: "system", content: SYSTEM.to_owned() },
+        Message { role: "user", content: sections.join("\n\n") },
+    ]
 }
 
 /// `messages` in Qwen's ChatML template, ending where the assistant's reply starts (what transformers'
 /// `apply_chat_template(..., add_generation_prompt=True)` gives for Qwen2.5 when a system message is present).
 pub fn chatml(messages: &[Message]) -> String {
-    let mut text: String = messages.iter().map(|m| format!("<|im_start|>{}\n{}<|im_end|>\n", m.role, m.content)).collect();
+    let mut text: String =
+        messages.iter().map(|m| format!("<|im_start|>{}\n{}<|im_end|>\n", m.role, m.content)).collect();
     text.push_str("<|im_start|>assistant\n");
     text
 }
@@ -165,7 +169,10 @@ mod tests {
             Attempt { code: "def add_one(x):\n    return x\n".into(), feedback: None },
             Attempt { code: "def add_one(x):\n    return x+1".into(), feedback: None },
         ];
-        let context = vec![ContextProblem { problem: "hello".into(), codes: vec!["print('hi')".into(), "print('hello')\n".into()] }];
+        let context = vec![ContextProblem {
+            problem: "hello".into(),
+            codes: vec!["print('hi')".into(), "print('hello')\n".into()],
+        }];
         let prompt = fine_tuned(&request(Target::Next, history, context));
         let want = format!(
             "PAST PROBLEM SUBMISSIONS:\nPROBLEM NAME: hello\n<code>print('hi')</code><code>print('hello')</code>\n\n\
@@ -244,6 +251,9 @@ mod tests {
     #[test]
     fn chatml_ends_at_the_assistant_turn() {
         let messages = [Message { role: "system", content: "S".into() }, Message { role: "user", content: "U".into() }];
-        assert_eq!(chatml(&messages), "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+        assert_eq!(
+            chatml(&messages),
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
+        );
     }
 }

@@ -56,7 +56,11 @@ pub async fn real_feedback(
 
 /// The real attempts `priors` of `rows` as a request's history, the last one with the feedback it got (the only
 /// one a prompt shows) when `feedback` holds it.
-pub fn real_history(rows: &[Submission], priors: &[usize], feedback: Option<&HashMap<usize, Feedback>>) -> Vec<Attempt> {
+pub fn real_history(
+    rows: &[Submission],
+    priors: &[usize],
+    feedback: Option<&HashMap<usize, Feedback>>,
+) -> Vec<Attempt> {
     let last = priors.last().copied();
     priors
         .iter()
@@ -84,8 +88,12 @@ pub fn swapped_feedback(rows: &[Submission], own: &HashMap<usize, Feedback>, see
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     keys.into_iter()
         .filter_map(|i| {
-            let others: Vec<usize> =
-                failing.get(rows[i].problem.as_str())?.iter().copied().filter(|&j| rows[j].student != rows[i].student).collect();
+            let others: Vec<usize> = failing
+                .get(rows[i].problem.as_str())?
+                .iter()
+                .copied()
+                .filter(|&j| rows[j].student != rows[i].student)
+                .collect();
             others.choose(&mut rng).map(|&j| (i, own[&j].clone()))
         })
         .collect()
@@ -127,9 +135,17 @@ mod tests {
         ]);
         for seed in 0..10 {
             let swapped = swapped_feedback(&rows, &own, seed);
-            assert_eq!(swapped[&0].message.as_deref(), Some("c3"), "seed {seed}: c is the only other student failing p");
+            assert_eq!(
+                swapped[&0].message.as_deref(),
+                Some("c3"),
+                "seed {seed}: c is the only other student failing p"
+            );
             assert_eq!(swapped[&1].message.as_deref(), Some("c3"), "seed {seed}");
-            assert!(matches!(swapped[&2].message.as_deref(), Some("a0" | "a1" | "c3")), "seed {seed}: {:?}", swapped[&2]);
+            assert!(
+                matches!(swapped[&2].message.as_deref(), Some("a0" | "a1" | "c3")),
+                "seed {seed}: {:?}",
+                swapped[&2]
+            );
             assert!(matches!(swapped[&3].message.as_deref(), Some("a0" | "a1")), "seed {seed}: {:?}", swapped[&3]);
             assert_eq!(swapped[&5].message.as_deref(), Some("d4"), "seed {seed}");
             assert!(!swapped.contains_key(&4), "seed {seed}: nobody else failed q");

@@ -65,7 +65,8 @@ pub fn code_is_over(reply: &str) -> bool {
 /// which would be a `NameError` or noise if it were left in the code.
 fn is_submit_line(line: &str) -> bool {
     let word: String = line.chars().filter(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase();
-    let punctuation_only = line.chars().all(|c| c.is_ascii_alphabetic() || c.is_whitespace() || "#<>/[]*`.:!".contains(c));
+    let punctuation_only =
+        line.chars().all(|c| c.is_ascii_alphabetic() || c.is_whitespace() || "#<>/[]*`.:!".contains(c));
     punctuation_only && matches!(word.as_str(), "submit" | "submission" | "finalsubmission" | "submitted")
 }
 
@@ -114,7 +115,11 @@ mod tests {
     #[test]
     fn code_comes_out_of_tags_or_fences() {
         assert_eq!(extract_code("Sure!\n<code>\nx = 1\n</code> <SUBMIT>"), Some(("x = 1".into(), true)));
-        assert_eq!(extract_code("<code>def f():\n    pass"), Some(("def f():\n    pass".into(), false)), "unclosed tag");
+        assert_eq!(
+            extract_code("<code>def f():\n    pass"),
+            Some(("def f():\n    pass".into(), false)),
+            "unclosed tag"
+        );
         assert_eq!(extract_code("Here:\n```python\ny = 2\n```\nDone"), Some(("y = 2".into(), false)));
         assert_eq!(extract_code("I cannot help with that."), None);
         assert_eq!(extract_code("<code>  <SUBMIT> </code>"), None, "empty code");
@@ -130,10 +135,22 @@ mod tests {
         let repeated = "```python\ndef f(n):\n    return n\n```\n\nTODO CODE:\n```python\ndef f(n):\n    return 0\n```";
         assert_eq!(extract_code(repeated), Some(("def f(n):\n    return n".into(), false)), "the first block only");
         let cut = "```python\ndef f(n):\n    for i in range(n):\n        ";
-        assert_eq!(extract_code(cut), Some(("def f(n):\n    for i in range(n):".into(), false)), "cut at the token limit");
-        assert_eq!(extract_code("def f(n):\n    return n\n"), Some(("def f(n):\n    return n".into(), false)), "no block");
+        assert_eq!(
+            extract_code(cut),
+            Some(("def f(n):\n    for i in range(n):".into(), false)),
+            "cut at the token limit"
+        );
+        assert_eq!(
+            extract_code("def f(n):\n    return n\n"),
+            Some(("def f(n):\n    return n".into(), false)),
+            "no block"
+        );
         let inside = "<code>def f(n):\n    return 'submit'\n</code>";
-        assert_eq!(extract_code(inside), Some(("def f(n):\n    return 'submit'".into(), false)), "code that says submit");
+        assert_eq!(
+            extract_code(inside),
+            Some(("def f(n):\n    return 'submit'".into(), false)),
+            "code that says submit"
+        );
         let tag_after_fence = "```\nx = 1\n```\n<SUBMIT>";
         assert_eq!(extract_code(tag_after_fence), Some(("x = 1".into(), true)));
         let word_after_fence = "```python\nx = 1\n```\n\nSUBMIT\n```python\nSUBMIT\n```";

@@ -45,7 +45,13 @@ impl Retrieval {
             let first = states.len();
             for (position, &row) in stream.iter().enumerate() {
                 let next = (position + 1 < stream.len()).then_some(first + position + 1);
-                states.push(State { student: student.to_owned(), code: rows[row].code.clone(), next, position, stream_len: stream.len() });
+                states.push(State {
+                    student: student.to_owned(),
+                    code: rows[row].code.clone(),
+                    next,
+                    position,
+                    stream_len: stream.len(),
+                });
                 by_problem.entry(problem.to_owned()).or_default().push(first + position);
             }
         }
@@ -63,12 +69,14 @@ impl Retrieval {
     fn pick(&self, request: &Request) -> Result<Generation> {
         let mut rng = StdRng::seed_from_u64(seed_for(request));
         let others = |s: &usize| self.states[*s].student != request.student;
-        let same: Vec<usize> = self.by_problem.get(&request.problem.id).into_iter().flatten().copied().filter(others).collect();
+        let same: Vec<usize> =
+            self.by_problem.get(&request.problem.id).into_iter().flatten().copied().filter(others).collect();
         let unseen = same.is_empty();
         let pool: Vec<usize> = if unseen { (0..self.states.len()).filter(others).collect() } else { same };
         let (code, submit) = match (request.target, request.history.last()) {
             (Target::Next, Some(last)) => {
-                let mut near: Vec<(usize, usize)> = pool.iter().map(|&s| (edit_distance(&last.code, &self.states[s].code), s)).collect();
+                let mut near: Vec<(usize, usize)> =
+                    pool.iter().map(|&s| (edit_distance(&last.code, &self.states[s].code), s)).collect();
                 near.sort_unstable();
                 near.truncate(self.k);
                 let Some(&(_, chosen)) = near.get(rng.random_range(0..near.len().max(1))) else {
@@ -92,8 +100,11 @@ impl Retrieval {
 
     /// A seeded draw among the states of `pool` at `stage` of their streams; the last stage submits.
     fn draw_at(&self, pool: &[usize], stage: Stage, rng: &mut StdRng) -> Result<(String, bool)> {
-        let at: Vec<usize> =
-            pool.iter().copied().filter(|&s| self.states[s].position == stage.position(self.states[s].stream_len)).collect();
+        let at: Vec<usize> = pool
+            .iter()
+            .copied()
+            .filter(|&s| self.states[s].position == stage.position(self.states[s].stream_len))
+            .collect();
         let Some(&chosen) = at.get(rng.random_range(0..at.len().max(1))) else {
             bail!("the retrieval simulator has no training submissions to draw from");
         };
@@ -131,7 +142,8 @@ fn rename_first_function(code: &str, entry: &str) -> String {
     let mut rest = code;
     while let Some(at) = rest.find(old.as_str()) {
         out.push_str(&rest[..at]);
-        let whole_word = !out.chars().last().is_some_and(is_ident) && !rest[at + old.len()..].chars().next().is_some_and(is_ident);
+        let whole_word =
+            !out.chars().last().is_some_and(is_ident) && !rest[at + old.len()..].chars().next().is_some_and(is_ident);
         out.push_str(if whole_word { entry } else { &old });
         rest = &rest[at + old.len()..];
     }
@@ -224,11 +236,12 @@ mod tests {
     }
 
     fn fitted_rows_many() -> Vec<Submission> {
-        (0..5).flat_map(|s| {
-            let student = format!("s{s}");
-            vec![row(&student, "p", 1, &format!("x = {s}")), row(&student, "p", 2, &format!("x = {s} # last"))]
-        })
-        .collect()
+        (0..5)
+            .flat_map(|s| {
+                let student = format!("s{s}");
+                vec![row(&student, "p", 1, &format!("x = {s}")), row(&student, "p", 2, &format!("x = {s} # last"))]
+            })
+            .collect()
     }
 
     #[test]
@@ -236,6 +249,9 @@ mod tests {
         let r = fitted();
         let g = r.pick(&request("q", "new", &["def g(y):\n    return y"], Target::Next, 3)).unwrap();
         assert!(g.code.starts_with("def target_fn(x):"), "{}", g.code);
-        assert_eq!(rename_first_function("def f(n):\n    return f(n - 1) + ff(n)", "g"), "def g(n):\n    return g(n - 1) + ff(n)");
+        assert_eq!(
+            rename_first_function("def f(n):\n    return f(n - 1) + ff(n)", "g"),
+            "def g(n):\n    return g(n - 1) + ff(n)"
+        );
     }
 }

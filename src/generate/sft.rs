@@ -61,7 +61,8 @@ pub fn sft_rows(
     feedback: Option<&HashMap<usize, Feedback>>,
 ) -> Vec<SftRow> {
     let mut out = Vec::new();
-    let variants: Vec<bool> = [(spec.without_context, false), (spec.with_context, true)].into_iter().filter(|v| v.0).map(|v| v.1).collect();
+    let variants: Vec<bool> =
+        [(spec.without_context, false), (spec.with_context, true)].into_iter().filter(|v| v.0).map(|v| v.1).collect();
     let mut push = |target: usize, request: Request, experiment: u8, stage: Option<Stage>, k: Option<usize>| {
         let row = &rows[target];
         out.push(SftRow {
@@ -173,7 +174,8 @@ pub fn sample_streams(rows: &[SftRow], tokens: &[usize], budget: &Budget) -> Vec
         if budget.max_row_tokens.is_some_and(|m| stream.iter().any(|&i| tokens[i] > m)) {
             continue;
         }
-        let (rows_then, tokens_then) = (n_rows + stream.len(), n_tokens + stream.iter().map(|&i| tokens[i]).sum::<usize>());
+        let (rows_then, tokens_then) =
+            (n_rows + stream.len(), n_tokens + stream.iter().map(|&i| tokens[i]).sum::<usize>());
         if budget.max_rows.is_some_and(|m| rows_then > m) || budget.max_tokens.is_some_and(|m| tokens_then > m) {
             continue;
         }
@@ -204,26 +206,64 @@ mod tests {
 
     #[test]
     fn a_budget_keeps_whole_streams_and_no_more() {
-        let rows = [row("a", "p", 2), row("a", "p", 3), row("b", "p", 2), row("c", "q", 2), row("c", "q", 3), row("c", "q", 4)];
+        let rows = [
+            row("a", "p", 2),
+            row("a", "p", 3),
+            row("b", "p", 2),
+            row("c", "q", 2),
+            row("c", "q", 3),
+            row("c", "q", 4),
+        ];
         let tokens = [10, 10, 10, 10, 10, 10];
         for seed in 0..20 {
-            let kept = sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed });
+            let kept = sample_streams(
+                &rows,
+                &tokens,
+                &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed },
+            );
             assert!(kept.len() <= 3, "seed {seed}: {} rows kept over a budget of 3", kept.len());
             for &i in &kept {
-                let whole = rows.iter().enumerate().filter(|(_, r)| r.student == rows[i].student && r.problem == rows[i].problem);
-                assert!(whole.map(|(j, _)| j).all(|j| kept.contains(&j)), "seed {seed}: stream of row {i} kept in part: {kept:?}");
+                let whole = rows
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.student == rows[i].student && r.problem == rows[i].problem);
+                assert!(
+                    whole.map(|(j, _)| j).all(|j| kept.contains(&j)),
+                    "seed {seed}: stream of row {i} kept in part: {kept:?}"
+                );
             }
             // a 3-row budget always has room for a 1- or 2-row stream beside whichever it took first
             assert!(kept.len() >= 2, "seed {seed}: only {kept:?}");
         }
-        let all = sample_streams(&rows, &tokens, &Budget { max_rows: None, max_tokens: None, max_row_tokens: None, seed: 0 });
+        let all =
+            sample_streams(&rows, &tokens, &Budget { max_rows: None, max_tokens: None, max_row_tokens: None, seed: 0 });
         assert_eq!(all, (0..6).collect::<Vec<_>>());
-        let by_tokens = sample_streams(&rows, &tokens, &Budget { max_rows: None, max_tokens: Some(25), max_row_tokens: None, seed: 1 });
+        let by_tokens = sample_streams(
+            &rows,
+            &tokens,
+            &Budget { max_rows: None, max_tokens: Some(25), max_row_tokens: None, seed: 1 },
+        );
         assert!(by_tokens.len() * 10 <= 25 && !by_tokens.is_empty(), "{by_tokens:?}");
-        let a = sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed: 7 });
-        assert_eq!(a, sample_streams(&rows, &tokens, &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed: 7 }), "seeded");
+        let a = sample_streams(
+            &rows,
+            &tokens,
+            &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed: 7 },
+        );
+        assert_eq!(
+            a,
+            sample_streams(
+                &rows,
+                &tokens,
+                &Budget { max_rows: Some(3), max_tokens: None, max_row_tokens: None, seed: 7 }
+            ),
+            "seeded"
+        );
         let long = [10, 30, 10, 10, 10, 10];
-        let short = sample_streams(&rows, &long, &Budget { max_rows: None, max_tokens: None, max_row_tokens: Some(20), seed: 0 });
+        let short = sample_streams(
+            &rows,
+            &long,
+            &Budget { max_rows: None, max_tokens: None, max_row_tokens: Some(20), seed: 0 },
+        );
         assert_eq!(short, vec![2, 3, 4, 5], "stream (a, p) has a 30-token row and is left out whole");
     }
 }

@@ -431,7 +431,9 @@ mod tests {
         assert!(equal("1", "1.0") && equal("1", "True") && equal("0", "False") && equal("-0.0", "0"));
         assert!(equal("[1, 2.5]", "[1.0, 2.5]"));
         assert!(equal("{1: 'x'}", "{1.0: 'x'}"), "1 and 1.0 are the same key");
-        assert!(equal("(1+2j)", "(1.0+2j)") && equal("(1-2j)", "(1-2.0j)") && equal("2j", "(0+2j)") && equal("(3+0j)", "3"));
+        assert!(
+            equal("(1+2j)", "(1.0+2j)") && equal("(1-2j)", "(1-2.0j)") && equal("2j", "(0+2j)") && equal("(3+0j)", "3")
+        );
         assert!(equal("0x1f", "31") && equal("1e3", "1000") && equal("1_000", "1000") && equal("-5", "-5.0"));
         assert!(equal("123456789012345678901234567890123456789012", "123456789012345678901234567890123456789012"));
         assert!(!equal("1", "2") && !equal("0.1", "0.10000000000000002") && !equal("(1+2j)", "(1+3j)"));
@@ -451,7 +453,9 @@ mod tests {
 
     #[test]
     fn anything_else_is_not_a_literal() {
-        for text in ["<object at 0x7f>", "[1, 2", "{1: 2, 1: 3}", "f(1)", "1 2", "'unterminated", "Point(x=1)", "", "{1: }"] {
+        for text in
+            ["<object at 0x7f>", "[1, 2", "{1: 2, 1: 3}", "f(1)", "1 2", "'unterminated", "Point(x=1)", "", "{1: }"]
+        {
             assert!(!equal(text, text), "{text:?} read as a literal");
         }
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);

@@ -5,9 +5,9 @@
 //! what it raised; what it printed reaches the host through the sandbox's captured output (capped there). The
 //! host compares that with the expected output it kept ([`checker`]).
 
-pub mod checker;
 pub mod batch;
 pub mod calibrate;
+pub mod checker;
 pub mod literal;
 mod record;
 
@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::problems::Problem;
-use crate::sandbox::{Cancel, Fault, GuestState, Limits, Output, Runtime, Sandbox, Session};
-pub use record::{ExampleRecord, GradeRecord, Outcome};
 pub use crate::records::{Compare, Label};
 use crate::records::{PyToken, StyleProblem, TokenKind, TokenStream, TokenizeError};
+use crate::sandbox::{Cancel, Fault, GuestState, Limits, Output, Runtime, Sandbox, Session};
+pub use record::{ExampleRecord, GradeRecord, Outcome};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -65,7 +65,9 @@ impl Tests {
 
     /// `(docstring owner, example source, expected output)` in order.
     pub fn examples(&self) -> impl Iterator<Item = (&str, &str, &str)> {
-        self.groups.iter().flat_map(|g| g.examples.iter().map(|e| (g.name.as_str(), e.source.as_str(), e.want.as_str())))
+        self.groups
+            .iter()
+            .flat_map(|g| g.examples.iter().map(|e| (g.name.as_str(), e.source.as_str(), e.want.as_str())))
     }
 }
 
@@ -110,26 +112,43 @@ impl Grader {
 
     /// What pycodestyle 2.14.0 counts in each of `files`, problem by problem, in report order.
     pub async fn pep8_problems(&self, files: &[&str], wrapped: bool) -> Result<Vec<Vec<StyleProblem>>> {
-        let found = self.in_batches(files, async |guest, store, batch| guest.call_pep8(store, batch, wrapped).await).await?;
+        let found =
+            self.in_batches(files, async |guest, store, batch| guest.call_pep8(store, batch, wrapped).await).await?;
         Ok(found
             .into_iter()
-            .map(|file| file.into_iter().map(|p| StyleProblem { line: p.line, column: p.column, code: p.code }).collect())
+            .map(|file| {
+                file.into_iter().map(|p| StyleProblem { line: p.line, column: p.column, code: p.code }).collect()
+            })
             .collect())
     }
 
     /// CPython 3.14's `tokenize` over each file's lines as pycodestyle reads them (plain or wrapped).
     pub async fn python_tokens(&self, files: &[&str], wrapped: bool) -> Result<Vec<TokenStream>> {
-        let found = self.in_batches(files, async |guest, store, batch| guest.call_tokenize(store, batch, wrapped).await).await?;
+        let found = self
+            .in_batches(files, async |guest, store, batch| guest.call_tokenize(store, batch, wrapped).await)
+            .await?;
         let token = |t: bindings::PyToken| -> Result<PyToken> {
-            let kind = TokenKind::from_number(t.kind).with_context(|| format!("tokenize gave an unknown token type {}", t.kind))?;
-            Ok(PyToken { kind, text: t.text, start: (t.start_line, t.start_column), end: (t.end_line, t.end_column), line: t.line.into() })
+            let kind = TokenKind::from_number(t.kind)
+                .with_context(|| format!("tokenize gave an unknown token type {}", t.kind))?;
+            Ok(PyToken {
+                kind,
+                text: t.text,
+                start: (t.start_line, t.start_column),
+                end: (t.end_line, t.end_column),
+                line: t.line.into(),
+            })
         };
         found
             .into_iter()
             .map(|stream| {
                 Ok(TokenStream {
                     tokens: stream.tokens.into_iter().map(token).collect::<Result<_>>()?,
-                    error: stream.error.map(|e| TokenizeError { type_name: e.type_name, message: e.message, line: e.line, column: e.column }),
+                    error: stream.error.map(|e| TokenizeError {
+                        type_name: e.type_name,
+                        message: e.message,
+                        line: e.line,
+                        column: e.column,
+                    }),
                 })
             })
             .collect()
@@ -153,7 +172,8 @@ impl Grader {
             let batch: Vec<String> = batch.iter().map(|f| (*f).to_owned()).collect();
             let mut session = self.sandbox.session(Instant::now(), &Cancel::default());
             let guest = self.instantiate(&mut session).await.context("starting the harness")?;
-            let found = session.call(async |store| call(&guest, store, &batch).await).await.context("running the harness")?;
+            let found =
+                session.call(async |store| call(&guest, store, &batch).await).await.context("running the harness")?;
             out.extend(found);
         }
         Ok(out)
@@ -166,7 +186,13 @@ impl Grader {
 
     /// [`Grader::grade`] that `cancel` stops within an epoch tick: the examples it did not reach are `not_run`,
     /// the one it interrupted has the limit `cancelled`. For work nobody waits for any more (a client hung up).
-    pub async fn grade_cancellable(&self, fixed: &str, submission: &str, tests: &Tests, cancel: &Cancel) -> GradeRecord {
+    pub async fn grade_cancellable(
+        &self,
+        fixed: &str,
+        submission: &str,
+        tests: &Tests,
+        cancel: &Cancel,
+    ) -> GradeRecord {
         self.grade_with(fixed, submission, tests, cancel).await.0
     }
 
@@ -176,7 +202,13 @@ impl Grader {
         self.grade_with(fixed, submission, tests, &Cancel::default()).await
     }
 
-    async fn grade_with(&self, fixed: &str, submission: &str, tests: &Tests, cancel: &Cancel) -> (GradeRecord, Vec<Duration>) {
+    async fn grade_with(
+        &self,
+        fixed: &str,
+        submission: &str,
+        tests: &Tests,
+        cancel: &Cancel,
+    ) -> (GradeRecord, Vec<Duration>) {
         let started = Instant::now();
         let mut examples: Vec<ExampleRecord> = tests
             .groups
@@ -207,8 +239,11 @@ impl Grader {
                 let (session, guest) = live.as_mut().expect("started above");
                 let source = example.source.as_str();
                 let call_started = Instant::now();
-                let result =
-                    session.call_within(example_limit, async |store| guest.call_run_example(store, group_index as u32, source).await).await;
+                let result = session
+                    .call_within(example_limit, async |store| {
+                        guest.call_run_example(store, group_index as u32, source).await
+                    })
+                    .await;
                 times[index] = call_started.elapsed();
                 let output = session.take_output();
                 let record = &mut examples[index];

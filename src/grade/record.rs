@@ -114,7 +114,9 @@ impl ExampleRecord {
     fn runtime_reason(&self) -> Option<String> {
         match self.outcome {
             Outcome::Timeout | Outcome::Error => Some(
-                self.limit.clone().unwrap_or_else(|| reason_for_exception(self.exception.as_deref().unwrap_or("error"))),
+                self.limit
+                    .clone()
+                    .unwrap_or_else(|| reason_for_exception(self.exception.as_deref().unwrap_or("error"))),
             ),
             _ => None,
         }
@@ -144,9 +146,11 @@ impl GradeRecord {
             Some(ModuleFailure::Compile(raised)) => {
                 (Label::Compile, Some(cut(raised.type_name, NAME_LIMIT)), Some(cut(raised.message, TEXT_LIMIT)))
             }
-            Some(ModuleFailure::Raised(raised)) => {
-                (Label::Runtime, Some(cut(reason_for_exception(&raised.type_name), NAME_LIMIT)), Some(cut(raised.message, TEXT_LIMIT)))
-            }
+            Some(ModuleFailure::Raised(raised)) => (
+                Label::Runtime,
+                Some(cut(reason_for_exception(&raised.type_name), NAME_LIMIT)),
+                Some(cut(raised.message, TEXT_LIMIT)),
+            ),
             Some(ModuleFailure::Fault(fault)) => (Label::Runtime, Some(fault.reason().into()), None),
             None => match examples.iter().find_map(ExampleRecord::runtime_reason) {
                 Some(reason) => (Label::Runtime, Some(reason), None),

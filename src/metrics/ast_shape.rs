@@ -136,7 +136,8 @@ impl Walker {
                 self.stmts(body, c);
                 self.stmts(orelse, c);
             }
-            Stmt::While(ast::StmtWhile { test, body, orelse, .. }) | Stmt::If(ast::StmtIf { test, body, orelse, .. }) => {
+            Stmt::While(ast::StmtWhile { test, body, orelse, .. })
+            | Stmt::If(ast::StmtIf { test, body, orelse, .. }) => {
                 self.expr(test, c);
                 self.stmts(body, c);
                 self.stmts(orelse, c);

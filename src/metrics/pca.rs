@@ -58,7 +58,12 @@ mod tests {
 
     #[test]
     fn perfectly_correlated_features_load_equally_and_positively() {
-        let rows: Vec<[f64; FEATURES]> = (0..10).map(|i| { let x = i as f64; [x, 2.0 * x + 1.0, -x, x, 3.0 * x] }).collect();
+        let rows: Vec<[f64; FEATURES]> = (0..10)
+            .map(|i| {
+                let x = i as f64;
+                [x, 2.0 * x + 1.0, -x, x, 3.0 * x]
+            })
+            .collect();
         let fit = StyleScore::fit(&rows).unwrap();
         let expected = 1.0 / 5f64.sqrt();
         for (j, l) in fit.loadings.iter().enumerate() {

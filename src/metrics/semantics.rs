@@ -115,7 +115,11 @@ mod tests {
             for k in [1, 3, 10] {
                 let knn = knn_distance(&real, &sim, k).unwrap();
                 assert!((knn - brute_knn(&real, &sim, k)).abs() < 1e-5, "knn {n_real}x{n_sim} k={k}");
-                assert_eq!(coverage(&real, &sim, k).unwrap(), brute_coverage(&real, &sim, k), "coverage {n_real}x{n_sim} k={k}");
+                assert_eq!(
+                    coverage(&real, &sim, k).unwrap(),
+                    brute_coverage(&real, &sim, k),
+                    "coverage {n_real}x{n_sim} k={k}"
+                );
             }
         }
     }

@@ -68,7 +68,9 @@ fn positive_seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
     if seconds.is_finite() && seconds > 0.0 {
         Ok(Some(seconds))
     } else {
-        Err(serde::de::Error::custom(format!("limits.example_timeout must be a positive number of seconds, not {seconds}")))
+        Err(serde::de::Error::custom(format!(
+            "limits.example_timeout must be a positive number of seconds, not {seconds}"
+        )))
     }
 }
 
@@ -228,7 +230,11 @@ mod tests {
         let err = Problem::from_toml(&text, Path::new("p/problem.toml")).unwrap_err();
         // The location is the value's (`example_timeout = ` is 18 characters), whatever else mentions the name.
         let line = text.lines().position(|l| l.starts_with("example_timeout")).unwrap() + 1;
-        assert!(err.0.starts_with(&format!("p/problem.toml:{line}:19: limits.example_timeout must be a positive")), "{}", err.0);
+        assert!(
+            err.0.starts_with(&format!("p/problem.toml:{line}:19: limits.example_timeout must be a positive")),
+            "{}",
+            err.0
+        );
         let err = Problem::from_toml(&with("memory = 3"), Path::new("p/problem.toml")).unwrap_err();
         assert!(err.0.contains("unknown field `memory`"), "{}", err.0);
     }

@@ -52,7 +52,9 @@ fn questions(dir: &Path) -> Result<Vec<(u32, PathBuf)>> {
         }
     }
     if found.is_empty() {
-        return Err(BadInput(format!("{}: no question_N folders (expected the Refactory dataset)", dir.display())).into());
+        return Err(
+            BadInput(format!("{}: no question_N folders (expected the Refactory dataset)", dir.display())).into()
+        );
     }
     found.sort();
     Ok(found)
@@ -98,8 +100,10 @@ fn import_question(n: u32, dir: &Path) -> Result<Problem> {
     let solution = read("code/reference/reference.py")?;
     let fixed = if dir.join("code/global.py").is_file() { read("code/global.py")? } else { String::new() };
     let fixed_defs = top_level_functions(&fixed);
-    let defs: Vec<(String, String)> =
-        top_level_functions(&solution).into_iter().filter(|(name, _)| !fixed_defs.iter().any(|(f, _)| f == name)).collect();
+    let defs: Vec<(String, String)> = top_level_functions(&solution)
+        .into_iter()
+        .filter(|(name, _)| !fixed_defs.iter().any(|(f, _)| f == name))
+        .collect();
     if defs.is_empty() {
         return Err(BadInput(format!("{}: the reference solution defines no function", dir.display())).into());
     }

@@ -97,7 +97,11 @@ async fn attempt_row(
         // A reply without code still shows what the model wrote.
         Err(e) => match e.downcast_ref::<NoCode>() {
             Some(no_code) => {
-                let reply = Generation { raw: Some(no_code.raw.clone()), truncated: no_code.truncated, ..Generation::default() };
+                let reply = Generation {
+                    raw: Some(no_code.raw.clone()),
+                    truncated: no_code.truncated,
+                    ..Generation::default()
+                };
                 (Some(reply), Some(format!("{e:#}")))
             }
             None => (None, Some(format!("{e:#}"))),

@@ -34,7 +34,11 @@ impl ResumableOutput {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
@@ -51,7 +55,11 @@ impl ResumableOutput {
                 continue;
             }
             let row: Submission = serde_json::from_slice(line).map_err(|e| {
-                BadInput(format!("{}:{}: not a rollout row ({e}); remove the file or pass another --out", path.display(), index + 1))
+                BadInput(format!(
+                    "{}:{}: not a rollout row ({e}); remove the file or pass another --out",
+                    path.display(),
+                    index + 1
+                ))
             })?;
             done.insert(key(&row));
             earlier.push(row);
@@ -106,7 +114,10 @@ pub fn lines_in_key_order<'b>(bytes: &'b [u8], path: &Path) -> Result<Vec<(RowKe
     lines.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(pair) = lines.windows(2).find(|w| w[0].0 == w[1].0) {
         let (student, problem, attempt) = &pair[0].0;
-        return Err(BadInput(format!("{}: two rows for student {student:?}, problem {problem:?}, attempt {attempt}", path.display())));
+        return Err(BadInput(format!(
+            "{}: two rows for student {student:?}, problem {problem:?}, attempt {attempt}",
+            path.display()
+        )));
     }
     Ok(lines)
 }

@@ -14,8 +14,8 @@ use super::output::{ResumableOutput, key};
 use super::{Rollout, Summary, attempt_row, record};
 use crate::generate::real_feedback::{previous_attempts, real_feedback, real_history, swapped_feedback};
 use crate::generate::{ContextProblem, Feedback, Request, Target};
-use crate::trajectory::Submission;
 use crate::problems::Problem;
+use crate::trajectory::Submission;
 use crate::trajectory::views::{self, NextStepItem, StageItem};
 
 /// The student-context section for `context` rows of `rows` (one earlier problem), when asked for.
@@ -54,7 +54,8 @@ pub async fn next_step(
         Some(whose) => {
             let problems = rollout.problems.iter().map(|(id, p)| (id.clone(), p.problem.clone())).collect();
             let wanted = previous_attempts(rows, &[k]);
-            let graded = real_feedback(rollout.grader.clone(), &problems, rows, &wanted, rollout.jobs, progress).await?;
+            let graded =
+                real_feedback(rollout.grader.clone(), &problems, rows, &wanted, rollout.jobs, progress).await?;
             progress.reset();
             Some(match whose {
                 ShownFeedback::Own => graded,
@@ -126,7 +127,8 @@ async fn run(
     out: &Arc<ResumableOutput>,
     progress: &ProgressBar,
 ) -> Result<Summary> {
-    let items: Vec<_> = items.into_iter().filter(|(_, target)| rollout.wants(&target.student, &target.problem)).collect();
+    let items: Vec<_> =
+        items.into_iter().filter(|(_, target)| rollout.wants(&target.student, &target.problem)).collect();
     progress.set_length(items.len() as u64);
     let mut summary = Summary::default();
     let permits = Arc::new(Semaphore::new(rollout.jobs.max(1)));

@@ -53,7 +53,15 @@ pub async fn streams(
         let first = &rows[indices[0]];
         let stream = Stream {
             rollout_seed: rollout.seed,
-            template: Submission { code: String::new(), label: None, pass_rate: None, source: REAL.into(), platform_correct: None, generated: None, ..first.clone() },
+            template: Submission {
+                code: String::new(),
+                label: None,
+                pass_rate: None,
+                source: REAL.into(),
+                platform_correct: None,
+                generated: None,
+                ..first.clone()
+            },
             earlier,
             options: options.clone(),
         };
@@ -83,7 +91,13 @@ pub async fn streams(
 }
 
 /// The JSON a tutor is sent about `row`, the latest attempt.
-fn tutor_state(problem: &Problem, history: &[Attempt], row: &Submission, feedback: &Feedback, pass_rate: f64) -> String {
+fn tutor_state(
+    problem: &Problem,
+    history: &[Attempt],
+    row: &Submission,
+    feedback: &Feedback,
+    pass_rate: f64,
+) -> String {
     let state = TutorState {
         problem: problem.into(),
         attempt: row.attempt,
@@ -139,8 +153,15 @@ impl Stream {
                 target: Target::Next,
                 seed: self.rollout_seed,
             };
-            let (row, record) =
-                attempt_row(&*parts.generator, &parts.grader, &parts.tests, &request, self.row_template(attempt), self.rollout_seed).await;
+            let (row, record) = attempt_row(
+                &*parts.generator,
+                &parts.grader,
+                &parts.tests,
+                &request,
+                self.row_template(attempt),
+                self.rollout_seed,
+            )
+            .await;
             let failed = row.generated.as_ref().is_some_and(|g| g.error.is_some());
             let submitted = row.generated.as_ref().is_some_and(|g| g.submit);
             let last = failed || submitted || record.label == Label::NoError || attempt == self.options.max_attempts;
@@ -167,10 +188,7 @@ impl Stream {
     fn history(&self) -> Vec<Attempt> {
         self.earlier
             .iter()
-            .map(|r| Attempt {
-                code: r.code.clone(),
-                feedback: r.generated.as_ref().and_then(|g| g.feedback.clone()),
-            })
+            .map(|r| Attempt { code: r.code.clone(), feedback: r.generated.as_ref().and_then(|g| g.feedback.clone()) })
             .collect()
     }
 

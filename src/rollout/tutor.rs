@@ -72,9 +72,11 @@ const MAX_ANSWER_BYTES: usize = 1 << 20;
 pub fn parse_hint(bytes: &[u8]) -> Result<String> {
     let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("the tutor's answer is not UTF-8 text"))?;
     let hint = match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(serde_json::Value::Object(o)) => {
-            o.get("hint").and_then(|h| h.as_str()).ok_or_else(|| anyhow!("the tutor's JSON answer has no \"hint\" string"))?.to_owned()
-        }
+        Ok(serde_json::Value::Object(o)) => o
+            .get("hint")
+            .and_then(|h| h.as_str())
+            .ok_or_else(|| anyhow!("the tutor's JSON answer has no \"hint\" string"))?
+            .to_owned(),
         _ => text.to_owned(),
     };
     let hint = hint.trim();
@@ -115,9 +117,8 @@ impl Tutor for CommandTutor {
                 let status = child.wait().await?;
                 anyhow::Ok((status, answer))
             };
-            let (status, answer) = tokio::time::timeout(self.timeout, talk)
-                .await
-                .map_err(|_| TutorTimeout(self.timeout))??;
+            let (status, answer) =
+                tokio::time::timeout(self.timeout, talk).await.map_err(|_| TutorTimeout(self.timeout))??;
             if !status.success() {
                 bail!("the tutor exited with {status}");
             }
@@ -178,6 +179,10 @@ mod tests {
         assert!(parse_hint(b"   ").is_err());
         assert!(parse_hint(&[0xff, 0xfe]).is_err());
         let long = parse_hint("why ".repeat(5000).as_bytes()).unwrap();
-        assert!(long.len() <= HINT_BYTES && long.ends_with("bytes in all]"), "a long hint is cut with a marker: {} bytes", long.len());
+        assert!(
+            long.len() <= HINT_BYTES && long.ends_with("bytes in all]"),
+            "a long hint is cut with a marker: {} bytes",
+            long.len()
+        );
     }
 }

@@ -156,7 +156,8 @@ impl Sandbox {
         let component: Component = runtime.load(&engine)?;
         let mut linker = Linker::<GuestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
-        let pre = linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking the grader component")?;
+        let pre =
+            linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking the grader component")?;
         let ticker = Arc::new(AtomicBool::new(true));
         spawn_epoch_ticker(engine.clone(), ticker.clone());
         Ok(Self { engine, pre, limits, ticker })

@@ -83,7 +83,11 @@ impl Runtime {
         match (option_env!("STUDENTSIM_RUNTIME_INPUTS"), runtime.manifest.inputs.as_deref()) {
             (Some(wanted), Some(found)) if wanted != found => Err(RuntimeMissing {
                 dir: dir.to_owned(),
-                why: format!("built by another version of the set-up (inputs {}…, this studentsim wants {}…)", &found[..found.len().min(12)], &wanted[..12]),
+                why: format!(
+                    "built by another version of the set-up (inputs {}…, this studentsim wants {}…)",
+                    &found[..found.len().min(12)],
+                    &wanted[..12]
+                ),
             }),
             _ => Ok(runtime),
         }
@@ -95,8 +99,8 @@ impl Runtime {
         let manifest_path = dir.join("grader.json");
         let text = std::fs::read_to_string(&manifest_path)
             .map_err(|e| missing(format!("{}: {e}", manifest_path.display())))?;
-        let manifest: Manifest = serde_json::from_str(&text)
-            .map_err(|e| missing(format!("{}: {e}", manifest_path.display())))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| missing(format!("{}: {e}", manifest_path.display())))?;
         if !dir.join(&manifest.component).is_file() {
             return Err(missing(format!("{} is missing", manifest.component)));
         }
@@ -128,7 +132,10 @@ impl Runtime {
         }
         let wasm = std::fs::read(self.component_path())
             .with_context(|| format!("reading {}", self.component_path().display()))?;
-        let compiled = engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the grader component")?;
+        let compiled = engine
+            .precompile_component(&wasm)
+            .map_err(anyhow::Error::from)
+            .context("compiling the grader component")?;
         std::fs::create_dir_all(&cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
         let mut tmp = tempfile::NamedTempFile::new_in(&cache_dir)?;
         std::io::Write::write_all(&mut tmp, &compiled)?;

@@ -60,7 +60,9 @@ impl Explorer {
                         label: set.labels[i],
                         pass_rate: set.pass_rates[i],
                         code: row.code.clone(),
-                        diff: previous.map(|before| TextDiff::from_lines(before, &row.code).unified_diff().context_radius(2).to_string()),
+                        diff: previous.map(|before| {
+                            TextDiff::from_lines(before, &row.code).unified_diff().context_radius(2).to_string()
+                        }),
                         failing: feedback.map(|f| f.failing.clone()).unwrap_or_default(),
                         message: feedback.and_then(|f| f.message.clone()),
                         hint: feedback.and_then(|f| f.hint.clone()),
@@ -72,7 +74,10 @@ impl Explorer {
         }
         Self {
             sets: sets.iter().map(|s| s.name.clone()).collect(),
-            streams: streams.into_iter().map(|((problem, student), by_set)| Stream { problem, student, by_set }).collect(),
+            streams: streams
+                .into_iter()
+                .map(|((problem, student), by_set)| Stream { problem, student, by_set })
+                .collect(),
         }
     }
 

@@ -47,7 +47,12 @@ mod tests {
             knn_k: 3,
             coverage_k: 10,
             sets: vec![SetSummary { name: hostile.into(), rows: 1, streams: 1, problems: 1 }],
-            style_score: StyleFit { features: ["a", "b", "c", "d", "e"], mean: [0.0; 5], std: [1.0; 5], loadings: [0.0; 5] },
+            style_score: StyleFit {
+                features: ["a", "b", "c", "d", "e"],
+                mean: [0.0; 5],
+                std: [1.0; 5],
+                loadings: [0.0; 5],
+            },
             functionality: vec![],
             table1: vec![],
             table2: vec![],
@@ -57,10 +62,23 @@ mod tests {
             embedding_pca_explained: [0.0; 2],
             embedding_points: vec![],
         };
-        let attempt = Attempt { attempt: 1, label: Label::Compile, pass_rate: 0.0, code: hostile.into(), diff: None, failing: vec![], message: None, hint: Some(hostile.into()) };
+        let attempt = Attempt {
+            attempt: 1,
+            label: Label::Compile,
+            pass_rate: 0.0,
+            code: hostile.into(),
+            diff: None,
+            failing: vec![],
+            message: None,
+            hint: Some(hostile.into()),
+        };
         let explorer = Explorer {
             sets: vec![hostile.into()],
-            streams: vec![Stream { problem: hostile.into(), student: hostile.into(), by_set: [(0, vec![attempt])].into() }],
+            streams: vec![Stream {
+                problem: hostile.into(),
+                student: hostile.into(),
+                by_set: [(0, vec![attempt])].into(),
+            }],
         };
         let sims = [hostile.to_owned()];
         let from = Provenance { real: hostile, sims: &sims, embedder: hostile };

@@ -58,7 +58,11 @@ pub struct Leaderboard {
 const TIE: f64 = 1e-9;
 
 impl Leaderboard {
-    fn new(title: String, generators: Vec<String>, measures: Vec<(&'static str, Goal, Unit, Option<f64>, Vec<Option<f64>>)>) -> Self {
+    fn new(
+        title: String,
+        generators: Vec<String>,
+        measures: Vec<(&'static str, Goal, Unit, Option<f64>, Vec<Option<f64>>)>,
+    ) -> Self {
         let measures: Vec<Measure> = measures
             .into_iter()
             .map(|(name, goal, unit, real, values)| {
@@ -70,7 +74,12 @@ impl Leaderboard {
                 let scored: Vec<Option<f64>> = values.iter().map(|v| v.and_then(badness)).collect();
                 let best = scored.iter().flatten().copied().min_by(f64::total_cmp);
                 let closest = best.map_or_else(Vec::new, |best| {
-                    generators.iter().zip(&scored).filter(|(_, s)| s.is_some_and(|s| s - best <= TIE)).map(|(g, _)| g.clone()).collect()
+                    generators
+                        .iter()
+                        .zip(&scored)
+                        .filter(|(_, s)| s.is_some_and(|s| s - best <= TIE))
+                        .map(|(g, _)| g.clone())
+                        .collect()
                 });
                 Measure { name, goal, unit, real, values, closest }
             })
@@ -86,20 +95,24 @@ impl Leaderboard {
         let col = |f: &dyn Fn(&super::NextStepRow) -> Option<f64>| sims.iter().map(f).collect::<Vec<_>>();
         let generators = sims.iter().map(|t| t.set.clone()).collect();
         use Goal::*;
-        Self::new(title, generators, vec![
-            ("pass rate mean", MatchReal, Unit::Number(3), mean(real.pass_rate), col(&|t| mean(t.pass_rate))),
-            ("pass rate MAE", Lowest, Unit::Number(3), None, col(&|t| t.pass_rate_mae)),
-            ("no_error share", MatchReal, Unit::Share, real.no_error, col(&|t| t.no_error)),
-            ("PEP 8 mean", MatchReal, Unit::Number(2), mean(real.pep8), col(&|t| mean(t.pep8))),
-            ("PEP 8 MAE", Lowest, Unit::Number(2), None, col(&|t| t.pep8_mae)),
-            ("style mean", MatchReal, Unit::Number(2), mean(real.style), col(&|t| mean(t.style))),
-            ("style MAE", Lowest, Unit::Number(2), None, col(&|t| t.style_mae)),
-            ("step edit mean", MatchReal, Unit::Number(1), mean(real.step_edit), col(&|t| mean(t.step_edit))),
-            ("step edit median", MatchReal, Unit::Number(1), real.step_edit_median, col(&|t| t.step_edit_median)),
-            ("unchanged share", MatchReal, Unit::Share, real.unchanged, col(&|t| t.unchanged)),
-            ("edit MAE (study)", Lowest, Unit::Number(1), None, col(&|t| t.edit_distance_mae)),
-            ("cosine to real", Lowest, Unit::Number(3), None, col(&|t| t.cosine)),
-        ])
+        Self::new(
+            title,
+            generators,
+            vec![
+                ("pass rate mean", MatchReal, Unit::Number(3), mean(real.pass_rate), col(&|t| mean(t.pass_rate))),
+                ("pass rate MAE", Lowest, Unit::Number(3), None, col(&|t| t.pass_rate_mae)),
+                ("no_error share", MatchReal, Unit::Share, real.no_error, col(&|t| t.no_error)),
+                ("PEP 8 mean", MatchReal, Unit::Number(2), mean(real.pep8), col(&|t| mean(t.pep8))),
+                ("PEP 8 MAE", Lowest, Unit::Number(2), None, col(&|t| t.pep8_mae)),
+                ("style mean", MatchReal, Unit::Number(2), mean(real.style), col(&|t| mean(t.style))),
+                ("style MAE", Lowest, Unit::Number(2), None, col(&|t| t.style_mae)),
+                ("step edit mean", MatchReal, Unit::Number(1), mean(real.step_edit), col(&|t| mean(t.step_edit))),
+                ("step edit median", MatchReal, Unit::Number(1), real.step_edit_median, col(&|t| t.step_edit_median)),
+                ("unchanged share", MatchReal, Unit::Share, real.unchanged, col(&|t| t.unchanged)),
+                ("edit MAE (study)", Lowest, Unit::Number(1), None, col(&|t| t.edit_distance_mae)),
+                ("cosine to real", Lowest, Unit::Number(3), None, col(&|t| t.cosine)),
+            ],
+        )
     }
 
     /// Stream measures: lengths, endings, transitions, the pass-rate curve, resubmissions, and the last
@@ -121,18 +134,34 @@ impl Leaderboard {
         let n = sims.len();
         let generators = sims.iter().map(|s| s.set.clone()).collect();
         use Goal::*;
-        Self::new(title, generators, vec![
-            ("attempts mean", MatchReal, Unit::Number(2), real.attempts_mean, col(&|s| s.attempts_mean)),
-            ("attempts median", MatchReal, Unit::Number(1), real.attempts_median, col(&|s| s.attempts_median)),
-            ("attempts KS distance", Lowest, Unit::Number(3), None, col(&|s| s.attempts_ks)),
-            ("ending no_error", MatchReal, Unit::Share, real.ending_no_error, col(&|s| s.ending_no_error)),
-            ("last stage no_error", MatchReal, Unit::Share, last_no_error(0), (1..=n).map(last_no_error).collect()),
-            ("transitions TV (mean of rows)", Lowest, Unit::Number(3), None, col(&tv)),
-            ("pass-rate curve distance", Lowest, Unit::Number(3), None, col(&|s| s.pass_curve_distance)),
-            ("resubmissions", MatchReal, Unit::Share, real.resubmissions, col(&|s| s.resubmissions)),
-            ("last stage KNN distance", Lowest, Unit::Number(3), None, (0..n).map(|i| last(i, &|s| s.knn_distance)).collect()),
-            ("last stage coverage", Highest, Unit::Number(3), None, (0..n).map(|i| last(i, &|s| s.coverage)).collect()),
-        ])
+        Self::new(
+            title,
+            generators,
+            vec![
+                ("attempts mean", MatchReal, Unit::Number(2), real.attempts_mean, col(&|s| s.attempts_mean)),
+                ("attempts median", MatchReal, Unit::Number(1), real.attempts_median, col(&|s| s.attempts_median)),
+                ("attempts KS distance", Lowest, Unit::Number(3), None, col(&|s| s.attempts_ks)),
+                ("ending no_error", MatchReal, Unit::Share, real.ending_no_error, col(&|s| s.ending_no_error)),
+                ("last stage no_error", MatchReal, Unit::Share, last_no_error(0), (1..=n).map(last_no_error).collect()),
+                ("transitions TV (mean of rows)", Lowest, Unit::Number(3), None, col(&tv)),
+                ("pass-rate curve distance", Lowest, Unit::Number(3), None, col(&|s| s.pass_curve_distance)),
+                ("resubmissions", MatchReal, Unit::Share, real.resubmissions, col(&|s| s.resubmissions)),
+                (
+                    "last stage KNN distance",
+                    Lowest,
+                    Unit::Number(3),
+                    None,
+                    (0..n).map(|i| last(i, &|s| s.knn_distance)).collect(),
+                ),
+                (
+                    "last stage coverage",
+                    Highest,
+                    Unit::Number(3),
+                    None,
+                    (0..n).map(|i| last(i, &|s| s.coverage)).collect(),
+                ),
+            ],
+        )
     }
 
     pub fn markdown(&self) -> String {
@@ -163,7 +192,11 @@ impl Leaderboard {
         let wins: Vec<String> = self.wins.iter().map(usize::to_string).collect();
         let _ = writeln!(w, "| **closest on** | | | {} | |", wins.join(" | "));
         if !self.hint_blind.is_empty() {
-            let _ = writeln!(w, "\nHint-blind (the same attempts with and without the tutor's hints): {}.", self.hint_blind.join(", "));
+            let _ = writeln!(
+                w,
+                "\nHint-blind (the same attempts with and without the tutor's hints): {}.",
+                self.hint_blind.join(", ")
+            );
         }
         w
     }
@@ -175,14 +208,22 @@ mod tests {
 
     #[test]
     fn closest_follows_each_goal_and_ties_share_the_win() {
-        let board = Leaderboard::new("t".into(), vec!["a".into(), "b".into(), "c".into()], vec![
-            ("mean", Goal::MatchReal, Unit::Number(1), Some(5.0), vec![Some(9.0), Some(4.0), Some(6.0)]),
-            ("error", Goal::Lowest, Unit::Number(1), None, vec![Some(0.3), None, Some(0.2)]),
-            ("coverage", Goal::Highest, Unit::Number(1), None, vec![Some(0.9), Some(0.1), Some(0.2)]),
-            ("nobody", Goal::Lowest, Unit::Share, None, vec![None, None, None]),
-        ]);
+        let board = Leaderboard::new(
+            "t".into(),
+            vec!["a".into(), "b".into(), "c".into()],
+            vec![
+                ("mean", Goal::MatchReal, Unit::Number(1), Some(5.0), vec![Some(9.0), Some(4.0), Some(6.0)]),
+                ("error", Goal::Lowest, Unit::Number(1), None, vec![Some(0.3), None, Some(0.2)]),
+                ("coverage", Goal::Highest, Unit::Number(1), None, vec![Some(0.9), Some(0.1), Some(0.2)]),
+                ("nobody", Goal::Lowest, Unit::Share, None, vec![None, None, None]),
+            ],
+        );
         let closest: Vec<&[String]> = board.measures.iter().map(|m| m.closest.as_slice()).collect();
-        assert_eq!(closest, [&["b".to_owned(), "c".to_owned()][..], &["c".to_owned()], &["a".to_owned()], &[]], "5 is 1 from 4 and from 6");
+        assert_eq!(
+            closest,
+            [&["b".to_owned(), "c".to_owned()][..], &["c".to_owned()], &["a".to_owned()], &[]],
+            "5 is 1 from 4 and from 6"
+        );
         assert_eq!(board.wins, [1, 1, 2]);
         let md = board.markdown();
         assert!(md.contains("| mean | nearest real | 5.0 | 9.0 | **4.0** | **6.0** | b, c |"), "{md}");

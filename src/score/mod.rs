@@ -18,10 +18,10 @@ pub mod html;
 pub mod leaderboard;
 pub mod plots;
 pub mod report;
-pub mod table_view;
-pub mod tutor;
 mod streams;
+pub mod table_view;
 mod tables;
+pub mod tutor;
 
 use std::collections::BTreeMap;
 

@@ -110,7 +110,10 @@ fn legend_strip<'a>(
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
 
-fn render(size: (u32, u32), draw: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Drawn) -> anyhow::Result<String> {
+fn render(
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>) -> Drawn,
+) -> anyhow::Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
@@ -142,7 +145,11 @@ pub fn error_types(report: &Report) -> anyhow::Result<String> {
                 .x_labels(9)
                 .x_label_formatter(&|x: &f64| {
                     let names = ["no_error", "logical", "runtime", "compile"];
-                    if (x.fract() - 0.5).abs() < 1e-9 { names.get(*x as usize).map_or(String::new(), |s| s.to_string()) } else { String::new() }
+                    if (x.fract() - 0.5).abs() < 1e-9 {
+                        names.get(*x as usize).map_or(String::new(), |s| s.to_string())
+                    } else {
+                        String::new()
+                    }
                 })
                 .y_desc("share of submissions")
                 .draw()?;
@@ -150,10 +157,20 @@ pub fn error_types(report: &Report) -> anyhow::Result<String> {
             for (s, f) in report.functionality.iter().enumerate() {
                 for (l, share) in f.stages[stage].shares.iter().enumerate() {
                     let x0 = l as f64 + 0.1 + s as f64 * width;
-                    chart.draw_series([Rectangle::new([(x0, 0.0), (x0 + width * 0.9, share.share)], colour(s).filled())])?;
+                    chart.draw_series([Rectangle::new(
+                        [(x0, 0.0), (x0 + width * 0.9, share.share)],
+                        colour(s).filled(),
+                    )])?;
                     let mid = x0 + width * 0.45;
                     let (low, high) = ((share.share - share.error).max(0.0), (share.share + share.error).min(1.0));
-                    chart.draw_series([ErrorBar::new_vertical(mid, low, share.share, high, RGBColor(0x70, 0x70, 0x70).stroke_width(1), 4)])?;
+                    chart.draw_series([ErrorBar::new_vertical(
+                        mid,
+                        low,
+                        share.share,
+                        high,
+                        RGBColor(0x70, 0x70, 0x70).stroke_width(1),
+                        4,
+                    )])?;
                 }
             }
         }
@@ -209,10 +226,12 @@ pub fn embeddings_pca(report: &Report) -> anyhow::Result<String> {
     let names: Vec<String> = report.embedding_points.iter().map(|(name, _)| name.clone()).collect();
     render((1200, 470), |root| {
         let all = report.embedding_points.iter().flat_map(|(_, stages)| stages.iter().flatten());
-        let (x0, x1, y0, y1) = all.fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |b, &(x, y)| {
-            (b.0.min(x), b.1.max(x), b.2.min(y), b.3.max(y))
-        });
-        let (x0, x1, y0, y1) = if x0.is_finite() && x1 > x0 && y1 > y0 { (x0, x1, y0, y1) } else { (-1.0, 1.0, -1.0, 1.0) };
+        let (x0, x1, y0, y1) = all
+            .fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |b, &(x, y)| {
+                (b.0.min(x), b.1.max(x), b.2.min(y), b.3.max(y))
+            });
+        let (x0, x1, y0, y1) =
+            if x0.is_finite() && x1 > x0 && y1 > y0 { (x0, x1, y0, y1) } else { (-1.0, 1.0, -1.0, 1.0) };
         let [e0, e1] = report.embedding_pca_explained;
         let panels = legend_strip(&root, &names)?.split_evenly((1, 3));
         for (stage, panel) in panels.iter().enumerate() {
@@ -255,7 +274,13 @@ pub fn attempts(report: &Report) -> anyhow::Result<String> {
             bins
         })
         .collect();
-    let longest = report.stream_realism.iter().flat_map(|s| s.attempts_histogram.keys().copied()).max().unwrap_or(1).clamp(1, MOST);
+    let longest = report
+        .stream_realism
+        .iter()
+        .flat_map(|s| s.attempts_histogram.keys().copied())
+        .max()
+        .unwrap_or(1)
+        .clamp(1, MOST);
     let top = shares.iter().flatten().copied().fold(0.0, f64::max).max(0.05) * 1.08;
     render((1200, 420), |root| {
         let area = legend_strip(&root, &names)?;
@@ -271,7 +296,13 @@ pub fn attempts(report: &Report) -> anyhow::Result<String> {
             .x_labels(longest)
             .x_label_formatter(&|x: &f64| {
                 let n = x.round() as usize;
-                if (x - x.round()).abs() > 1e-9 || n == 0 { String::new() } else if n == MOST { format!("{MOST}+") } else { n.to_string() }
+                if (x - x.round()).abs() > 1e-9 || n == 0 {
+                    String::new()
+                } else if n == MOST {
+                    format!("{MOST}+")
+                } else {
+                    n.to_string()
+                }
             })
             .x_desc("attempts in the stream")
             .y_desc("share of streams")

@@ -37,7 +37,12 @@ pub fn markdown(report: &Report, from: &Provenance) -> String {
     let mut md = String::new();
     let w = &mut md;
     let _ = writeln!(w, "# studentsim score\n");
-    let _ = writeln!(w, "Real set: `{}`. Simulated sets: {}.\n", from.real, from.sims.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        w,
+        "Real set: `{}`. Simulated sets: {}.\n",
+        from.real,
+        from.sims.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    );
     let _ = writeln!(w, "| set | rows | streams | problems |\n|---|---:|---:|---:|");
     for s in &report.sets {
         let _ = writeln!(w, "| {} | {} | {} | {} |", s.name, s.rows, s.streams, s.problems);
@@ -48,7 +53,8 @@ pub fn markdown(report: &Report, from: &Provenance) -> String {
     }
     let _ = writeln!(w, "## Plots\n");
     let _ = writeln!(w, "- `error_types.svg`: label shares per stage, per set, with error bars.");
-    let _ = writeln!(w, "- `progress.svg`: pass rate, style score and edit distance per normalized step (95% intervals).");
+    let _ =
+        writeln!(w, "- `progress.svg`: pass rate, style score and edit distance per normalized step (95% intervals).");
     let _ = writeln!(
         w,
         "- `embeddings_pca.svg`: the embeddings on their first two principal components ({:.1}% and {:.1}% of the variance).",

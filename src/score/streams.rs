@@ -74,7 +74,9 @@ pub(super) fn stream_realism(
         attempts_histogram,
         attempts_median: percentile(&lengths, 0.5),
         attempts_mean: (!lengths.is_empty()).then(|| lengths.iter().sum::<f64>() / lengths.len() as f64),
-        attempts_ks: (!is_real).then(|| ks_statistic(&lengths, &real.streams.iter().map(|s| s.len() as f64).collect::<Vec<_>>())).flatten(),
+        attempts_ks: (!is_real)
+            .then(|| ks_statistic(&lengths, &real.streams.iter().map(|s| s.len() as f64).collect::<Vec<_>>()))
+            .flatten(),
         ending_no_error: share(d.streams.iter().map(|s| d.set.labels[s[s.len() - 1]] == Label::NoError)),
         transition_counts: counts,
         transitions,
@@ -188,7 +190,15 @@ mod tests {
         }
         let n = rows.len();
         let styles = (0..n)
-            .map(|i| Style { lines: 1 + i, chars: 5 + 3 * i, ast_depth: 2, ast_width: 1 + (i % 2) as i32, ast_nodes: 4 + i as i32, pep8: 0, pep8_wrapped: 0 })
+            .map(|i| Style {
+                lines: 1 + i,
+                chars: 5 + 3 * i,
+                ast_depth: 2,
+                ast_width: 1 + (i % 2) as i32,
+                ast_nodes: 4 + i as i32,
+                pep8: 0,
+                pep8_wrapped: 0,
+            })
             .collect();
         let embeddings = (0..n).map(|i| vec![1.0, i as f32]).collect();
         ScoredSet { name: name.into(), rows, labels, pass_rates, styles, embeddings }
@@ -198,18 +208,28 @@ mod tests {
     #[test]
     fn stream_measures_equal_hand_computed_values() {
         use Label::*;
-        let real = set("real", &[
-            ("a", &[("a", Logical, 0.0), ("a", Logical, 0.5), ("ab", NoError, 1.0)]),
-            ("b", &[("x", Runtime, 0.0), ("xy", NoError, 1.0)]),
-        ]);
-        let sim = set("sim", &[("a", &[("q", Runtime, 0.0), ("q", Runtime, 0.0), ("q", Runtime, 0.0), ("qq", Runtime, 0.5)])]);
+        let real = set(
+            "real",
+            &[
+                ("a", &[("a", Logical, 0.0), ("a", Logical, 0.5), ("ab", NoError, 1.0)]),
+                ("b", &[("x", Runtime, 0.0), ("xy", NoError, 1.0)]),
+            ],
+        );
+        let sim = set(
+            "sim",
+            &[("a", &[("q", Runtime, 0.0), ("q", Runtime, 0.0), ("q", Runtime, 0.0), ("qq", Runtime, 0.5)])],
+        );
         let report = evaluate(&real, &[sim], &Options::default());
         let [r, s] = &report.stream_realism[..] else { panic!("two sets") };
         assert_eq!((r.streams, r.attempts_median, r.attempts_mean), (2, Some(2.5), Some(2.5)));
         assert_eq!(r.attempts_histogram, BTreeMap::from([(2, 1), (3, 1)]));
         assert_eq!(r.ending_no_error, Some(1.0));
         assert_eq!(r.transitions, [None, Some([0.5, 0.5, 0.0, 0.0]), Some([1.0, 0.0, 0.0, 0.0]), None]);
-        assert_eq!((r.attempts_ks, r.transition_tv, r.pass_curve_distance), (None, [None; 4], None), "no distances on the real set");
+        assert_eq!(
+            (r.attempts_ks, r.transition_tv, r.pass_curve_distance),
+            (None, [None; 4], None),
+            "no distances on the real set"
+        );
         assert!((r.resubmissions.unwrap() - 1.0 / 3.0).abs() < 1e-12, "a → a of three follow-ups");
         // T = 2 (median 2.5, rounded to even): the real curve is 0 at step 1 and (0.5 + 1 + 1) / 3 at step 2.
         let step2 = r.edit_per_step.iter().find(|e| e.step == 2).unwrap();
@@ -218,7 +238,11 @@ mod tests {
         assert_eq!(s.attempts_ks, Some(1.0), "every simulated stream is longer than every real one");
         assert_eq!(s.ending_no_error, Some(0.0));
         assert_eq!(s.transition_counts[2], [0, 0, 3, 0]);
-        assert_eq!(s.transition_tv, [None, None, Some(1.0), None], "runtime always stays runtime; real runtime always passes next");
+        assert_eq!(
+            s.transition_tv,
+            [None, None, Some(1.0), None],
+            "runtime always stays runtime; real runtime always passes next"
+        );
         assert!((s.resubmissions.unwrap() - 2.0 / 3.0).abs() < 1e-12);
         // Four attempts in two bins: step 1 holds pass rates 0, 0 and step 2 holds 0, 0.5.
         let want = (0.0 + (0.25f64 - 2.5 / 3.0).abs()) / 2.0;

@@ -67,7 +67,8 @@ impl TableView {
         for c in 0..self.columns.len() {
             let goal = self.columns[c].goal;
             for in_group in groups.values() {
-                let real_value = in_group.iter().find(|&&r| self.rows[r].keys[0] == real).and_then(|&r| self.rows[r].cells[c].value);
+                let real_value =
+                    in_group.iter().find(|&&r| self.rows[r].keys[0] == real).and_then(|&r| self.rows[r].cells[c].value);
                 let score = |v: f64| match goal {
                     Goal::Lower => Some(v),
                     Goal::Higher => Some(-v),
@@ -101,7 +102,11 @@ impl TableView {
         for r in &self.rows {
             md.push_str(&format!("| {} |", r.keys.join(" | ")));
             for cell in &r.cells {
-                if cell.closest { md.push_str(&format!(" **{}** |", cell.text)) } else { md.push_str(&format!(" {} |", cell.text)) }
+                if cell.closest {
+                    md.push_str(&format!(" **{}** |", cell.text))
+                } else {
+                    md.push_str(&format!(" {} |", cell.text))
+                }
             }
             md.push('\n');
         }
@@ -141,10 +146,18 @@ pub(super) fn other_count(report: &Report) -> &'static str {
 /// Every table of the report, in order.
 pub fn tables(report: &Report) -> Vec<TableView> {
     let real = report.sets.first().map_or(crate::trajectory::REAL, |s| s.name.as_str());
-    [table1(report), table2(report), table3(report), functionality(report), streams(report), transitions(report), edits_per_step(report)]
-        .into_iter()
-        .map(|t| t.mark_closest(real))
-        .collect()
+    [
+        table1(report),
+        table2(report),
+        table3(report),
+        functionality(report),
+        streams(report),
+        transitions(report),
+        edits_per_step(report),
+    ]
+    .into_iter()
+    .map(|t| t.mark_closest(real))
+    .collect()
 }
 
 fn table1(report: &Report) -> TableView {
@@ -169,7 +182,10 @@ fn table1(report: &Report) -> TableView {
         rows: report
             .table1
             .iter()
-            .map(|t| Row { keys: vec![t.set.clone()], cells: t.stages.iter().flat_map(|s| [num(s.knn_distance, 3), num(s.coverage, 3)]).collect() })
+            .map(|t| Row {
+                keys: vec![t.set.clone()],
+                cells: t.stages.iter().flat_map(|s| [num(s.knn_distance, 3), num(s.coverage, 3)]).collect(),
+            })
             .collect(),
     }
 }
@@ -284,7 +300,11 @@ fn functionality(report: &Report) -> TableView {
             .flat_map(|f| {
                 f.stages.iter().map(|s| {
                     let mut cells = vec![num(Some(s.n as f64), 0)];
-                    cells.extend(s.shares.iter().map(|x| cell(format!("{:.1}% ± {:.1}", 100.0 * x.share, 100.0 * x.error), Some(x.share))));
+                    cells.extend(
+                        s.shares
+                            .iter()
+                            .map(|x| cell(format!("{:.1}% ± {:.1}", 100.0 * x.share, 100.0 * x.error), Some(x.share))),
+                    );
                     Row { keys: vec![f.set.clone(), s.stage.as_str().to_owned()], cells }
                 })
             })
@@ -411,7 +431,10 @@ mod tests {
             columns: vec![Column { name: "x".into(), goal }],
             rows: values
                 .iter()
-                .map(|(set, stage, v)| Row { keys: vec![(*set).into(), (*stage).into()], cells: vec![num(Some(*v), 1)] })
+                .map(|(set, stage, v)| Row {
+                    keys: vec![(*set).into(), (*stage).into()],
+                    cells: vec![num(Some(*v), 1)],
+                })
                 .collect(),
         }
         .mark_closest("real")
@@ -423,7 +446,14 @@ mod tests {
 
     #[test]
     fn the_closest_simulated_value_is_marked_per_group_and_never_the_real_one() {
-        let rows = [("real", "first", 5.0), ("a", "first", 9.0), ("b", "first", 4.0), ("real", "last", 1.0), ("a", "last", 1.5), ("b", "last", 3.0)];
+        let rows = [
+            ("real", "first", 5.0),
+            ("a", "first", 9.0),
+            ("b", "first", 4.0),
+            ("real", "last", 1.0),
+            ("a", "last", 1.5),
+            ("b", "last", 3.0),
+        ];
         assert_eq!(marked(&view(Goal::NearReal, &rows)), [("b".into(), "first".into()), ("a".into(), "last".into())]);
         assert_eq!(marked(&view(Goal::Lower, &rows)), [("b".into(), "first".into()), ("a".into(), "last".into())]);
         assert_eq!(marked(&view(Goal::Higher, &rows)), [("a".into(), "first".into()), ("b".into(), "last".into())]);

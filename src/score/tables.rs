@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Serialize;
 
-use super::{
-    Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StageShares, StyleFit,
-    Table1, stage_rows,
-};
 use super::streams::stream_realism;
+use super::{
+    Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StageShares, StyleFit, Table1,
+    stage_rows,
+};
 use crate::grade::Label;
 use crate::metrics::functionality::{label_distribution, mean_with_interval};
 use crate::metrics::pca::{FEATURES, StyleScore};
@@ -137,8 +137,16 @@ impl<'a> Derived<'a> {
         Self {
             set,
             style: set.styles.iter().map(|s| fit.score(&features(s))).collect(),
-            pep8: set.styles.iter().map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8 } else { s.pep8_wrapped })).collect(),
-            pep8_other: set.styles.iter().map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8_wrapped } else { s.pep8 })).collect(),
+            pep8: set
+                .styles
+                .iter()
+                .map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8 } else { s.pep8_wrapped }))
+                .collect(),
+            pep8_other: set
+                .styles
+                .iter()
+                .map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8_wrapped } else { s.pep8 }))
+                .collect(),
             stages: stage_rows(&set.rows),
             streams,
             edit,
@@ -164,8 +172,11 @@ pub fn evaluate(real: &ScoredSet, sims: &[ScoredSet], options: &Options) -> Repo
     let all: Vec<&ScoredSet> = std::iter::once(real).chain(sims).collect();
     let pooled: Vec<[f64; FEATURES]> = all.iter().flat_map(|set| set.styles.iter().map(features)).collect();
     // One row in all: every feature is constant, so every score is 0.
-    let fit = StyleScore::fit(&pooled)
-        .unwrap_or(StyleScore { mean: pooled[0], std: [0.0; FEATURES], loadings: [0.0; FEATURES] });
+    let fit = StyleScore::fit(&pooled).unwrap_or(StyleScore {
+        mean: pooled[0],
+        std: [0.0; FEATURES],
+        loadings: [0.0; FEATURES],
+    });
     let derived: Vec<Derived> = all.iter().map(|set| Derived::new(set, &fit, options.pep8)).collect();
     let real_d = &derived[0];
     let (targets, typical) = (next_step_targets(real_d), typical_lengths(real_d));
@@ -387,14 +398,21 @@ fn embedding_pca(all: &[&ScoredSet]) -> ([f64; 2], Vec<(String, [Vec<(f64, f64)>
     order.sort_by(|&a, &b| eigen.eigenvalues[b].total_cmp(&eigen.eigenvalues[a]));
     let total: f64 = eigen.eigenvalues.iter().map(|v| v.max(0.0)).sum();
     let explained = [0, 1].map(|c| if total > 0.0 { eigen.eigenvalues[order[c]].max(0.0) / total } else { 0.0 });
-    let project = |v: &[f32], c: usize| (0..dim).map(|j| (f64::from(v[j]) - mean[j]) * eigen.eigenvectors[(j, order[c])]).sum::<f64>();
+    let project = |v: &[f32], c: usize| {
+        (0..dim).map(|j| (f64::from(v[j]) - mean[j]) * eigen.eigenvectors[(j, order[c])]).sum::<f64>()
+    };
     let points = all
         .iter()
         .map(|set| {
             let stages: Vec<[usize; 3]> = super::stage_rows(&set.rows).into_values().collect();
             let every = stages.len().div_ceil(1000).max(1);
             let pts = [0, 1, 2].map(|stage| {
-                stages.iter().step_by(every).map(|rows| &set.embeddings[rows[stage]]).map(|v| (project(v, 0), project(v, 1))).collect()
+                stages
+                    .iter()
+                    .step_by(every)
+                    .map(|rows| &set.embeddings[rows[stage]])
+                    .map(|v| (project(v, 0), project(v, 1)))
+                    .collect()
             });
             (set.name.clone(), pts)
         })

@@ -120,7 +120,13 @@ mod tests {
     fn effects_against_hand_computed_values() {
         let solutions = HashMap::from([("p".to_owned(), "return x + 1".to_owned())]);
         // Without: a passes at attempt 3, b never (2 attempts). With: a passes at 2, b at 2.
-        let without = [row("a", 1, "x", 0.0, None), row("a", 2, "y", 0.5, None), row("a", 3, "z", 1.0, None), row("b", 1, "u", 0.0, None), row("b", 2, "v", 0.0, None)];
+        let without = [
+            row("a", 1, "x", 0.0, None),
+            row("a", 2, "y", 0.5, None),
+            row("a", 3, "z", 1.0, None),
+            row("b", 1, "u", 0.0, None),
+            row("b", 2, "v", 0.0, None),
+        ];
         let with = [
             row("a", 1, "x", 0.0, Some("```python\nreturn x + 1\n```")),
             row("a", 2, "z", 1.0, None),

@@ -26,7 +26,9 @@ fn misspelt_fields<'a>(rows: impl IntoIterator<Item = &'a Submission>) -> Vec<(S
     for row in rows {
         for name in row.extra.keys() {
             if seen.insert(name.clone())
-                && let Some(&known) = Submission::FIELDS.iter().find(|k| k.get(..1) == name.get(..1) && name.len() > 2 && crate::metrics::edit_distance(k, name) <= 2)
+                && let Some(&known) = Submission::FIELDS.iter().find(|k| {
+                    k.get(..1) == name.get(..1) && name.len() > 2 && crate::metrics::edit_distance(k, name) <= 2
+                })
             {
                 found.push((name.clone(), known));
             }

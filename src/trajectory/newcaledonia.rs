@@ -78,7 +78,9 @@ pub async fn import(
     let mut attempts: HashMap<(&str, &str), u32> = HashMap::new();
     for i in order {
         let r = &raw[i];
-        let at = |what: String| BadInput(format!("{}: submission attemptID {}: {what}", dir.join(SUBMISSIONS).display(), r.attempt_id));
+        let at = |what: String| {
+            BadInput(format!("{}: submission attemptID {}: {what}", dir.join(SUBMISSIONS).display(), r.attempt_id))
+        };
         let problem = id_of.get(&r.exercise).ok_or_else(|| at(format!("unknown exercise {}", r.exercise)))?;
         let attempt = attempts.entry((&r.user, &r.exercise)).or_insert(0);
         *attempt += 1;
@@ -159,7 +161,10 @@ async fn problem_for(grader: &Grader, exercise: &Exercise) -> Result<(Problem, u
         todo: stub(name, &signature, examples.iter().map(|(c, w)| (*c, w.as_str()))),
         solution: exercise.solution.clone(),
         compare: Compare::Value,
-        source: Some(format!("NewCaledonia dataset (Cleuziou & Flouvat, EGC 2021), exercise {}; research use only", exercise.exo_name)),
+        source: Some(format!(
+            "NewCaledonia dataset (Cleuziou & Flouvat, EGC 2021), exercise {}; research use only",
+            exercise.exo_name
+        )),
         limits: Default::default(),
     };
     // Keep only the examples the teacher solution passes as written (a want cut at the record limit would not).
@@ -185,7 +190,9 @@ fn stub<'a>(name: &str, signature: &str, examples: impl Iterator<Item = (&'a str
         }
     }
     let quote = if body.contains("\"\"\"") { "'''" } else { "\"\"\"" };
-    format!("def {signature}:\n    r{quote}{name}: see the statement.\n\n{body}    {quote}\n    \"*** YOUR CODE HERE ***\"\n")
+    format!(
+        "def {signature}:\n    r{quote}{name}: see the statement.\n\n{body}    {quote}\n    \"*** YOUR CODE HERE ***\"\n"
+    )
 }
 
 /// The argument list for one test input: `{"__tuple__": true, "items": [...]}` is several arguments.
@@ -234,7 +241,10 @@ mod tests {
 
     #[test]
     fn json_entries_become_python_arguments() {
-        let entry: Value = serde_json::from_str(r#"{"__tuple__": true, "items": ["c", [1, 2.5], {"__tuple__": true, "items": [null]}, true]}"#).unwrap();
+        let entry: Value = serde_json::from_str(
+            r#"{"__tuple__": true, "items": ["c", [1, 2.5], {"__tuple__": true, "items": [null]}, true]}"#,
+        )
+        .unwrap();
         assert_eq!(arguments(&entry), r#""c", [1, 2.5], (None,), True"#);
         assert_eq!(arguments(&Value::String("a\nb\"".into())), r#""a\nb\"""#);
         assert_eq!(arguments(&serde_json::json!({"k": 1})), r#"{"k": 1}"#);

@@ -67,14 +67,17 @@ const EXPORT_COLUMNS: [&str; 12] = [
 /// stands for a row without the field), else JSON.
 fn cell_text(value: &serde_json::Value) -> String {
     match value {
-        serde_json::Value::String(s) if !s.is_empty() && serde_json::from_str::<serde_json::Value>(s).is_err() => s.clone(),
+        serde_json::Value::String(s) if !s.is_empty() && serde_json::from_str::<serde_json::Value>(s).is_err() => {
+            s.clone()
+        }
         other => other.to_string(),
     }
 }
 
 /// A row field read back from its cell (the inverse of [`cell_text`]); none for an empty cell.
 fn cell_value(cell: &str) -> Option<serde_json::Value> {
-    (!cell.is_empty()).then(|| serde_json::from_str(cell).unwrap_or_else(|_| serde_json::Value::String(cell.to_owned())))
+    (!cell.is_empty())
+        .then(|| serde_json::from_str(cell).unwrap_or_else(|_| serde_json::Value::String(cell.to_owned())))
 }
 
 /// Read a ProgSnap2 folder as submissions (ungraded unless the table carries Score and X-Label).
@@ -83,38 +86,47 @@ pub fn import(dir: &Path, anonymizer: Option<&Anonymizer>) -> Result<Vec<Submiss
     let code_of = code_states(&dir.join(CODE_STATES))?;
     let mut reader = csv::Reader::from_path(&table).map_err(|e| BadInput(format!("{}: {e}", table.display())))?;
     let headers = reader.headers().map_err(|e| BadInput(format!("{}: {e}", table.display())))?.clone();
-    let row_fields: Vec<(usize, &str)> = headers.iter().enumerate().filter_map(|(i, h)| Some((i, h.strip_prefix(ROW_FIELD)?))).collect();
+    let row_fields: Vec<(usize, &str)> =
+        headers.iter().enumerate().filter_map(|(i, h)| Some((i, h.strip_prefix(ROW_FIELD)?))).collect();
     let mut events = Vec::new();
     for (index, record) in reader.records().enumerate() {
         // Line 1 is the header.
         let at = |what: String| BadInput(format!("{}:{}: {what}", table.display(), index + 2));
         let record = record.map_err(|e| at(e.to_string()))?;
         let event: Event = record.deserialize(Some(&headers)).map_err(|e| at(e.to_string()))?;
-        let extra = row_fields.iter().filter_map(|&(i, name)| Some((name.to_owned(), cell_value(record.get(i)?)?))).collect();
+        let extra =
+            row_fields.iter().filter_map(|&(i, name)| Some((name.to_owned(), cell_value(record.get(i)?)?))).collect();
         if event.event_type != "Submit" && !event.event_type.starts_with("Run") {
             continue;
         }
         let problem = event.problem.clone().or(event.assignment.clone()).filter(|p| !p.is_empty());
         let problem = problem.ok_or_else(|| at("no ProblemID or AssignmentID".into()))?;
-        let code = code_of.get(&event.code_state).ok_or_else(|| at(format!("unknown CodeStateID {}", event.code_state)))?;
-        let time = parse_timestamp(&event.timestamp).map_err(|e| at(format!("ServerTimestamp {:?}: {e}", event.timestamp)))?;
+        let code =
+            code_of.get(&event.code_state).ok_or_else(|| at(format!("unknown CodeStateID {}", event.code_state)))?;
+        let time =
+            parse_timestamp(&event.timestamp).map_err(|e| at(format!("ServerTimestamp {:?}: {e}", event.timestamp)))?;
         let label = match event.label.as_deref().filter(|l| !l.is_empty()) {
             None => None,
-            Some(l) => Some(serde_json::from_value::<Label>(l.into()).map_err(|_| at(format!("unknown X-Label {l:?}")))?),
+            Some(l) => {
+                Some(serde_json::from_value::<Label>(l.into()).map_err(|_| at(format!("unknown X-Label {l:?}")))?)
+            }
         };
-        events.push((event.order, Submission {
-            student: anonymizer.map_or_else(|| event.subject.clone(), |a| a.pseudonym(&event.subject)),
-            problem,
-            time,
-            attempt: 0,
-            code: code.clone(),
-            label,
-            pass_rate: event.score,
-            source: REAL.to_owned(),
-            platform_correct: None,
-            generated: None,
-            extra,
-        }));
+        events.push((
+            event.order,
+            Submission {
+                student: anonymizer.map_or_else(|| event.subject.clone(), |a| a.pseudonym(&event.subject)),
+                problem,
+                time,
+                attempt: 0,
+                code: code.clone(),
+                label,
+                pass_rate: event.score,
+                source: REAL.to_owned(),
+                platform_correct: None,
+                generated: None,
+                extra,
+            },
+        ));
     }
     events.sort_by(|a, b| (a.1.time, a.0).cmp(&(b.1.time, b.0)));
     let mut attempts: HashMap<(String, String), u32> = HashMap::new();
@@ -195,8 +207,11 @@ fn code_states(dir: &Path) -> Result<HashMap<String, String>> {
     for entry in entries {
         let folder = entry?.path();
         let Some(id) = folder.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
-        let Some(file) = std::fs::read_dir(&folder).ok().and_then(|mut f| f.next()).and_then(|f| f.ok()) else { continue };
-        let code = std::fs::read_to_string(file.path()).with_context(|| format!("reading {}", file.path().display()))?;
+        let Some(file) = std::fs::read_dir(&folder).ok().and_then(|mut f| f.next()).and_then(|f| f.ok()) else {
+            continue;
+        };
+        let code =
+            std::fs::read_to_string(file.path()).with_context(|| format!("reading {}", file.path().display()))?;
         states.insert(id, code);
     }
     Ok(states)
@@ -204,6 +219,5 @@ fn code_states(dir: &Path) -> Result<HashMap<String, String>> {
 
 /// RFC 3339, or a zone-less `YYYY-MM-DD HH:MM:SS[.fff]` taken as UTC.
 fn parse_timestamp(text: &str) -> Result<Timestamp, jiff::Error> {
-    text.parse::<Timestamp>()
-        .or_else(|_| jiff::tz::TimeZone::UTC.to_timestamp(text.parse::<jiff::civil::DateTime>()?))
+    text.parse::<Timestamp>().or_else(|_| jiff::tz::TimeZone::UTC.to_timestamp(text.parse::<jiff::civil::DateTime>()?))
 }

@@ -10,7 +10,8 @@ use super::{Submission, streams};
 
 /// Every stream of `rows` (its rows in order), in a seeded shuffle.
 fn shuffled(rows: &[Submission], seed: u64) -> Vec<Vec<&Submission>> {
-    let mut all: Vec<Vec<&Submission>> = streams(rows).into_values().map(|s| s.into_iter().map(|i| &rows[i]).collect()).collect();
+    let mut all: Vec<Vec<&Submission>> =
+        streams(rows).into_values().map(|s| s.into_iter().map(|i| &rows[i]).collect()).collect();
     all.shuffle(&mut StdRng::seed_from_u64(seed));
     all
 }
@@ -77,7 +78,11 @@ mod tests {
         assert_eq!(sample, for_targets(&all, 5, 7), "the same seed, the same sample");
         let mut reversed = all.clone();
         reversed.reverse();
-        assert_eq!(streams(&for_targets(&reversed, 5, 7)).keys().collect::<Vec<_>>(), streams(&sample).keys().collect::<Vec<_>>(), "input order does not matter");
+        assert_eq!(
+            streams(&for_targets(&reversed, 5, 7)).keys().collect::<Vec<_>>(),
+            streams(&sample).keys().collect::<Vec<_>>(),
+            "input order does not matter"
+        );
         let small = streams_of(&all, 2, 7);
         let big = streams_of(&all, 4, 7);
         assert_eq!(streams(&small).len(), 2);

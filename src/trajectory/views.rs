@@ -134,7 +134,10 @@ mod tests {
     fn stages_take_first_middle_last_and_earlier_context() {
         let items = stages(&rows());
         let for_target = |code: &str| items.iter().find(|i| rows()[i.target].code == code).unwrap().clone();
-        let b_middle = items.iter().find(|i| rows()[i.target].problem == "b" && i.stage == Stage::Middle && rows()[i.target].student == "s1").unwrap();
+        let b_middle = items
+            .iter()
+            .find(|i| rows()[i.target].problem == "b" && i.stage == Stage::Middle && rows()[i.target].student == "s1")
+            .unwrap();
         assert_eq!(rows()[b_middle.target].code, "b11");
         assert_eq!(rows()[b_middle.context.unwrap()].code, "a2", "same stage of the earlier stream");
         assert_eq!(for_target("a0").context, None, "no earlier problem");

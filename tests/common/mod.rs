@@ -53,14 +53,14 @@ pub fn real_programs() -> Option<Vec<String>> {
     for q in 1..=5 {
         for verdict in ["correct", "wrong", "fail"] {
             let dir = refactory.join(format!("question_{q}/code/{verdict}"));
-            let mut files: Vec<_> = std::fs::read_dir(&dir).expect("refactory dir").map(|e| e.unwrap().path()).collect();
+            let mut files: Vec<_> =
+                std::fs::read_dir(&dir).expect("refactory dir").map(|e| e.unwrap().path()).collect();
             files.sort();
             programs.extend(files.iter().map(|f| std::fs::read_to_string(f).expect("utf-8")));
         }
     }
     Some(programs)
 }
-
 
 /// The bundled illustrative example streams, relative to the repository root.
 pub const EXAMPLES: &str = "examples/trajectories.jsonl";

@@ -121,7 +121,9 @@ fn requantized_share(file: &std::path::Path, adapter: &Adapter) -> Result<(f64, 
         let w = quantized.dequantize(&Device::Cpu)?;
         let delta = (b.matmul(a)? * scale)?;
         let again = QTensor::quantize(&(&w + &delta)?, quantized.dtype())?.dequantize(&Device::Cpu)?;
-        let dot = |x: &Tensor, y: &Tensor| -> Result<f64> { Ok((x * y)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
+        let dot = |x: &Tensor, y: &Tensor| -> Result<f64> {
+            Ok((x * y)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+        };
         shares.push(dot(&(again - &w)?, &delta)? / dot(&delta, &delta)?.max(f64::MIN_POSITIVE));
     }
     let mean = shares.iter().sum::<f64>() / shares.len().max(1) as f64;
@@ -134,7 +136,8 @@ pub fn run(ctx: &Context, args: &AdapterArgs) -> Result<ExitCode> {
         Some(b) => b.clone(),
         None => {
             let card = args.adapter.join("training-card.json");
-            let text = std::fs::read_to_string(&card).with_context(|| format!("{} (or give --base DIR)", card.display()))?;
+            let text =
+                std::fs::read_to_string(&card).with_context(|| format!("{} (or give --base DIR)", card.display()))?;
             let card: serde_json::Value = serde_json::from_str(&text)?;
             PathBuf::from(card["base"].as_str().ok_or_else(|| anyhow!("{}: no base", args.adapter.display()))?)
         }

@@ -18,8 +18,8 @@ use crate::BadInput;
 use crate::generate::edits::EditModel;
 use crate::generate::retrieval::Retrieval;
 use crate::generate::{Generator, Request};
-use crate::rollout::next_step_request;
 use crate::problems::{Problem, Registry};
+use crate::rollout::next_step_request;
 use crate::trajectory::split::{Part, Split, SplitSpec};
 use crate::trajectory::{self, Submission, views};
 
@@ -79,7 +79,12 @@ pub fn run(ctx: &Context, args: EditsArgs) -> Result<ExitCode> {
     let (train, ns_op) = (part(Part::Train), part(Part::NsOp));
     let requests = requests(&registry, &ns_op, args.k, args.seed)?;
     if requests.is_empty() {
-        return Err(BadInput(format!("{}: the NS_OP part of split {} has no next-step target", rows_file.display(), args.split_seed)).into());
+        return Err(BadInput(format!(
+            "{}: the NS_OP part of split {} has no next-step target",
+            rows_file.display(),
+            args.split_seed
+        ))
+        .into());
     }
     let n = requests.len();
 
@@ -114,11 +119,19 @@ pub fn run(ctx: &Context, args: EditsArgs) -> Result<ExitCode> {
         println!("{figures}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{n} NS_OP next steps (k = {}), fitted on {} training rows in {fit:.2} s; one thread", args.k, train.len());
+    println!(
+        "{n} NS_OP next steps (k = {}), fitted on {} training rows in {fit:.2} s; one thread",
+        args.k,
+        train.len()
+    );
     println!("{:<11} {:>10} {:>15} {:>14}", "generator", "seconds", "of it grading", "next steps/s");
     println!("{:<11} {:>8.2} s {:>13.2} s {:>14.1}  (grading left out)", "edits", ours.seconds, ours.grading, rate);
     println!("{:<11} {:>8.2} s {:>13.2} s {:>14.1}", "retrieval", peer.seconds, 0.0, peer_rate);
-    println!("ratio: edits / retrieval {:.2}x; edits / the {TARGET_PER_S} per s target {:.2}x", rate / peer_rate, rate / TARGET_PER_S);
+    println!(
+        "ratio: edits / retrieval {:.2}x; edits / the {TARGET_PER_S} per s target {:.2}x",
+        rate / peer_rate,
+        rate / TARGET_PER_S
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -85,7 +85,10 @@ struct PeerResult {
 }
 
 pub fn run(_ctx: &Context, args: EmbedArgs) -> Result<ExitCode> {
-    ensure!(!args.batch_sizes.is_empty() && !args.batch_sizes.contains(&0), BadInput("--batch-sizes: give positive sizes".into()));
+    ensure!(
+        !args.batch_sizes.is_empty() && !args.batch_sizes.contains(&0),
+        BadInput("--batch-sizes: give positive sizes".into())
+    );
     let rows = trajectory::read(&args.input)?;
     let mut seen = std::collections::HashSet::new();
     let mut texts: Vec<&str> = rows.iter().map(|r| r.code.as_str()).filter(|c| seen.insert(*c)).collect();
@@ -108,7 +111,8 @@ pub fn run(_ctx: &Context, args: EmbedArgs) -> Result<ExitCode> {
         let mut cache = EmbeddingCache::open(dir.path(), embedder.id())?;
         let bar = progress(n, &format!("candle, batch {batch}"));
         let start = Instant::now();
-        vectors = embed::embed_cached(embedder.as_ref(), &mut cache, &texts, batch, |done| bar.set_position(done as u64))?;
+        vectors =
+            embed::embed_cached(embedder.as_ref(), &mut cache, &texts, batch, |done| bar.set_position(done as u64))?;
         ours.push((batch, start.elapsed().as_secs_f64()));
         bar.finish_and_clear();
     }
@@ -128,9 +132,11 @@ pub fn run(_ctx: &Context, args: EmbedArgs) -> Result<ExitCode> {
     let dim = vectors.first().map_or(0, Vec::len);
     ensure!(bytes.len() == n * dim * 4, "the peer wrote {} bytes of vectors, expected {n} × {dim} floats", bytes.len());
     let theirs: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
-    let largest = vectors.iter().zip(theirs.chunks_exact(dim)).map(|(a, b)| cosine_distance(a, b)).fold(0.0_f64, f64::max);
+    let largest =
+        vectors.iter().zip(theirs.chunks_exact(dim)).map(|(a, b)| cosine_distance(a, b)).fold(0.0_f64, f64::max);
 
-    let best = |runs: &mut dyn Iterator<Item = (usize, f64)>| runs.min_by(|a, b| a.1.total_cmp(&b.1)).expect("a batch size");
+    let best =
+        |runs: &mut dyn Iterator<Item = (usize, f64)>| runs.min_by(|a, b| a.1.total_cmp(&b.1)).expect("a batch size");
     let (our_batch, our_s) = best(&mut ours.iter().copied());
     let (peer_batch, peer_s) = best(&mut peer.runs.iter().map(|r| (r.batch, r.seconds)));
     let (our_rate, peer_rate) = (n as f64 / our_s, n as f64 / peer_s);
@@ -165,6 +171,7 @@ pub fn run(_ctx: &Context, args: EmbedArgs) -> Result<ExitCode> {
 fn max_length(dir: &std::path::Path) -> Result<usize> {
     let path = dir.join("sentence_bert_config.json");
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(256) };
-    let config: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    let config: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
     Ok(config["max_seq_length"].as_u64().map_or(256, |m| m as usize))
 }

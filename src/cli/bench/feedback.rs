@@ -68,11 +68,20 @@ impl Uptake {
 }
 
 /// The (previous, next) row pairs of one set.
-fn transitions<'a>(real: &'a [Submission], set: &'a [Submission], k: usize, streams: bool) -> Vec<(&'a Submission, &'a Submission)> {
+fn transitions<'a>(
+    real: &'a [Submission],
+    set: &'a [Submission],
+    k: usize,
+    streams: bool,
+) -> Vec<(&'a Submission, &'a Submission)> {
     if streams {
         let mut rows: Vec<&Submission> = set.iter().collect();
         rows.sort_by(|a, b| (&a.student, &a.problem, a.attempt).cmp(&(&b.student, &b.problem, b.attempt)));
-        return rows.windows(2).filter(|w| w[0].student == w[1].student && w[0].problem == w[1].problem).map(|w| (w[0], w[1])).collect();
+        return rows
+            .windows(2)
+            .filter(|w| w[0].student == w[1].student && w[0].problem == w[1].problem)
+            .map(|w| (w[0], w[1]))
+            .collect();
     }
     let by_key: HashMap<RowKey, &Submission> = set.iter().map(|r| (key(r), r)).collect();
     views::next_steps(real, k)
@@ -88,14 +97,18 @@ pub fn run(ctx: &Context, args: &FeedbackArgs) -> Result<ExitCode> {
     let real: Vec<Submission> = read_rows(&args.real)?.into_iter().map(|(_, r)| r).collect();
     let mut sets = vec![("real".to_owned(), real.clone())];
     for SimArg { name, path } in &args.sims {
-        let name = name.clone().unwrap_or_else(|| path.file_stem().map_or_else(|| "sim".to_owned(), |s| s.to_string_lossy().into_owned()));
+        let name = name
+            .clone()
+            .unwrap_or_else(|| path.file_stem().map_or_else(|| "sim".to_owned(), |s| s.to_string_lossy().into_owned()));
         sets.push((name, read_rows(path)?.into_iter().map(|(_, r)| r).collect()));
     }
-    let pairs: Vec<Vec<(&Submission, &Submission)>> = sets.iter().map(|(_, rows)| transitions(&real, rows, args.k, args.streams)).collect();
+    let pairs: Vec<Vec<(&Submission, &Submission)>> =
+        sets.iter().map(|(_, rows)| transitions(&real, rows, args.k, args.streams)).collect();
 
     let registry = ctx.registry()?;
     let all_rows = pairs.iter().flatten().flat_map(|&(a, b)| [a, b]);
-    let problems = registry_problems(ctx, &registry, &args.real, all_rows.clone().map(|r| (0, r.problem.as_str())), "")?;
+    let problems =
+        registry_problems(ctx, &registry, &args.real, all_rows.clone().map(|r| (0, r.problem.as_str())), "")?;
     let mut distinct: HashMap<(&str, &str), usize> = HashMap::new();
     let mut order = Vec::new();
     for row in all_rows {

@@ -13,8 +13,8 @@ use clap::builder::TypedValueParser as _;
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
-use crate::grade::{Grader, Outcome, Tests, calibrate};
 use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::{Grader, Outcome, Tests, calibrate};
 use crate::problems::Problem;
 use crate::problems::refactory::{self, Verdict};
 
@@ -101,14 +101,18 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     let mut native_jobs = Vec::with_capacity(programs.len());
     let mut maker = JobMaker::new(&grader);
     for program in &programs {
-        let code = std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
+        let code =
+            std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
         let problem = problem_of(&problems, &program.problem_id);
         let job = rt.block_on(maker.job(problem, code))?;
         let example_limit = problem.example_timeout().unwrap_or(ceiling).min(ceiling);
-        native_jobs.push(serde_json::json!({
-            "fixed": &*job.fixed, "code": job.code, "tests": doctest_text(&job.tests),
-            "load_limit": limits.example_timeout, "example_limit": example_limit.as_secs_f64(),
-        }).to_string());
+        native_jobs.push(
+            serde_json::json!({
+                "fixed": &*job.fixed, "code": job.code, "tests": doctest_text(&job.tests),
+                "load_limit": limits.example_timeout, "example_limit": example_limit.as_secs_f64(),
+            })
+            .to_string(),
+        );
         sandbox_jobs.push(job);
     }
     let n = programs.len();
@@ -135,8 +139,10 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     let sandbox_busy = busy(&mut finished.iter().map(|&i| sandbox[i].elapsed));
     let native_busy = busy(&mut finished.iter().map(|&i| native[i].elapsed));
     let agree = sandbox.iter().zip(&native).filter(|(s, n)| !n.timed_out && s.record.passed == n.passed).count();
-    let (all_ratio, finished_ratio) =
-        (native_wall.as_secs_f64() / sandbox_wall.as_secs_f64(), native_busy.as_secs_f64() / sandbox_busy.as_secs_f64());
+    let (all_ratio, finished_ratio) = (
+        native_wall.as_secs_f64() / sandbox_wall.as_secs_f64(),
+        native_busy.as_secs_f64() / sandbox_busy.as_secs_f64(),
+    );
     if json {
         let figures = serde_json::json!({
             "programs": n,
@@ -164,19 +170,31 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
         rate(finished.len(), sandbox_busy),
         rate(finished.len(), native_busy),
     );
-    println!("same passed-example count on {agree} of {n} programs (native compares printed output, so programs that print differ)");
+    println!(
+        "same passed-example count on {agree} of {n} programs (native compares printed output, so programs that print differ)"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Give each problem the per-example limit `problems check --calibrate` would write (from its reference
 /// solution's slowest example, capped at the global limit), printing each.
-pub(super) fn calibrate_all(rt: &tokio::runtime::Runtime, grader: &Grader, problems: &mut [Problem], limits: &LimitArgs) -> Result<()> {
+pub(super) fn calibrate_all(
+    rt: &tokio::runtime::Runtime,
+    grader: &Grader,
+    problems: &mut [Problem],
+    limits: &LimitArgs,
+) -> Result<()> {
     let ceiling = Duration::from_secs_f64(limits.example_timeout);
     for problem in problems {
         let tests = rt.block_on(grader.problem_tests(problem))?;
         let slowest = rt.block_on(calibrate::slowest_example(grader, &problem.fixed, &problem.solution, &tests));
         let limit = calibrate::suggested_limit(slowest, ceiling);
-        eprintln!("{}: slowest reference example {:.1} ms, limit {:.3} s", problem.id, slowest.as_secs_f64() * 1000.0, limit.as_secs_f64());
+        eprintln!(
+            "{}: slowest reference example {:.1} ms, limit {:.3} s",
+            problem.id,
+            slowest.as_secs_f64() * 1000.0,
+            limit.as_secs_f64()
+        );
         problem.limits.example_timeout = Some(limit.as_secs_f64());
     }
     Ok(())

@@ -72,8 +72,12 @@ pub(super) const HOSTILE: &[(&str, &str, Label)] = &[
     ("opens a socket", "import socket\nsocket.create_connection(('127.0.0.1', 22))\n", Label::Runtime),
     ("runs a shell", "import os\nos.system('id')\ndef {f}(*args):\n    return os.popen('id').read()\n", Label::Runtime),
     ("exits", "import os\nos._exit(3)\n", Label::Runtime),
-    ("compile bomb", "x = {deep}1
-", Label::Compile),
+    (
+        "compile bomb",
+        "x = {deep}1
+",
+        Label::Compile,
+    ),
 ];
 
 /// A correct submission that fails (by raising at load) when an earlier submission's state is still there:
@@ -122,7 +126,8 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
     let mut maker = JobMaker::new(&grader);
     let mut real_jobs = Vec::with_capacity(programs.len());
     for program in &programs {
-        let code = std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
+        let code =
+            std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
         real_jobs.push(rt.block_on(maker.job(problem_of(&problems, &program.problem_id), code))?);
     }
     // Hostile programs and the leak probe go to the problems in turn.
@@ -133,7 +138,9 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
         let problem = &problems[turn % problems.len()];
         jobs_of.push(match *kind {
             Kind::Real(i) => real_jobs[i].clone(),
-            Kind::Hostile(h) => rt.block_on(maker.job(problem, HOSTILE[h].1.replace("{f}", &problem.entry[0]).replace("{deep}", &"(".repeat(300))))?,
+            Kind::Hostile(h) => rt.block_on(
+                maker.job(problem, HOSTILE[h].1.replace("{f}", &problem.entry[0]).replace("{deep}", &"(".repeat(300))),
+            )?,
             Kind::LeakProbe => rt.block_on(maker.job(problem, format!("{LEAK_PROBE}\n{}", problem.solution)))?,
         });
     }
@@ -158,7 +165,13 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
         for (offset, graded) in graded.into_iter().enumerate() {
             findings.observe(first + offset, kinds[first + offset], graded.record);
         }
-        curve.push(Chunk { first: first + 1, last: first + jobs_in_chunk.len(), seconds, per_second: jobs_in_chunk.len() as f64 / seconds, rss_mib: memory("VmRSS")? });
+        curve.push(Chunk {
+            first: first + 1,
+            last: first + jobs_in_chunk.len(),
+            seconds,
+            per_second: jobs_in_chunk.len() as f64 / seconds,
+            rss_mib: memory("VmRSS")?,
+        });
     }
     let wall = started.elapsed();
     bar.finish_and_clear();
@@ -185,7 +198,11 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
         );
         println!(
             "checked: {} later copies of {} real programs against their first copy, {} hostile programs against their expected label, {} leak probes; {} graded differently or wrongly",
-            findings.real_copies_checked, findings.distinct_real_programs, findings.hostile_graded, findings.leak_probes, findings.problems
+            findings.real_copies_checked,
+            findings.distinct_real_programs,
+            findings.hostile_graded,
+            findings.leak_probes,
+            findings.problems
         );
         for line in &findings.lines {
             println!("{line}");
@@ -252,17 +269,25 @@ impl Findings {
                 }
                 Some(first) => {
                     self.real_copies_checked += 1;
-                    (*first != record).then(|| format!("real program {i} graded {:?}, its first copy {:?}", record.label, first.label))
+                    (*first != record).then(|| {
+                        format!("real program {i} graded {:?}, its first copy {:?}", record.label, first.label)
+                    })
                 }
             },
             Kind::Hostile(h) => {
                 self.hostile_graded += 1;
                 let (name, _, label) = HOSTILE[h];
-                (record.label != label).then(|| format!("hostile program {name:?} graded {:?} ({:?}), expected {label:?}", record.label, record.reason))
+                (record.label != label).then(|| {
+                    format!(
+                        "hostile program {name:?} graded {:?} ({:?}), expected {label:?}",
+                        record.label, record.reason
+                    )
+                })
             }
             Kind::LeakProbe => {
                 self.leak_probes += 1;
-                (record.label != Label::NoError).then(|| format!("the leak probe graded {:?}: {:?}", record.label, record.message))
+                (record.label != Label::NoError)
+                    .then(|| format!("the leak probe graded {:?}: {:?}", record.label, record.message))
             }
         };
         if let Some(line) = problem {

@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
+use crate::BadInput;
 use crate::metrics::style::{Pep8Engine, ast_shapes, in_parallel, styles_parallel};
 use crate::metrics::{chars, edit_distance, lines};
 use crate::trajectory;
-use crate::BadInput;
 
 #[derive(Debug, Args)]
 pub struct MetricsArgs {
@@ -171,7 +171,14 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let theirs = run_python(&python, &codes, &pairs, jobs)?;
 
     let row = |i: usize| {
-        [lines(codes[i]) as i64, chars(codes[i]) as i64, shapes[i].depth.into(), shapes[i].width.into(), shapes[i].nodes.into(), counts.0[i].into()]
+        [
+            lines(codes[i]) as i64,
+            chars(codes[i]) as i64,
+            shapes[i].depth.into(),
+            shapes[i].width.into(),
+            shapes[i].nodes.into(),
+            counts.0[i].into(),
+        ]
     };
     let same_plain = (0..n).filter(|&i| row(i)[..] == theirs.rows[i][..6]).count();
     let same_wrapped = (0..n).filter(|&i| i64::from(counts.1[i]) == theirs.rows[i][6]).count();
@@ -181,8 +188,11 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let (o, t) = (ours.iter().sum::<f64>(), theirs.seconds.iter().sum::<f64>());
     if args.json {
         let keys = ["sizes_ast", "pep8", "edit_distance"];
-        let mut ratios: serde_json::Map<String, serde_json::Value> =
-            keys.iter().zip(ours.iter().zip(&theirs.seconds)).map(|(k, (o, t))| (format!("{k}_vs_python"), (t / o).into())).collect();
+        let mut ratios: serde_json::Map<String, serde_json::Value> = keys
+            .iter()
+            .zip(ours.iter().zip(&theirs.seconds))
+            .map(|(k, (o, t))| (format!("{k}_vs_python"), (t / o).into()))
+            .collect();
         ratios.insert("all_metrics_vs_python".into(), (t / o).into());
         ratios.insert("pep8_sandbox_vs_python".into(), (pep8_python / sandbox_seconds).into());
         let figures = serde_json::json!({
@@ -202,7 +212,11 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
         println!("{part:<28} {o:>10.3} s {t:>10.3} s {:>7.2}x", t / o);
     }
     println!("{:<28} {o:>10.3} s {t:>10.3} s {:>7.2}x", "all metrics", t / o);
-    println!("{:<28} {sandbox_seconds:>10.3} s {pep8_python:>10.3} s {:>7.2}x", "PEP 8 in the sandbox", pep8_python / sandbox_seconds);
+    println!(
+        "{:<28} {sandbox_seconds:>10.3} s {pep8_python:>10.3} s {:>7.2}x",
+        "PEP 8 in the sandbox",
+        pep8_python / sandbox_seconds
+    );
     println!(
         "agreement: sizes, AST and plain PEP 8 equal on {same_plain}/{n} rows; wrapped PEP 8 on {same_wrapped}/{n} \
          (it depends on the tokenizer of Python >= 3.12, which the sandbox has; pass --python for such a peer); \

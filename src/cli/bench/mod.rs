@@ -95,7 +95,10 @@ fn dataset(data: Option<&Path>) -> Result<(PathBuf, PathBuf), BadInput> {
     };
     for needed in [&problems, &rows] {
         if !needed.exists() {
-            return Err(BadInput(format!("{}: not found (--data needs problems/ and trajectories.jsonl)", needed.display())));
+            return Err(BadInput(format!(
+                "{}: not found (--data needs problems/ and trajectories.jsonl)",
+                needed.display()
+            )));
         }
     }
     Ok((problems, rows))
@@ -104,7 +107,10 @@ fn dataset(data: Option<&Path>) -> Result<(PathBuf, PathBuf), BadInput> {
 /// The python of a peer environment that `runtimes/SCRIPT` makes on first use and prints.
 fn peer_python(script: &str) -> Result<std::path::PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes").join(script);
-    let out = Command::new(&script).stderr(Stdio::inherit()).output().with_context(|| format!("running {}", script.display()))?;
+    let out = Command::new(&script)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
     ensure!(out.status.success(), "{} failed ({})", script.display(), out.status);
     Ok(std::path::PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }

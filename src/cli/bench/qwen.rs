@@ -187,12 +187,25 @@ pub fn run(ctx: &Context, args: QwenArgs) -> Result<ExitCode> {
         println!("{figures}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("random weights ({described}), f32, {} threads, {p}-token prompt, {new_tokens} greedy new tokens", args.threads);
+    println!(
+        "random weights ({described}), f32, {} threads, {p}-token prompt, {new_tokens} greedy new tokens",
+        args.threads
+    );
     println!("peer: {}", peer.versions);
     println!("{:<30} {:>14} {:>14}", "", "prompt tok/s", "decode tok/s");
     println!("{:<30} {:>14.1} {:>14.2}", "studentsim (candle)", rate(p, ours.prefill), rate(new_tokens, ours.decode));
-    println!("{:<30} {:>14.1} {:>14.2}", "transformers (PyTorch)", rate(p, peer.prefill), rate(new_tokens, peer.decode));
-    println!("{:<30} {:>13.2}x {:>13.2}x", "ratio (studentsim / peer)", peer.prefill / ours.prefill, peer.decode / ours.decode);
+    println!(
+        "{:<30} {:>14.1} {:>14.2}",
+        "transformers (PyTorch)",
+        rate(p, peer.prefill),
+        rate(new_tokens, peer.decode)
+    );
+    println!(
+        "{:<30} {:>13.2}x {:>13.2}x",
+        "ratio (studentsim / peer)",
+        peer.prefill / ours.prefill,
+        peer.decode / ours.decode
+    );
     println!(
         "{:<30} {:>14} {:>14.2}   (4 prompts of {}..{p} tokens, left-padded)",
         "studentsim, batch of 4",

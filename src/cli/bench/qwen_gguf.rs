@@ -131,7 +131,10 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
         new_tokens as f64 / ours.decode
     );
     let batched = batched_decode(&mut model, &speed_ids, new_tokens)?;
-    eprintln!("studentsim: 4 sequences decoded as one batch: {:.2} tok/s (all four)", 4.0 * new_tokens as f64 / batched);
+    eprintln!(
+        "studentsim: 4 sequences decoded as one batch: {:.2} tok/s (all four)",
+        4.0 * new_tokens as f64 / batched
+    );
     eprintln!("studentsim: logits of {} study prompts", prompts.len());
     let our_logits = last_logits(&mut model, &prompts)?;
     let our_greedy = greedy(&mut model, &prompts[0], new_tokens)?;
@@ -180,14 +183,20 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
 }
 
 fn print_figures(f: &Figures) {
-    println!("{} , {} threads, {}-token study prompt, {} greedy new tokens", f.model, f.threads, f.prompt_tokens, f.new_tokens);
+    println!(
+        "{} , {} threads, {}-token study prompt, {} greedy new tokens",
+        f.model, f.threads, f.prompt_tokens, f.new_tokens
+    );
     println!("cpu: {}", f.cpu);
     println!("peer: {}", f.peer);
     println!("{:<30} {:>14} {:>14}", "", "prompt tok/s", "decode tok/s");
     for (name, s) in [("studentsim (candle)", &f.studentsim), ("llama.cpp", &f.llama_cpp)] {
         println!("{name:<30} {:>14.1} {:>14.2}", s.prompt_tokens_per_s, s.decode_tokens_per_s);
     }
-    println!("{:<30} {:>13.2}x {:>13.2}x", "ratio (studentsim / llama.cpp)", f.ratios.llama_cpp_prompt, f.ratios.llama_cpp_decode);
+    println!(
+        "{:<30} {:>13.2}x {:>13.2}x",
+        "ratio (studentsim / llama.cpp)", f.ratios.llama_cpp_prompt, f.ratios.llama_cpp_decode
+    );
     if let Some(batched) = f.studentsim.batch_of_4_decode_tokens_per_s {
         println!("{:<30} {:>14} {:>14.2}   (4 prompts, left-padded; all four)", "studentsim, batch of 4", "", batched);
     }
@@ -276,7 +285,10 @@ pub(super) use crate::generate::sft::token_ids as encode;
 
 /// The last-position logits of each prompt, prefilled alone.
 pub(super) fn last_logits(model: &mut dyn Decoder, prompts: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
-    prompts.iter().map(|ids| Ok(model.prefill(std::slice::from_ref(ids), ids.len() + 1)?.squeeze(0)?.to_vec1::<f32>()?)).collect()
+    prompts
+        .iter()
+        .map(|ids| Ok(model.prefill(std::slice::from_ref(ids), ids.len() + 1)?.squeeze(0)?.to_vec1::<f32>()?))
+        .collect()
 }
 
 /// `n` greedy tokens after `prompt`.
@@ -328,7 +340,11 @@ fn speed_prompt(ctx: &Context, encode: &dyn Fn(&str) -> Result<Vec<u32>>, n: usi
         request.context.push(ContextProblem { problem: p.id.clone(), codes: vec![p.solution.clone(), p.todo.clone()] });
     }
     let mut ids = encode(&prompt::chatml(&prompt::prompted(&request)))?;
-    ensure!(ids.len() >= n, "the registry's problems make a prompt of only {} tokens; ask for fewer --prompt-tokens", ids.len());
+    ensure!(
+        ids.len() >= n,
+        "the registry's problems make a prompt of only {} tokens; ask for fewer --prompt-tokens",
+        ids.len()
+    );
     ids.truncate(n);
     Ok(ids)
 }

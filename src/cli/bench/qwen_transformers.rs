@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::super::Context;
 use super::qwen::QwenArgs;
-use crate::cli::machine::cpu_description;
 use super::qwen_gguf::{encode, greedy, last_logits, study_prompts, study_tokenizer};
+use crate::cli::machine::cpu_description;
 use crate::generate::qwen::load_folder;
 use crate::generate::sft::{SftSpec, sft_rows};
 use crate::problems::Registry;
@@ -101,7 +101,8 @@ fn argmax(v: &[f32]) -> usize {
 pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
     let tokenizer = study_tokenizer(ctx)?;
     let encode = |t: &str| encode(&tokenizer, t);
-    let prompts: Vec<Vec<u32>> = study_prompts(ctx, args.prompts as usize)?.iter().map(|t| encode(t)).collect::<Result<_>>()?;
+    let prompts: Vec<Vec<u32>> =
+        study_prompts(ctx, args.prompts as usize)?.iter().map(|t| encode(t)).collect::<Result<_>>()?;
     let train = training_rows(&encode)?;
     let work = tempfile::tempdir()?;
     let (hf, adapter) = (work.path().join("hf"), work.path().join("adapter"));
@@ -114,13 +115,15 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
         "gguf": file, "hf": hf, "adapter": adapter, "prompts": prompts, "train": train,
         "new_tokens": args.new_tokens, "threads": args.threads,
     });
-    let peer: Peer = super::python_json(&python, PYTHON_PEER, &job, "the transformers run (runtimes/bench-transformers.sh)")?;
+    let peer: Peer =
+        super::python_json(&python, PYTHON_PEER, &job, "the transformers run (runtimes/bench-transformers.sh)")?;
 
     eprintln!("studentsim: the folder, then the folder with the adapter");
     let logits = |adapter: Option<&Path>| -> Result<(Vec<Vec<f32>>, Vec<u32>)> {
         let (mut model, _) = load_folder(&hf, adapter, &Device::Cpu)?;
         let out = last_logits(&mut model, &prompts)?;
-        let tokens = if adapter.is_none() { greedy(&mut model, &prompts[0], args.new_tokens as usize)? } else { vec![] };
+        let tokens =
+            if adapter.is_none() { greedy(&mut model, &prompts[0], args.new_tokens as usize)? } else { vec![] };
         Ok((out, tokens))
     };
     let (base, our_greedy) = logits(None)?;
@@ -148,11 +151,20 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
         println!("cpu: {}", f.cpu);
         println!(
             "folder: last-position logits of {} study prompts max |diff| {:.2e}, top-1 equal {}/{}; greedy tokens equal for the first {}/{} (text equal: {})",
-            f.prompts, f.folder_max_abs_logit_diff, f.folder_top1_equal, f.prompts, f.greedy_equal_prefix, f.greedy_tokens, f.greedy_text_equal
+            f.prompts,
+            f.folder_max_abs_logit_diff,
+            f.folder_top1_equal,
+            f.prompts,
+            f.greedy_equal_prefix,
+            f.greedy_tokens,
+            f.greedy_text_equal
         );
         println!(
             "adapter (PEFT LoRA r 16, alpha 32, all linear, {} AdamW steps, losses {:?}): max |diff| {:.2e}; the adapter moves the logits by up to {:.3}",
-            f.training_losses.len(), f.training_losses, f.adapter_max_abs_logit_diff, f.adapter_effect
+            f.training_losses.len(),
+            f.training_losses,
+            f.adapter_max_abs_logit_diff,
+            f.adapter_effect
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -164,7 +176,8 @@ fn training_rows(encode: &dyn Fn(&str) -> Result<Vec<u32>>) -> Result<Vec<(Vec<u
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let rows = trajectory::read(&root.join("examples/trajectories.jsonl"))?;
     let registry = Registry::load(&root.join("problems"))?;
-    let problems: HashMap<String, Arc<crate::problems::Problem>> = registry.iter().map(|p| (p.id.clone(), Arc::new(p.clone()))).collect();
+    let problems: HashMap<String, Arc<crate::problems::Problem>> =
+        registry.iter().map(|p| (p.id.clone(), Arc::new(p.clone()))).collect();
     let spec = SftSpec { stages: false, ks: vec![1], without_context: true, with_context: false };
     sft_rows(&rows, &problems, &spec, None)
         .iter()

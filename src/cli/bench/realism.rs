@@ -97,7 +97,11 @@ pub struct RealismArgs {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// `feedback`: the previous real attempt's grade is shown (`rollout next-step --feedback`).
-    NextStep { k: usize, context: bool, feedback: bool },
+    NextStep {
+        k: usize,
+        context: bool,
+        feedback: bool,
+    },
     Stream,
 }
 
@@ -145,14 +149,19 @@ struct TrainedLayout {
 impl TrainedLayout {
     fn read(adapter: &Path) -> Result<Self> {
         let path = adapter.join("training-card.json");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| BadInput(format!("--qwen-adapter: {}: {e} (a `studentsim train` OUT has one)", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            BadInput(format!("--qwen-adapter: {}: {e} (a `studentsim train` OUT has one)", path.display()))
+        })?;
         let card: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| BadInput(format!("--qwen-adapter: {}: {e}", path.display())))?;
         let rows = &card["rows"];
         let k = rows["k"].as_array().and_then(|ks| ks.iter().filter_map(serde_json::Value::as_u64).max());
         let (Some(k), Some(context), Some(feedback)) = (k, rows["context"].as_str(), rows["feedback"].as_bool()) else {
-            return Err(BadInput(format!("--qwen-adapter: {}: no rows.k, rows.context and rows.feedback", path.display())).into());
+            return Err(BadInput(format!(
+                "--qwen-adapter: {}: no rows.k, rows.context and rows.feedback",
+                path.display()
+            ))
+            .into());
         };
         Ok(Self { k: k as usize, context: context == "with", feedback })
     }
@@ -189,7 +198,8 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
     let (problems, rows) = super::dataset(args.data.as_deref())?;
     let layout = args.qwen_adapter.as_deref().map(TrainedLayout::read).transpose()?;
     let generators = generators(ctx, &args, layout.as_ref())?;
-    let llm_next = layout.as_ref().map_or(Mode::STUDYS, |l| Mode::NextStep { k: l.k, context: l.context, feedback: l.feedback });
+    let llm_next =
+        layout.as_ref().map_or(Mode::STUDYS, |l| Mode::NextStep { k: l.k, context: l.context, feedback: l.feedback });
     let mut modes = Mode::ALL.to_vec();
     if !modes.contains(&llm_next) {
         modes.insert(modes.len() - 1, llm_next);
@@ -203,7 +213,8 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
     if split_dir.exists() {
         std::fs::remove_dir_all(&split_dir).with_context(|| format!("clearing {}", split_dir.display()))?;
     }
-    let runtime: Vec<String> = ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
+    let runtime: Vec<String> =
+        ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
     let solutions = Registry::load(&problems)?.iter().map(|p| (p.id.clone(), p.solution.clone())).collect();
     let mut bench = Bench {
         args: &args,
@@ -215,8 +226,24 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
         boards: Vec::new(),
         tutor_effects: Vec::new(),
     };
-    let (seed, students, share) = (args.split_seed.to_string(), args.test_students.to_string(), args.test_problems.to_string());
-    bench.step("split", &["split", "--input", &utf8(&rows)?, "--out", &utf8(&split_dir)?, "--seed", &seed, "--test-students", &students, "--test-problems", &share])?;
+    let (seed, students, share) =
+        (args.split_seed.to_string(), args.test_students.to_string(), args.test_problems.to_string());
+    bench.step(
+        "split",
+        &[
+            "split",
+            "--input",
+            &utf8(&rows)?,
+            "--out",
+            &utf8(&split_dir)?,
+            "--seed",
+            &seed,
+            "--test-students",
+            &students,
+            "--test-problems",
+            &share,
+        ],
+    )?;
 
     for split in ["ns_op", "ns_np"] {
         let real_file = split_dir.join(format!("{split}.jsonl"));
@@ -243,7 +270,11 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
         jsonl::write_atomically(&args.out.join("tutor.json"), |w| Ok(w.write_all(json.as_bytes())?))?;
     }
     println!("{markdown}");
-    eprintln!("realism: done in {:.1} s; {}", started.elapsed().as_secs_f64(), args.out.join("leaderboards.md").display());
+    eprintln!(
+        "realism: done in {:.1} s; {}",
+        started.elapsed().as_secs_f64(),
+        args.out.join("leaderboards.md").display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -251,12 +282,19 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
 fn generators(ctx: &Context, args: &RealismArgs, layout: Option<&TrainedLayout>) -> Result<Vec<Generator>> {
     let mut all: Vec<Generator> = CHEAP
         .iter()
-        .map(|&g| Generator { name: g.into(), args: vec!["--generator".into(), g.into()], stream_args: Vec::new(), slow: false })
+        .map(|&g| Generator {
+            name: g.into(),
+            args: vec!["--generator".into(), g.into()],
+            stream_args: Vec::new(),
+            slow: false,
+        })
         .collect();
     let gguf = || -> Result<String> {
         let file = args.gguf.clone().unwrap_or_else(|| crate::generate::qwen::fetched_gguf(&ctx.runtime_dir()));
         if !file.is_file() {
-            return Err(BadInput(format!("{} not found; run `runtimes/setup.sh` or pass --gguf FILE", file.display())).into());
+            return Err(
+                BadInput(format!("{} not found; run `runtimes/setup.sh` or pass --gguf FILE", file.display())).into()
+            );
         }
         Ok(utf8(&file)?)
     };
@@ -266,9 +304,25 @@ fn generators(ctx: &Context, args: &RealismArgs, layout: Option<&TrainedLayout>)
     }
     if let (Some(adapter), Some(layout)) = (&args.qwen_adapter, layout) {
         let gguf = gguf()?;
-        let args = ["--generator", "qwen", "--gguf", &gguf, "--adapter", &utf8(adapter)?, "--layout", "fine-tuned", "--batch", "1"];
+        let args = [
+            "--generator",
+            "qwen",
+            "--gguf",
+            &gguf,
+            "--adapter",
+            &utf8(adapter)?,
+            "--layout",
+            "fine-tuned",
+            "--batch",
+            "1",
+        ];
         let stream_args = vec!["--history".to_owned(), layout.k.to_string()];
-        all.push(Generator { name: "qwen-student".into(), args: args.map(str::to_owned).to_vec(), stream_args, slow: true });
+        all.push(Generator {
+            name: "qwen-student".into(),
+            args: args.map(str::to_owned).to_vec(),
+            stream_args,
+            slow: true,
+        });
     }
     if let Some(model) = &args.openai_model {
         let args = ["--generator", "openai", "--model", model, "--base-url", &args.base_url].map(str::to_owned);
@@ -280,27 +334,48 @@ fn generators(ctx: &Context, args: &RealismArgs, layout: Option<&TrainedLayout>)
 impl Bench<'_> {
     /// One mode of one split: the full leaderboard (every generator that runs in this mode on every real
     /// stream), and, when the language models needed a sample, a second one on that sample.
-    fn mode(&mut self, split: &str, mode: Mode, real_file: &Path, real: &[Submission], generators: &[Generator]) -> Result<()> {
-        let slow: Vec<&Generator> = generators.iter().filter(|g| g.slow && (mode == self.llm_next || mode == Mode::Stream)).collect();
+    fn mode(
+        &mut self,
+        split: &str,
+        mode: Mode,
+        real_file: &Path,
+        real: &[Submission],
+        generators: &[Generator],
+    ) -> Result<()> {
+        let slow: Vec<&Generator> =
+            generators.iter().filter(|g| g.slow && (mode == self.llm_next || mode == Mode::Stream)).collect();
         let sampled = match mode {
             Mode::NextStep { .. } => sample::targets(real) > self.args.llm_sample,
             Mode::Stream => trajectory::streams(real).len() > self.args.llm_streams,
         } || self.args.samples.is_some();
         let dir = self.args.out.join(split).join(mode.name());
-        let whole: Vec<&Generator> = generators.iter().filter(|g| !g.slow || (!sampled && slow.iter().any(|s| s.name == g.name))).collect();
-        let title = format!("{split}, {}: {} real streams, {} next-step targets", mode.name(), trajectory::streams(real).len(), sample::targets(real));
+        let whole: Vec<&Generator> =
+            generators.iter().filter(|g| !g.slow || (!sampled && slow.iter().any(|s| s.name == g.name))).collect();
+        let title = format!(
+            "{split}, {}: {} real streams, {} next-step targets",
+            mode.name(),
+            trajectory::streams(real).len(),
+            sample::targets(real)
+        );
         self.run_and_score(&dir, real_file, mode, &whole, title)?;
         if sampled && !slow.is_empty() {
             let sample_file = self.sample(split, mode, real)?;
             let rows: Vec<Submission> = trajectory::read(&sample_file)?;
-            let on_sample: Vec<&Generator> = generators.iter().filter(|g| !g.slow || slow.iter().any(|s| s.name == g.name)).collect();
+            let on_sample: Vec<&Generator> =
+                generators.iter().filter(|g| !g.slow || slow.iter().any(|s| s.name == g.name)).collect();
             let title = format!(
                 "{split}, {} on a seeded sample: {} real streams, {} next-step targets",
                 mode.name(),
                 trajectory::streams(&rows).len(),
                 sample::targets(&rows)
             );
-            self.run_and_score(&dir.with_file_name(format!("{}-sample", mode.name())), &sample_file, mode, &on_sample, title)?;
+            self.run_and_score(
+                &dir.with_file_name(format!("{}-sample", mode.name())),
+                &sample_file,
+                mode,
+                &on_sample,
+                title,
+            )?;
         }
         Ok(())
     }
@@ -323,8 +398,16 @@ impl Bench<'_> {
     }
 
     /// Roll out every generator of `generators` on `real_file` into `dir`, score them, keep the leaderboard.
-    fn run_and_score(&mut self, dir: &Path, real_file: &Path, mode: Mode, generators: &[&Generator], title: String) -> Result<()> {
-        let (input, seed, attempts) = (utf8(real_file)?, self.args.seed.to_string(), self.args.max_attempts.to_string());
+    fn run_and_score(
+        &mut self,
+        dir: &Path,
+        real_file: &Path,
+        mode: Mode,
+        generators: &[&Generator],
+        title: String,
+    ) -> Result<()> {
+        let (input, seed, attempts) =
+            (utf8(real_file)?, self.args.seed.to_string(), self.args.max_attempts.to_string());
         let jobs = self.args.jobs.to_string();
         let mut sims = Vec::new();
         let mut effects = Vec::new();
@@ -336,7 +419,10 @@ impl Bench<'_> {
             let file = utf8(&file)?;
             let mut line: Vec<String> = ["--problems", &self.problems, "rollout"].map(str::to_owned).to_vec();
             line.extend(mode.rollout_args());
-            line.extend(["--input", &input, "--train", &self.train, "--seed", &seed, "--out", &file, "--jobs", &jobs].map(str::to_owned));
+            line.extend(
+                ["--input", &input, "--train", &self.train, "--seed", &seed, "--out", &file, "--jobs", &jobs]
+                    .map(str::to_owned),
+            );
             if matches!(mode, Mode::Stream) {
                 line.extend(["--max-attempts".to_owned(), attempts.clone()]);
                 line.extend(g.stream_args.iter().cloned());
@@ -353,13 +439,23 @@ impl Bench<'_> {
                 let position = line.iter().position(|a| a == "--out").expect("an --out") + 1;
                 line[position] = utf8(&hinted)?;
                 line.extend(["--tutor".to_owned(), tutor.clone()]);
-                self.step(&format!("{title}: {} with the tutor", g.name), &line.iter().map(String::as_str).collect::<Vec<_>>())?;
+                self.step(
+                    &format!("{title}: {} with the tutor", g.name),
+                    &line.iter().map(String::as_str).collect::<Vec<_>>(),
+                )?;
                 let rows = |path: &Path| -> Result<Vec<Submission>> { Ok(trajectory::read(path)?) };
-                effects.push(tutor_effect(&g.name, &rows(Path::new(&file))?, &rows(&hinted)?, &self.solutions, self.args.leak_similarity));
+                effects.push(tutor_effect(
+                    &g.name,
+                    &rows(Path::new(&file))?,
+                    &rows(&hinted)?,
+                    &self.solutions,
+                    self.args.leak_similarity,
+                ));
             }
         }
         let report_dir = utf8(&dir.join("report"))?;
-        let mut line: Vec<&str> = vec!["--problems", &self.problems, "score", "--real", &input, "--out", &report_dir, "--jobs", &jobs];
+        let mut line: Vec<&str> =
+            vec!["--problems", &self.problems, "score", "--real", &input, "--out", &report_dir, "--jobs", &jobs];
         for sim in &sims {
             line.extend(["--sim", sim.as_str()]);
         }
@@ -412,4 +508,3 @@ fn tutor_markdown(title: &str, effects: &[TutorEffect]) -> String {
     }
     w + "\n"
 }
-

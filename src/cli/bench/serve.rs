@@ -82,7 +82,9 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
                 let code = std::fs::read_to_string(&p.path).with_context(|| format!("reading {}", p.path.display()))?;
                 (p.problem_id.clone(), code)
             }
-            Kind::Hostile(h) => (problem.id.clone(), HOSTILE[h].1.replace("{f}", &problem.entry[0]).replace("{deep}", &"(".repeat(300))),
+            Kind::Hostile(h) => {
+                (problem.id.clone(), HOSTILE[h].1.replace("{f}", &problem.entry[0]).replace("{deep}", &"(".repeat(300)))
+            }
             Kind::LeakProbe => (problem.id.clone(), format!("{LEAK_PROBE}\n{}", problem.solution)),
         });
     }
@@ -96,13 +98,23 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
     }
     let bar = progress(jobs.len(), "grade");
     let started = Instant::now();
-    let reference: Vec<GradeRecord> = rt.block_on(grade_all(grader.clone(), jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
+    let reference: Vec<GradeRecord> =
+        rt.block_on(grade_all(grader.clone(), jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
     let grade_seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let rss_before = memory("VmRSS")?;
 
-    let options = Options { jobs: args.jobs, queue: args.queue, token: None, admin_token: Some(BENCH_ADMIN.into()), max_body: 64 << 10, body_timeout: Duration::from_secs(2),
-        header_timeout: Duration::from_secs(5), max_connections: 256, shutdown_timeout: Duration::from_secs(5) };
+    let options = Options {
+        jobs: args.jobs,
+        queue: args.queue,
+        token: None,
+        admin_token: Some(BENCH_ADMIN.into()),
+        max_body: 64 << 10,
+        body_timeout: Duration::from_secs(2),
+        header_timeout: Duration::from_secs(5),
+        max_connections: 256,
+        shutdown_timeout: Duration::from_secs(5),
+    };
     let service = rt.block_on(Service::new(grader, problems.iter().cloned(), options))?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
@@ -120,7 +132,8 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
     let answers: Vec<(usize, Answer)> = rt.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..args.clients {
-            let (client, url, submissions, next, bar) = (client.clone(), url.clone(), submissions.clone(), next.clone(), bar.clone());
+            let (client, url, submissions, next, bar) =
+                (client.clone(), url.clone(), submissions.clone(), next.clone(), bar.clone());
             tasks.spawn(async move {
                 let mut mine = Vec::new();
                 loop {
@@ -157,17 +170,26 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
                     Kind::Real(_) | Kind::LeakProbe => *record == reference[*i],
                 };
                 if !same {
-                    wrong.push(format!("submission {}: served {:?}, grade gave {:?}", i + 1, record.label, reference[*i].label));
+                    wrong.push(format!(
+                        "submission {}: served {:?}, grade gave {:?}",
+                        i + 1,
+                        record.label,
+                        reference[*i].label
+                    ));
                 }
             }
-            (None, failure) => failures.push(format!("submission {}: {}", i + 1, failure.as_deref().unwrap_or("no answer"))),
+            (None, failure) => {
+                failures.push(format!("submission {}: {}", i + 1, failure.as_deref().unwrap_or("no answer")))
+            }
         }
     }
     latencies.sort_by(f64::total_cmp);
     let quantile = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
 
     let hostile = rt.block_on(hostile_clients(addr, args.hostile_clients, &problems[0].id))?;
-    let healthy = rt.block_on(async { client.get(format!("http://{addr}/healthz")).send().await }).is_ok_and(|r| r.status().is_success());
+    let healthy = rt
+        .block_on(async { client.get(format!("http://{addr}/healthz")).send().await })
+        .is_ok_and(|r| r.status().is_success());
     let _ = stop.send(());
     rt.block_on(server)??;
 
@@ -185,14 +207,32 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
     if args.json {
         println!("{figures}");
     } else {
-        println!("{} requests from {} clients, {} graded at once, queue {}", submissions.len(), args.clients, args.jobs, args.queue);
-        println!("  serve            {serve_rate:>7.1} submissions/s   p50 {:.3} s   p99 {:.3} s", quantile(0.5), quantile(0.99));
+        println!(
+            "{} requests from {} clients, {} graded at once, queue {}",
+            submissions.len(),
+            args.clients,
+            args.jobs,
+            args.queue
+        );
+        println!(
+            "  serve            {serve_rate:>7.1} submissions/s   p50 {:.3} s   p99 {:.3} s",
+            quantile(0.5),
+            quantile(0.99)
+        );
         println!("  grade --jobs {}   {grade_rate:>7.1} submissions/s   (the same submissions, this run)", args.jobs);
         println!("  serve / grade    {:.2}", serve_rate / grade_rate);
-        println!("  429 answers      {retried} of {attempts} attempts ({:.1}%), each retried after Retry-After", 100.0 * retried as f64 / attempts as f64);
+        println!(
+            "  429 answers      {retried} of {attempts} attempts ({:.1}%), each retried after Retry-After",
+            100.0 * retried as f64 / attempts as f64
+        );
         println!("  peak RSS         {peak_mib:.1} MiB ({rss_before:.1} MiB before serving)");
         println!("  verdicts         {} differ from grade's; {} requests failed", wrong.len(), failures.len());
-        for (kind, (sent, as_expected, status)) in hostile.as_object().into_iter().flatten().map(|(k, v)| (k, (v["sent"].clone(), v["as_expected"].clone(), v["status"].clone()))) {
+        for (kind, (sent, as_expected, status)) in hostile
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k, (v["sent"].clone(), v["as_expected"].clone(), v["status"].clone())))
+        {
             println!("  hostile: {kind:<16} {sent} sent, {as_expected} answered {status}");
         }
         println!("  healthy after    {healthy}");
@@ -201,7 +241,10 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
         }
     }
     let hostile_ok = hostile.as_object().into_iter().flatten().all(|(_, v)| v["sent"] == v["as_expected"]);
-    ensure!(wrong.is_empty() && failures.is_empty() && healthy && hostile_ok, "the service answered wrongly (listed above)");
+    ensure!(
+        wrong.is_empty() && failures.is_empty() && healthy && hostile_ok,
+        "the service answered wrongly (listed above)"
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -216,7 +259,8 @@ async fn request(client: &reqwest::Client, url: &str, problem: &str, code: &str)
     let mut retries_after_429 = 0;
     loop {
         let sent = client.post(url).bearer_auth(BENCH_ADMIN).json(&body).send().await;
-        let failure = |why: String| Answer { latency: started.elapsed(), retries_after_429, record: None, failure: Some(why) };
+        let failure =
+            |why: String| Answer { latency: started.elapsed(), retries_after_429, record: None, failure: Some(why) };
         let response = match sent {
             Ok(r) => r,
             Err(e) => return failure(format!("{e:#}")),
@@ -229,7 +273,9 @@ async fn request(client: &reqwest::Client, url: &str, problem: &str, code: &str)
         }
         let status = response.status();
         return match response.json::<GradeRecord>().await {
-            Ok(record) if status.is_success() => Answer { latency: started.elapsed(), retries_after_429, record: Some(record), failure: None },
+            Ok(record) if status.is_success() => {
+                Answer { latency: started.elapsed(), retries_after_429, record: Some(record), failure: None }
+            }
             Ok(_) => failure(format!("status {status}")),
             Err(e) => failure(format!("status {status}: {e:#}")),
         };
@@ -240,7 +286,12 @@ async fn request(client: &reqwest::Client, url: &str, problem: &str, code: &str)
 async fn hostile_clients(addr: std::net::SocketAddr, each: usize, problem: &str) -> Result<serde_json::Value> {
     let kinds: [(&str, String, bool, u16); 4] = [
         ("slow body", format!("{{\"problem\": \"{problem}\""), true, 408),
-        ("oversized body", serde_json::json!({"problem": problem, "code": "#".repeat(100 << 10)}).to_string(), false, 413),
+        (
+            "oversized body",
+            serde_json::json!({"problem": problem, "code": "#".repeat(100 << 10)}).to_string(),
+            false,
+            413,
+        ),
         ("malformed JSON", "{\"problem\": ".to_owned(), false, 400),
         ("unknown problem", serde_json::json!({"problem": "no-such-problem", "code": "x = 1"}).to_string(), false, 404),
     ];
@@ -258,14 +309,22 @@ async fn hostile_clients(addr: std::net::SocketAddr, each: usize, problem: &str)
             counts[k] += 1;
         }
     }
-    Ok(kinds.iter().zip(counts).map(|((name, _, _, status), ok)| (name.to_string(), serde_json::json!({"sent": each, "as_expected": ok, "status": status}))).collect())
+    Ok(kinds
+        .iter()
+        .zip(counts)
+        .map(|((name, _, _, status), ok)| {
+            (name.to_string(), serde_json::json!({"sent": each, "as_expected": ok, "status": status}))
+        })
+        .collect())
 }
 
 /// POST `body` over a raw connection; a slow client announces more bytes than it sends, then waits.
 async fn raw_post(addr: std::net::SocketAddr, body: &str, slow: bool) -> Result<u16> {
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let length = if slow { body.len() + 100 } else { body.len() };
-    let head = format!("POST /v1/grade HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n");
+    let head = format!(
+        "POST /v1/grade HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(head.as_bytes()).await?;
     let _ = stream.write_all(body.as_bytes()).await; // the service may answer 413 and close before the end
     let mut raw = Vec::new();

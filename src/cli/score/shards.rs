@@ -69,7 +69,10 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
     let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
     let paths: Vec<&Path> = inputs.iter().map(|i| i.path.as_path()).collect();
     let score_args = report_args(ctx, args)?;
-    let manifest = Manifest { score_args: score_args.clone(), ..args.shard.manifest(Kind::Score, &paths, &score_args)?.expect("a shard") };
+    let manifest = Manifest {
+        score_args: score_args.clone(),
+        ..args.shard.manifest(Kind::Score, &paths, &score_args)?.expect("a shard")
+    };
     let embedder = load_embedder(args)?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
@@ -81,7 +84,8 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
     // Streams are numbered set after set, each set's in (student, problem) order, as `trajectory::streams` keys them.
     let mut stream_number: HashMap<(usize, &str, &str), usize> = HashMap::new();
     for (s, input) in inputs.iter().enumerate() {
-        let streams: BTreeSet<(&str, &str)> = input.rows.iter().map(|(_, r)| (r.student.as_str(), r.problem.as_str())).collect();
+        let streams: BTreeSet<(&str, &str)> =
+            input.rows.iter().map(|(_, r)| (r.student.as_str(), r.problem.as_str())).collect();
         for (student, problem) in streams {
             let next = stream_number.len();
             stream_number.insert((s, student, problem), next);
@@ -98,7 +102,10 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
     let mut jobs = Vec::with_capacity(mine.len());
     for &(s, i) in &mine {
         let row = &inputs[s].rows[i].1;
-        jobs.push(rt.block_on(maker.job(problems[&row.problem], row.code.clone())).with_context(|| format!("preparing the tests of {}", row.problem))?);
+        jobs.push(
+            rt.block_on(maker.job(problems[&row.problem], row.code.clone()))
+                .with_context(|| format!("preparing the tests of {}", row.problem))?,
+        );
     }
     let bar = progress(jobs.len(), "grading");
     let graded = rt.block_on(grade_all(grader.clone(), jobs, args.jobs, &bar));
@@ -113,8 +120,12 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
     // machines must not append to one file.
     let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
     let cache = EmbeddingCache::open(&super::cache_dir(args), embedder.id())?;
-    let batches: Vec<Vec<usize>> =
-        embed::missing_batches(&cache, &codes, super::EMBED_BATCH).into_iter().enumerate().filter(|(c, _)| shard.owns(*c)).map(|(_, b)| b).collect();
+    let batches: Vec<Vec<usize>> = embed::missing_batches(&cache, &codes, super::EMBED_BATCH)
+        .into_iter()
+        .enumerate()
+        .filter(|(c, _)| shard.owns(*c))
+        .map(|(_, b)| b)
+        .collect();
     let bar = progress(batches.iter().map(Vec::len).sum(), "embeddings");
     for batch in batches {
         let texts: Vec<&str> = batch.iter().map(|&i| codes[i]).collect();
@@ -126,7 +137,12 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
     }
     bar.finish_and_clear();
     shard::write_output(&args.out, Some(manifest), |out| crate::jsonl::write_rows(out, &parts))?;
-    eprintln!("score shard {shard}: {} grades, {} embeddings -> {}", mine.len(), parts.len() - mine.len(), args.out.display());
+    eprintln!(
+        "score shard {shard}: {} grades, {} embeddings -> {}",
+        mine.len(),
+        parts.len() - mine.len(),
+        args.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -136,12 +152,18 @@ pub(in crate::cli) fn merge(shards: &[ShardFile], output: &Path) -> Result<()> {
     let out = utf8(output)?;
     argv.extend(["--out", &out]);
     let cli = parse_own(&argv)?;
-    let Command::Score(args) = cli.command else { anyhow::bail!("{}: not a score shard's arguments", shards[0].path.display()) };
+    let Command::Score(args) = cli.command else {
+        anyhow::bail!("{}: not a score shard's arguments", shards[0].path.display())
+    };
     let ctx = Context { problems: cli.problems, runtime: cli.runtime };
     let (real, sims) = read_inputs(&args)?;
     let paths: Vec<&Path> = std::iter::once(&real).chain(&sims).map(|i| i.path.as_path()).collect();
     if shard::inputs_sha256(&paths)? != shards[0].manifest.input_sha256 {
-        return Err(BadInput(format!("{}: the real or simulated sets changed since the shards ran", shards[0].path.display())).into());
+        return Err(BadInput(format!(
+            "{}: the real or simulated sets changed since the shards ran",
+            shards[0].path.display()
+        ))
+        .into());
     }
     let mut pre = Precomputed::default();
     for s in shards {
@@ -152,9 +174,14 @@ pub(in crate::cli) fn merge(shards: &[ShardFile], output: &Path) -> Result<()> {
                     pre.grades.insert((set, row), (label, pass_rate));
                 }
                 Part::Embedding { sha256, vector } => {
-                    let key = unhex(&sha256).and_then(|k| <[u8; 32]>::try_from(k).ok()).ok_or_else(|| at("a bad sha256".into()))?;
+                    let key = unhex(&sha256)
+                        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                        .ok_or_else(|| at("a bad sha256".into()))?;
                     let bytes = unhex(&vector).filter(|b| b.len() % 4 == 0).ok_or_else(|| at("a bad vector".into()))?;
-                    pre.vectors.push((key, bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()));
+                    pre.vectors.push((
+                        key,
+                        bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(),
+                    ));
                 }
             }
         }

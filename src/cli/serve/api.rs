@@ -24,7 +24,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint (see `studentsim serve --help`)") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method (see `studentsim serve --help`)")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this endpoint does not take that method (see `studentsim serve --help`)",
+            )
         })
         .with_state(service)
 }
@@ -60,8 +63,11 @@ enum Caller {
 }
 
 fn caller(service: &Service, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let matches = |token: &Option<String>| token.as_deref().zip(given).is_some_and(|(t, g)| constant_time_eq(t.as_bytes(), g.as_bytes()));
+    let given =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let matches = |token: &Option<String>| {
+        token.as_deref().zip(given).is_some_and(|(t, g)| constant_time_eq(t.as_bytes(), g.as_bytes()))
+    };
     if matches(&service.options.admin_token) {
         return Ok(Caller::Admin);
     }
@@ -136,13 +142,19 @@ async fn grade_request(service: &Arc<Service>, request: Request, start: Instant)
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "submissions: empty"));
     }
     if items.len() > service.capacity {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("a batch of {} is more than the service accepts at once ({})", items.len(), service.capacity)));
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a batch of {} is more than the service accepts at once ({})", items.len(), service.capacity),
+        ));
     }
     let mut served: Vec<&Served> = Vec::with_capacity(items.len());
     for (n, (_, problem, _)) in items.iter().enumerate() {
         let found = service.problems.get(problem).ok_or_else(|| {
             let at = if batch { format!("submissions[{n}].problem") } else { "problem".to_owned() };
-            ApiError::new(StatusCode::NOT_FOUND, format!("{at}: unknown problem {problem:?} (GET /v1/problems lists them)"))
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("{at}: unknown problem {problem:?} (GET /v1/problems lists them)"),
+            )
         })?;
         served.push(found);
     }
@@ -150,7 +162,10 @@ async fn grade_request(service: &Arc<Service>, request: Request, start: Instant)
     let n = u32::try_from(items.len()).expect("checked against the capacity");
     let Ok(admitted) = service.admission.clone().try_acquire_many_owned(n) else {
         service.telemetry.rejected(items.len());
-        return Err(ApiError { retry_after: Some(1), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "the grading queue is full; retry later") });
+        return Err(ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "the grading queue is full; retry later")
+        });
     };
     service.telemetry.accepted(i64::from(n));
     // Each grade runs in its own task and holds its own admission slot until it has really stopped. When the
@@ -191,7 +206,8 @@ async fn grade_request(service: &Arc<Service>, request: Request, start: Instant)
         .iter()
         .zip(&records)
         .map(|((id, problem, _), record)| {
-            let mut graded = serde_json::to_value(Graded { id: id.as_ref(), problem, record }).expect("a record serializes");
+            let mut graded =
+                serde_json::to_value(Graded { id: id.as_ref(), problem, record }).expect("a record serializes");
             if who != Caller::Admin {
                 without_expected_outputs(&mut graded);
             }
@@ -199,7 +215,11 @@ async fn grade_request(service: &Arc<Service>, request: Request, start: Instant)
         })
         .collect();
     service.telemetry.answered(start.elapsed());
-    Ok(if batch { axum::Json(serde_json::json!({ "results": graded })).into_response() } else { axum::Json(&graded[0]).into_response() })
+    Ok(if batch {
+        axum::Json(serde_json::json!({ "results": graded })).into_response()
+    } else {
+        axum::Json(&graded[0]).into_response()
+    })
 }
 
 /// Cancels its grades when dropped: the handler holding it ended, answered or abandoned.
@@ -223,9 +243,15 @@ fn without_expected_outputs(graded: &mut serde_json::Value) {
 
 /// The request body, within the size and time limits.
 async fn read_body(service: &Service, body: Body) -> Result<axum::body::Bytes, ApiError> {
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over {} KiB", service.options.max_body >> 10));
-    match tokio::time::timeout(service.options.body_timeout, axum::body::to_bytes(body, service.options.max_body)).await {
-        Err(_) => Err(ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the body took over {:?} to arrive", service.options.body_timeout))),
+    let too_large = || {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over {} KiB", service.options.max_body >> 10))
+    };
+    match tokio::time::timeout(service.options.body_timeout, axum::body::to_bytes(body, service.options.max_body)).await
+    {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body took over {:?} to arrive", service.options.body_timeout),
+        )),
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => match e.into_inner().downcast_ref::<http_body_util::LengthLimitError>() {
             Some(_) => Err(too_large()),
@@ -244,8 +270,11 @@ struct ProblemSummary<'a> {
 async fn list_problems(State(service): State<Arc<Service>>, headers: HeaderMap) -> Response {
     let response = match caller(&service, &headers) {
         Ok(_) => {
-            let mut list: Vec<ProblemSummary> =
-                service.problems.values().map(|s| ProblemSummary { id: &s.problem.id, title: &s.problem.title, entry: &s.problem.entry }).collect();
+            let mut list: Vec<ProblemSummary> = service
+                .problems
+                .values()
+                .map(|s| ProblemSummary { id: &s.problem.id, title: &s.problem.title, entry: &s.problem.entry })
+                .collect();
             list.sort_by_key(|p| p.id);
             axum::Json(serde_json::json!({ "problems": list })).into_response()
         }
@@ -279,7 +308,11 @@ async fn show_problem(State(service): State<Arc<Service>>, Path(id): Path<String
                     title: &problem.title,
                     statement: &problem.statement,
                     entry: &problem.entry,
-                    stub: if admin { problem.todo.clone() } else { crate::problems::without_expected_outputs(&problem.todo) },
+                    stub: if admin {
+                        problem.todo.clone()
+                    } else {
+                        crate::problems::without_expected_outputs(&problem.todo)
+                    },
                     solution: admin.then_some(problem.solution.as_str()),
                 })
                 .into_response()
@@ -292,5 +325,6 @@ async fn show_problem(State(service): State<Arc<Service>>, Path(id): Path<String
 
 async fn metrics(State(service): State<Arc<Service>>) -> Response {
     service.telemetry.request("metrics", 200);
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], service.telemetry.encode()).into_response()
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], service.telemetry.encode())
+        .into_response()
 }

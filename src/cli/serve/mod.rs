@@ -25,10 +25,10 @@ use clap::Args;
 use tokio::sync::Semaphore;
 
 use super::{Context, LimitArgs, default_jobs, positive_secs, tokio_runtime};
-use clap::builder::TypedValueParser as _;
 use crate::BadInput;
 use crate::grade::{Grader, Tests};
 use crate::problems::Problem;
+use clap::builder::TypedValueParser as _;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Endpoints:\n  \
@@ -113,10 +113,15 @@ pub(in crate::cli) struct Service {
 
 impl Service {
     /// A service over `problems`, each one's tests parsed once here.
-    pub(in crate::cli) async fn new(grader: Arc<Grader>, problems: impl IntoIterator<Item = Problem>, options: Options) -> Result<Arc<Self>> {
+    pub(in crate::cli) async fn new(
+        grader: Arc<Grader>,
+        problems: impl IntoIterator<Item = Problem>,
+        options: Options,
+    ) -> Result<Arc<Self>> {
         let mut served = HashMap::new();
         for problem in problems {
-            let tests = grader.problem_tests(&problem).await.with_context(|| format!("reading the tests of {}", problem.id))?;
+            let tests =
+                grader.problem_tests(&problem).await.with_context(|| format!("reading the tests of {}", problem.id))?;
             served.insert(problem.id.clone(), Served { problem, tests: Arc::new(tests) });
         }
         let capacity = options.jobs + options.queue;
@@ -134,7 +139,11 @@ impl Service {
 
 /// Serve `service` on `listener` until `shutdown` resolves, then finish the accepted requests (within the
 /// shutdown timeout).
-pub(in crate::cli) async fn serve(listener: tokio::net::TcpListener, service: Arc<Service>, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub(in crate::cli) async fn serve(
+    listener: tokio::net::TcpListener,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let (header_timeout, shutdown_timeout) = (service.options.header_timeout, service.options.shutdown_timeout);
     let slots = Arc::new(Semaphore::new(service.options.max_connections));
     let router = api::router(service);
@@ -179,9 +188,13 @@ pub(in crate::cli) async fn serve(listener: tokio::net::TcpListener, service: Ar
     }
     drop(listener);
     closing.send_replace(true);
-    let drained = tokio::time::timeout(shutdown_timeout, async { while connections.join_next().await.is_some() {} }).await;
+    let drained =
+        tokio::time::timeout(shutdown_timeout, async { while connections.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        eprintln!("studentsim serve: {} connections still open after {shutdown_timeout:?}; closing them", connections.len());
+        eprintln!(
+            "studentsim serve: {} connections still open after {shutdown_timeout:?}; closing them",
+            connections.len()
+        );
         connections.shutdown().await;
     }
     Ok(())
@@ -194,7 +207,10 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     let header_timeout = positive_secs("header-timeout", args.header_timeout)?;
     let shutdown_timeout = positive_secs("shutdown-timeout", args.shutdown_timeout)?;
     if !args.bind.ip().is_loopback() && token.is_none() {
-        eprintln!("warning: listening on {} with no --token-file: anyone who can reach it may run code in the sandbox", args.bind);
+        eprintln!(
+            "warning: listening on {} with no --token-file: anyone who can reach it may run code in the sandbox",
+            args.bind
+        );
     }
     let registry = ctx.registry()?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
@@ -214,7 +230,9 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
     };
     rt.block_on(async move {
         let service = Service::new(grader, registry.iter().cloned(), options).await?;
-        let listener = tokio::net::TcpListener::bind(args.bind).await.map_err(|e| BadInput(format!("--bind {}: {e}", args.bind)))?;
+        let listener = tokio::net::TcpListener::bind(args.bind)
+            .await
+            .map_err(|e| BadInput(format!("--bind {}: {e}", args.bind)))?;
         // The first line says where, so a script that asked for port 0 learns the port.
         eprintln!(
             "studentsim serve: listening on http://{} ({} problems, {} jobs, queue {})",
@@ -232,7 +250,9 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<ExitCode> {
 
 fn read_token(file: Option<&PathBuf>, env: &str) -> Result<Option<String>, BadInput> {
     let token = match file {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?,
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?
+        }
         None => match std::env::var(env) {
             Ok(token) => token,
             Err(_) => return Ok(None),
@@ -248,7 +268,8 @@ fn read_token(file: Option<&PathBuf>, env: &str) -> Result<Option<String>, BadIn
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("a SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {}
         _ = term.recv() => {}

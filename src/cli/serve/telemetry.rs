@@ -45,17 +45,33 @@ impl Telemetry {
         registry.register("http_requests", "HTTP requests by endpoint and status", requests.clone());
         // 1 ms to about 65 s
         let latency = Histogram::new(exponential_buckets(0.001, 2.0, 17));
-        registry.register("grade_request_seconds", "Time from accepting a grade request to its answer", latency.clone());
+        registry.register(
+            "grade_request_seconds",
+            "Time from accepting a grade request to its answer",
+            latency.clone(),
+        );
         let grades = Family::<LabelLabels, Counter>::default();
         registry.register("grades", "Submissions graded, by label", grades.clone());
         let limit_hits = Family::<LimitLabels, Counter>::default();
-        registry.register("limit_hits", "Submissions stopped by a sandbox limit (timeout, memory, output_limit, ...)", limit_hits.clone());
+        registry.register(
+            "limit_hits",
+            "Submissions stopped by a sandbox limit (timeout, memory, output_limit, ...)",
+            limit_hits.clone(),
+        );
         let rejected = Counter::default();
         registry.register("rejected", "Submissions refused with 429 because the queue was full", rejected.clone());
         let cancelled = Counter::default();
-        registry.register("cancelled", "Submissions whose grade was stopped because the client hung up", cancelled.clone());
+        registry.register(
+            "cancelled",
+            "Submissions whose grade was stopped because the client hung up",
+            cancelled.clone(),
+        );
         let queued = Gauge::default();
-        registry.register("accepted_submissions", "Submissions accepted and not yet answered (grading or waiting)", queued.clone());
+        registry.register(
+            "accepted_submissions",
+            "Submissions accepted and not yet answered (grading or waiting)",
+            queued.clone(),
+        );
         Self { registry, requests, latency, grades, limit_hits, rejected, cancelled, queued }
     }
 

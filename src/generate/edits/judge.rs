@@ -43,8 +43,16 @@ impl Judge {
         let tests = match known {
             Some(tests) => tests,
             None => {
-                let tests = Arc::new(self.grader.problem_tests(problem).await.with_context(|| format!("reading the tests of {}", problem.id))?);
-                self.tests.lock().expect("no panic while holding the lock").insert(problem.id.clone(), Arc::clone(&tests));
+                let tests = Arc::new(
+                    self.grader
+                        .problem_tests(problem)
+                        .await
+                        .with_context(|| format!("reading the tests of {}", problem.id))?,
+                );
+                self.tests
+                    .lock()
+                    .expect("no panic while holding the lock")
+                    .insert(problem.id.clone(), Arc::clone(&tests));
                 tests
             }
         };

@@ -79,7 +79,11 @@ impl EditModel {
         let mut submissions: HashMap<String, Vec<(String, String, Label)>> = HashMap::new();
         for row in rows {
             if let Some(label) = row.label {
-                submissions.entry(row.problem.clone()).or_default().push((row.student.clone(), row.code.clone(), label));
+                submissions.entry(row.problem.clone()).or_default().push((
+                    row.student.clone(),
+                    row.code.clone(),
+                    label,
+                ));
             }
         }
         for ((student, problem), stream) in streams(rows) {
@@ -104,7 +108,8 @@ impl EditModel {
             }
         }
         let (same, all) = counts.values().fold((0, 0), |(s, a), &(cs, ca)| (s + cs, a + ca));
-        let resubmit = counts.iter().filter_map(|(l, &(s, a))| Some((l.as_ref().copied()?, s as f64 / a as f64))).collect();
+        let resubmit =
+            counts.iter().filter_map(|(l, &(s, a))| Some((l.as_ref().copied()?, s as f64 / a as f64))).collect();
         let resubmit_any = if all == 0 { 0.0 } else { same as f64 / all as f64 };
         let mut steps: Vec<usize> = edits.iter().map(|e: &Edit| edit_distance(&e.before, &e.after)).collect();
         steps.sort_unstable();
@@ -140,7 +145,8 @@ impl EditModel {
             (Some(feedback), _) => (Some(feedback.label), feedback.failing.iter().map(|e| e.source.clone()).collect()),
             (None, Some(judge)) => {
                 let record = judge.grade(&request.problem, &last.code).await?;
-                let failing = record.examples.iter().filter(|e| e.outcome != Outcome::Pass).map(|e| shown(&e.source)).collect();
+                let failing =
+                    record.examples.iter().filter(|e| e.outcome != Outcome::Pass).map(|e| shown(&e.source)).collect();
                 (Some(record.label), failing)
             }
             (None, None) => (None, Vec::new()),
@@ -153,7 +159,11 @@ impl EditModel {
         let analogues = self.analogues(request, label, &last.code, &mut rng);
         let mut applied = analogues.iter().filter_map(|&e| {
             let edit = &self.edits[e];
-            transplant(&edit.before, &edit.after, &last.code).map(|code| Generation { code, submit: edit.ends, ..Generation::default() })
+            transplant(&edit.before, &edit.after, &last.code).map(|code| Generation {
+                code,
+                submit: edit.ends,
+                ..Generation::default()
+            })
         });
         let Some(judge) = &self.judge else {
             // Only the nearest: trying farther analogues until one fits makes more edits apply but fewer fit
@@ -168,7 +178,8 @@ impl EditModel {
             if Some(record.label) == wanted {
                 // A student works on what the feedback showed failing: the drawn outcome that also makes one of
                 // those examples pass comes first.
-                let fixes = record.examples.iter().any(|e| e.outcome == Outcome::Pass && failing.contains(&shown(&e.source)));
+                let fixes =
+                    record.examples.iter().any(|e| e.outcome == Outcome::Pass && failing.contains(&shown(&e.source)));
                 if failing.is_empty() || fixes {
                     return Ok(candidate);
                 }
@@ -203,7 +214,8 @@ impl EditModel {
     /// then, with a judge, the next nearest up to [`TRIES`].
     fn analogues(&self, request: &Request, label: Option<Label>, code: &str, rng: &mut StdRng) -> Vec<usize> {
         let others = |e: &usize| self.edits[*e].student != request.student;
-        let same: Vec<usize> = self.by_problem.get(&request.problem.id).into_iter().flatten().copied().filter(others).collect();
+        let same: Vec<usize> =
+            self.by_problem.get(&request.problem.id).into_iter().flatten().copied().filter(others).collect();
         let pool: Vec<usize> = if same.is_empty() { (0..self.edits.len()).filter(others).collect() } else { same };
         let mut near: Vec<(bool, usize, usize)> = pool
             .iter()
@@ -230,9 +242,15 @@ impl EditModel {
     /// Another student's submission to this problem with `label` nearest to `code`. For `no_error` on a
     /// problem no training student passed, the problem's reference solution.
     fn nearest_with(&self, request: &Request, code: &str, label: Label) -> Option<String> {
-        let with = self.submissions.get(&request.problem.id).into_iter().flatten().filter(|(s, _, l)| *s != request.student && *l == label);
+        let with = self
+            .submissions
+            .get(&request.problem.id)
+            .into_iter()
+            .flatten()
+            .filter(|(s, _, l)| *s != request.student && *l == label);
         let nearest = with.min_by_key(|(_, c, _)| (edit_distance(code, c), c.as_str())).map(|(_, c, _)| c.clone());
-        let reference = || Some(request.problem.solution.clone()).filter(|s| label == Label::NoError && !s.trim().is_empty());
+        let reference =
+            || Some(request.problem.solution.clone()).filter(|s| label == Label::NoError && !s.trim().is_empty());
         nearest.or_else(reference)
     }
 }
@@ -252,7 +270,6 @@ fn draw(counts: &[usize; 4], rng: &mut StdRng) -> Option<Label> {
     }
     unreachable!("pick < total")
 }
-
 
 impl Generator for EditModel {
     fn name(&self) -> &str {

@@ -19,8 +19,8 @@ enum Token<'a> {
 
 const KEYWORDS: &[&str] = &[
     "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
-    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda",
-    "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
 ];
 
 /// The tokens of `text` with their byte ranges.
@@ -104,7 +104,12 @@ fn indent(line: &str) -> &str {
 
 /// One indentation level of `code`: its shortest leading whitespace (four spaces when nothing is indented).
 fn indent_unit(code: &str) -> &str {
-    code.lines().filter(|l| !l.trim().is_empty()).map(indent).filter(|i| !i.is_empty()).min_by_key(|i| i.len()).unwrap_or("    ")
+    code.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(indent)
+        .filter(|i| !i.is_empty())
+        .min_by_key(|i| i.len())
+        .unwrap_or("    ")
 }
 
 /// `line` at its own nesting depth, written with the target's indentation unit.
@@ -145,7 +150,8 @@ pub fn transplant(before: &str, after: &str, target: &str) -> Option<String> {
             let wanted: Vec<String> = old[old_range.clone()].iter().map(|l| key(l)).collect();
             (find(&lines[..limit], &wanted)?, old_range.len())
         };
-        let replacement: Vec<String> = new[new_range].iter().map(|l| reindent(&rename(l, &names), from_unit, &to_unit)).collect();
+        let replacement: Vec<String> =
+            new[new_range].iter().map(|l| reindent(&rename(l, &names), from_unit, &to_unit)).collect();
         lines.splice(at..at + len, replacement);
         limit = at;
     }
@@ -161,7 +167,9 @@ fn find(lines: &[String], wanted: &[String]) -> Option<usize> {
     if wanted.is_empty() || wanted.len() > lines.len() {
         return None;
     }
-    (0..=lines.len() - wanted.len()).rev().find(|&i| lines[i..i + wanted.len()].iter().zip(wanted).all(|(l, w)| l.trim() == w))
+    (0..=lines.len() - wanted.len())
+        .rev()
+        .find(|&i| lines[i..i + wanted.len()].iter().zip(wanted).all(|(l, w)| l.trim() == w))
 }
 
 #[cfg(test)]

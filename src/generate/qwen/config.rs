@@ -71,10 +71,14 @@ impl Config {
         if let Some(kind) = scaling.and_then(|s| s.get("rope_type").or_else(|| s.get("type"))).and_then(Value::as_str)
             && kind != "default"
         {
-            return Err(BadInput(format!("RoPE scaling {kind:?} is not supported; remove rope_scaling to run at the native context")));
+            return Err(BadInput(format!(
+                "RoPE scaling {kind:?} is not supported; remove rope_scaling to run at the native context"
+            )));
         }
         if raw.use_sliding_window == Some(true) {
-            return Err(BadInput("use_sliding_window: true is not supported (Qwen2.5 checkpoints set it false)".into()));
+            return Err(BadInput(
+                "use_sliding_window: true is not supported (Qwen2.5 checkpoints set it false)".into(),
+            ));
         }
         if let Some(act) = raw.hidden_act.as_deref().filter(|a| *a != "silu") {
             return Err(BadInput(format!("hidden_act {act:?} is not supported (Qwen2 uses \"silu\")")));
@@ -86,7 +90,9 @@ impl Config {
         let heads = raw.num_attention_heads;
         let kv_heads = raw.num_key_value_heads.unwrap_or(heads);
         if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 {
-            return Err(BadInput(format!("num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}")));
+            return Err(BadInput(format!(
+                "num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
+            )));
         }
         let head_dim = raw.head_dim.unwrap_or(raw.hidden_size / heads);
         if head_dim == 0 || head_dim % 2 != 0 {
@@ -124,8 +130,9 @@ impl GenerationConfig {
     /// The file's settings, or none when the model folder has no such file.
     pub fn read_if_present(path: &Path) -> Result<Self, BadInput> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| BadInput(format!("{}:{}: {e}", path.display(), e.line()))),
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| BadInput(format!("{}:{}: {e}", path.display(), e.line())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(BadInput(format!("{}: {e}", path.display()))),
         }
@@ -184,7 +191,8 @@ mod tests {
     fn refuses_what_it_cannot_run() {
         let llama = QWEN25_05B.replace("\"qwen2\"", "\"llama\"").replace("Qwen2ForCausalLM", "LlamaForCausalLM");
         assert!(Config::parse(&llama).unwrap_err().0.contains("unsupported architecture"));
-        let yarn = QWEN25_05B.replace("\"use_cache\"", "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0}, \"use_cache\"");
+        let yarn = QWEN25_05B
+            .replace("\"use_cache\"", "\"rope_scaling\": {\"type\": \"yarn\", \"factor\": 4.0}, \"use_cache\"");
         assert!(Config::parse(&yarn).unwrap_err().0.contains("yarn"));
         let sliding = QWEN25_05B.replace("\"use_sliding_window\": false", "\"use_sliding_window\": true");
         assert!(Config::parse(&sliding).unwrap_err().0.contains("use_sliding_window"));

@@ -85,7 +85,8 @@ impl Engine {
         let longest = rows.iter().map(|(p, _)| p.len()).max().unwrap_or(0);
         let max_new = self.sampling.max_new_tokens;
         let capacity = (longest + max_new).min(self.decoder.max_positions());
-        let mut samplers: Vec<Sampler> = rows.iter().map(|&(_, seed)| Sampler::new(self.sampling.clone(), seed)).collect();
+        let mut samplers: Vec<Sampler> =
+            rows.iter().map(|&(_, seed)| Sampler::new(self.sampling.clone(), seed)).collect();
         let prompts: Vec<Vec<u32>> = rows.iter().map(|(p, _)| p.clone()).collect();
         let mut seen = prompts.clone();
         let mut generated: Vec<Vec<u32>> = vec![vec![]; rows.len()];
@@ -123,9 +124,7 @@ impl Engine {
         generated
             .into_iter()
             .zip(stopped)
-            .map(|(tokens, stopped)| {
-                Ok(Completion { text: self.decode(&tokens)?, tokens, stopped })
-            })
+            .map(|(tokens, stopped)| Ok(Completion { text: self.decode(&tokens)?, tokens, stopped }))
             .collect()
     }
 

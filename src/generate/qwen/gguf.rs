@@ -22,8 +22,8 @@ use candle_nn::var_builder::SimpleBackend;
 
 use super::config::Config;
 use super::lora::{Adapter, merged};
-use super::model::{Qwen2, QuantizedWeights};
 use super::matvec::{LowRank, Quantized};
+use super::model::{QuantizedWeights, Qwen2};
 use crate::BadInput;
 
 /// An open GGUF file: its metadata and tensor index, and the file to read tensors from. Cloning shares both.
@@ -43,7 +43,8 @@ pub fn load(path: &Path) -> Result<Qwen2, BadInput> {
 pub fn load_adapted(path: &Path, adapter: Option<&Path>) -> Result<Qwen2, BadInput> {
     let bad = |what: String| BadInput(format!("{}: {what}", path.display()));
     let mut file = File::open(path).map_err(|e| bad(e.to_string()))?;
-    let content = gguf_file::Content::read(&mut file).map_err(|e| bad(format!("not a GGUF file: {}", super::first_line(&e))))?;
+    let content =
+        gguf_file::Content::read(&mut file).map_err(|e| bad(format!("not a GGUF file: {}", super::first_line(&e))))?;
     let adapter = adapter.map(Adapter::read).transpose()?.map(Arc::new);
     let weights = GgufWeights { content: Arc::new(content), file: Arc::new(Mutex::new(file)), adapter };
     let config = weights.config().map_err(bad)?;
@@ -155,7 +156,14 @@ impl GgufWeights {
 }
 
 impl SimpleBackend for GgufWeights {
-    fn get(&self, shape: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    fn get(
+        &self,
+        shape: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let tensor = self.get_unchecked(name, dtype, dev)?;
         if tensor.shape() != &shape {
             candle_core::bail!("{name} has shape {:?}, the metadata implies {:?}", tensor.dims(), shape.dims());
@@ -181,7 +189,9 @@ impl QuantizedWeights for GgufWeights {
     fn quantized(&self, name: &str, bias: Option<&Tensor>) -> candle_core::Result<Option<Quantized>> {
         // A tied output layer reads the embedding table.
         let gguf = match gguf_name(name) {
-            Some(g) if g == "output.weight" && !self.content.tensor_infos.contains_key(&g) => "token_embd.weight".to_owned(),
+            Some(g) if g == "output.weight" && !self.content.tensor_infos.contains_key(&g) => {
+                "token_embd.weight".to_owned()
+            }
             Some(g) => g,
             None => return Ok(None),
         };
@@ -212,7 +222,10 @@ mod tests {
     fn hugging_face_names_map_to_llama_cpp_names() {
         assert_eq!(gguf_name("model.layers.3.self_attn.q_proj.bias").as_deref(), Some("blk.3.attn_q.bias"));
         assert_eq!(gguf_name("model.layers.23.mlp.down_proj.weight").as_deref(), Some("blk.23.ffn_down.weight"));
-        assert_eq!(gguf_name("model.layers.0.post_attention_layernorm.weight").as_deref(), Some("blk.0.ffn_norm.weight"));
+        assert_eq!(
+            gguf_name("model.layers.0.post_attention_layernorm.weight").as_deref(),
+            Some("blk.0.ffn_norm.weight")
+        );
         assert_eq!(gguf_name("model.embed_tokens.weight").as_deref(), Some("token_embd.weight"));
         assert_eq!(gguf_name("lm_head.weight").as_deref(), Some("output.weight"));
         assert_eq!(gguf_name("model.layers.0.self_attn.rotary_emb.inv_freq"), None);

@@ -42,7 +42,8 @@ pub struct Adapter {
 impl Adapter {
     pub fn read(dir: &Path) -> Result<Self, BadInput> {
         let config_path = dir.join("adapter_config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|e| BadInput(format!("{}: {e}", config_path.display())))?;
+        let text =
+            std::fs::read_to_string(&config_path).map_err(|e| BadInput(format!("{}: {e}", config_path.display())))?;
         let config: AdapterConfig = serde_json::from_str(&text)
             .map_err(|e| BadInput(format!("{}:{}: {e}", config_path.display(), e.line())))?;
         let refuse = |what: &str| Err(BadInput(format!("{}: {what} is not supported", config_path.display())));
@@ -76,25 +77,41 @@ impl Adapter {
 
         let weights_path = dir.join("adapter_model.safetensors");
         if !weights_path.is_file() {
-            return Err(BadInput(format!("{}: no adapter_model.safetensors (adapter_model.bin is not read)", dir.display())));
+            return Err(BadInput(format!(
+                "{}: no adapter_model.safetensors (adapter_model.bin is not read)",
+                dir.display()
+            )));
         }
-        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu)
-            .map_err(|e| BadInput(format!("{}: not readable safetensors: {}", weights_path.display(), super::first_line(&e))))?;
+        let tensors = candle_core::safetensors::load(&weights_path, &Device::Cpu).map_err(|e| {
+            BadInput(format!("{}: not readable safetensors: {}", weights_path.display(), super::first_line(&e)))
+        })?;
         let mut a_of = BTreeMap::new();
         let mut b_of = BTreeMap::new();
         for (key, tensor) in tensors {
             let (module, which) = split_key(&key).ok_or_else(|| {
                 BadInput(format!("{}: tensor {key} is not a LoRA A/B weight of a linear layer", weights_path.display()))
             })?;
-            let tensor = tensor.to_dtype(DType::F32).map_err(|e| BadInput(format!("{}: {key}: {}", weights_path.display(), super::first_line(&e))))?;
+            let tensor = tensor
+                .to_dtype(DType::F32)
+                .map_err(|e| BadInput(format!("{}: {key}: {}", weights_path.display(), super::first_line(&e))))?;
             if tensor.rank() != 2 {
-                return Err(BadInput(format!("{}: {key} has shape {:?}, not a matrix", weights_path.display(), tensor.dims())));
+                return Err(BadInput(format!(
+                    "{}: {key} has shape {:?}, not a matrix",
+                    weights_path.display(),
+                    tensor.dims()
+                )));
             }
-            if which == 'A' { a_of.insert(module, tensor) } else { b_of.insert(module, tensor) };
+            if which == 'A' {
+                a_of.insert(module, tensor)
+            } else {
+                b_of.insert(module, tensor)
+            };
         }
         let mut pairs = BTreeMap::new();
         for (module, a) in a_of {
-            let b = b_of.remove(&module).ok_or_else(|| BadInput(format!("{}: {module} has lora_A but no lora_B", weights_path.display())))?;
+            let b = b_of
+                .remove(&module)
+                .ok_or_else(|| BadInput(format!("{}: {module} has lora_A but no lora_B", weights_path.display())))?;
             if a.dims()[0] != config.r || b.dims()[1] != config.r {
                 return Err(BadInput(format!(
                     "{}: {module}: lora_A {:?} and lora_B {:?} do not have rank r = {}",
@@ -159,7 +176,10 @@ mod tests {
             split_key("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"),
             Some(("model.layers.0.self_attn.q_proj".into(), 'A'))
         );
-        assert_eq!(split_key("base_model.model.model.layers.3.mlp.up_proj.lora_B.default.weight").map(|k| k.1), Some('B'));
+        assert_eq!(
+            split_key("base_model.model.model.layers.3.mlp.up_proj.lora_B.default.weight").map(|k| k.1),
+            Some('B')
+        );
         assert_eq!(split_key("base_model.model.model.layers.0.self_attn.q_proj.lora_magnitude_vector"), None);
         assert_eq!(split_key("base_model.model.model.embed_tokens.lora_embedding_A"), None);
     }

@@ -13,8 +13,8 @@ pub mod config;
 pub mod engine;
 pub mod gguf;
 pub mod lora;
-pub mod model;
 pub mod matvec;
+pub mod model;
 pub mod random;
 pub mod sampler;
 pub mod weights;
@@ -115,9 +115,16 @@ impl LocalModel {
             }
             Source::Gguf { file, tokenizer, adapter } => {
                 if !device.is_cpu() {
-                    return Err(BadInput("--gguf runs on the CPU only; leave out --device or give --device cpu".into()).into());
+                    return Err(BadInput(
+                        "--gguf runs on the CPU only; leave out --device or give --device cpu".into(),
+                    )
+                    .into());
                 }
-                (Box::new(gguf::load_adapted(file, adapter.as_deref())?), tokenizer.clone(), GenerationConfig::default())
+                (
+                    Box::new(gguf::load_adapted(file, adapter.as_deref())?),
+                    tokenizer.clone(),
+                    GenerationConfig::default(),
+                )
             }
         };
         let tokenizer = Tokenizer::from_file(&tokenizer_path)
@@ -136,7 +143,9 @@ impl LocalModel {
         let (jobs, queue) = mpsc::channel();
         let largest_batch = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let largest = Arc::clone(&largest_batch);
-        std::thread::Builder::new().name("local-model".into()).spawn(move || serve(engine, &queue, batch_rows.max(1), &largest))?;
+        std::thread::Builder::new()
+            .name("local-model".into())
+            .spawn(move || serve(engine, &queue, batch_rows.max(1), &largest))?;
         Ok(Self { name: name.to_owned(), layout, tokenizer, max_positions, jobs, largest_batch })
     }
 
@@ -227,7 +236,8 @@ fn serve(mut engine: Engine, queue: &mpsc::Receiver<Job>, batch_rows: usize, lar
             batch.push(job);
         }
         largest.fetch_max(batch.len(), std::sync::atomic::Ordering::Relaxed);
-        let flat: Vec<(Vec<u32>, u64)> = batch.iter().flat_map(|j| j.seeds.iter().map(|&s| (j.prompt.clone(), s))).collect();
+        let flat: Vec<(Vec<u32>, u64)> =
+            batch.iter().flat_map(|j| j.seeds.iter().map(|&s| (j.prompt.clone(), s))).collect();
         match engine.complete(&flat) {
             Ok(mut completions) => {
                 for job in batch {
@@ -265,7 +275,9 @@ pub fn load_folder(dir: &Path, adapter: Option<&Path>, device: &Device) -> Resul
     }
     let config_path = dir.join("config.json");
     if !config_path.is_file() {
-        return Err(BadInput(format!("{}: no config.json (is this a Hugging Face model folder?)", dir.display())).into());
+        return Err(
+            BadInput(format!("{}: no config.json (is this a Hugging Face model folder?)", dir.display())).into()
+        );
     }
     let config = Config::read(&config_path)?;
     let generation = GenerationConfig::read_if_present(&dir.join("generation_config.json"))?;
@@ -296,4 +308,3 @@ fn sampling(generation: &GenerationConfig, o: &SamplingOverrides) -> Sampling {
 pub(crate) fn first_line(error: &candle_core::Error) -> String {
     error.to_string().lines().next().unwrap_or_default().to_owned()
 }
-

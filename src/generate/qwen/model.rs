@@ -86,9 +86,16 @@ struct Proj {
 }
 
 impl Proj {
-    fn new(input: usize, output: usize, bias: bool, vb: VarBuilder, quantized: Option<&dyn QuantizedWeights>) -> Result<Self> {
+    fn new(
+        input: usize,
+        output: usize,
+        bias: bool,
+        vb: VarBuilder,
+        quantized: Option<&dyn QuantizedWeights>,
+    ) -> Result<Self> {
         let name = format!("{}.weight", vb.prefix());
-        let dense = if bias { candle_nn::linear(input, output, vb)? } else { candle_nn::linear_no_bias(input, output, vb)? };
+        let dense =
+            if bias { candle_nn::linear(input, output, vb)? } else { candle_nn::linear_no_bias(input, output, vb)? };
         Self::with_dense(dense, &name, quantized)
     }
 
@@ -136,7 +143,8 @@ struct Fused {
 
 impl Fused {
     fn new(mut parts: Vec<Proj>) -> Self {
-        let quantized = parts.iter().map(|p| p.quantized.as_ref()).collect::<Option<Vec<_>>>().and_then(|q| Quantized::fuse(&q));
+        let quantized =
+            parts.iter().map(|p| p.quantized.as_ref()).collect::<Option<Vec<_>>>().and_then(|q| Quantized::fuse(&q));
         if quantized.is_some() {
             for part in &mut parts {
                 part.quantized = None; // the fused copy replaces them
@@ -195,7 +203,8 @@ impl Attention {
     fn forward(&mut self, x: &Tensor, angles: &Angles, mask: Option<&Tensor>, pass: Pass) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let split = |y: Tensor, heads: usize| y.reshape((b, t, heads, self.head_dim))?.transpose(1, 2);
-        let [q, k, v]: [Tensor; 3] = self.qkv.forward(x, pass)?.try_into().map_err(|_| candle_core::Error::Msg("Q, K, V".into()))?;
+        let [q, k, v]: [Tensor; 3] =
+            self.qkv.forward(x, pass)?.try_into().map_err(|_| candle_core::Error::Msg("Q, K, V".into()))?;
         let q = angles.rotate(&split(q, self.heads)?)?;
         let k = angles.rotate(&split(k, self.kv_heads)?)?;
         let v = split(v, self.kv_heads)?.contiguous()?;
@@ -225,7 +234,8 @@ struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
-        let [gate, up]: [Tensor; 2] = self.gate_up.forward(x, pass)?.try_into().map_err(|_| candle_core::Error::Msg("gate, up".into()))?;
+        let [gate, up]: [Tensor; 2] =
+            self.gate_up.forward(x, pass)?.try_into().map_err(|_| candle_core::Error::Msg("gate, up".into()))?;
         self.down_proj.forward(&(candle_nn::ops::silu(&gate)? * up)?, pass)
     }
 }
@@ -336,7 +346,8 @@ impl Qwen2 {
         for layer in &mut self.layers {
             layer.attn.cache = KvCache::new(2, capacity);
         }
-        let ids: Vec<u32> = rows.iter().flat_map(|r| std::iter::repeat_n(0, longest - r.len()).chain(r.iter().copied())).collect();
+        let ids: Vec<u32> =
+            rows.iter().flat_map(|r| std::iter::repeat_n(0, longest - r.len()).chain(r.iter().copied())).collect();
         let ids = Tensor::from_vec(ids, (rows.len(), longest), &self.device)?;
         self.forward_chunked(&ids)
     }
@@ -361,7 +372,11 @@ impl Qwen2 {
     /// `copies` equal rows.
     pub fn prefill_shared(&mut self, prompt: &[u32], copies: usize, capacity: usize) -> Result<Tensor> {
         if prompt.is_empty() || copies == 0 || capacity > self.max_positions || capacity < prompt.len() {
-            candle_core::bail!("{} prompt tokens, {copies} copies, room for {capacity} of {} positions", prompt.len(), self.max_positions);
+            candle_core::bail!(
+                "{} prompt tokens, {copies} copies, room for {capacity} of {} positions",
+                prompt.len(),
+                self.max_positions
+            );
         }
         // At least one token is computed afresh: its logits are the answer.
         let (reused, kept) = self
@@ -378,7 +393,10 @@ impl Qwen2 {
             layer.attn.cache = KvCache::new(2, prompt.len());
             if let Some(kept) = &kept {
                 let (k, v) = &kept[l];
-                layer.attn.cache.append(&k.narrow(2, 0, reused)?.contiguous()?, &v.narrow(2, 0, reused)?.contiguous()?)?;
+                layer
+                    .attn
+                    .cache
+                    .append(&k.narrow(2, 0, reused)?.contiguous()?, &v.narrow(2, 0, reused)?.contiguous()?)?;
             }
         }
         let ids = Tensor::from_vec(prompt[reused..].to_vec(), (1, prompt.len() - reused), &self.device)?;
@@ -545,7 +563,12 @@ mod tests {
         let inv_freq: Vec<f32> =
             (0..half).map(|i| (1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim as f64)) as f32).collect();
         let inv_freq = Tensor::from_vec(inv_freq, (1, half), &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap();
-        let positions = Tensor::arange(0u32, 4096, &Device::Cpu).unwrap().to_dtype(DType::BF16).unwrap().reshape((4096, 1)).unwrap();
+        let positions = Tensor::arange(0u32, 4096, &Device::Cpu)
+            .unwrap()
+            .to_dtype(DType::BF16)
+            .unwrap()
+            .reshape((4096, 1))
+            .unwrap();
         let upstream = positions.matmul(&inv_freq).unwrap().cos().unwrap();
         assert!(error(&upstream, &cfg, f64::cos) > 0.5, "the fault this copy fixes");
     }

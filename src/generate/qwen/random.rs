@@ -28,8 +28,15 @@ pub struct Shape {
 
 impl Shape {
     /// Qwen2.5-Coder-0.5B's (tied embeddings).
-    pub const QWEN25_CODER_05B: Shape =
-        Shape { vocab: 151_936, hidden: 896, intermediate: 4864, layers: 24, heads: 14, kv_heads: 2, max_positions: 32_768 };
+    pub const QWEN25_CODER_05B: Shape = Shape {
+        vocab: 151_936,
+        hidden: 896,
+        intermediate: 4864,
+        layers: 24,
+        heads: 14,
+        kv_heads: 2,
+        max_positions: 32_768,
+    };
 
     /// A few layers with the real vocabulary, small enough for tests.
     pub const TINY: Shape =

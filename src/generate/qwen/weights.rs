@@ -60,8 +60,9 @@ impl MergedWeights {
     /// Map the files, and check that every adapter module exists in the base with matching shapes.
     pub fn open(files: &[PathBuf], adapter: Option<Adapter>) -> Result<Self, BadInput> {
         // SAFETY: the files are only read; as with every mmap, changing them while we run is the user's fault.
-        let base = unsafe { MmapedSafetensors::multi(files) }
-            .map_err(|e| BadInput(format!("{}: not readable safetensors: {}", files[0].display(), super::first_line(&e))))?;
+        let base = unsafe { MmapedSafetensors::multi(files) }.map_err(|e| {
+            BadInput(format!("{}: not readable safetensors: {}", files[0].display(), super::first_line(&e)))
+        })?;
         if let Some(adapter) = &adapter {
             for (module, (a, b)) in adapter.modules() {
                 let name = format!("{module}.weight");
@@ -84,7 +85,14 @@ impl MergedWeights {
 }
 
 impl SimpleBackend for MergedWeights {
-    fn get(&self, shape: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    fn get(
+        &self,
+        shape: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let tensor = self.get_unchecked(name, dtype, dev)?;
         if tensor.shape() != &shape {
             candle_core::bail!("{name} has shape {:?}, the config implies {:?}", tensor.dims(), shape.dims());

@@ -57,8 +57,9 @@ impl BertEmbedder {
         // SAFETY: the weights file is mapped read-only and studentsim never writes it while the model is loaded.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&folder.weights], DType::F32, &device)? };
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
-        let encoder = Encoder::load(vb, &config)
-            .map_err(|e| BadInput(format!("{}: not a BERT checkpoint matching config.json: {e}", folder.weights.display())))?;
+        let encoder = Encoder::load(vb, &config).map_err(|e| {
+            BadInput(format!("{}: not a BERT checkpoint matching config.json: {e}", folder.weights.display()))
+        })?;
         Ok(Self { id: folder.id("bert")?, encoder, tokenizer: folder.tokenizer()?, pooling: folder.pooling, device })
     }
 }
@@ -90,7 +91,8 @@ impl Encoder {
         let norm = |vb: VarBuilder| -> Result<LayerNorm> {
             Ok(LayerNorm::new(vb.get(h, "weight")?, vb.get(h, "bias")?, config.layer_norm_eps))
         };
-        let embedding = |vb: VarBuilder, n: usize| -> Result<Embedding> { Ok(Embedding::new(vb.get((n, h), "weight")?, h)) };
+        let embedding =
+            |vb: VarBuilder, n: usize| -> Result<Embedding> { Ok(Embedding::new(vb.get((n, h), "weight")?, h)) };
         let e = vb.pp("embeddings");
         let token_types = e.pp("token_type_embeddings").get((config.type_vocab_size, h), "weight")?;
         let layers = (0..config.num_hidden_layers)
@@ -127,7 +129,11 @@ impl Encoder {
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let (batch, tokens) = ids.dims2()?;
         let positions = Tensor::arange(0u32, tokens as u32, ids.device())?;
-        let x = self.words.forward(ids)?.broadcast_add(&self.positions.forward(&positions)?)?.broadcast_add(&self.token_type)?;
+        let x = self
+            .words
+            .forward(ids)?
+            .broadcast_add(&self.positions.forward(&positions)?)?
+            .broadcast_add(&self.token_type)?;
         let mut x = self.embedding_norm.forward(&x)?;
         // 0 on real tokens, the lowest float on padding, added to every score row (batch, 1, 1, tokens).
         let padding = ((mask.to_dtype(DType::F32)? - 1.0)? * f64::from(f32::MAX))?.reshape((batch, 1, 1, tokens))?;

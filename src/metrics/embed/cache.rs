@@ -37,7 +37,8 @@ impl EmbeddingCache {
             Err(e) => return Err(e).with_context(|| format!("opening {}", cache.path.display())),
         }
         // Header: the vector length as u32.
-        let Some((dim, mut rest)) = bytes.split_first_chunk::<4>().map(|(d, r)| (u32::from_le_bytes(*d) as usize, r)) else {
+        let Some((dim, mut rest)) = bytes.split_first_chunk::<4>().map(|(d, r)| (u32::from_le_bytes(*d) as usize, r))
+        else {
             return Ok(cache);
         };
         cache.dim = Some(dim);
@@ -51,7 +52,10 @@ impl EmbeddingCache {
         if !rest.is_empty() {
             // Cut the torn record off, so that the next append starts on a record boundary.
             let whole = (bytes.len() - rest.len()) as u64;
-            OpenOptions::new().write(true).open(&cache.path).and_then(|f| f.set_len(whole))
+            OpenOptions::new()
+                .write(true)
+                .open(&cache.path)
+                .and_then(|f| f.set_len(whole))
                 .with_context(|| format!("repairing {}", cache.path.display()))?;
         }
         Ok(cache)

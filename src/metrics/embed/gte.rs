@@ -16,8 +16,8 @@ use candle_transformers::models::stella_en_v5::{Config, EmbedHead, Model, ModelV
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use super::folder::{Folder, Pooling};
 use super::Embedder;
+use super::folder::{Folder, Pooling};
 use crate::BadInput;
 
 /// The fields of a NewModel `config.json` that shape the network.

@@ -85,7 +85,8 @@ pub fn missing_batches(cache: &EmbeddingCache, texts: &[&str], batch: usize) -> 
 fn batches_of_missing(cache: &EmbeddingCache, texts: &[&str], keys: &[[u8; 32]], batch: usize) -> Vec<Vec<usize>> {
     // Identical programs (common in real logs) are embedded once.
     let mut seen = std::collections::HashSet::new();
-    let mut missing: Vec<usize> = (0..texts.len()).filter(|&i| cache.get(&keys[i]).is_none() && seen.insert(keys[i])).collect();
+    let mut missing: Vec<usize> =
+        (0..texts.len()).filter(|&i| cache.get(&keys[i]).is_none() && seen.insert(keys[i])).collect();
     // Batches of similar length waste little on padding.
     missing.sort_by_key(|&i| texts[i].len());
     missing.chunks(batch.max(1)).map(<[usize]>::to_vec).collect()

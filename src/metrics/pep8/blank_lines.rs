@@ -11,9 +11,9 @@ const METHOD_LINES: usize = 1;
 
 pub static STARTSWITH_TOP_LEVEL: Anchored =
     Anchored { starts: "adc@", regex: LazyLock::new(|| regex(r"^(async\s+def\s+|def\s+|class\s+|@)")) };
-pub static STARTSWITH_DEF: Anchored = Anchored { starts: "ad", regex: LazyLock::new(|| regex(r"^(async\s+def|def)\b")) };
+pub static STARTSWITH_DEF: Anchored =
+    Anchored { starts: "ad", regex: LazyLock::new(|| regex(r"^(async\s+def|def)\b")) };
 static DOCSTRING: Anchored = Anchored { starts: "ur\"'", regex: LazyLock::new(|| regex(r#"^u?r?["']"#)) };
-
 
 pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
     let logical = line.text;
@@ -31,7 +31,10 @@ pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
             return;
         }
         if c.indent_level > 0 {
-            if !(c.blank_before == METHOD_LINES || c.previous_indent_level < c.indent_level || DOCSTRING.is_match(&c.previous_logical)) {
+            if !(c.blank_before == METHOD_LINES
+                || c.previous_indent_level < c.indent_level
+                || DOCSTRING.is_match(&c.previous_logical))
+            {
                 let mut ancestor_level = c.indent_level;
                 let mut nested = false;
                 // lines[line_number - 2::-1], with Python's negative start.
@@ -60,7 +63,8 @@ pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
     } else if !logical.is_empty()
         && c.indent_level == 0
         && c.blank_before != TOP_LEVEL_LINES
-        && (c.previous_unindented_logical_line.starts_with("def ") || c.previous_unindented_logical_line.starts_with("class "))
+        && (c.previous_unindented_logical_line.starts_with("def ")
+            || c.previous_unindented_logical_line.starts_with("class "))
     {
         found.push((Offset::In(0), "E305"));
     }

@@ -150,7 +150,9 @@ impl Checker<'_> {
             _ if is_eol_token(token) => {
                 self.check_physical(if token.line.is_empty() { prev_physical } else { &token.line });
             }
-            Kind::String | Kind::FStringEnd | Kind::TStringEnd if token.kind != Kind::String || token.text.contains('\n') => {
+            Kind::String | Kind::FStringEnd | Kind::TStringEnd
+                if token.kind != Kind::String || token.text.contains('\n') =>
+            {
                 if noqa(&token.line) {
                     return;
                 }
@@ -255,7 +257,8 @@ impl Checker<'_> {
             self.blank_before = self.blank_lines;
         }
         let mut tokens = std::mem::take(&mut self.tokens);
-        let line = Logical { text: &logical_line, tokens: &tokens, noqa, lines: self.lines, line_number: self.line_number };
+        let line =
+            Logical { text: &logical_line, tokens: &tokens, noqa, lines: self.lines, line_number: self.line_number };
         let (checked, crashed) = match logical::checks(&line, self) {
             Ok(found) => (found, false),
             Err(found) => (found, true),
@@ -292,9 +295,9 @@ impl Checker<'_> {
 /// A NEWLINE or NL, or a token followed only by a line-continuation backslash.
 fn is_eol_token(token: &Token) -> bool {
     matches!(token.kind, Kind::Newline | Kind::Nl)
-        || slice_chars(&token.line, token.end.1.into(), i64::MAX).trim_start_matches(super::text::is_py_whitespace) == "\\\n"
+        || slice_chars(&token.line, token.end.1.into(), i64::MAX).trim_start_matches(super::text::is_py_whitespace)
+            == "\\\n"
 }
-
 
 /// pycodestyle's `mute_string`: a string literal's contents replaced by `x`, its prefix and quotes kept.
 fn mute_string(text: &str) -> String {

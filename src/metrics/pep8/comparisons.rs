@@ -7,7 +7,6 @@ use fancy_regex::Regex;
 use super::logical::{Found, Logical, Offset};
 use super::text::{Anchored, char_offset, is_identifier, regex, within};
 
-
 static BLANK_EXCEPT: Anchored = Anchored { starts: "e", regex: LazyLock::new(|| regex(r"^except\s*:")) };
 static COMPARE_NEGATIVE: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?<!is\s)(not)\s+[^\]\[)(}{ ]+\s+(in|is)\s"));
 static COMPARE_SINGLETON: LazyLock<Regex> =
@@ -15,7 +14,6 @@ static COMPARE_SINGLETON: LazyLock<Regex> =
 static COMPARE_TYPE: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"[=!]=\s+type(?:\s*\(\s*([^)]*[^\s)])\s*\))|(?<!\.)\btype(?:\s*\(\s*([^)]*[^\s)])\s*\))\s+[=!]=")
 });
-
 
 fn ambiguous(text: &str) -> bool {
     matches!(text, "l" | "O" | "I")
@@ -94,7 +92,10 @@ pub fn comparison_negative(line: &Logical, found: &mut Found) {
 pub fn comparison_to_singleton(line: &Logical, found: &mut Found) {
     let text = line.text;
     // A match needs an operator and a singleton (before it, or after it when none is before).
-    if line.noqa || !(text.contains("==") || text.contains("!=")) || !["None", "False", "True"].iter().any(|s| text.contains(s)) {
+    if line.noqa
+        || !(text.contains("==") || text.contains("!="))
+        || !["None", "False", "True"].iter().any(|s| text.contains(s))
+    {
         return;
     }
     for caps in COMPARE_SINGLETON.captures_iter(line.text).flatten() {
@@ -122,4 +123,3 @@ pub fn comparison_type(line: &Logical, found: &mut Found) {
     let start = caps.get(0).map_or(0, |m| m.start());
     found.push((Offset::In(char_offset(line.text, start)), "E721"));
 }
-

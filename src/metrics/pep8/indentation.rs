@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
+use super::Kind;
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
 use super::text::{expand_indent, is_py_whitespace, slice_chars, within};
-use super::Kind;
 
 const INDENT_SIZE: i64 = 4;
 
@@ -78,7 +78,8 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
     let nrows = nrows.max(1) as usize;
     let indent_level = c.indent_level as i64;
     let indent_next = line.text.ends_with(':');
-    let valid_hangs: &[i64] = if c.indent_char != Some('\t') { &[INDENT_SIZE] } else { &[INDENT_SIZE, INDENT_SIZE * 2] };
+    let valid_hangs: &[i64] =
+        if c.indent_char != Some('\t') { &[INDENT_SIZE] } else { &[INDENT_SIZE, INDENT_SIZE * 2] };
     let (mut row, mut depth) = (0usize, 0usize);
     let mut parens = vec![0i64; nrows];
     let mut rel_indent = vec![0i64; nrows];
@@ -135,7 +136,9 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
                 hangs[depth] = Some(hang);
             } else if visual_indent == Visual::Chance(Chance::Yes) {
                 indent[depth] = col;
-            } else if matches!(&visual_indent, Visual::Chance(Chance::Str)) || visual_indent == Visual::Chance(Chance::Text(text.to_owned())) {
+            } else if matches!(&visual_indent, Visual::Chance(Chance::Str))
+                || visual_indent == Visual::Chance(Chance::Text(text.to_owned()))
+            {
             } else {
                 let code = if hang <= 0 {
                     "E122"

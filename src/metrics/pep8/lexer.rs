@@ -190,7 +190,13 @@ impl<'a> Lexer<'a> {
 
     fn unskewed_token(&self, kind: Kind, text: String, start: usize, end: usize) -> Token {
         let last = self.row(end.saturating_sub(1).max(start));
-        Token { kind, text, start: self.at(start), end: self.end_at(start, end), line: self.lines_text(self.row(start), last) }
+        Token {
+            kind,
+            text,
+            start: self.at(start),
+            end: self.end_at(start, end),
+            line: self.lines_text(self.row(start), last),
+        }
     }
 
     /// A token on the line of an INDENT made inside an f-string, with `tokenize`'s shifted columns; a token
@@ -254,7 +260,13 @@ impl<'a> Lexer<'a> {
 
     /// A token after the last line: ENDMARKER, or a DEDENT at the end of input.
     fn trailing(&self, kind: Kind) -> Token {
-        Token { kind, text: String::new(), start: (self.raw.len() as u32 + 1, 0), end: (self.raw.len() as u32 + 1, 0), line: self.empty.clone() }
+        Token {
+            kind,
+            text: String::new(),
+            start: (self.raw.len() as u32 + 1, 0),
+            end: (self.raw.len() as u32 + 1, 0),
+            line: self.empty.clone(),
+        }
     }
 
     /// A `SyntaxError` the lexer raises at the current position (`tokenize` turns it into a `TokenError`).
@@ -418,12 +430,14 @@ impl<'a> Lexer<'a> {
         self.pos += 1;
         if self.pos >= self.src.len() {
             // Reported at the end of the backslash's line, counted in UTF-8 bytes as the C lexer counts them.
-            let bytes = if in_indentation { 0 } else { self.raw[row].len() + usize::from(!self.raw[row].ends_with('\n')) };
+            let bytes =
+                if in_indentation { 0 } else { self.raw[row].len() + usize::from(!self.raw[row].ends_with('\n')) };
             return Err(LexError {
                 type_name: "TokenError",
                 message: "unexpected EOF in multi-line statement".to_owned(),
                 line: row as i32 + 1,
-                column: bytes as i32, lines_read: 0,
+                column: bytes as i32,
+                lines_read: 0,
             });
         }
         Ok(())
@@ -447,7 +461,8 @@ impl<'a> Lexer<'a> {
                     type_name: "TokenError",
                     message: "unexpected EOF in multi-line statement".to_owned(),
                     line: self.raw.len() as i32,
-                    column: column as i32, lines_read: 0,
+                    column: column as i32,
+                    lines_read: 0,
                 });
             }
             return Ok(Some(self.trailing(Kind::EndMarker)));
@@ -522,7 +537,15 @@ impl<'a> Lexer<'a> {
             match self.peek() {
                 Some(q @ ('"' | '\'')) => {
                     self.pos += 1;
-                    let incompatible = [(u, b, "u", "b"), (u, r, "u", "r"), (u, f, "u", "f"), (u, t, "u", "t"), (b, f, "b", "f"), (b, t, "b", "t"), (f, t, "f", "t")];
+                    let incompatible = [
+                        (u, b, "u", "b"),
+                        (u, r, "u", "r"),
+                        (u, f, "u", "f"),
+                        (u, t, "u", "t"),
+                        (b, f, "b", "f"),
+                        (b, t, "b", "t"),
+                        (f, t, "f", "t"),
+                    ];
                     if let Some((_, _, one, other)) = incompatible.into_iter().find(|&(x, y, _, _)| x && y) {
                         return Err(self.error_after(start, format!("'{one}' and '{other}' prefixes are incompatible")));
                     }
@@ -683,7 +706,9 @@ impl<'a> Lexer<'a> {
                     let message = if quote_size == 3 {
                         "EOF in multi-line string".to_owned()
                     } else if escaped_quote {
-                        format!("unterminated string literal (detected at line {detected}); perhaps you escaped the end quote?")
+                        format!(
+                            "unterminated string literal (detected at line {detected}); perhaps you escaped the end quote?"
+                        )
                     } else {
                         format!("unterminated string literal (detected at line {detected})")
                     };

@@ -1,8 +1,8 @@
 //! The logical-line checks, called in pycodestyle's order (its check functions sorted by name); each family of
 //! checks lives in its own module, as ruff keeps its rules.
 
-use super::checker::Checker;
 use super::Token;
+use super::checker::Checker;
 use super::{blank_lines, comparisons, statements, strings, whitespace};
 
 /// Where a logical check reports: a source position, or an offset (in characters) into the logical line.
@@ -60,10 +60,41 @@ pub fn checks(line: &Logical, checker: &mut Checker) -> Result<Found, Found> {
 pub fn is_keyword(s: &str) -> bool {
     matches!(
         s,
-        "False" | "None" | "True" | "and" | "as" | "assert" | "async" | "await" | "break" | "class" | "continue"
-            | "def" | "del" | "elif" | "else" | "except" | "finally" | "for" | "from" | "global" | "if" | "import"
-            | "in" | "is" | "lambda" | "nonlocal" | "not" | "or" | "pass" | "raise" | "return" | "try" | "while"
-            | "with" | "yield"
+        "False"
+            | "None"
+            | "True"
+            | "and"
+            | "as"
+            | "assert"
+            | "async"
+            | "await"
+            | "break"
+            | "class"
+            | "continue"
+            | "def"
+            | "del"
+            | "elif"
+            | "else"
+            | "except"
+            | "finally"
+            | "for"
+            | "from"
+            | "global"
+            | "if"
+            | "import"
+            | "in"
+            | "is"
+            | "lambda"
+            | "nonlocal"
+            | "not"
+            | "or"
+            | "pass"
+            | "raise"
+            | "return"
+            | "try"
+            | "while"
+            | "with"
+            | "yield"
     )
 }
 

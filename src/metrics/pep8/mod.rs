@@ -16,10 +16,10 @@ mod strings;
 mod text;
 mod whitespace;
 
-pub use lexer::{LexError, tokenize};
-pub use text::expand_indent;
 /// The lexer's tokens are the records the sandbox's `tokenize` gives, so the two compare directly.
 pub use crate::records::{PyToken as Token, TokenKind as Kind};
+pub use lexer::{LexError, tokenize};
+pub use text::expand_indent;
 
 use crate::records::StyleProblem;
 use text::is_py_whitespace;
@@ -39,7 +39,11 @@ pub fn check(code: &str, wrapped: bool) -> Vec<StyleProblem> {
 pub fn checker_lines(code: &str, wrapped: bool) -> Vec<String> {
     if wrapped {
         let mut lines = vec!["def _tmp_func():".to_owned()];
-        lines.extend(code.trim_matches(is_py_whitespace).split('\n').map(|line| format!("    {}", line.trim_end_matches(is_py_whitespace))));
+        lines.extend(
+            code.trim_matches(is_py_whitespace)
+                .split('\n')
+                .map(|line| format!("    {}", line.trim_end_matches(is_py_whitespace))),
+        );
         return lines;
     }
     let normalized = code.replace("\r\n", "\n").replace('\r', "\n");

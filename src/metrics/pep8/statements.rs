@@ -4,11 +4,11 @@ use std::sync::LazyLock;
 
 use fancy_regex::Regex;
 
+use super::Kind;
 use super::blank_lines::STARTSWITH_DEF;
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
 use super::text::{Anchored, char_offset, is_identifier, is_py_whitespace, regex, within};
-use super::Kind;
 
 static LAMBDA: LazyLock<Regex> = LazyLock::new(|| regex(r"\blambda\b"));
 static STARTSWITH_INDENT_STATEMENT: Anchored = Anchored {
@@ -17,7 +17,8 @@ static STARTSWITH_INDENT_STATEMENT: Anchored = Anchored {
         regex(r"^\s*(def|async\s+def|for|async\s+for|if|elif|else|try|except|finally|with|async\s+with|class|while)\b")
     }),
 };
-static DUNDER: Anchored = Anchored { starts: "_", regex: LazyLock::new(|| regex(r#"^__([^\s]+)__(?::\s*[a-zA-Z.0-9_\[\]"]+)? = "#)) };
+static DUNDER: Anchored =
+    Anchored { starts: "_", regex: LazyLock::new(|| regex(r#"^__([^\s]+)__(?::\s*[a-zA-Z.0-9_\[\]"]+)? = "#)) };
 
 pub fn compound_statements(line: &Logical, found: &mut Found) {
     let text = line.text;
@@ -66,7 +67,9 @@ pub fn explicit_line_join(line: &Logical, found: &mut Found) {
         if token.kind == Kind::Comment {
             comment = true;
         }
-        if token.start.0 != prev_start && parens != 0 && !comment
+        if token.start.0 != prev_start
+            && parens != 0
+            && !comment
             && let Some((row, col)) = backslash
         {
             found.push((Offset::At(row, col), "E502"));
@@ -98,7 +101,9 @@ pub fn explicit_line_join(line: &Logical, found: &mut Found) {
 
 /// The last line of Python's `str.splitlines()`.
 fn last_of_splitlines(text: &str) -> &str {
-    let is_break = |c: char| matches!(c, '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}');
+    let is_break = |c: char| {
+        matches!(c, '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}')
+    };
     let body = match text.char_indices().last() {
         Some((i, c)) if is_break(c) => {
             let body = &text[..i];
@@ -145,4 +150,3 @@ fn is_string_literal(text: &str) -> bool {
     let text = text.strip_prefix(['r', 'R']).unwrap_or(text);
     text.starts_with(['"', '\''])
 }
-

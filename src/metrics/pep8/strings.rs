@@ -1,7 +1,7 @@
 //! Escape sequences: W605.
 
-use super::logical::{Found, Logical, Offset};
 use super::Kind;
+use super::logical::{Found, Logical, Offset};
 
 const VALID: &str = "\n\\'\"abfnrtv01234567xNuU";
 

@@ -58,7 +58,8 @@ pub struct Anchored {
 
 impl Anchored {
     pub fn is_match(&self, text: &str) -> bool {
-        text.trim_start_matches(char::is_whitespace).chars().next().is_some_and(|c| self.starts.contains(c)) && matches(&self.regex, text)
+        text.trim_start_matches(char::is_whitespace).chars().next().is_some_and(|c| self.starts.contains(c))
+            && matches(&self.regex, text)
     }
 }
 

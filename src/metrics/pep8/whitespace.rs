@@ -3,12 +3,10 @@
 
 use std::sync::LazyLock;
 
-
+use super::Kind;
 use super::blank_lines::STARTSWITH_DEF;
 use super::logical::{Found, Logical, Offset, is_keyword, is_pycodestyle_keyword, is_soft_keyword};
 use super::text::{Anchored, char_at, char_offset, has_spacing_run, is_py_whitespace, regex, slice_chars, within};
-use super::Kind;
-
 
 static WHITESPACE_AFTER_DECORATOR: Anchored = Anchored { starts: "@", regex: LazyLock::new(|| regex(r"^@\s")) };
 // The two `finditer` patterns have no look-around: the `regex` crate's engines match them as Python's `re` does
@@ -75,7 +73,12 @@ pub fn whitespace_around_operator(line: &Logical, found: &mut Found) {
 }
 
 /// The two groups of `regex` around a keyword or operator: a tab, or more than one space, before and after.
-fn spaces_around(text: &str, regex: &regex::Regex, [tab_before, before, tab_after, after]: [&'static str; 4], found: &mut Found) {
+fn spaces_around(
+    text: &str,
+    regex: &regex::Regex,
+    [tab_before, before, tab_after, after]: [&'static str; 4],
+    found: &mut Found,
+) {
     if !has_spacing_run(text) {
         return;
     }
@@ -160,7 +163,9 @@ pub fn missing_whitespace(line: &Logical, found: &mut Found) {
         } else if kind == Kind::Name && text == "lambda" {
             braces.push('l');
         } else if !braces.is_empty() {
-            if (kind == Kind::Op && matches!(text, "]" | ")" | "}")) || matches!(kind, Kind::FStringEnd | Kind::TStringEnd) {
+            if (kind == Kind::Op && matches!(text, "]" | ")" | "}"))
+                || matches!(kind, Kind::FStringEnd | Kind::TStringEnd)
+            {
                 braces.pop();
             } else if braces.last() == Some(&'l') && kind == Kind::Op && text == ":" {
                 braces.pop();

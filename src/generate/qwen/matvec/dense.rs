@@ -72,9 +72,11 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (3, k), &Device::Cpu).unwrap();
         let candle = x.matmul(&w.t().unwrap()).unwrap().broadcast_add(&b).unwrap();
         let ours = dense(&w, Some(&b), &x).unwrap().expect("f32 on the CPU is ours");
-        let diff = (ours - &candle).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        let diff =
+            (ours - &candle).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-4, "max |diff| {diff}");
-        let (wv, xv): (Vec<f32>, Vec<f32>) = (w.flatten_all().unwrap().to_vec1().unwrap(), x.flatten_all().unwrap().to_vec1().unwrap());
+        let (wv, xv): (Vec<f32>, Vec<f32>) =
+            (w.flatten_all().unwrap().to_vec1().unwrap(), x.flatten_all().unwrap().to_vec1().unwrap());
         for kernel in Kernel::available() {
             let (scalar, fast) = (dot_f32_scalar(&wv[k..2 * k], &xv[..k]), dot_f32(kernel)(&wv[k..2 * k], &xv[..k]));
             assert!((scalar - fast).abs() < 1e-4, "{kernel:?}: {fast} vs {scalar}");

@@ -40,7 +40,9 @@ impl LowRank {
     /// `A·x` of every row of `x` (rows, k): (rows, r), on the thread pool.
     pub fn project(&self, x: &[f32]) -> Vec<f32> {
         let dot = dot_f32(Kernel::best());
-        by_columns(x.len() / self.k, self.r, |j, row| dot(&self.a[j * self.k..(j + 1) * self.k], &x[row * self.k..(row + 1) * self.k]))
+        by_columns(x.len() / self.k, self.r, |j, row| {
+            dot(&self.a[j * self.k..(j + 1) * self.k], &x[row * self.k..(row + 1) * self.k])
+        })
     }
 
     /// Output column `c` of the side path for one projected row `ax` (r values).

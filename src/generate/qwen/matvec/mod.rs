@@ -31,10 +31,16 @@ const Q8_0_BYTES: usize = 34;
 
 /// A linear layer's quantized weights and its bias.
 pub enum Quantized {
-    Candle { weights: QMatMul, bias: Option<Tensor> },
+    Candle {
+        weights: QMatMul,
+        bias: Option<Tensor>,
+    },
     Own(BlockMatrix),
     /// Quantized weights plus LoRA side paths, each on its slice of the output columns (one per layer fused in).
-    Adapted { base: Box<Quantized>, side: Vec<(usize, LowRank)> },
+    Adapted {
+        base: Box<Quantized>,
+        side: Vec<(usize, LowRank)>,
+    },
 }
 
 impl Quantized {
@@ -65,7 +71,8 @@ impl Quantized {
             return None;
         }
         let with_bias = matrices.iter().any(|m| m.bias.is_some());
-        let bias = with_bias.then(|| matrices.iter().flat_map(|m| m.bias.clone().unwrap_or_else(|| vec![0.0; m.n])).collect());
+        let bias =
+            with_bias.then(|| matrices.iter().flat_map(|m| m.bias.clone().unwrap_or_else(|| vec![0.0; m.n])).collect());
         let fused = Self::Own(BlockMatrix {
             format: first.format,
             blocks: matrices.iter().flat_map(|m| m.blocks.iter().copied()).collect(),
@@ -107,7 +114,8 @@ impl Quantized {
             Self::Own(m) => m.forward(x),
             Self::Adapted { base, side } => {
                 let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
-                let projected: Vec<(usize, &LowRank, Vec<f32>)> = side.iter().map(|(at, l)| (*at, l, l.project(&xs))).collect();
+                let projected: Vec<(usize, &LowRank, Vec<f32>)> =
+                    side.iter().map(|(at, l)| (*at, l, l.project(&xs))).collect();
                 // Column c of row r of the side paths (0 outside them).
                 let side = |c: usize, r: usize| -> f32 {
                     let part = projected.iter().find(|(at, l, _)| (*at..at + l.outputs()).contains(&c));
@@ -116,12 +124,15 @@ impl Quantized {
                 let rows = x.dims2()?.0;
                 match base.as_ref() {
                     // Ours: the side paths' B products in the same pass over the thread pool as the layer.
-                    Self::Own(m) => Tensor::from_vec(m.forward_plus(&xs, side)?, (rows, m.n), &candle_core::Device::Cpu),
+                    Self::Own(m) => {
+                        Tensor::from_vec(m.forward_plus(&xs, side)?, (rows, m.n), &candle_core::Device::Cpu)
+                    }
                     other => {
                         let y = other.forward(x)?;
                         let width = y.dims2()?.1;
                         let extra = by_columns(rows, width, side);
-                        let out: Vec<f32> = y.flatten_all()?.to_vec1::<f32>()?.into_iter().zip(extra).map(|(y, e)| y + e).collect();
+                        let out: Vec<f32> =
+                            y.flatten_all()?.to_vec1::<f32>()?.into_iter().zip(extra).map(|(y, e)| y + e).collect();
                         Tensor::from_vec(out, (rows, width), &candle_core::Device::Cpu)
                     }
                 }
@@ -347,9 +358,17 @@ mod tests {
                 if k / BLOCK % 2 == 0 {
                     // candle's kernels take only even numbers of blocks.
                     let candle = QMatMul::from_qtensor(quantize()).unwrap().forward(&x).unwrap();
-                    assert!(diff(&ours, &candle) < 1e-3, "{dtype:?}, k {k}: same arithmetic as candle: {}", diff(&ours, &candle));
+                    assert!(
+                        diff(&ours, &candle) < 1e-3,
+                        "{dtype:?}, k {k}: same arithmetic as candle: {}",
+                        diff(&ours, &candle)
+                    );
                 }
-                assert!(diff(&ours, &exact) < 0.05, "{dtype:?}, k {k}: close to f32 on the dequantized weights: {}", diff(&ours, &exact));
+                assert!(
+                    diff(&ours, &exact) < 0.05,
+                    "{dtype:?}, k {k}: close to f32 on the dequantized weights: {}",
+                    diff(&ours, &exact)
+                );
                 let Quantized::Own(m) = own else { unreachable!() };
                 let row_bytes = k / BLOCK * format.block_bytes();
                 let rows: Vec<Vec<f32>> = x.to_vec2().unwrap();
@@ -358,7 +377,10 @@ mod tests {
                     for col in [0, 17, 69] {
                         let w = &m.blocks[col * row_bytes..(col + 1) * row_bytes];
                         let (scalar, fast) = (Kernel::Scalar.dot(format)(w, &a), kernel.dot(format)(w, &a));
-                        assert!((scalar - fast).abs() < 1e-4 * scalar.abs().max(1.0), "{kernel:?} {format:?} k {k}: {fast} vs {scalar}");
+                        assert!(
+                            (scalar - fast).abs() < 1e-4 * scalar.abs().max(1.0),
+                            "{kernel:?} {format:?} k {k}: {fast} vs {scalar}"
+                        );
                     }
                 }
             }
@@ -370,7 +392,9 @@ mod tests {
         let (n, k) = (70, 896);
         let weights = Tensor::randn(0f32, 0.05, (n, k), &Device::Cpu).unwrap();
         let x = Tensor::randn(0f32, 1.0, (3, k), &Device::Cpu).unwrap();
-        let layer = |bias: Option<&Tensor>| Quantized::new(QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap(), bias).unwrap();
+        let layer = |bias: Option<&Tensor>| {
+            Quantized::new(QTensor::quantize(&weights, GgmlDType::Q5_0).unwrap(), bias).unwrap()
+        };
         let alone = layer(None).forward(&x).unwrap();
         let bias = Tensor::arange(0f32, n as f32, &Device::Cpu).unwrap();
         let fused = Quantized::fuse(&[&layer(Some(&bias)), &layer(None)]).unwrap().forward(&x).unwrap();

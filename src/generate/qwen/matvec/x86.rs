@@ -109,7 +109,8 @@ pub unsafe fn q8_0_avx2(weights: &[u8], activations: &[Q8Block]) -> f32 {
         // SAFETY: a Q8_0 block holds 32 bytes from offset 2.
         let q = unsafe { _mm256_loadu_si256(w[2..2 + 32].as_ptr().cast()) };
         // Signed by signed: |q| times x with q's sign.
-        let sums = dot_bytes_avx2(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(load_activation(a), q));
+        let sums =
+            dot_bytes_avx2(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(load_activation(a), q));
         _mm256_fmadd_ps(scale(w, a), _mm256_cvtepi32_ps(sums), acc)
     };
     two_chains!(weights, activations, Q8_0_BYTES, block)
@@ -135,7 +136,8 @@ pub unsafe fn q8_0_vnni(weights: &[u8], activations: &[Q8Block]) -> f32 {
     let block = |acc, w: &[u8], a: &Q8Block| {
         // SAFETY: a Q8_0 block holds 32 bytes from offset 2.
         let q = unsafe { _mm256_loadu_si256(w[2..2 + 32].as_ptr().cast()) };
-        let sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load_activation(a), q));
+        let sums =
+            _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load_activation(a), q));
         _mm256_fmadd_ps(scale(w, a), _mm256_cvtepi32_ps(sums), acc)
     };
     two_chains!(weights, activations, Q8_0_BYTES, block)
@@ -152,7 +154,8 @@ pub unsafe fn f32_avx2(w: &[f32], x: &[f32]) -> f32 {
     for (w, x) in (&mut w_chunks).zip(&mut x_chunks) {
         for (i, acc) in acc.iter_mut().enumerate() {
             // SAFETY: both chunks hold 4 · 8 floats.
-            let (a, b) = unsafe { (_mm256_loadu_ps(w[i * LANES..].as_ptr()), _mm256_loadu_ps(x[i * LANES..].as_ptr())) };
+            let (a, b) =
+                unsafe { (_mm256_loadu_ps(w[i * LANES..].as_ptr()), _mm256_loadu_ps(x[i * LANES..].as_ptr())) };
             *acc = _mm256_fmadd_ps(a, b, *acc);
         }
     }
@@ -171,7 +174,8 @@ pub unsafe fn f32_avx512(w: &[f32], x: &[f32]) -> f32 {
     for (w, x) in (&mut w_chunks).zip(&mut x_chunks) {
         for (i, acc) in acc.iter_mut().enumerate() {
             // SAFETY: both chunks hold 4 · 16 floats.
-            let (a, b) = unsafe { (_mm512_loadu_ps(w[i * LANES..].as_ptr()), _mm512_loadu_ps(x[i * LANES..].as_ptr())) };
+            let (a, b) =
+                unsafe { (_mm512_loadu_ps(w[i * LANES..].as_ptr()), _mm512_loadu_ps(x[i * LANES..].as_ptr())) };
             *acc = _mm512_fmadd_ps(a, b, *acc);
         }
     }

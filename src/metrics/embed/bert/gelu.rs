@@ -6,15 +6,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 /// Numerator (odd powers, highest first) and denominator (even powers) of the approximation.
-const P: [f32; 7] = [
-    -2.726_142_3e-10,
-    2.770_681_4e-8,
-    -2.101_024e-6,
-    -5.692_506_4e-5,
-    -7.349_906_3e-4,
-    -2.954_6e-3,
-    -1.609_603_3e-2,
-];
+const P: [f32; 7] =
+    [-2.726_142_3e-10, 2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.954_6e-3, -1.609_603_3e-2];
 const Q: [f32; 5] = [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2];
 
 // Plain multiply-adds: `mul_add` is a libm call on CPUs the build does not assume to have FMA.
@@ -59,7 +52,9 @@ impl CustomOp1 for GeluErf {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let CpuStorage::F32(data) = storage else { candle_core::bail!("gelu-erf-vectorized: f32 only") };
-        let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("gelu-erf-vectorized: contiguous input only") };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("gelu-erf-vectorized: contiguous input only")
+        };
         let input = &data[start..end];
         let mut out = vec![0.0f32; input.len()];
         // Large activations (batch × tokens × intermediate) are split over the threads candle uses.
@@ -85,7 +80,8 @@ mod tests {
 
     #[test]
     fn equals_candles_exact_gelu_within_float_rounding() {
-        let values: Vec<f32> = (-80_000..=80_000).map(|i| i as f32 / 10_000.0).chain([f32::MAX, -f32::MAX, 1e-30, -1e-30]).collect();
+        let values: Vec<f32> =
+            (-80_000..=80_000).map(|i| i as f32 / 10_000.0).chain([f32::MAX, -f32::MAX, 1e-30, -1e-30]).collect();
         let x = Tensor::new(values.as_slice(), &candle_core::Device::Cpu).unwrap();
         let ours = gelu_erf(&x).unwrap().to_vec1::<f32>().unwrap();
         let theirs = x.gelu_erf().unwrap().to_vec1::<f32>().unwrap();
