@@ -113,8 +113,42 @@ pub struct Feedback {
     pub tutor_error: Option<String>,
 }
 
-/// Where a row comes from: real students, or a generator (by name).
-pub const REAL: &str = "real";
+/// Where a row comes from: real students, or a generator (by name). Written as `"real"` or the generator's name.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Source {
+    #[default]
+    Real,
+    Generator(String),
+}
+
+impl Source {
+    /// What rows and reports call it: `real`, or the generator's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Real => "real",
+            Source::Generator(name) => name,
+        }
+    }
+}
+
+impl From<String> for Source {
+    fn from(name: String) -> Self {
+        if name == Source::Real.name() { Source::Real } else { Source::Generator(name) }
+    }
+}
+
+impl From<Source> for String {
+    fn from(source: Source) -> Self {
+        source.name().to_owned()
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// One submission of one student to one problem.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,9 +166,9 @@ pub struct Submission {
     pub label: Option<Label>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pass_rate: Option<f64>,
-    /// `real`, or the name of the generator that wrote it.
-    #[serde(default = "real")]
-    pub source: String,
+    /// Real students, or the generator that wrote it.
+    #[serde(default)]
+    pub source: Source,
     /// The original platform's verdict, when the dataset has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_correct: Option<bool>,
@@ -187,10 +221,6 @@ impl Submission {
         "platform_correct",
         "generated",
     ];
-}
-
-fn real() -> String {
-    REAL.to_owned()
 }
 
 /// One problem a PEP 8 checker reports, as pycodestyle's report receives it.
@@ -282,4 +312,49 @@ pub struct TokenizeError {
 pub struct TokenStream {
     pub tokens: Vec<PyToken>,
     pub error: Option<TokenizeError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_what_a_full_submission_writes() {
+        let row = Submission {
+            student: "s".into(),
+            problem: "p".into(),
+            time: Timestamp::from_second(1_600_000_000).unwrap(),
+            attempt: 1,
+            code: "x = 1".into(),
+            label: Some(Label::NoError),
+            pass_rate: Some(1.0),
+            source: Source::Generator("g".into()),
+            platform_correct: Some(true),
+            generated: Some(Provenance {
+                generator: "g".into(),
+                seed: 0,
+                prompt_sha256: None,
+                submit: false,
+                raw: None,
+                truncated: false,
+                feedback: None,
+                error: None,
+            }),
+            extra: serde_json::Map::new(),
+        };
+        let written = serde_json::to_value(&row).unwrap();
+        let mut keys: Vec<&str> = written.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut fields = Submission::FIELDS.to_vec();
+        fields.sort_unstable();
+        assert_eq!(keys, fields, "Submission::FIELDS must name every field a full row writes");
+    }
+
+    #[test]
+    fn a_source_is_written_as_real_or_the_generators_name() {
+        assert_eq!(serde_json::to_string(&Source::Real).unwrap(), "\"real\"");
+        assert_eq!(serde_json::to_string(&Source::Generator("edits".into())).unwrap(), "\"edits\"");
+        assert_eq!(serde_json::from_str::<Source>("\"real\"").unwrap(), Source::Real);
+        assert_eq!(serde_json::from_str::<Source>("\"edits\"").unwrap(), Source::Generator("edits".into()));
+    }
 }

@@ -15,6 +15,8 @@ const GUEST_MIB: u64 = 96;
 const HOST_MARGIN_MIB: u64 = 160;
 
 /// Peak resident memory (MiB) of `studentsim grade --json` on `code` for problem sum-digits, and its stdout.
+// The child is reaped by `wait4` (for its resource usage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn grade_peak_mib(code: &str) -> (u64, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("attack.py");
@@ -36,6 +38,7 @@ fn grade_peak_mib(code: &str) -> (u64, String) {
     let mut status = 0;
     // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are to live locals of the right types.
     let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     assert_eq!(waited, child.id() as i32, "wait4 failed");
     let exit = std::process::ExitStatus::from_raw(status);

@@ -28,10 +28,8 @@ fn grader() -> &'static Grader {
     static GRADER: OnceLock<Grader> = OnceLock::new();
     GRADER.get_or_init(|| {
         let runtime = Runtime::locate(None).unwrap_or_else(|e| panic!("{e}"));
-        let limits = GradeLimits {
-            sandbox: Limits { per_call: PER_EXAMPLE, per_session: PER_SUBMISSION, ..Limits::default() },
-            ..GradeLimits::default()
-        };
+        let limits =
+            GradeLimits { sandbox: Limits { per_call: PER_EXAMPLE, per_session: PER_SUBMISSION, ..Limits::default() } };
         Grader::new(&runtime, limits).expect("grader")
     })
 }

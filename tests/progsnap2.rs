@@ -1,7 +1,7 @@
 //! ProgSnap2 export → import round trip, the folder layout of code states, and bad tables.
 
 use studentsim::grade::Label;
-use studentsim::trajectory::{REAL, Submission, progsnap2};
+use studentsim::trajectory::{Source, Submission, progsnap2};
 
 fn rows() -> Vec<Submission> {
     let codes = ["def f(x):\n    return x, \"a,b\"\n", "print('é\\n')\r\n", "", "x = 1\n\n\n# \"quoted\", commas"];
@@ -17,7 +17,7 @@ fn rows() -> Vec<Submission> {
                 code: (*code).into(),
                 label: [Some(Label::NoError), Some(Label::Logical), None, Some(Label::Compile)][i],
                 pass_rate: [Some(1.0), Some(7.0 / 30.0), None, Some(0.0)][i],
-                source: REAL.into(),
+                source: Source::Real,
                 platform_correct: None,
                 generated: None,
                 extra: Default::default(),

@@ -131,6 +131,7 @@ fn one_sequence_matches_upstream_candle_qwen2() {
     config["max_window_layers"] = 2.into();
     let config: qwen2::Config = serde_json::from_value(config).unwrap();
     let files = [tiny().join("model.safetensors")];
+    // SAFETY: the tests' own file, which nothing modifies while it is mapped.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, &Device::Cpu) }.unwrap();
     let mut upstream = qwen2::ModelForCausalLM::new(&config, vb).unwrap();
     let mut ours = model(&tiny(), None);

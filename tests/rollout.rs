@@ -325,7 +325,7 @@ fn the_judged_edit_model_draws_the_outcome_from_training_transitions() {
     use studentsim::generate::edits::EditModel;
     use studentsim::generate::{Attempt, Generator, Request, Target};
     use studentsim::grade::Label;
-    use studentsim::trajectory::Submission;
+    use studentsim::trajectory::{Source, Submission};
 
     let registry =
         studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
@@ -340,7 +340,7 @@ fn the_judged_edit_model_draws_the_outcome_from_training_transitions() {
         code: code.into(),
         label: Some(label),
         pass_rate: None,
-        source: "real".into(),
+        source: Source::Real,
         platform_correct: None,
         generated: None,
         extra: Default::default(),
@@ -375,7 +375,7 @@ fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
     use studentsim::generate::edits::EditModel;
     use studentsim::generate::{Attempt, Feedback, Generator, Request, Target};
     use studentsim::grade::Label;
-    use studentsim::trajectory::Submission;
+    use studentsim::trajectory::{Source, Submission};
 
     let registry =
         studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
@@ -388,7 +388,7 @@ fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
         code: code.into(),
         label: Some(Label::Logical),
         pass_rate: None,
-        source: "real".into(),
+        source: Source::Real,
         platform_correct: None,
         generated: None,
         extra: Default::default(),
@@ -408,7 +408,7 @@ fn the_edit_model_fixes_an_example_its_feedback_showed_failing() {
         shown.iter().any(|s| s.contains("sum_digits(7)")) && !shown.iter().any(|s| s.contains("sum_digits(0)")),
         "{shown:?}"
     );
-    let mut picked = std::collections::BTreeSet::new();
+    let mut picked = BTreeSet::new();
     for seed in 0..8 {
         let history = vec![Attempt { code: start.into(), feedback: Some(feedback.clone()) }];
         let request =
@@ -688,7 +688,7 @@ fn sum_digits_stream(
     use std::sync::Arc;
     use studentsim::rollout::output::ResumableOutput;
     use studentsim::rollout::{Prepared, Rollout};
-    use studentsim::trajectory::Submission;
+    use studentsim::trajectory::{Source, Submission};
 
     let registry =
         studentsim::problems::Registry::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems").as_path()).unwrap();
@@ -714,7 +714,7 @@ fn sum_digits_stream(
         code: "def sum_digits(n):\n    return n\n".into(),
         label: None,
         pass_rate: None,
-        source: "real".into(),
+        source: Source::Real,
         platform_correct: None,
         generated: None,
         extra: Default::default(),

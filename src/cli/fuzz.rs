@@ -44,11 +44,13 @@ pub struct FuzzArgs {
     json: bool,
 }
 
+type Parser = Box<dyn Fn(&[u8]) -> bool>;
+
 /// One parser: its name, valid inputs to mutate, and the call (Ok: accepted or refused; a panic is caught).
 struct Target {
     name: &'static str,
     seeds: Vec<Vec<u8>>,
-    parse: Box<dyn Fn(&[u8]) -> bool>,
+    parse: Parser,
 }
 
 #[derive(Debug, Default, serde::Serialize)]

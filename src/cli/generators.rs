@@ -40,6 +40,9 @@ pub struct GeneratorArgs {
     sampling: SamplingArgs,
 }
 
+/// A built generator, and the local model behind it when there is one.
+type Built = (Arc<dyn Generator>, Option<Arc<LocalModel>>);
+
 impl GeneratorArgs {
     fn name(&self) -> GeneratorName {
         let local = self.qwen.gguf.is_some() || self.openai.model.as_deref().is_some_and(|m| Path::new(m).is_dir());
@@ -57,13 +60,7 @@ impl GeneratorArgs {
     /// The generator, and the local model again when it is one (so problems can be checked against its
     /// context).
     /// `limits` and `jobs` are the rollout's: the edit model grades its candidates in a sandbox of its own.
-    pub fn build(
-        &self,
-        ctx: &Context,
-        rt: &tokio::runtime::Runtime,
-        limits: &LimitArgs,
-        jobs: usize,
-    ) -> Result<(Arc<dyn Generator>, Option<Arc<LocalModel>>)> {
+    pub fn build(&self, ctx: &Context, rt: &tokio::runtime::Runtime, limits: &LimitArgs, jobs: usize) -> Result<Built> {
         Ok(match self.name() {
             GeneratorName::CopyLast => (Arc::new(CopyLast), None),
             GeneratorName::Reference => (Arc::new(Reference), None),

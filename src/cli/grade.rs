@@ -163,7 +163,7 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
         extra: &row.extra,
         record,
     });
-    shard::write_output(output, manifest, |out| crate::jsonl::write_rows(out, results))?;
+    shard::write_output(output, manifest, |out| jsonl::write_rows(out, results))?;
     let mut counts = std::collections::BTreeMap::new();
     for record in &records {
         *counts.entry(record.label.as_str()).or_insert(0) += 1;
@@ -194,4 +194,30 @@ fn read_submissions(path: &Path, registry: &Registry) -> Result<Vec<SubmissionRo
         rows.push(row);
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GRADE_FIELDS;
+    use crate::grade::{GradeRecord, Label};
+
+    #[test]
+    fn grade_fields_are_what_a_grade_record_writes() {
+        let record = GradeRecord {
+            label: Label::Compile,
+            reason: Some("SyntaxError".into()),
+            message: Some("invalid syntax".into()),
+            pass_rate: 0.0,
+            passed: 0,
+            total: 0,
+            examples: vec![],
+        };
+        let written = serde_json::to_value(&record).unwrap();
+        let keys: Vec<&str> = written.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut fields = GRADE_FIELDS.to_vec();
+        fields.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, fields, "GRADE_FIELDS must name every field a full GradeRecord writes");
+    }
 }

@@ -204,7 +204,7 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
     drop(out);
     // Rows were appended as they finished; the finished file is in key order, whatever --jobs or --shard.
     let bytes = std::fs::read(&args.out).with_context(|| format!("reading {}", args.out.display()))?;
-    let lines = crate::rollout::output::lines_in_key_order(&bytes, &args.out)?;
+    let lines = rollout::output::lines_in_key_order(&bytes, &args.out)?;
     shard::write_output(&args.out, manifest, |out| Ok(lines.iter().try_for_each(|(_, line)| out.write_all(line))?))?;
     eprintln!(
         "{} rows written to {} ({} already there, {} generator failures)",

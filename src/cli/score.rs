@@ -17,7 +17,7 @@ use crate::metrics::embed::{self, EmbeddingCache};
 use crate::metrics::style::styles_parallel;
 use crate::problems::{Problem, Registry};
 use crate::score::{self, Options, Pep8Count, ScoredSet};
-use crate::trajectory::{REAL, Submission};
+use crate::trajectory::{Source, Submission};
 use crate::{BadInput, jsonl};
 
 #[derive(Debug, Args)]
@@ -85,9 +85,9 @@ fn read_set(path: &Path) -> Result<Input, BadInput> {
         return Err(BadInput(format!("{}: no rows; every set needs at least one submission", path.display())));
     }
     let stem = path.file_stem().map_or_else(|| "sim".to_owned(), |s| s.to_string_lossy().into_owned());
-    let name = match rows[0].1.source.as_str() {
-        REAL => stem,
-        source => source.to_owned(),
+    let name = match &rows[0].1.source {
+        Source::Real => stem,
+        Source::Generator(name) => name.clone(),
     };
     Ok(Input { path: path.to_owned(), name, rows })
 }
@@ -125,10 +125,10 @@ impl std::fmt::Display for SimArg {
 /// Read and check every input before any work: each set non-empty, every simulated row on a real problem.
 fn read_inputs(args: &ScoreArgs) -> Result<(Input, Vec<Input>), BadInput> {
     let mut real = read_set(&args.real)?;
-    real.name = REAL.to_owned();
+    real.name = Source::Real.name().to_owned();
     let problems: BTreeSet<&str> = real.rows.iter().map(|(_, r)| r.problem.as_str()).collect();
     let mut sims = Vec::new();
-    let mut names: BTreeSet<String> = BTreeSet::from([REAL.to_owned()]);
+    let mut names: BTreeSet<String> = BTreeSet::from([Source::Real.name().to_owned()]);
     for SimArg { name, path } in &args.sims {
         let mut sim = read_set(path)?;
         if let Some(name) = name {

@@ -198,7 +198,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<ExitCode> {
     if args.budget.max_rows == Some(0) || args.budget.max_tokens == Some(0) {
         return Err(BadInput("--max-rows and --max-tokens must be above 0".into()).into());
     }
-    if args.optimizer.micro_batch == 0 || args.optimizer.batch % args.optimizer.micro_batch != 0 {
+    if args.optimizer.micro_batch == 0 || !args.optimizer.batch.is_multiple_of(args.optimizer.micro_batch) {
         return Err(BadInput(format!(
             "--batch {} is not a multiple of --micro-batch {}",
             args.optimizer.batch, args.optimizer.micro_batch

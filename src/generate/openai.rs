@@ -36,7 +36,7 @@ pub struct OpenAiConfig {
     pub top_p: f64,
     pub max_tokens: u32,
     /// Extra sampling fields sent only when set (vLLM reads `top_k`, `min_p`, `repetition_penalty`).
-    pub extra_sampling: serde_json::Map<String, serde_json::Value>,
+    pub extra_sampling: serde_json::Map<String, Value>,
     pub concurrency: usize,
     pub timeout: Duration,
     pub retries: u32,

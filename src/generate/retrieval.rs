@@ -158,7 +158,7 @@ mod tests {
     use super::*;
     use crate::generate::Attempt;
     use crate::problems::Problem;
-    use crate::trajectory::REAL;
+    use crate::trajectory::Source;
 
     fn row(student: &str, problem: &str, attempt: u32, code: &str) -> Submission {
         Submission {
@@ -169,7 +169,7 @@ mod tests {
             code: code.into(),
             label: None,
             pass_rate: None,
-            source: REAL.into(),
+            source: Source::Real,
             platform_correct: None,
             generated: None,
             extra: Default::default(),

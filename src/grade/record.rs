@@ -6,7 +6,7 @@ use super::bindings::{Example, Observed, Raised};
 use super::checker::{check_output, expected_exception_type};
 use super::literal;
 use super::{Compare, Label, ModuleFailure};
-use crate::sandbox::{Fault, Output};
+use crate::sandbox::{Fault, Limit, Output};
 use crate::text::{cut, cut_str};
 
 // Every text a record carries is bounded (with a visible marker where it was cut), so a record's size never grows
@@ -48,9 +48,9 @@ pub struct ExampleRecord {
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception: Option<String>,
-    /// A sandbox limit that stopped it: `timeout`, `memory`, `output_limit`, `exit`, `stack_overflow`, `trap`.
+    /// A sandbox limit that stopped it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<String>,
+    pub limit: Option<Limit>,
 }
 
 impl ExampleRecord {
@@ -79,7 +79,7 @@ impl ExampleRecord {
         let got = String::from_utf8_lossy(written).into_owned();
         self.outcome = match (&exception, example.exc_msg.as_deref()) {
             _ if output.over => {
-                self.limit = Some("output_limit".into());
+                self.limit = Some(Limit::Output);
                 Outcome::Error
             }
             (None, _) if check_output(&example.want, &got) => Outcome::Pass,
@@ -104,7 +104,7 @@ impl ExampleRecord {
     /// a guest prints before a deadline varies from run to run, and records must repeat to the byte).
     pub(super) fn fault(&mut self, fault: &Fault, output: &Output) {
         self.outcome = if matches!(fault, Fault::Timeout | Fault::Fuel) { Outcome::Timeout } else { Outcome::Error };
-        self.limit = Some(fault.reason().to_owned());
+        self.limit = Some(fault.limit());
         if !matches!(fault, Fault::Timeout | Fault::Cancelled) {
             self.got = cut(String::from_utf8_lossy(&output.stdout).into_owned(), GOT_LIMIT);
         }
@@ -113,11 +113,10 @@ impl ExampleRecord {
     /// The sub-reason this example gives a `runtime` label.
     fn runtime_reason(&self) -> Option<String> {
         match self.outcome {
-            Outcome::Timeout | Outcome::Error => Some(
-                self.limit
-                    .clone()
-                    .unwrap_or_else(|| reason_for_exception(self.exception.as_deref().unwrap_or("error"))),
-            ),
+            Outcome::Timeout | Outcome::Error => Some(match self.limit {
+                Some(limit) => limit.name().to_owned(),
+                None => reason_for_exception(self.exception.as_deref().unwrap_or("error")),
+            }),
             _ => None,
         }
     }
@@ -126,7 +125,7 @@ impl ExampleRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GradeRecord {
     pub label: Label,
-    /// Why: the exception type, or `timeout`, `memory`, `output_limit`, `exit`, `stack_overflow`, `trap`.
+    /// Why: the exception type, or the name of the [`Limit`] that stopped it.
     #[serde(default)]
     pub reason: Option<String>,
     /// The compile error or module-level exception message, when there is one.
@@ -151,7 +150,7 @@ impl GradeRecord {
                 Some(cut(reason_for_exception(&raised.type_name), NAME_LIMIT)),
                 Some(cut(raised.message, TEXT_LIMIT)),
             ),
-            Some(ModuleFailure::Fault(fault)) => (Label::Runtime, Some(fault.reason().into()), None),
+            Some(ModuleFailure::Fault(fault)) => (Label::Runtime, Some(fault.limit().name().to_owned()), None),
             None => match examples.iter().find_map(ExampleRecord::runtime_reason) {
                 Some(reason) => (Label::Runtime, Some(reason), None),
                 None if passed < total => (Label::Logical, None, None),
@@ -165,7 +164,7 @@ impl GradeRecord {
 
 fn reason_for_exception(type_name: &str) -> String {
     match type_name {
-        "MemoryError" => "memory".into(),
+        "MemoryError" => Limit::Memory.name().to_owned(),
         other => other.into(),
     }
 }

@@ -28,7 +28,7 @@ use indicatif::ProgressBar;
 use crate::generate::{Feedback, Generation, Generator, NoCode, Request};
 use crate::grade::{GradeRecord, Grader, Tests};
 use crate::problems::Problem;
-use crate::trajectory::{Provenance, Submission};
+use crate::trajectory::{Provenance, Source, Submission};
 use output::ResumableOutput;
 
 /// A problem with its parsed tests, ready to grade attempts against.
@@ -113,7 +113,7 @@ async fn attempt_row(
         code,
         label: Some(record.label),
         pass_rate: Some(record.pass_rate),
-        source: generator.name().to_owned(),
+        source: Source::Generator(generator.name().to_owned()),
         platform_correct: None,
         generated: Some(Provenance {
             generator: generator.name().to_owned(),

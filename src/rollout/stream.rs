@@ -17,7 +17,7 @@ use super::{Rollout, Summary, attempt_row, with_feedback};
 use crate::generate::{Attempt, Feedback, Generator, Request, Target};
 use crate::grade::{Grader, Label, Tests};
 use crate::problems::Problem;
-use crate::trajectory::{self, REAL, Submission};
+use crate::trajectory::{self, Source, Submission};
 
 #[derive(Clone)]
 pub struct StreamOptions {
@@ -57,7 +57,7 @@ pub async fn streams(
                 code: String::new(),
                 label: None,
                 pass_rate: None,
-                source: REAL.into(),
+                source: Source::Real,
                 platform_correct: None,
                 generated: None,
                 ..first.clone()

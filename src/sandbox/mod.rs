@@ -89,17 +89,66 @@ pub enum Fault {
 }
 
 impl Fault {
-    /// A short machine-readable name, used as the grade's sub-reason.
-    pub fn reason(&self) -> &'static str {
+    /// The limit this fault reports as (fuel running out is a timeout).
+    pub fn limit(&self) -> Limit {
         match self {
-            Fault::Timeout | Fault::Fuel => "timeout",
-            Fault::Memory => "memory",
-            Fault::Output => "output_limit",
-            Fault::Exit(_) => "exit",
-            Fault::StackOverflow => "stack_overflow",
-            Fault::Trap(_) => "trap",
-            Fault::Cancelled => "cancelled",
+            Fault::Timeout | Fault::Fuel => Limit::Timeout,
+            Fault::Memory => Limit::Memory,
+            Fault::Output => Limit::Output,
+            Fault::Exit(_) => Limit::Exit,
+            Fault::StackOverflow => Limit::StackOverflow,
+            Fault::Trap(_) => Limit::Trap,
+            Fault::Cancelled => Limit::Cancelled,
         }
+    }
+}
+
+/// What stopped a call, by the machine-readable name records, labels' sub-reasons and telemetry use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    Timeout,
+    Memory,
+    #[serde(rename = "output_limit")]
+    Output,
+    Exit,
+    StackOverflow,
+    Trap,
+    Cancelled,
+}
+
+impl Limit {
+    pub const ALL: [Limit; 7] = [
+        Limit::Timeout,
+        Limit::Memory,
+        Limit::Output,
+        Limit::Exit,
+        Limit::StackOverflow,
+        Limit::Trap,
+        Limit::Cancelled,
+    ];
+
+    /// The name serde writes, as a `&'static str`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Limit::Timeout => "timeout",
+            Limit::Memory => "memory",
+            Limit::Output => "output_limit",
+            Limit::Exit => "exit",
+            Limit::StackOverflow => "stack_overflow",
+            Limit::Trap => "trap",
+            Limit::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Limit> {
+        Limit::ALL.into_iter().find(|limit| limit.name() == name)
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -278,5 +327,21 @@ impl Session {
             Some(trap) => Fault::Trap(trap.to_string()),
             None => Fault::Trap(format!("{error:#}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Limit;
+
+    #[test]
+    fn every_limit_name_is_what_serde_writes_and_reads() {
+        for limit in Limit::ALL {
+            let json = serde_json::to_string(&limit).unwrap();
+            assert_eq!(json, format!("\"{}\"", limit.name()), "serde's name for {limit:?}");
+            assert_eq!(serde_json::from_str::<Limit>(&json).unwrap(), limit, "{json} reads back");
+            assert_eq!(Limit::from_name(limit.name()), Some(limit), "from_name({})", limit.name());
+        }
+        assert_eq!(Limit::from_name("ValueError"), None, "an exception name is no limit");
     }
 }

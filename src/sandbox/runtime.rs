@@ -125,9 +125,9 @@ impl Runtime {
         if cached.is_file() {
             // SAFETY: the file was written by `Engine::precompile_component` of this same wasmtime build (the key
             // includes the version and settings), into a directory only this tool writes.
-            match unsafe { Component::deserialize_file(engine, &cached) } {
-                Ok(component) => return Ok(component),
-                Err(_) => {} // stale or truncated by hand: fall through and rebuild it
+            // An error means stale or truncated by hand: fall through and rebuild it.
+            if let Ok(component) = unsafe { Component::deserialize_file(engine, &cached) } {
+                return Ok(component);
             }
         }
         let wasm = std::fs::read(self.component_path())

@@ -54,15 +54,14 @@ pub struct Leaderboard {
     pub hint_blind: Vec<String>,
 }
 
+/// One measure as the leaderboard gets it: name, goal, unit, the real students' value, each generator's.
+type MeasureValues = (&'static str, Goal, Unit, Option<f64>, Vec<Option<f64>>);
+
 /// Values closer than this are a tie.
 const TIE: f64 = 1e-9;
 
 impl Leaderboard {
-    fn new(
-        title: String,
-        generators: Vec<String>,
-        measures: Vec<(&'static str, Goal, Unit, Option<f64>, Vec<Option<f64>>)>,
-    ) -> Self {
+    fn new(title: String, generators: Vec<String>, measures: Vec<MeasureValues>) -> Self {
         let measures: Vec<Measure> = measures
             .into_iter()
             .map(|(name, goal, unit, real, values)| {

@@ -73,6 +73,9 @@ impl Default for Options {
 }
 
 /// Everything `score` computes; written as `metrics.json`.
+/// A set's sampled points in the embedding PCA plane: its first, middle and last stage rows.
+pub type StagePoints = [Vec<(f64, f64)>; 3];
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub pep8: Pep8Count,
@@ -99,7 +102,7 @@ pub struct Report {
     /// Points of the embedding PCA figure: each set's stage rows (first, middle, last), sampled; not written to
     /// metrics.json.
     #[serde(skip)]
-    pub embedding_points: Vec<(String, [Vec<(f64, f64)>; 3])>,
+    pub embedding_points: Vec<(String, StagePoints)>,
 }
 
 #[derive(Debug, Serialize)]

@@ -192,7 +192,7 @@ pub fn progress(report: &Report) -> anyhow::Result<String> {
         let panels = legend_strip(&root, &names)?.split_evenly((1, 3));
         let max_step = report.progress.iter().flat_map(|p| p.steps.iter().map(|s| s.step)).max().unwrap_or(1);
         for ((title, pick, (min, max)), panel) in metrics.iter().zip(panels.iter()) {
-            let values = report.progress.iter().flat_map(|p| p.steps.iter().map(|s| pick(s)));
+            let values = report.progress.iter().flat_map(|p| p.steps.iter().map(pick));
             let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), m| {
                 (lo.min(m.mean - m.ci95), hi.max(m.mean + m.ci95))
             });

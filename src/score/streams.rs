@@ -166,7 +166,9 @@ mod tests {
     use crate::trajectory::Submission;
 
     /// A set of streams of problem `p`: (student, [(code, label, pass rate)]).
-    fn set(name: &str, streams: &[(&str, &[(&str, Label, f64)])]) -> ScoredSet {
+    type Attempts<'a> = &'a [(&'a str, Label, f64)];
+
+    fn set(name: &str, streams: &[(&str, Attempts)]) -> ScoredSet {
         let mut rows = vec![];
         let (mut labels, mut pass_rates) = (vec![], vec![]);
         for (student, attempts) in streams {
@@ -179,7 +181,7 @@ mod tests {
                     code: code.into(),
                     label: Some(label),
                     pass_rate: Some(pass_rate),
-                    source: name.into(),
+                    source: name.to_owned().into(),
                     platform_correct: None,
                     generated: None,
                     extra: Default::default(),

@@ -145,7 +145,7 @@ pub(super) fn other_count(report: &Report) -> &'static str {
 
 /// Every table of the report, in order.
 pub fn tables(report: &Report) -> Vec<TableView> {
-    let real = report.sets.first().map_or(crate::trajectory::REAL, |s| s.name.as_str());
+    let real = report.sets.first().map_or(crate::trajectory::Source::Real.name(), |s| s.name.as_str());
     [
         table1(report),
         table2(report),

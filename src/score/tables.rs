@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::streams::stream_realism;
 use super::{
-    Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StageShares, StyleFit, Table1,
-    stage_rows,
+    Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StagePoints, StageShares, StyleFit,
+    Table1, stage_rows,
 };
 use crate::grade::Label;
 use crate::metrics::functionality::{label_distribution, mean_with_interval};
@@ -237,7 +237,7 @@ fn table1(real: &Derived, sim: &Derived, options: &Options) -> Table1 {
         .map(|(s, &stage)| {
             let (real_groups, sim_groups) = (by_problem(real, s), by_problem(sim, s));
             let shared: Vec<&str> = sim_groups.keys().filter(|p| real_groups.contains_key(*p)).copied().collect();
-            let per_problem = |metric: fn(&[Vec<f32>], &[Vec<f32>], usize) -> Option<f64>, k: usize| {
+            let per_problem = |metric: GroupMetric, k: usize| {
                 mean(shared.iter().filter_map(|p| metric(&real_groups[p], &sim_groups[p], k)))
             };
             StageRow {
@@ -382,9 +382,12 @@ fn progress(typical: &BTreeMap<&str, usize>, d: &Derived) -> Progress {
     Progress { set: d.set.name.clone(), steps }
 }
 
+/// A measure between two groups of embeddings with a parameter k (as `coverage` and `knn_distance` take).
+type GroupMetric = fn(&[Vec<f32>], &[Vec<f32>], usize) -> Option<f64>;
+
 /// The first two principal components of the pooled embeddings: their share of the variance, and the
 /// projection of each set's stage rows (first, middle, last of every stream; up to 1,000 per stage, every k-th).
-fn embedding_pca(all: &[&ScoredSet]) -> ([f64; 2], Vec<(String, [Vec<(f64, f64)>; 3])>) {
+fn embedding_pca(all: &[&ScoredSet]) -> ([f64; 2], Vec<(String, StagePoints)>) {
     let vectors: Vec<&Vec<f32>> = all.iter().flat_map(|s| s.embeddings.iter()).collect();
     let dim = vectors.first().map_or(0, |v| v.len());
     if vectors.len() < 2 || dim < 2 {
@@ -404,7 +407,7 @@ fn embedding_pca(all: &[&ScoredSet]) -> ([f64; 2], Vec<(String, [Vec<(f64, f64)>
     let points = all
         .iter()
         .map(|set| {
-            let stages: Vec<[usize; 3]> = super::stage_rows(&set.rows).into_values().collect();
+            let stages: Vec<[usize; 3]> = stage_rows(&set.rows).into_values().collect();
             let every = stages.len().div_ceil(1000).max(1);
             let pts = [0, 1, 2].map(|stage| {
                 stages

@@ -83,7 +83,7 @@ pub fn tutor_effect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trajectory::Provenance;
+    use crate::trajectory::{Provenance, Source};
 
     fn row(student: &str, attempt: u32, code: &str, pass_rate: f64, hint: Option<&str>) -> Submission {
         Submission {
@@ -94,7 +94,7 @@ mod tests {
             code: code.into(),
             label: Some(if pass_rate == 1.0 { Label::NoError } else { Label::Logical }),
             pass_rate: Some(pass_rate),
-            source: "g".into(),
+            source: Source::Generator("g".into()),
             platform_correct: None,
             generated: Some(Provenance {
                 generator: "g".into(),

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{BadInput, jsonl};
 
-pub use crate::records::{Provenance, REAL, Submission};
+pub use crate::records::{Provenance, Source, Submission};
 
 /// Unknown fields of `rows` that look like misspelt known ones (the same first letter, at most two edits away:
 /// `lable`, `atempt`, but not a `course` column), each once, with the known field meant.
@@ -114,7 +114,7 @@ mod tests {
     fn rows_round_trip_and_default_to_real() {
         let line = r#"{"student":"s1","problem":"p","time":"2020-03-12T07:48:50Z","attempt":1,"code":"x = 1"}"#;
         let row: Submission = serde_json::from_str(line).unwrap();
-        assert_eq!(row.source, REAL);
+        assert_eq!(row.source, Source::Real);
         let again: Submission = serde_json::from_str(&serde_json::to_string(&row).unwrap()).unwrap();
         assert_eq!(again, row);
         assert!(serde_json::from_str::<Submission>(&line.replace("\"attempt\":1", "\"attempt\":\"1\"")).is_err());

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Anonymizer, REAL, Submission};
+use super::{Anonymizer, Source, Submission};
 use crate::BadInput;
 use crate::grade::batch::{JobMaker, grade_all};
 use crate::grade::{Compare, Grader, Outcome};
@@ -92,7 +92,7 @@ pub async fn import(
             code: r.upload.clone(),
             label: None,
             pass_rate: None,
-            source: REAL.to_owned(),
+            source: Source::Real,
             platform_correct: Some(r.correct == "1"),
             generated: None,
             extra: Default::default(),

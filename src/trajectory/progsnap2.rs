@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::{Anonymizer, REAL, Submission};
+use super::{Anonymizer, Source, Submission};
 use crate::BadInput;
 use crate::grade::Label;
 use crate::jsonl::write_atomically;
@@ -121,14 +121,14 @@ pub fn import(dir: &Path, anonymizer: Option<&Anonymizer>) -> Result<Vec<Submiss
                 code: code.clone(),
                 label,
                 pass_rate: event.score,
-                source: REAL.to_owned(),
+                source: Source::Real,
                 platform_correct: None,
                 generated: None,
                 extra,
             },
         ));
     }
-    events.sort_by(|a, b| (a.1.time, a.0).cmp(&(b.1.time, b.0)));
+    events.sort_by_key(|a| (a.1.time, a.0));
     let mut attempts: HashMap<(String, String), u32> = HashMap::new();
     Ok(events
         .into_iter()
@@ -167,7 +167,7 @@ pub fn export(rows: &[Submission], dir: &Path) -> Result<()> {
                 r.problem.clone(),
                 r.pass_rate.map(|p| p.to_string()).unwrap_or_default(),
                 r.label.map(Label::as_str).unwrap_or_default().to_owned(),
-                r.source.clone(),
+                r.source.name().to_owned(),
             ];
             record.extend(names.iter().map(|name| r.extra.get(*name).map(cell_text).unwrap_or_default()));
             w.write_record(&record)?;

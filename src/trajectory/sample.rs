@@ -58,7 +58,7 @@ mod tests {
                     code: format!("{s}-{a}"),
                     label: None,
                     pass_rate: None,
-                    source: super::super::REAL.into(),
+                    source: super::super::Source::Real,
                     platform_correct: None,
                     generated: None,
                     extra: Default::default(),

@@ -104,7 +104,7 @@ mod tests {
             code: String::new(),
             label: None,
             pass_rate: None,
-            source: super::super::REAL.into(),
+            source: super::super::Source::Real,
             platform_correct: None,
             generated: None,
             extra: Default::default(),

@@ -104,7 +104,7 @@ pub fn next_steps(rows: &[Submission], k: usize) -> Vec<NextStepItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trajectory::REAL;
+    use crate::trajectory::Source;
 
     fn row(student: &str, problem: &str, minute: u32) -> Submission {
         Submission {
@@ -115,7 +115,7 @@ mod tests {
             code: format!("{problem}{minute}"),
             label: None,
             pass_rate: None,
-            source: REAL.into(),
+            source: Source::Real,
             platform_correct: None,
             generated: None,
             extra: Default::default(),

@@ -19,7 +19,7 @@ pub fn grader() -> Arc<Grader> {
         .clone()
 }
 
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub fn block_on<F: Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(f)
 }
 

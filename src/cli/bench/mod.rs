@@ -105,14 +105,14 @@ fn dataset(data: Option<&Path>) -> Result<(PathBuf, PathBuf), BadInput> {
 }
 
 /// The python of a peer environment that `runtimes/SCRIPT` makes on first use and prints.
-fn peer_python(script: &str) -> Result<std::path::PathBuf> {
+fn peer_python(script: &str) -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes").join(script);
     let out = Command::new(&script)
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     ensure!(out.status.success(), "{} failed ({})", script.display(), out.status);
-    Ok(std::path::PathBuf::from(String::from_utf8(out.stdout)?.trim()))
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
 /// Run `script` with `python -c`, `job` as JSON on its stdin, and read its stdout as JSON; its stderr passes

@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::grade::GradeRecord;
+use crate::sandbox::Limit;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -24,7 +25,7 @@ struct LabelLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LimitLabels {
-    limit: String,
+    limit: &'static str,
 }
 
 pub struct Telemetry {
@@ -81,12 +82,12 @@ impl Telemetry {
 
     pub fn graded(&self, record: &GradeRecord) {
         self.grades.get_or_create(&LabelLabels { label: record.label.as_str() }).inc();
-        let limit = record.examples.iter().find_map(|e| e.limit.clone()).or_else(|| {
+        let limit = record.examples.iter().find_map(|e| e.limit).or_else(|| {
             // a limit that stopped the module before any example
-            record.reason.clone().filter(|r| LIMITS.contains(&r.as_str()))
+            record.reason.as_deref().and_then(Limit::from_name)
         });
         if let Some(limit) = limit {
-            self.limit_hits.get_or_create(&LimitLabels { limit }).inc();
+            self.limit_hits.get_or_create(&LimitLabels { limit: limit.name() }).inc();
         }
     }
 
@@ -112,6 +113,3 @@ impl Telemetry {
         text
     }
 }
-
-/// The sandbox limits a grade's reason can name.
-const LIMITS: [&str; 6] = ["timeout", "memory", "output_limit", "exit", "stack_overflow", "trap"];

@@ -115,7 +115,7 @@ impl GgufWeights {
         Ok(())
     }
 
-    fn read(&self, gguf_name: &str) -> candle_core::Result<candle_core::quantized::QTensor> {
+    fn read(&self, gguf_name: &str) -> candle_core::Result<QTensor> {
         let mut file = self.file.lock().map_err(|_| candle_core::Error::Msg("the GGUF reader panicked".into()))?;
         self.content.tensor(&mut *file, gguf_name, &Device::Cpu)
     }

@@ -501,7 +501,7 @@ mod tests {
         let reused = shared.prefill_shared(&longer, 1, 140).unwrap();
         assert_eq!(shared.prefixes.len(), 1, "the longer prompt replaces the one it extends");
         assert_eq!(shared.cached, longer.len());
-        let cold = tiny_model().prefill(&[longer.clone()], 140).unwrap();
+        let cold = tiny_model().prefill(std::slice::from_ref(&longer), 140).unwrap();
         assert!(max_diff(&cold, &reused) < 1e-5, "reused prefix: {}", max_diff(&cold, &reused));
         let (a, b) = (tiny_model_after(&longer).step(&[9]).unwrap(), shared.step(&[9]).unwrap());
         assert!(max_diff(&a, &b) < 1e-5, "the step after a reused prefix: {}", max_diff(&a, &b));
@@ -528,7 +528,7 @@ mod tests {
         shared.prefill_chunk = 7;
         shared.prefill_shared(&long[..20], 1, 70).unwrap();
         let reused = shared.prefill_shared(&long, 1, 70).unwrap();
-        let cold = tiny_model().prefill(&[long.clone()], 70).unwrap();
+        let cold = tiny_model().prefill(std::slice::from_ref(&long), 70).unwrap();
         assert!(max_diff(&cold, &reused) < 1e-5, "kept prefix, then chunks: {}", max_diff(&cold, &reused));
     }
 

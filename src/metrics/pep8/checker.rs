@@ -67,6 +67,9 @@ pub fn check_lines(lines: &[String]) -> Vec<StyleProblem> {
     checker.found
 }
 
+/// A logical line's map from offsets to source positions (row, column), as pycodestyle keeps it.
+type OffsetMap = Vec<(usize, (u32, i32))>;
+
 impl Checker<'_> {
     pub fn report(&mut self, line: usize, column: i64, code: &'static str) {
         if DEFAULT_IGNORE.iter().any(|ignored| code.starts_with(ignored)) {
@@ -195,11 +198,11 @@ impl Checker<'_> {
 
     /// pycodestyle's `build_tokens_line`: the logical line and its map from offsets to source positions. It
     /// crashes (`IndexError`) where a negative column reaches past the start of the previous token's line.
-    fn build_tokens_line(&mut self) -> Result<(String, Vec<(usize, (u32, i32))>, bool), Crashed> {
+    fn build_tokens_line(&mut self) -> Result<(String, OffsetMap, bool), Crashed> {
         let mut logical = String::new();
         let mut comments = String::new();
         let mut length = 0usize;
-        let mut mapping: Vec<(usize, (u32, i32))> = Vec::new();
+        let mut mapping: OffsetMap = Vec::new();
         let mut prev: Option<(u32, i32)> = None;
         for token in &self.tokens {
             if matches!(token.kind, Kind::Newline | Kind::Nl | Kind::Indent | Kind::Dedent) {

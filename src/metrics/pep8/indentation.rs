@@ -23,7 +23,7 @@ pub fn indentation(line: &Logical, c: &Checker, found: &mut Found) {
             _ => "E117",
         }
     };
-    if c.indent_level % INDENT_SIZE as usize != 0 {
+    if !c.indent_level.is_multiple_of(INDENT_SIZE as usize) {
         found.push((Offset::In(0), code(1)));
     }
     let indent_expect = c.previous_logical.ends_with(':');
@@ -67,6 +67,8 @@ impl Visual {
     }
 }
 
+// Branch for branch as pycodestyle writes it, empty and repeated branches included.
+#[allow(clippy::if_same_then_else)]
 pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
     let tokens = line.tokens;
     let (Some(first), Some(last)) = (tokens.first(), tokens.last()) else { return };

@@ -123,6 +123,8 @@ pub fn imports_on_separate_lines(line: &Logical, found: &mut Found) {
     }
 }
 
+// Branch for branch as pycodestyle writes it, empty and repeated branches included.
+#[allow(clippy::if_same_then_else)]
 pub fn module_imports_on_top_of_file(line: &Logical, c: &mut Checker, found: &mut Found) {
     let text = line.text;
     if c.indent_level > 0 || text.is_empty() || line.noqa {

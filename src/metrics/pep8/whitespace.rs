@@ -144,6 +144,8 @@ enum NeedSpace {
     After((u32, i32), bool),
 }
 
+// Branch for branch as pycodestyle writes it, empty and repeated branches included.
+#[allow(clippy::if_same_then_else)]
 pub fn missing_whitespace(line: &Logical, found: &mut Found) {
     let mut need_space = NeedSpace::No;
     let mut prev_kind = Kind::Op;
@@ -176,10 +178,9 @@ pub fn missing_whitespace(line: &Logical, found: &mut Found) {
         }
         if kind == Kind::Op && matches!(text, "," | ";" | ":") {
             let next_char = slice_chars(&token.line, end.1.into(), i64::from(end.1) + 1);
-            if !is_blank(&next_char) && !within(&next_char, "\r\n") {
-                let exempt = (text == ":" && braces.last() == Some(&'['))
-                    || (text == ":" && (top2(&braces, 'f') || top2(&braces, 't')))
-                    || (text == "," && within(&next_char, ")]"));
+            if !is_blank(next_char) && !within(next_char, "\r\n") {
+                let exempt = (text == ":" && (braces.last() == Some(&'[') || top2(&braces, 'f') || top2(&braces, 't')))
+                    || (text == "," && within(next_char, ")]"));
                 if !exempt {
                     found.push((Offset::At(start.0, start.1), "E231"));
                 }

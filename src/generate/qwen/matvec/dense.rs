@@ -11,6 +11,7 @@ fn dot_f32_scalar(w: &[f32], x: &[f32]) -> f32 {
     w.iter().zip(x).map(|(a, b)| a * b).sum()
 }
 
+#[allow(clippy::undocumented_unsafe_blocks)] // one SAFETY comment for every arm, below
 pub(super) fn dot_f32(kernel: Kernel) -> DotF32 {
     // SAFETY (every arm): `Kernel::available` found the CPU features each kernel is compiled for (VNNI implies
     // AVX-512 F).

@@ -201,7 +201,7 @@ impl BlockMatrix {
     /// `x` (rows, k, row-major) times the transposed weights, plus the bias, plus `extra(column, row)`.
     fn forward_plus(&self, x: &[f32], extra: impl Fn(usize, usize) -> f32 + Sync) -> Result<Vec<f32>> {
         let k = self.k;
-        if x.len() % k != 0 || k % BLOCK != 0 {
+        if !x.len().is_multiple_of(k) || !k.is_multiple_of(BLOCK) {
             candle_core::bail!("{:?} matmul: {} inputs for a ({}, {}) matrix", self.format, x.len(), self.n, self.k);
         }
         let activations: Vec<Vec<Q8Block>> = x.chunks_exact(k).map(quantize_row).collect();
@@ -275,6 +275,7 @@ impl Kernel {
         })
     }
 
+    #[allow(clippy::undocumented_unsafe_blocks)] // one SAFETY comment for every arm, below
     fn dot(self, format: Format) -> Dot {
         // SAFETY (every arm): `available` found the CPU features each kernel is compiled for.
         match (self, format) {
@@ -355,7 +356,7 @@ mod tests {
                 assert!(matches!(&own, Quantized::Own(m) if m.format == format), "{dtype:?} runs on our kernels");
                 let ours = own.forward(&x).unwrap();
                 let exact = x.matmul(&dense.t().unwrap()).unwrap();
-                if k / BLOCK % 2 == 0 {
+                if (k / BLOCK).is_multiple_of(2) {
                     // candle's kernels take only even numbers of blocks.
                     let candle = QMatMul::from_qtensor(quantize()).unwrap().forward(&x).unwrap();
                     assert!(
