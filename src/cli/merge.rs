@@ -2,14 +2,13 @@
 //! from their manifests that they are all the shards of one run: every K once, the same N, input and settings,
 //! and each output as its shard left it.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 
-use super::shard::{self, Kind, Manifest};
+use super::shard::{self, Kind, ShardFile, read_shards};
 use crate::BadInput;
 
 #[derive(Debug, Args)]
@@ -26,13 +25,6 @@ pub struct MergeArgs {
     /// The joined output: a file, or for score shards the report folder.
     #[arg(long, value_name = "PATH")]
     output: PathBuf,
-}
-
-/// A shard output and what its manifest says.
-pub(super) struct ShardFile {
-    pub path: PathBuf,
-    pub manifest: Manifest,
-    pub bytes: Vec<u8>,
 }
 
 pub fn run(args: MergeArgs) -> Result<ExitCode> {
@@ -61,81 +53,6 @@ pub fn run(args: MergeArgs) -> Result<ExitCode> {
     }
     eprintln!("merged {} {} shards -> {}", shards.len(), kind.as_str(), args.output.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Read every shard and its manifest, and check they are the N shards of one run, each once.
-fn read_shards(paths: &[PathBuf]) -> Result<Vec<ShardFile>, BadInput> {
-    let mut by_index: BTreeMap<u32, ShardFile> = BTreeMap::new();
-    for path in paths {
-        let file = read_shard(path)?;
-        if let Some(first) = by_index.values().next() {
-            let (a, b) = (&first.manifest, &file.manifest);
-            let differs = if a.kind != b.kind {
-                Some(format!("a {} shard, not {}", b.kind.as_str(), a.kind.as_str()))
-            } else if a.shard.count != b.shard.count {
-                Some(format!("one of {} shards, not {}", b.shard.count, a.shard.count))
-            } else if a.input_sha256 != b.input_sha256 {
-                Some("made from another input".to_owned())
-            } else if a.settings_sha256 != b.settings_sha256 {
-                Some("made with other settings (arguments or studentsim version)".to_owned())
-            } else {
-                None
-            };
-            if let Some(why) = differs {
-                return Err(BadInput(format!(
-                    "{}: not a shard of the same run as {}: {why}",
-                    path.display(),
-                    first.path.display()
-                )));
-            }
-        }
-        if let Some(other) = by_index.get(&file.manifest.shard.index) {
-            return Err(BadInput(format!(
-                "{}: shard {} again (also {})",
-                path.display(),
-                file.manifest.shard,
-                other.path.display()
-            )));
-        }
-        by_index.insert(file.manifest.shard.index, file);
-    }
-    let count = by_index.values().next().expect("clap requires a shard").manifest.shard.count;
-    let missing: Vec<String> =
-        (1..=count).filter(|k| !by_index.contains_key(k)).map(|k| format!("{k}/{count}")).collect();
-    if !missing.is_empty() {
-        return Err(BadInput(format!("shard {} missing (got {} of {count})", missing.join(", "), by_index.len())));
-    }
-    Ok(by_index.into_values().collect())
-}
-
-fn read_shard(path: &Path) -> Result<ShardFile, BadInput> {
-    let manifest_path = shard::manifest_path(path);
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-        BadInput(format!(
-            "{}: no shard manifest {} ({e}): not a --shard output, or its run has not finished",
-            path.display(),
-            manifest_path.display()
-        ))
-    })?;
-    let manifest: Manifest = serde_json::from_str(&text)
-        .map_err(|e| BadInput(format!("{}:{}: not a shard manifest: {e}", manifest_path.display(), e.line())))?;
-    if manifest.studentsim_shard != shard::FORMAT {
-        return Err(BadInput(format!(
-            "{}: shard format {}, this studentsim reads {}",
-            manifest_path.display(),
-            manifest.studentsim_shard,
-            shard::FORMAT
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
-    if shard::sha256_hex(&bytes) != manifest.output_sha256 {
-        return Err(BadInput(format!(
-            "{}: changed since its shard finished (sha256 differs from {})",
-            path.display(),
-            manifest_path.display()
-        )));
-    }
-    Ok(ShardFile { path: path.to_owned(), manifest, bytes })
 }
 
 /// The lines of row-per-input shards put back at their input positions; every position filled exactly once.

@@ -114,21 +114,21 @@ struct Pep8EngineArgs {
     pep8_engine: Pep8Engine,
 }
 
-/// Sandbox limits, shared by every command that grades.
+/// Sandbox limits, shared by every command that grades. The defaults are [`Limits::default`]'s.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct LimitArgs {
     /// Seconds one doctest example may run.
-    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().per_call.as_secs_f64())]
     example_timeout: f64,
     /// Seconds one submission may run in all (module load and every example).
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().per_session.as_secs_f64())]
     submission_timeout: f64,
     /// Memory cap of the interpreter, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes >> 20)]
     memory_mib: usize,
     /// Bytes a submission may print per example (and, separately, per module load); one more stops the example
     /// with `runtime/output_limit`. Counted by the host, out of the submission's reach.
-    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().output_bytes)]
     output_cap: usize,
     /// Also meter fuel (wasm instructions) per example; off by default.
     #[arg(long, value_name = "UNITS")]

@@ -13,6 +13,7 @@
 //! - **Progress**: every row at its normalized step, with `T` from the real streams of its problem; edit distance
 //!   to the previous row of the same stream of the same set.
 
+mod derived;
 pub mod explorer;
 pub mod html;
 pub mod leaderboard;

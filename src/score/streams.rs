@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Progress;
-use super::tables::Derived;
+use super::derived::Derived;
 use crate::grade::Label;
 use crate::metrics::progress::normalized_steps;
 

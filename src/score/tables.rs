@@ -5,18 +5,18 @@ use std::collections::{BTreeMap, HashMap};
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Serialize;
 
+use super::derived::{Derived, features, mean};
 use super::streams::stream_realism;
 use super::{
-    Functionality, Options, Pep8Count, Progress, Report, ScoredSet, SetSummary, StagePoints, StageShares, StyleFit,
-    Table1, stage_rows,
+    Functionality, Options, Progress, Report, ScoredSet, SetSummary, StagePoints, StageShares, StyleFit, Table1,
+    stage_rows,
 };
 use crate::grade::Label;
+use crate::metrics::edit_distance;
 use crate::metrics::functionality::{label_distribution, mean_with_interval};
 use crate::metrics::pca::{FEATURES, StyleScore};
 use crate::metrics::progress::{normalized_steps, typical_length};
 use crate::metrics::semantics::{cosine_distance, coverage, knn_distance};
-use crate::metrics::{edit_distance, style::Style};
-use crate::trajectory::streams;
 use crate::trajectory::views::Stage;
 
 /// Mean and population standard deviation; `None` for no values.
@@ -110,61 +110,6 @@ pub struct ProgressPoint {
     pub pass_rate: MeanCi,
     pub style: MeanCi,
     pub edit_distance: MeanCi,
-}
-
-/// Per-row values every table uses, for one set.
-pub(super) struct Derived<'a> {
-    pub(super) set: &'a ScoredSet,
-    style: Vec<f64>,
-    pep8: Vec<f64>,
-    pep8_other: Vec<f64>,
-    stages: BTreeMap<(&'a str, &'a str), [usize; 3]>,
-    /// Each row's stream, in order.
-    pub(super) streams: Vec<Vec<usize>>,
-    /// Edit distance to the previous row of the same stream of this set (0 for the first).
-    pub(super) edit: Vec<f64>,
-}
-
-impl<'a> Derived<'a> {
-    fn new(set: &'a ScoredSet, fit: &StyleScore, pep8: Pep8Count) -> Self {
-        let streams: Vec<Vec<usize>> = streams(&set.rows).into_values().collect();
-        let mut edit = vec![0.0; set.rows.len()];
-        for stream in &streams {
-            for pair in stream.windows(2) {
-                edit[pair[1]] = edit_distance(&set.rows[pair[0]].code, &set.rows[pair[1]].code) as f64;
-            }
-        }
-        Self {
-            set,
-            style: set.styles.iter().map(|s| fit.score(&features(s))).collect(),
-            pep8: set
-                .styles
-                .iter()
-                .map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8 } else { s.pep8_wrapped }))
-                .collect(),
-            pep8_other: set
-                .styles
-                .iter()
-                .map(|s| f64::from(if pep8 == Pep8Count::Plain { s.pep8_wrapped } else { s.pep8 }))
-                .collect(),
-            stages: stage_rows(&set.rows),
-            streams,
-            edit,
-        }
-    }
-
-    fn key(&self, i: usize) -> (&'a str, &'a str) {
-        (self.set.rows[i].student.as_str(), self.set.rows[i].problem.as_str())
-    }
-}
-
-fn features(s: &Style) -> [f64; FEATURES] {
-    [s.lines as f64, s.chars as f64, f64::from(s.ast_depth), f64::from(s.ast_width), f64::from(s.ast_nodes)]
-}
-
-pub(super) fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
-    let (sum, n) = values.into_iter().fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| sum / n as f64)
 }
 
 /// Score `sims` against `real`. Every set has at least one row.

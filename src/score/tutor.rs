@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use super::derived::mean;
 use super::streams::share;
-use super::tables::mean;
 use crate::generate::reply::extract_code;
 use crate::grade::Label;
 use crate::metrics::similarity;

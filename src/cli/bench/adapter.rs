@@ -16,8 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::super::Context;
-use super::qwen::argmax_row;
-use super::qwen_gguf::{encode, last_logits, study_prompts, study_tokenizer};
+use super::qwen_shared::{argmax_row, encode, last_logits, study_prompts, study_tokenizer};
 use crate::generate::qwen::engine::Decoder;
 use crate::generate::qwen::lora::Adapter;
 use crate::generate::qwen::{fetched_gguf, gguf};

@@ -9,6 +9,7 @@ mod load;
 mod metrics;
 mod qwen;
 mod qwen_gguf;
+mod qwen_shared;
 mod qwen_transformers;
 mod realism;
 mod serve;
@@ -42,7 +43,7 @@ pub enum BenchCommand {
     /// ratio, how closely the logits agree, and the same weights as GGUF Q4_0. With --gguf FILE: that real
     /// model against llama.cpp (llama-cpp-python) on the same file and threads; with --peer transformers, its
     /// transformers folder and a PEFT adapter through --model and --adapter against transformers and PEFT.
-    Qwen(qwen::QwenArgs),
+    Qwen(qwen_shared::QwenArgs),
     /// A LoRA adapter (`studentsim train`'s) on the GGUF model against PEFT on the folder it was trained on, in the
     /// same run: last-position logits (beside the base model's own agreement), decode tokens/s with and without
     /// the adapter and the ratio, decode-path against prefill-path logits, and the share of the adapter that

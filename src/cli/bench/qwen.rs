@@ -1,78 +1,23 @@
 //! `studentsim bench qwen`: prompt and decode speed of the in-process Qwen2 against Hugging Face transformers on
 //! PyTorch (CPU), the same random checkpoint and threads, in the same run; then the same weights as GGUF Q4_0.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
+use candle_core::Device;
 use candle_core::quantized::GgmlDType;
-use candle_core::{Device, Tensor};
-use clap::{Args, ValueEnum};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
 use serde::Deserialize;
 
 use super::super::Context;
+use super::qwen_shared::{PeerName, QwenArgs, ShapeName, argmax_row, batched_decode};
 use crate::generate::qwen::engine::Decoder;
 use crate::generate::qwen::gguf;
 use crate::generate::qwen::load_folder;
 use crate::generate::qwen::random::{self, Shape};
-
-#[derive(Debug, Args)]
-pub struct QwenArgs {
-    /// Checkpoint shape: Qwen2.5-Coder-0.5B's, or the tests' tiny one (a quick smoke run).
-    #[arg(long, value_enum, default_value_t = ShapeName::Coder05b)]
-    shape: ShapeName,
-    /// Prompt tokens prefilled in one pass.
-    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
-    pub prompt_tokens: u32,
-    /// Tokens decoded one at a time after the prompt (greedy).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    pub new_tokens: u32,
-    /// CPU threads on both sides.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
-    pub threads: u16,
-    /// A Python with torch and transformers [default: the environment runtimes/bench-transformers.sh makes,
-    /// about 7 GB, created on first use].
-    #[arg(long, value_name = "PATH")]
-    pub python: Option<PathBuf>,
-    /// Skip the GGUF Q4_0 run.
-    #[arg(long)]
-    no_gguf: bool,
-    /// Bench this real GGUF model (e.g. runtimes/.cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf) against
-    /// llama.cpp instead (or, with --peer transformers, against transformers and PEFT): speed on a study prompt,
-    /// and agreement on the registry's study chat prompts. --python then names the peer's Python [default: the
-    /// environment runtimes/bench-llama-cpp.sh or runtimes/bench-transformers.sh builds].
-    #[arg(long, value_name = "FILE")]
-    pub gguf: Option<PathBuf>,
-    /// What --gguf FILE is checked against.
-    #[arg(long, value_enum, default_value_t = PeerName::LlamaCpp, requires = "gguf")]
-    peer: PeerName,
-    /// Study prompts whose last-position logits are compared (--gguf).
-    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
-    pub prompts: u32,
-    /// Print the figures as one JSON object, its `ratios` map naming each ratio against its peer.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum PeerName {
-    /// llama.cpp (llama-cpp-python) on the same file: speed, logits, greedy tokens, the tokenizer.
-    LlamaCpp,
-    /// transformers loads the file dequantized and saves a model folder, PEFT trains and saves a LoRA adapter;
-    /// `--model DIR` and `--adapter DIR` on them against transformers' and PEFT's logits and greedy tokens.
-    Transformers,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum ShapeName {
-    /// 24 layers, hidden 896, 14 heads (2 KV), MLP 4864, vocabulary 151,936: 494M parameters.
-    #[value(name = "coder-0.5b")]
-    Coder05b,
-    Tiny,
-}
 
 /// transformers' side: the same greedy prefill + decode, timed the same way.
 const PYTHON_PEER: &str = r#"
@@ -239,22 +184,6 @@ fn timed(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<Run>
         logits = model.step(&[token])?;
     }
     Ok(Run { prefill, decode: start.elapsed().as_secs_f64(), tokens, first })
-}
-
-/// Seconds for `new_tokens` greedy steps of four prompts of different lengths decoded as one batch.
-pub(super) fn batched_decode(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Result<f64> {
-    let rows: Vec<Vec<u32>> = (0..4).map(|i| ids[..ids.len() - i * ids.len() / 12].to_vec()).collect();
-    let mut logits = model.prefill(&rows, ids.len() + new_tokens + 1)?;
-    let start = Instant::now();
-    for _ in 0..new_tokens {
-        let next = logits.argmax(1)?.to_vec1::<u32>()?;
-        logits = model.step(&next)?;
-    }
-    Ok(start.elapsed().as_secs_f64())
-}
-
-pub(super) fn argmax_row(logits: &Tensor) -> Result<u32> {
-    Ok(logits.squeeze(0)?.argmax(0)?.to_scalar::<u32>()?)
 }
 
 fn run_peer(python: &Path, dir: &Path, ids: &[u32], new_tokens: usize, threads: u16) -> Result<Peer> {

@@ -8,16 +8,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Result, anyhow, ensure};
+use anyhow::{Result, ensure};
 use serde::{Deserialize, Serialize};
-use tokenizers::Tokenizer;
 
 use super::super::Context;
-use super::qwen::{QwenArgs, argmax_row, batched_decode};
+use super::qwen_shared::{
+    QwenArgs, argmax_row, batched_decode, encode, greedy, last_logits, study_prompts, study_tokenizer,
+};
 use crate::generate::qwen::engine::Decoder;
-use crate::generate::qwen::{fetched_tokenizer, gguf};
+use crate::generate::qwen::gguf;
 use crate::generate::{Attempt, ContextProblem, Request, Target, prompt};
-use crate::trajectory::views::Stage;
 
 /// llama-cpp-python's side: the same token ids through `Llama.eval`, timed the same way.
 const PYTHON_PEER: &str = r#"
@@ -273,56 +273,6 @@ fn timed_rounds(model: &mut dyn Decoder, ids: &[u32], new_tokens: usize) -> Resu
 struct Timing {
     prefill: f64,
     decode: f64,
-}
-
-/// The Qwen2.5 tokenizer the set-up fetched, which both sides' token ids come from.
-pub(super) fn study_tokenizer(ctx: &Context) -> Result<Tokenizer> {
-    let path = fetched_tokenizer(&ctx.runtime_dir());
-    Tokenizer::from_file(&path).map_err(|e| anyhow!("{}: {e}", path.display()))
-}
-
-pub(super) use crate::generate::sft::token_ids as encode;
-
-/// The last-position logits of each prompt, prefilled alone.
-pub(super) fn last_logits(model: &mut dyn Decoder, prompts: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
-    prompts
-        .iter()
-        .map(|ids| Ok(model.prefill(std::slice::from_ref(ids), ids.len() + 1)?.squeeze(0)?.to_vec1::<f32>()?))
-        .collect()
-}
-
-/// `n` greedy tokens after `prompt`.
-pub(super) fn greedy(model: &mut dyn Decoder, prompt: &[u32], n: usize) -> Result<Vec<u32>> {
-    let mut logits = model.prefill(&[prompt.to_vec()], prompt.len() + n + 1)?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let token = argmax_row(&logits)?;
-        out.push(token);
-        logits = model.step(&[token])?;
-    }
-    Ok(out)
-}
-
-/// The study's chat prompts for the registry's problems: a first and a last submission, and a next step after
-/// the reference solution, until `n` prompts.
-pub(super) fn study_prompts(ctx: &Context, n: usize) -> Result<Vec<String>> {
-    let registry = ctx.registry()?;
-    let problems: Vec<_> = registry.iter().map(|p| Arc::new(p.clone())).collect();
-    ensure!(!problems.is_empty(), "{}: no problems", ctx.problems.display());
-    let prompt = |i: usize| {
-        let problem = &problems[i % problems.len()];
-        let mut request = Request::bare(Arc::clone(problem));
-        request.target = match i / problems.len() % 3 {
-            0 => Target::Stage(Stage::First),
-            1 => Target::Stage(Stage::Last),
-            _ => {
-                request.history = vec![Attempt { code: problem.solution.clone(), feedback: None }];
-                Target::Next
-            }
-        };
-        prompt::chatml(&prompt::prompted(&request))
-    };
-    Ok((0..n).map(prompt).collect())
 }
 
 /// A next-step chat prompt with student context from the other problems, cut to its first `n` tokens.

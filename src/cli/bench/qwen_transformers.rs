@@ -15,8 +15,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use super::super::Context;
-use super::qwen::QwenArgs;
-use super::qwen_gguf::{encode, greedy, last_logits, study_prompts, study_tokenizer};
+use super::qwen_shared::{QwenArgs, encode, greedy, last_logits, study_prompts, study_tokenizer};
 use crate::cli::machine::cpu_description;
 use crate::generate::qwen::load_folder;
 use crate::generate::sft::{SftSpec, sft_rows};

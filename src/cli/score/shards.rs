@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, ScoreArgs, grade_todo, load_embedder, read_inputs, todo_problems};
 use crate::BadInput;
-use crate::cli::merge::ShardFile;
-use crate::cli::shard::{self, Kind, Manifest, Shard};
+use crate::cli::shard::{self, Kind, Manifest, Shard, ShardFile};
 use crate::cli::{Command, Context, output::progress, parse_own, tokio_runtime, utf8};
 use crate::grade::Label;
 use crate::grade::batch::{JobMaker, grade_all};
