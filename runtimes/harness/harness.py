@@ -244,6 +244,7 @@ def _build():
     _Checker, _TokenError, _generate_tokens = pycodestyle.Checker, tokenize.TokenError, tokenize.generate_tokens
     _StyleProblem, _PyToken = wit_world.StyleProblem, wit_world.PyToken
     _TokenizeError, _TokenStream = wit_world.TokenizeError, wit_world.TokenStream
+    _AstShape = wit_world.AstShape
 
     class ListingReport(pycodestyle.BaseReport):
         """Lists what pycodestyle counts for a file (the codes its default options do not ignore)."""
@@ -307,7 +308,7 @@ def _build():
             try:
                 tree = _parse(code.strip())
             except _BaseException:  # SyntaxError, ValueError (NUL bytes), RecursionError, MemoryError
-                shapes.append((-1, -1, -1))
+                shapes.append(None)
                 continue
             per_depth = {}
             stack = [(tree, 0)]
@@ -315,7 +316,7 @@ def _build():
                 node, depth = stack.pop()
                 per_depth[depth] = per_depth.get(depth, 0) + 1
                 stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-            shapes.append((max(per_depth), max(per_depth.values()), sum(per_depth.values())))
+            shapes.append(_AstShape(depth=max(per_depth), width=max(per_depth.values()), nodes=sum(per_depth.values())))
         return shapes
 
     class WitWorld:

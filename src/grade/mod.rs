@@ -154,9 +154,11 @@ impl Grader {
             .collect()
     }
 
-    /// CPython's own AST (depth, width, nodes) for each stripped file; (-1, -1, -1) when it does not parse.
-    pub async fn ast_shapes(&self, files: &[&str]) -> Result<Vec<(i32, i32, i32)>> {
-        self.in_batches(files, async |guest, store, batch| guest.call_ast_shapes(store, batch).await).await
+    /// CPython's own AST (depth, width, nodes) for each stripped file; `None` when it does not parse.
+    pub async fn ast_shapes(&self, files: &[&str]) -> Result<Vec<Option<(u32, u32, u32)>>> {
+        let shapes =
+            self.in_batches(files, async |guest, store, batch| guest.call_ast_shapes(store, batch).await).await?;
+        Ok(shapes.into_iter().map(|shape| shape.map(|s| (s.depth, s.width, s.nodes))).collect())
     }
 
     /// Run a per-file export over `files` in batches, each batch in a fresh instance; no submission code runs.

@@ -30,8 +30,14 @@ pub async fn ast_shapes(grader: &Grader, codes: &[&str]) -> Result<Vec<AstShape>
     let mut shapes: Vec<Option<AstShape>> = codes.iter().map(|c| ast_shape(c)).collect();
     let refused: Vec<usize> = (0..codes.len()).filter(|&i| shapes[i].is_none()).collect();
     let refused_codes: Vec<&str> = refused.iter().map(|&i| codes[i]).collect();
-    for (i, (depth, width, nodes)) in refused.into_iter().zip(grader.ast_shapes(&refused_codes).await?) {
-        shapes[i] = Some(AstShape { depth, width, nodes });
+    for (i, shape) in refused.into_iter().zip(grader.ast_shapes(&refused_codes).await?) {
+        // Sizes are far below i32::MAX: a file's nodes fit in the guest's memory.
+        let signed = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        shapes[i] = Some(shape.map_or(AstShape::UNPARSABLE, |(depth, width, nodes)| AstShape {
+            depth: signed(depth),
+            width: signed(width),
+            nodes: signed(nodes),
+        }));
     }
     Ok(shapes.into_iter().map(|s| s.expect("every refused program was filled in")).collect())
 }
