@@ -114,12 +114,12 @@ impl Grader {
     pub async fn pep8_problems(&self, files: &[&str], wrapped: bool) -> Result<Vec<Vec<StyleProblem>>> {
         let found =
             self.in_batches(files, async |guest, store, batch| guest.call_pep8(store, batch, wrapped).await).await?;
-        Ok(found
-            .into_iter()
-            .map(|file| {
-                file.into_iter().map(|p| StyleProblem { line: p.line, column: p.column, code: p.code }).collect()
-            })
-            .collect())
+        // The guest runs pycodestyle itself, so every code is one of its own; an unknown one means another
+        // pycodestyle in the component, which the set-up pins.
+        let problem = |p: bindings::StyleProblem| -> Result<StyleProblem> {
+            Ok(StyleProblem { line: p.line, column: p.column, code: p.code.parse()? })
+        };
+        found.into_iter().map(|file| file.into_iter().map(problem).collect()).collect()
     }
 
     /// CPython 3.14's `tokenize` over each file's lines as pycodestyle reads them (plain or wrapped).

@@ -5,6 +5,7 @@ use std::sync::LazyLock;
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
 use super::text::{Anchored, expand_indent, is_py_whitespace, regex};
+use crate::records::Pep8Code;
 
 const TOP_LEVEL_LINES: usize = 2;
 const METHOD_LINES: usize = 1;
@@ -22,10 +23,10 @@ pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
     }
     if c.previous_logical.starts_with('@') {
         if c.blank_lines > 0 {
-            found.push((Offset::In(0), "E304"));
+            found.push((Offset::In(0), Pep8Code::E304));
         }
     } else if c.blank_lines > TOP_LEVEL_LINES || (c.indent_level > 0 && c.blank_lines == METHOD_LINES + 1) {
-        found.push((Offset::In(0), "E303"));
+        found.push((Offset::In(0), Pep8Code::E303));
     } else if STARTSWITH_TOP_LEVEL.is_match(logical) {
         if is_one_liner(logical, c.indent_level, line.lines, line.line_number) && c.blank_before == 0 {
             return;
@@ -55,10 +56,10 @@ pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
                         }
                     }
                 }
-                found.push((Offset::In(0), if nested { "E306" } else { "E301" }));
+                found.push((Offset::In(0), if nested { Pep8Code::E306 } else { Pep8Code::E301 }));
             }
         } else if c.blank_before != TOP_LEVEL_LINES {
-            found.push((Offset::In(0), "E302"));
+            found.push((Offset::In(0), Pep8Code::E302));
         }
     } else if !logical.is_empty()
         && c.indent_level == 0
@@ -66,7 +67,7 @@ pub fn blank_lines(line: &Logical, c: &Checker, found: &mut Found) {
         && (c.previous_unindented_logical_line.starts_with("def ")
             || c.previous_unindented_logical_line.starts_with("class "))
     {
-        found.push((Offset::In(0), "E305"));
+        found.push((Offset::In(0), Pep8Code::E305));
     }
 }
 

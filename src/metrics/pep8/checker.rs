@@ -10,10 +10,8 @@ use super::physical::{self, Physical};
 use super::strings::Crashed;
 use super::text::{char_at, expand_indent, noqa, slice_chars, within};
 use super::{Kind, Token};
+use crate::records::Pep8Code;
 use crate::records::StyleProblem;
-
-/// pycodestyle's `DEFAULT_IGNORE`: reported by their checks, never counted.
-const DEFAULT_IGNORE: [&str; 8] = ["E121", "E123", "E126", "E226", "E24", "E704", "W503", "W504"];
 
 /// State a check keeps across the logical lines of one file (pycodestyle's `checker_state`).
 #[derive(Debug, Default)]
@@ -71,11 +69,11 @@ pub fn check_lines(lines: &[String]) -> Vec<StyleProblem> {
 type OffsetMap = Vec<(usize, (u32, i32))>;
 
 impl Checker<'_> {
-    pub fn report(&mut self, line: usize, column: i64, code: &'static str) {
-        if DEFAULT_IGNORE.iter().any(|ignored| code.starts_with(ignored)) {
+    pub fn report(&mut self, line: usize, column: i64, code: Pep8Code) {
+        if code.ignored_by_default() {
             return;
         }
-        self.found.push(StyleProblem { line: line as i32, column: column as i32, code: code.to_owned() });
+        self.found.push(StyleProblem { line: line as i32, column: column as i32, code });
     }
 
     fn check_all(&mut self) -> Result<(), Crashed> {
@@ -117,7 +115,7 @@ impl Checker<'_> {
         }
         if let (Some(error), false) = (error, stopped_early) {
             self.read_to(error.lines_read);
-            self.report(error.line.max(0) as usize, error.column.max(0).into(), "E901");
+            self.report(error.line.max(0) as usize, error.column.max(0).into(), Pep8Code::E901);
         }
         if !self.tokens.is_empty() {
             let lines = self.lines;
@@ -190,7 +188,7 @@ impl Checker<'_> {
         };
         for (column, code) in physical::checks(&physical) {
             self.report(self.line_number, column as i64, code);
-            if code == "E101" {
+            if code == Pep8Code::E101 {
                 self.indent_char = line.chars().next();
             }
         }

@@ -6,6 +6,7 @@ use fancy_regex::Regex;
 
 use super::logical::{Found, Logical, Offset};
 use super::text::{Anchored, char_offset, is_identifier, regex, within};
+use crate::records::Pep8Code;
 
 static BLANK_EXCEPT: Anchored = Anchored { starts: "e", regex: LazyLock::new(|| regex(r"^except\s*:")) };
 static COMPARE_NEGATIVE: LazyLock<Regex> = LazyLock::new(|| regex(r"\b(?<!is\s)(not)\s+[^\]\[)(}{ ]+\s+(in|is)\s"));
@@ -57,13 +58,13 @@ pub fn ambiguous_identifier(line: &Logical, found: &mut Found) {
             ident = Some((text, start));
         }
         if prev_text == "class" && ambiguous(text) {
-            found.push((Offset::At(start.0, start.1), "E742"));
+            found.push((Offset::At(start.0, start.1), Pep8Code::E742));
         }
         if prev_text == "def" && ambiguous(text) {
-            found.push((Offset::At(start.0, start.1), "E743"));
+            found.push((Offset::At(start.0, start.1), Pep8Code::E743));
         }
         if let Some((_, pos)) = ident {
-            found.push((Offset::At(pos.0, pos.1), "E741"));
+            found.push((Offset::At(pos.0, pos.1), Pep8Code::E741));
         }
         prev_text = text;
         prev_start = start;
@@ -72,7 +73,7 @@ pub fn ambiguous_identifier(line: &Logical, found: &mut Found) {
 
 pub fn bare_except(line: &Logical, found: &mut Found) {
     if !line.noqa && BLANK_EXCEPT.is_match(line.text) {
-        found.push((Offset::In(0), "E722"));
+        found.push((Offset::In(0), Pep8Code::E722));
     }
 }
 
@@ -84,7 +85,7 @@ pub fn comparison_negative(line: &Logical, found: &mut Found) {
         && let Ok(Some(caps)) = COMPARE_NEGATIVE.captures(line.text)
         && let (Some(not), Some(op)) = (caps.get(1), caps.get(2))
     {
-        let code = if op.as_str() == "in" { "E713" } else { "E714" };
+        let code = if op.as_str() == "in" { Pep8Code::E713 } else { Pep8Code::E714 };
         found.push((Offset::In(char_offset(line.text, not.start())), code));
     }
 }
@@ -101,7 +102,7 @@ pub fn comparison_to_singleton(line: &Logical, found: &mut Found) {
     for caps in COMPARE_SINGLETON.captures_iter(line.text).flatten() {
         let singleton = caps.get(1).or(caps.get(3)).map_or("", |m| m.as_str());
         let Some(op) = caps.get(2) else { continue };
-        let code = if singleton == "None" { "E711" } else { "E712" };
+        let code = if singleton == "None" { Pep8Code::E711 } else { Pep8Code::E712 };
         found.push((Offset::In(char_offset(line.text, op.start())), code));
     }
 }
@@ -121,5 +122,5 @@ pub fn comparison_type(line: &Logical, found: &mut Found) {
         return;
     }
     let start = caps.get(0).map_or(0, |m| m.start());
-    found.push((Offset::In(char_offset(line.text, start)), "E721"));
+    found.push((Offset::In(char_offset(line.text, start)), Pep8Code::E721));
 }

@@ -7,20 +7,21 @@ use super::Kind;
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
 use super::text::{expand_indent, is_py_whitespace, slice_chars, within};
+use crate::records::Pep8Code;
 
 const INDENT_SIZE: i64 = 4;
 
 pub fn indentation(line: &Logical, c: &Checker, found: &mut Found) {
     let comment = line.text.is_empty();
-    let code = |n: usize| -> &'static str {
+    let code = |n: usize| -> Pep8Code {
         match (n, comment) {
-            (1, false) => "E111",
-            (2, false) => "E112",
-            (3, false) => "E113",
-            (1, true) => "E114",
-            (2, true) => "E115",
-            (3, true) => "E116",
-            _ => "E117",
+            (1, false) => Pep8Code::E111,
+            (2, false) => Pep8Code::E112,
+            (3, false) => Pep8Code::E113,
+            (1, true) => Pep8Code::E114,
+            (2, true) => Pep8Code::E115,
+            (3, true) => Pep8Code::E116,
+            _ => Pep8Code::E117,
         }
     };
     if !c.indent_level.is_multiple_of(INDENT_SIZE as usize) {
@@ -35,7 +36,7 @@ pub fn indentation(line: &Logical, c: &Checker, found: &mut Found) {
     if indent_expect {
         let amount = if c.indent_char == Some('\t') { 8 } else { 4 };
         if c.indent_level > c.previous_indent_level + amount {
-            found.push((Offset::In(0), "E117"));
+            found.push((Offset::In(0), Pep8Code::E117));
         }
     }
 }
@@ -123,17 +124,17 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
             let col = start.1 as i64;
             if close_bracket && indent[depth] != 0 {
                 if col != indent[depth] {
-                    found.push((Offset::At(start.0, start.1), "E124"));
+                    found.push((Offset::At(start.0, start.1), Pep8Code::E124));
                 }
             } else if close_bracket && hang == 0 {
                 // E133 only with hang_closing.
             } else if indent[depth] != 0 && col < indent[depth] {
                 if visual_indent != Visual::Chance(Chance::Yes) {
-                    found.push((Offset::At(start.0, start.1), "E128"));
+                    found.push((Offset::At(start.0, start.1), Pep8Code::E128));
                 }
             } else if hanging_indent || (indent_next && rel_indent[row] == 2 * INDENT_SIZE) {
                 if close_bracket {
-                    found.push((Offset::At(start.0, start.1), "E123"));
+                    found.push((Offset::At(start.0, start.1), Pep8Code::E123));
                 }
                 hangs[depth] = Some(hang);
             } else if visual_indent == Visual::Chance(Chance::Yes) {
@@ -143,14 +144,14 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
             {
             } else {
                 let code = if hang <= 0 {
-                    "E122"
+                    Pep8Code::E122
                 } else if indent[depth] != 0 {
-                    "E127"
+                    Pep8Code::E127
                 } else if !close_bracket && hangs[depth].is_some_and(|h| h != 0) {
-                    "E131"
+                    Pep8Code::E131
                 } else {
                     hangs[depth] = Some(hang);
-                    if hang > INDENT_SIZE { "E126" } else { "E121" }
+                    if hang > INDENT_SIZE { Pep8Code::E126 } else { Pep8Code::E121 }
                 };
                 found.push((Offset::At(start.0, start.1), code));
             }
@@ -215,7 +216,7 @@ pub fn continued_indentation(line: &Logical, c: &Checker, found: &mut Found) {
         }
     }
     if indent_next && expand_indent(&last.line) as i64 == indent_level + INDENT_SIZE {
-        let code = if visual_indent.truthy() { "E129" } else { "E125" };
+        let code = if visual_indent.truthy() { Pep8Code::E129 } else { Pep8Code::E125 };
         found.push((Offset::At(last.start.0, (indent[0] + INDENT_SIZE) as i32), code));
     }
 }

@@ -4,6 +4,7 @@
 use super::Token;
 use super::checker::Checker;
 use super::{blank_lines, comparisons, statements, strings, whitespace};
+use crate::records::Pep8Code;
 
 /// Where a logical check reports: a source position, or an offset (in characters) into the logical line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +25,7 @@ pub struct Logical<'a> {
     pub line_number: usize,
 }
 
-pub type Found = Vec<(Offset, &'static str)>;
+pub type Found = Vec<(Offset, Pep8Code)>;
 
 /// Every (offset, code) the logical checks report for `line`, in pycodestyle's order; `Err` with what was found
 /// before pycodestyle itself would have raised (then it checks nothing more in the file).

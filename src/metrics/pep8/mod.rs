@@ -21,14 +21,14 @@ pub use crate::records::{PyToken as Token, TokenKind as Kind};
 pub use lexer::{LexError, tokenize};
 pub use text::expand_indent;
 
-use crate::records::StyleProblem;
+use crate::records::{Pep8Code, StyleProblem};
 use text::is_py_whitespace;
 
 /// What pycodestyle counts in `code`, problem by problem in report order; `wrapped`: the reference study's mode
 /// (one W292 left out when it fires, as the study subtracted it).
 pub fn check(code: &str, wrapped: bool) -> Vec<StyleProblem> {
     let mut found = checker::check_lines(&checker_lines(code, wrapped));
-    if wrapped && let Some(w292) = found.iter().position(|p| p.code == "W292") {
+    if wrapped && let Some(w292) = found.iter().position(|p| p.code == Pep8Code::W292) {
         found.remove(w292);
     }
     found

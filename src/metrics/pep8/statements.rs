@@ -9,6 +9,7 @@ use super::blank_lines::STARTSWITH_DEF;
 use super::checker::Checker;
 use super::logical::{Found, Logical, Offset};
 use super::text::{Anchored, char_offset, is_identifier, is_py_whitespace, regex, within};
+use crate::records::Pep8Code;
 
 static LAMBDA: LazyLock<Regex> = LazyLock::new(|| regex(r"\blambda\b"));
 static STARTSWITH_INDENT_STATEMENT: Anchored = Anchored {
@@ -40,21 +41,21 @@ pub fn compound_statements(line: &Logical, found: &mut Found) {
                 if let Some(target) = before.strip_suffix('=')
                     && is_identifier(target.trim_matches(is_py_whitespace))
                 {
-                    found.push((Offset::In(0), "E731"));
+                    found.push((Offset::In(0), Pep8Code::E731));
                 }
                 break;
             }
             if STARTSWITH_DEF.is_match(text) {
-                found.push((Offset::In(0), "E704"));
+                found.push((Offset::In(0), Pep8Code::E704));
             } else if STARTSWITH_INDENT_STATEMENT.is_match(text) {
-                found.push((Offset::In(char_offset(text, at)), "E701"));
+                found.push((Offset::In(char_offset(text, at)), Pep8Code::E701));
             }
         }
         prev_found = at;
         colon = text[at + 1..].find(':').map(|i| i + at + 1);
     }
     for (at, _) in text.match_indices(';') {
-        let code = if at + 1 < text.len() { "E702" } else { "E703" };
+        let code = if at + 1 < text.len() { Pep8Code::E702 } else { Pep8Code::E703 };
         found.push((Offset::In(char_offset(text, at)), code));
     }
 }
@@ -72,7 +73,7 @@ pub fn explicit_line_join(line: &Logical, found: &mut Found) {
             && !comment
             && let Some((row, col)) = backslash
         {
-            found.push((Offset::At(row, col), "E502"));
+            found.push((Offset::At(row, col), Pep8Code::E502));
         }
         if token.start.0 != prev_start {
             comment = false;
@@ -119,7 +120,7 @@ pub fn imports_on_separate_lines(line: &Logical, found: &mut Found) {
         && let Some(at) = line.text.find(',')
         && !line.text[..at].contains(';')
     {
-        found.push((Offset::In(char_offset(line.text, at)), "E401"));
+        found.push((Offset::In(char_offset(line.text, at)), Pep8Code::E401));
     }
 }
 
@@ -132,7 +133,7 @@ pub fn module_imports_on_top_of_file(line: &Logical, c: &mut Checker, found: &mu
     }
     if text.starts_with("import ") || text.starts_with("from ") {
         if c.imports.seen_non_imports {
-            found.push((Offset::In(0), "E402"));
+            found.push((Offset::In(0), Pep8Code::E402));
         }
     } else if DUNDER.is_match(text) {
     } else if ["try", "except", "else", "finally", "with", "if", "elif"].iter().any(|kw| text.starts_with(kw)) {

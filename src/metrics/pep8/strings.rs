@@ -2,6 +2,7 @@
 
 use super::Kind;
 use super::logical::{Found, Logical, Offset};
+use crate::records::Pep8Code;
 
 const VALID: &str = "\n\\'\"abfnrtv01234567xNuU";
 
@@ -40,7 +41,7 @@ pub fn invalid_escape_sequence(line: &Logical, found: &mut Found) -> Result<(), 
                         let last_newline = text[..escaped].iter().rposition(|&c| c == '\n').unwrap_or(0);
                         escaped as i64 - last_newline as i64 - 1
                     };
-                    found.push((Offset::At(line_no, (col - 1) as i32), "W605"));
+                    found.push((Offset::At(line_no, (col - 1) as i32), Pep8Code::W605));
                 }
                 pos = text.iter().skip(escaped + 1).position(|&c| c == '\\').map(|i| i + escaped + 1);
             }

@@ -7,6 +7,7 @@ use super::Kind;
 use super::blank_lines::STARTSWITH_DEF;
 use super::logical::{Found, Logical, Offset, is_keyword, is_pycodestyle_keyword, is_soft_keyword};
 use super::text::{Anchored, char_at, char_offset, has_spacing_run, is_py_whitespace, regex, slice_chars, within};
+use crate::records::Pep8Code;
 
 static WHITESPACE_AFTER_DECORATOR: Anchored = Anchored { starts: "@", regex: LazyLock::new(|| regex(r"^@\s")) };
 // The two `finditer` patterns have no look-around: the `regex` crate's engines match them as Python's `re` does
@@ -53,30 +54,30 @@ pub fn extraneous_whitespace(line: &Logical, found: &mut Found) {
         }
         let at = char_offset(text, i);
         if opening {
-            found.push((Offset::In(at + 1), "E201"));
+            found.push((Offset::In(at + 1), Pep8Code::E201));
         } else if char_at(text, at as i64 - 1) != Some(',') {
-            found.push((Offset::In(at), if b"}])".contains(&d) { "E202" } else { "E203" }));
+            found.push((Offset::In(at), if b"}])".contains(&d) { Pep8Code::E202 } else { Pep8Code::E203 }));
         }
         i += 2;
     }
     if WHITESPACE_AFTER_DECORATOR.is_match(text) {
-        found.push((Offset::In(1), "E204"));
+        found.push((Offset::In(1), Pep8Code::E204));
     }
 }
 
 pub fn whitespace_around_keywords(line: &Logical, found: &mut Found) {
-    spaces_around(line.text, &KEYWORD, ["E274", "E272", "E273", "E271"], found);
+    spaces_around(line.text, &KEYWORD, [Pep8Code::E274, Pep8Code::E272, Pep8Code::E273, Pep8Code::E271], found);
 }
 
 pub fn whitespace_around_operator(line: &Logical, found: &mut Found) {
-    spaces_around(line.text, &OPERATOR, ["E223", "E221", "E224", "E222"], found);
+    spaces_around(line.text, &OPERATOR, [Pep8Code::E223, Pep8Code::E221, Pep8Code::E224, Pep8Code::E222], found);
 }
 
 /// The two groups of `regex` around a keyword or operator: a tab, or more than one space, before and after.
 fn spaces_around(
     text: &str,
     regex: &regex::Regex,
-    [tab_before, before, tab_after, after]: [&'static str; 4],
+    [tab_before, before, tab_after, after]: [Pep8Code; 4],
     found: &mut Found,
 ) {
     if !has_spacing_run(text) {
@@ -108,7 +109,7 @@ pub fn missing_whitespace_after_keyword(line: &Logical, found: &mut Found) {
             && !(t0.text == "yield" && t1.text == ")")
             && !within(&t1.text, ":\n")
         {
-            found.push((Offset::At(t0.end.0, t0.end.1), "E275"));
+            found.push((Offset::At(t0.end.0, t0.end.1), Pep8Code::E275));
         }
     }
 }
@@ -127,7 +128,7 @@ pub fn whitespace_before_parameters(line: &Logical, found: &mut Found) {
             && !is_keyword(prev_text)
             && (prev_text == "type" || !is_soft_keyword(prev_text))
         {
-            found.push((Offset::At(prev_end.0, prev_end.1), "E211"));
+            found.push((Offset::At(prev_end.0, prev_end.1), Pep8Code::E211));
         }
         prev_kind = token.kind;
         prev_text = &token.text;
@@ -182,28 +183,30 @@ pub fn missing_whitespace(line: &Logical, found: &mut Found) {
                 let exempt = (text == ":" && (braces.last() == Some(&'[') || top2(&braces, 'f') || top2(&braces, 't')))
                     || (text == "," && within(next_char, ")]"));
                 if !exempt {
-                    found.push((Offset::At(start.0, start.1), "E231"));
+                    found.push((Offset::At(start.0, start.1), Pep8Code::E231));
                 }
             }
         }
         if need_space != NeedSpace::No {
             if Some(start) != prev_end {
                 if let NeedSpace::After(at, false) = need_space {
-                    found.push((Offset::At(at.0, at.1), "E225"));
+                    found.push((Offset::At(at.0, at.1), Pep8Code::E225));
                 }
                 need_space = NeedSpace::No;
             } else if (prev_text == "/" && matches!(text, "," | ")" | ":")) || (prev_text == ")" && text == ":") {
             } else {
                 let prev = prev_end.unwrap_or((0, 0));
                 match need_space {
-                    NeedSpace::Yes | NeedSpace::After(_, true) => found.push((Offset::At(prev.0, prev.1), "E225")),
+                    NeedSpace::Yes | NeedSpace::After(_, true) => {
+                        found.push((Offset::At(prev.0, prev.1), Pep8Code::E225))
+                    }
                     NeedSpace::After(at, false) if prev_text != "**" => {
                         let code = if prev_text == "%" {
-                            "E228"
+                            Pep8Code::E228
                         } else if !ARITHMETIC_OP.contains(&prev_text) {
-                            "E227"
+                            Pep8Code::E227
                         } else {
-                            "E226"
+                            Pep8Code::E226
                         };
                         found.push((Offset::At(at.0, at.1), code));
                     }
@@ -230,7 +233,7 @@ pub fn missing_whitespace(line: &Logical, found: &mut Found) {
             if unknown {
                 need_space = NeedSpace::After(prev, start != prev);
             } else if need_space == NeedSpace::Yes && start == prev {
-                found.push((Offset::At(prev.0, prev.1), "E225"));
+                found.push((Offset::At(prev.0, prev.1), Pep8Code::E225));
                 need_space = NeedSpace::No;
             }
         }
@@ -255,13 +258,13 @@ pub fn whitespace_around_named_parameter_equals(line: &Logical, found: &mut Foun
         if no_space {
             no_space = false;
             if Some(start) != prev_end {
-                found.push((Offset::At(prev.0, prev.1), "E251"));
+                found.push((Offset::At(prev.0, prev.1), Pep8Code::E251));
             }
         }
         if require_space {
             require_space = false;
             if Some(start) == prev_end {
-                found.push((Offset::At(prev.0, prev.1), "E252"));
+                found.push((Offset::At(prev.0, prev.1), Pep8Code::E252));
             }
         }
         if token.kind == Kind::Op {
@@ -277,12 +280,12 @@ pub fn whitespace_around_named_parameter_equals(line: &Logical, found: &mut Foun
                 if (in_generic && parens == ["["]) || (annotated && parens == ["("]) {
                     require_space = true;
                     if Some(start) == prev_end {
-                        found.push((Offset::At(prev.0, prev.1), "E252"));
+                        found.push((Offset::At(prev.0, prev.1), Pep8Code::E252));
                     }
                 } else {
                     no_space = true;
                     if Some(start) != prev_end {
-                        found.push((Offset::At(prev.0, prev.1), "E251"));
+                        found.push((Offset::At(prev.0, prev.1), Pep8Code::E251));
                     }
                 }
             }
@@ -301,7 +304,7 @@ pub fn whitespace_before_comment(line: &Logical, found: &mut Found) {
             let start = token.start;
             let inline = !slice_chars(&token.line, 0, start.1.into()).trim_matches(is_py_whitespace).is_empty();
             if inline && prev_end.0 == start.0 && start.1 < prev_end.1 + 2 {
-                found.push((Offset::At(prev_end.0, prev_end.1), "E261"));
+                found.push((Offset::At(prev_end.0, prev_end.1), Pep8Code::E261));
             }
             let (symbol, comment) = token.text.split_once(' ').unwrap_or((&token.text, ""));
             let bad_prefix = if within(symbol, "#:") {
@@ -312,15 +315,15 @@ pub fn whitespace_before_comment(line: &Logical, found: &mut Found) {
             let first = comment.chars().next().map(String::from).unwrap_or_default();
             if inline {
                 if bad_prefix.is_some() || is_blank(&first) {
-                    found.push((Offset::At(start.0, start.1), "E262"));
+                    found.push((Offset::At(start.0, start.1), Pep8Code::E262));
                 }
             } else if let Some(prefix) = bad_prefix
                 && (prefix != '!' || start.0 > 1)
             {
                 if prefix != '#' {
-                    found.push((Offset::At(start.0, start.1), "E265"));
+                    found.push((Offset::At(start.0, start.1), Pep8Code::E265));
                 } else if !comment.is_empty() {
-                    found.push((Offset::At(start.0, start.1), "E266"));
+                    found.push((Offset::At(start.0, start.1), Pep8Code::E266));
                 }
             }
         } else if token.kind != Kind::Nl {

@@ -7,6 +7,9 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+mod pep8_code;
+pub use pep8_code::{Pep8Code, UnknownCode};
+
 /// The four functionality labels, in the study's precedence: compile > runtime > logical > no_error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -230,8 +233,7 @@ pub struct StyleProblem {
     pub line: i32,
     /// 0-based column.
     pub column: i32,
-    /// E.g. `E225`.
-    pub code: String,
+    pub code: Pep8Code,
 }
 
 /// A token type of CPython 3.14's `tokenize`, numbered as its `token` module numbers it (`tokenize` reports
