@@ -6,7 +6,7 @@
 # and the feedback ablation. Every step resumes where it stopped when the script is run again. The adapter and
 # everything else stay in WORK_DIR: the data must not be redistributed.
 #
-# The training budget is QWEN_STUDENT_TOKENS (default 200000, the README's first qwen-student); each budget gets its
+# The training budget is QWEN_STUDENT_TOKENS (default 200000, the first qwen-student in docs/results.md); each budget gets its
 # own folder, WORK_DIR/tokens-N, for the adapter and every measurement of it.
 #
 # usage: runtimes/bench-qwen-student.sh [WORK_DIR]   (default ./qwen-student-run; needs ../shared/data and the

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # NewCaledonia imported into WORK_DIR/nc with a fixed salt and split with seed 1 (each step skipped where its
-# output is already there): the split the README's qwen-student and prompted-baseline figures are measured on.
+# output is already there): the split docs/results.md's qwen-student and prompted-baseline figures are measured on.
 # The salt is fixed so the split is the same on every machine; NewCaledonia's ids are pseudonyms already, so a
 # fixed salt hides nothing.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seeded samples of whole streams from a split file, as the README's prompted-baseline run used them.
+"""Seeded samples of whole streams from a split file, as the prompted-baseline run in docs/results.md used them.
 
 usage: runtimes/sample-streams.py SPLIT.jsonl OUT_PREFIX [--targets 150] [--streams 40] [--seed 1]
 

@@ -11,7 +11,7 @@ mod common;
 const GUEST_MIB: u64 = 96;
 /// What a grade may cost on top of the guest's memory: the process, the compiled component, the pooled instance's
 /// tables and stacks, two output buffers of at most the cap each, and one lifted exception text of at most the
-/// guest's own size. Measured: about 80 MiB for a submission that does nothing (see the README's limits table).
+/// guest's own size. Measured: about 75 MiB for a submission that does nothing (docs/reference.md, "Where each limit is enforced").
 const HOST_MARGIN_MIB: u64 = 160;
 
 /// Peak resident memory (MiB) of `studentsim grade --json` on `code` for problem sum-digits, and its stdout.

@@ -378,7 +378,7 @@ fn exceptions_whose_str_raises() {
 
 #[test]
 fn the_builtin_modules_behind_the_importer_are_inert() {
-    // What the README promises once a submission removes the importer that refuses them: importable, but no
+    // What docs/reference.md promises once a submission removes the importer that refuses them: importable, but no
     // socket, no thread, no signal and nothing to select on. `square` is right only if each behaves so.
     let code = "import sys
 sys.meta_path[:] = [m for m in sys.meta_path if 'Blocked' not in repr(m)]

@@ -23,7 +23,7 @@ fn newcaledonia_imports_grades_agree_with_the_platform_and_split() {
         common::grader(),
         Some(&anonymizer),
         2,
-        &indicatif::ProgressBar::hidden(),
+        &studentsim::records::NoProgress,
     ))
     .expect("import");
 

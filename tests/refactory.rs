@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashMap;
 
 use studentsim::grade::Label;
-use studentsim::grade::batch::{JobMaker, grade_all};
+use studentsim::grade::batch::grade_many;
 use studentsim::problems::refactory::{self, Verdict};
 
 #[test]
@@ -17,18 +17,18 @@ fn refactory_correct_programs_pass_and_wrong_ones_mostly_fail() {
     let programs = refactory::programs(&dir, &[Verdict::Correct, Verdict::Wrong]).expect("programs");
     assert_eq!(programs.len(), 4225, "2,442 correct + 1,783 wrong programs");
 
-    let mut maker = JobMaker::new(&grader);
-    let mut jobs = Vec::new();
-    for prog in &programs {
-        let problem = problems.iter().find(|p| p.id == prog.problem_id).unwrap();
-        let code = std::fs::read_to_string(&prog.path).expect("utf-8 program");
-        jobs.push(common::block_on(maker.job(problem, code)).expect("doctests"));
-    }
+    let items = programs
+        .iter()
+        .map(|prog| {
+            let problem = problems.iter().find(|p| p.id == prog.problem_id).unwrap();
+            (problem, std::fs::read_to_string(&prog.path).expect("utf-8 program"))
+        })
+        .collect();
     for p in &problems {
         let tests = common::block_on(grader.problem_tests(p)).expect("doctests");
         assert!(tests.total() >= 5, "{}: {} examples", p.id, tests.total());
     }
-    let graded = common::block_on(grade_all(grader, jobs, 2, &indicatif::ProgressBar::hidden()));
+    let graded = common::block_on(grade_many(&grader, items, 2, &studentsim::records::NoProgress)).expect("doctests");
     let records: Vec<_> = graded.into_iter().map(|g| g.record).collect();
 
     let mut correct_pass = 0;
@@ -51,7 +51,7 @@ fn refactory_correct_programs_pass_and_wrong_ones_mostly_fail() {
         eprintln!("  {path}");
     }
     eprintln!("correct programs passing: {correct_pass} of 2442");
-    // Exactly the README's figures: every correct program (values compared as Python compares them: the one
+    // Exactly the figures in docs/results.md: every correct program (values compared as Python compares them: the one
     // that returns 0 where False is expected passes), and 61 wrong ones (the same 61 a Python re-grade finds).
     assert_eq!(correct_pass, 2442, "correct programs passing");
     assert_eq!(wrong_pass.len(), 61, "wrong programs passing every I/O test");

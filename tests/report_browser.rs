@@ -161,7 +161,7 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     select("explorer-generator", 1);
     assert_eq!(state()["lanes"].as_array().unwrap().len(), 2);
 
-    // Screenshots for the README: the figures, and the explorer with every set.
+    // Screenshots for docs/guide-researchers.md: the figures, and the explorer with every set.
     select("explorer-generator", 0);
     for (section, file) in [("figure-embeddings", "report-figures.png"), ("explorer", "report-explorer.png")] {
         json(&tab, &format!("(document.getElementById('{section}').scrollIntoView(), true)"));

@@ -721,7 +721,7 @@ fn sum_digits_stream(
     };
     let dir = tempfile::tempdir().unwrap();
     let out = Arc::new(ResumableOutput::open(&dir.path().join("streams.jsonl")).unwrap());
-    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &indicatif::ProgressBar::hidden()))
+    common::block_on(studentsim::rollout::streams(&rollout, &[real], options, &out, &studentsim::records::NoProgress))
         .unwrap();
     (problem, tests)
 }

@@ -20,7 +20,7 @@ import sys
 import tokenize
 import traceback
 
-# Standard-library modules novices use, baked into the snapshot. Keep in sync with README.md ("Importable modules").
+# Standard-library modules novices use, baked into the snapshot. Keep in sync with docs/reference.md ("Isolation, time, tampering and imports").
 import abc  # noqa: F401
 import array  # noqa: F401
 import bisect  # noqa: F401

@@ -14,7 +14,7 @@ use super::output::progress;
 use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
 use crate::grade::GradeRecord;
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::problems::Registry;
 use crate::text::for_terminal;
 use crate::{BadInput, jsonl};
@@ -74,12 +74,8 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     let codes = args.files.iter().map(|f| read_code(f)).collect::<Result<Vec<_>, _>>()?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
-    let mut maker = JobMaker::new(&grader);
-    let mut jobs = Vec::with_capacity(codes.len());
-    for code in codes {
-        jobs.push(rt.block_on(maker.job(problem, code))?);
-    }
-    let graded = rt.block_on(grade_all(grader, jobs, args.jobs, &progress(args.files.len(), "grading")));
+    let items = codes.into_iter().map(|code| (problem, code)).collect();
+    let graded = rt.block_on(grade_many(&grader, items, args.jobs, &progress(args.files.len(), "grading")))?;
     let records: Vec<GradeRecord> = graded.into_iter().map(|g| g.record).collect();
     let mut out = std::io::stdout().lock();
     for (file, record) in args.files.iter().zip(&records) {
@@ -148,14 +144,10 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
         .map(|m| shard::Manifest { positions: positions.clone(), input_rows: all_rows.len(), ..m });
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
-    let mut maker = JobMaker::new(&grader);
-    let mut jobs = Vec::with_capacity(rows.len());
-    for row in &rows {
-        jobs.push(rt.block_on(maker.job(registry.get(&row.problem)?, row.code.clone()))?);
-    }
+    let items = rows.iter().map(|row| Ok((registry.get(&row.problem)?, row.code.clone()))).collect::<Result<_>>()?;
     let bar = progress(rows.len(), "grading");
     let records: Vec<GradeRecord> =
-        rt.block_on(grade_all(grader, jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
+        rt.block_on(grade_many(&grader, items, args.jobs, &bar))?.into_iter().map(|g| g.record).collect();
     bar.finish_and_clear();
     let results = rows.iter().zip(&records).map(|(row, record)| ResultRow {
         id: &row.id,

@@ -2,6 +2,19 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::records::Progress;
+
+impl Progress for ProgressBar {
+    fn start(&self, total: u64) {
+        self.reset();
+        self.set_length(total);
+    }
+
+    fn advance(&self, n: u64) {
+        self.inc(n);
+    }
+}
+
 /// A progress bar on stderr for `len` items; hidden for short runs and when stderr is not a terminal.
 pub fn progress(len: usize, what: &str) -> ProgressBar {
     if len < 20 {

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 
 use super::output::progress;
 use super::shard::ShardArgs;
 use super::{Context, LimitArgs, Pep8EngineArgs, default_jobs, registry_problems, tokio_runtime};
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::grade::{Grader, Label};
 use crate::metrics::embed::{self, EmbeddingCache};
 use crate::metrics::style::styles_parallel;
@@ -316,19 +316,15 @@ async fn grade_missing(ctx: &Context, grader: &Arc<Grader>, inputs: &[&Input], j
     }
     let registry: Registry = ctx.registry()?;
     let problems = todo_problems(ctx, &registry, inputs, &todo)?;
-    let mut maker = JobMaker::new(grader);
-    let mut jobs_list = Vec::with_capacity(todo.len());
-    for &(s, i) in &todo {
-        let row = &inputs[s].rows[i].1;
-        jobs_list.push(
-            maker
-                .job(problems[&row.problem], row.code.clone())
-                .await
-                .with_context(|| format!("preparing the tests of {}", row.problem))?,
-        );
-    }
-    let bar = progress(jobs_list.len(), "grading");
-    let graded = grade_all(grader.clone(), jobs_list, jobs, &bar).await;
+    let items = todo
+        .iter()
+        .map(|&(s, i)| {
+            let row = &inputs[s].rows[i].1;
+            (problems[&row.problem], row.code.clone())
+        })
+        .collect();
+    let bar = progress(todo.len(), "grading");
+    let graded = grade_many(grader, items, jobs, &bar).await?;
     bar.finish_and_clear();
     for (&(s, i), g) in todo.iter().zip(graded) {
         labels[s][i] = g.record.label;

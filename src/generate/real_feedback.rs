@@ -6,12 +6,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Result;
-use indicatif::ProgressBar;
 
 use super::{Attempt, Feedback};
 use crate::grade::Grader;
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::problems::Problem;
+use crate::records::Progress;
 use crate::trajectory::Submission;
 use crate::trajectory::views;
 
@@ -24,7 +24,7 @@ pub async fn real_feedback(
     rows: &[Submission],
     wanted: &BTreeSet<usize>,
     jobs: usize,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<HashMap<usize, Feedback>> {
     let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
     let mut distinct = Vec::new();
@@ -37,13 +37,9 @@ pub async fn real_feedback(
             });
         }
     }
-    let mut maker = JobMaker::new(&grader);
-    let mut graded_jobs = Vec::with_capacity(distinct.len());
-    for &i in &distinct {
-        graded_jobs.push(maker.job(&problems[&rows[i].problem], rows[i].code.clone()).await?);
-    }
-    progress.set_length(graded_jobs.len() as u64);
-    let graded = grade_all(grader.clone(), graded_jobs, jobs, progress).await;
+    let items = distinct.iter().map(|&i| (&*problems[&rows[i].problem], rows[i].code.clone())).collect();
+    progress.start(distinct.len() as u64);
+    let graded = grade_many(&grader, items, jobs, progress).await?;
     let feedback: Vec<Feedback> = graded.iter().map(|g| Feedback::from_record(&g.record)).collect();
     Ok(wanted
         .iter()

@@ -1,44 +1,21 @@
 //! Grading many submissions at once, `parallel` at a time, results in input order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use indicatif::ProgressBar;
+use anyhow::{Context as _, Result};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{GradeRecord, Grader, Tests};
 use crate::problems::Problem;
+use crate::records::Progress;
 
 /// One submission to grade, with its problem's fixed code and tests.
-#[derive(Clone)]
-pub struct Job {
-    pub fixed: Arc<str>,
-    pub code: String,
-    pub tests: Arc<Tests>,
-}
-
-/// Makes jobs for submissions to problems, parsing each problem's tests once.
-pub struct JobMaker<'g> {
-    grader: &'g Grader,
-    prepared: HashMap<String, (Arc<str>, Arc<Tests>)>,
-}
-
-impl<'g> JobMaker<'g> {
-    pub fn new(grader: &'g Grader) -> Self {
-        Self { grader, prepared: HashMap::new() }
-    }
-
-    pub async fn job(&mut self, problem: &Problem, code: String) -> Result<Job> {
-        if !self.prepared.contains_key(&problem.id) {
-            let tests = Arc::new(self.grader.problem_tests(problem).await?);
-            self.prepared.insert(problem.id.clone(), (problem.fixed.as_str().into(), tests));
-        }
-        let (fixed, tests) = &self.prepared[&problem.id];
-        Ok(Job { fixed: fixed.clone(), code, tests: tests.clone() })
-    }
+struct Job {
+    fixed: Arc<str>,
+    code: String,
+    tests: Arc<Tests>,
 }
 
 /// A finished job: its record and the wall-clock time its grade took.
@@ -48,15 +25,32 @@ pub struct Graded {
     pub elapsed: Duration,
 }
 
-/// Grade every job; `progress` advances once per finished job.
-pub async fn grade_all(grader: Arc<Grader>, jobs: Vec<Job>, parallel: usize, progress: &ProgressBar) -> Vec<Graded> {
+/// Grade each `(problem, code)` of `items`, `parallel` at a time, results in input order: the one way to grade
+/// many submissions. Each problem's tests are parsed once per grader ([`Grader::tests_for`]); `progress`
+/// advances once per finished grade (the caller starts it: a run may grade in several calls).
+pub async fn grade_many(
+    grader: &Arc<Grader>,
+    items: Vec<(&Problem, String)>,
+    parallel: usize,
+    progress: &dyn Progress,
+) -> Result<Vec<Graded>> {
+    let mut jobs = Vec::with_capacity(items.len());
+    for (problem, code) in items {
+        let tests =
+            grader.tests_for(problem).await.with_context(|| format!("preparing the tests of {}", problem.id))?;
+        jobs.push(Job { fixed: problem.fixed.as_str().into(), code, tests });
+    }
+    Ok(grade_jobs(Arc::clone(grader), jobs, parallel, progress).await)
+}
+
+async fn grade_jobs(grader: Arc<Grader>, jobs: Vec<Job>, parallel: usize, progress: &dyn Progress) -> Vec<Graded> {
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
     let mut set = JoinSet::new();
-    let mut records: Vec<Option<Graded>> = vec![None; jobs.len()];
+    let mut records: Vec<Option<Graded>> = (0..jobs.len()).map(|_| None).collect();
     let mut finish = |done: Result<(usize, Graded), tokio::task::JoinError>| {
         let (index, graded) = done.expect("a grading task panicked");
         records[index] = Some(graded);
-        progress.inc(1);
+        progress.advance(1);
     };
     for (index, job) in jobs.into_iter().enumerate() {
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");

@@ -11,6 +11,8 @@ pub mod checker;
 pub mod literal;
 mod record;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -75,7 +77,12 @@ impl Tests {
 pub struct Grader {
     sandbox: Sandbox,
     pre: bindings::GraderPre<GuestState>,
+    /// Each problem's parsed tests ([`Grader::tests_for`]), by everything they are made from.
+    tests: Mutex<HashMap<TestsKey, Arc<Tests>>>,
 }
+
+/// What a problem's tests are made from: its id, its `todo` code, how it compares and its example limit.
+type TestsKey = (String, String, Compare, Option<Duration>);
 
 impl Grader {
     pub fn new(runtime: &Runtime, limits: GradeLimits) -> Result<Self> {
@@ -83,7 +90,18 @@ impl Grader {
         let pre = bindings::GraderPre::new(sandbox.instance_pre().clone())
             .map_err(anyhow::Error::from)
             .context("the grader component does not export the `grader` world; rebuild it with runtimes/setup.sh")?;
-        Ok(Self { sandbox, pre })
+        Ok(Self { sandbox, pre, tests: Mutex::new(HashMap::new()) })
+    }
+
+    /// [`Grader::problem_tests`], parsed once per grader and then shared.
+    pub async fn tests_for(&self, problem: &Problem) -> Result<Arc<Tests>> {
+        let key = (problem.id.clone(), problem.todo.clone(), problem.compare, problem.example_timeout());
+        if let Some(tests) = self.tests.lock().expect("no panic while holding the lock").get(&key) {
+            return Ok(Arc::clone(tests));
+        }
+        // Two tasks may both parse a new problem; both get equal tests, and the first kept is shared after.
+        let tests = Arc::new(self.problem_tests(problem).await?);
+        Ok(Arc::clone(self.tests.lock().expect("no panic while holding the lock").entry(key).or_insert(tests)))
     }
 
     /// A problem's tests: the examples of its `todo` code, compared as the problem says.

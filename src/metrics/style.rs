@@ -4,11 +4,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use super::{AstShape, ast_shape, chars, lines, pep8};
 use crate::grade::Grader;
+use crate::records::Progress;
 use tokio::runtime::Handle;
 
 /// The style features of one program.
@@ -88,7 +88,7 @@ pub fn styles_parallel(
     codes: &[&str],
     engine: Pep8Engine,
     parallel: usize,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Vec<Style>> {
     in_parallel(runtime, codes, parallel, progress, async |chunk| styles(grader, chunk, engine).await)
 }
@@ -99,7 +99,7 @@ pub fn in_parallel<T: Send>(
     runtime: &Handle,
     codes: &[&str],
     parallel: usize,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
     work: impl AsyncFn(&[&str]) -> Result<Vec<T>> + Sync,
 ) -> Result<Vec<T>> {
     const CHUNK: usize = 256;
@@ -113,7 +113,7 @@ pub fn in_parallel<T: Send>(
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(chunk) = chunks.get(index) else { break };
                     let result = runtime.block_on(work(chunk));
-                    progress.inc(chunk.len() as u64);
+                    progress.advance(chunk.len() as u64);
                     *found[index].lock().expect("no thread panics holding it") = Some(result);
                 }
             });

@@ -10,6 +10,23 @@ use std::sync::Arc;
 mod pep8_code;
 pub use pep8_code::{Pep8Code, UnknownCode};
 
+/// How long-running library work reports how far it is. The CLI draws it as a bar on stderr (`cli::output`);
+/// callers with nothing to show pass [`NoProgress`].
+pub trait Progress: Send + Sync {
+    /// A phase of `total` items starts; the count of done items goes back to 0.
+    fn start(&self, total: u64);
+    /// `n` more items are done.
+    fn advance(&self, n: u64);
+}
+
+/// Progress nobody watches.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _total: u64) {}
+    fn advance(&self, _n: u64) {}
+}
+
 /// The four functionality labels, in the study's precedence: compile > runtime > logical > no_error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,7 +68,7 @@ impl std::fmt::Display for Label {
 }
 
 /// What an example's output is compared with its expected output on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compare {
     /// Everything the example printed, display hook included: standard doctest.

@@ -23,11 +23,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Result;
-use indicatif::ProgressBar;
 
 use crate::generate::{Feedback, Generation, Generator, NoCode, Request};
 use crate::grade::{GradeRecord, Grader, Tests};
 use crate::problems::Problem;
+use crate::records::Progress;
 use crate::trajectory::{Provenance, Source, Submission};
 use output::ResumableOutput;
 
@@ -70,7 +70,7 @@ fn record(
     done: Result<Submission, tokio::task::JoinError>,
     out: &ResumableOutput,
     summary: &mut Summary,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<()> {
     let row = done.expect("a rollout task panicked");
     if row.generated.as_ref().is_some_and(|g| g.error.is_some()) {
@@ -78,7 +78,7 @@ fn record(
     }
     out.append(&row)?;
     summary.written += 1;
-    progress.inc(1);
+    progress.advance(1);
     Ok(())
 }
 

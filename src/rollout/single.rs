@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Result;
-use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -15,6 +14,7 @@ use super::{Rollout, Summary, attempt_row, record};
 use crate::generate::real_feedback::{previous_attempts, real_feedback, real_history, swapped_feedback};
 use crate::generate::{ContextProblem, Feedback, Request, Target};
 use crate::problems::Problem;
+use crate::records::Progress;
 use crate::trajectory::Submission;
 use crate::trajectory::views::{self, NextStepItem, StageItem};
 
@@ -48,7 +48,7 @@ pub async fn next_step(
     with_context: bool,
     feedback: Option<ShownFeedback>,
     out: &Arc<ResumableOutput>,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Summary> {
     let shown = match feedback {
         Some(whose) => {
@@ -56,7 +56,6 @@ pub async fn next_step(
             let wanted = previous_attempts(rows, &[k]);
             let graded =
                 real_feedback(rollout.grader.clone(), &problems, rows, &wanted, rollout.jobs, progress).await?;
-            progress.reset();
             Some(match whose {
                 ShownFeedback::Own => graded,
                 ShownFeedback::Other => swapped_feedback(rows, &graded, rollout.seed),
@@ -101,7 +100,7 @@ pub async fn stages(
     rows: &[Submission],
     with_context: bool,
     out: &Arc<ResumableOutput>,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Summary> {
     let mut seen = BTreeSet::new();
     let items = views::stages(rows).into_iter().filter(|item| seen.insert(item.target)).map(|item: StageItem| {
@@ -125,18 +124,18 @@ async fn run(
     rollout: &Rollout,
     items: Vec<(Request, Submission)>,
     out: &Arc<ResumableOutput>,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Summary> {
     let items: Vec<_> =
         items.into_iter().filter(|(_, target)| rollout.wants(&target.student, &target.problem)).collect();
-    progress.set_length(items.len() as u64);
+    progress.start(items.len() as u64);
     let mut summary = Summary::default();
     let permits = Arc::new(Semaphore::new(rollout.jobs.max(1)));
     let mut tasks = JoinSet::new();
     for (request, template) in items {
         if out.is_done(&key(&template)) {
             summary.skipped += 1;
-            progress.inc(1);
+            progress.advance(1);
             continue;
         }
         let tests = rollout.problems[&template.problem].tests.clone();

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use indicatif::ProgressBar;
 use jiff::SignedDuration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -17,6 +16,7 @@ use super::{Rollout, Summary, attempt_row, with_feedback};
 use crate::generate::{Attempt, Feedback, Generator, Request, Target};
 use crate::grade::{Grader, Label, Tests};
 use crate::problems::Problem;
+use crate::records::Progress;
 use crate::trajectory::{self, Source, Submission};
 
 #[derive(Clone)]
@@ -39,11 +39,11 @@ pub async fn streams(
     rows: &[Submission],
     options: StreamOptions,
     out: &Arc<ResumableOutput>,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Summary> {
     let mut real_streams = trajectory::streams(rows);
     real_streams.retain(|(student, problem), _| rollout.wants(student, problem));
-    progress.set_length(real_streams.len() as u64);
+    progress.start(real_streams.len() as u64);
     let permits = Arc::new(Semaphore::new(rollout.jobs.max(1)));
     let mut tasks = JoinSet::new();
     let mut summary = Summary::default();
@@ -73,17 +73,16 @@ pub async fn streams(
             problem: prepared.problem.clone(),
             out: out.clone(),
         };
-        let progress = progress.clone();
         let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         tasks.spawn(async move {
             let done = stream.run(parts).await;
             drop(permit);
-            progress.inc(1);
             done
         });
     }
     while let Some(done) = tasks.join_next().await {
         let done = done.expect("a stream task panicked")?;
+        progress.advance(1);
         summary.written += done.written;
         summary.failed += done.failed;
     }

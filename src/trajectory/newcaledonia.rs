@@ -10,16 +10,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use indicatif::ProgressBar;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Anonymizer, Source, Submission};
 use crate::BadInput;
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::grade::{Compare, Grader, Outcome};
 use crate::problems::{Problem, top_level_functions};
+use crate::records::Progress;
 
 pub const EXERCISES: &str = "NewCaledonia_exercises.json";
 pub const SUBMISSIONS: &str = "NewCaledonia_5690_light.json";
@@ -57,7 +57,7 @@ pub async fn import(
     grader: Arc<Grader>,
     anonymizer: Option<&Anonymizer>,
     jobs: usize,
-    progress: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<Imported> {
     let exercises: Vec<Exercise> = read_json(&dir.join(EXERCISES))?;
     let raw: Vec<RawSubmission> = read_json(&dir.join(SUBMISSIONS))?;
@@ -99,14 +99,16 @@ pub async fn import(
         });
     }
 
-    let mut maker = JobMaker::new(&grader);
-    let mut jobs_in = Vec::with_capacity(submissions.len());
-    for s in &submissions {
-        let problem = problems.iter().find(|p| p.id == s.problem).expect("every submission maps to a problem");
-        jobs_in.push(maker.job(problem, s.code.clone()).await?);
-    }
-    progress.set_length(submissions.len() as u64);
-    for (submission, graded) in submissions.iter_mut().zip(grade_all(grader, jobs_in, jobs, progress).await) {
+    let items = submissions
+        .iter()
+        .map(|s| {
+            let problem = problems.iter().find(|p| p.id == s.problem).expect("every submission maps to a problem");
+            (problem, s.code.clone())
+        })
+        .collect();
+    progress.start(submissions.len() as u64);
+    let graded = grade_many(&grader, items, jobs, progress).await?;
+    for (submission, graded) in submissions.iter_mut().zip(graded) {
         submission.label = Some(graded.record.label);
         submission.pass_rate = Some(graded.record.pass_rate);
     }

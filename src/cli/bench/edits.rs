@@ -37,7 +37,7 @@ pub struct EditsArgs {
     /// examples].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
-    /// Seed of the split (NewCaledonia in the README: 1).
+    /// Seed of the split (NewCaledonia in docs/results.md: 1).
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
     /// Real attempts before each target the generators see.

@@ -15,7 +15,7 @@ use super::super::{Context, LimitArgs, default_jobs, read_rows, registry_problem
 use crate::cli::score::SimArg;
 use crate::generate::fixes_shown;
 use crate::grade::GradeRecord;
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::rollout::output::{RowKey, key};
 use crate::trajectory::{Submission, views};
 
@@ -120,13 +120,9 @@ pub fn run(ctx: &Context, args: &FeedbackArgs) -> Result<ExitCode> {
     let rt = tokio_runtime(args.jobs)?;
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let records: Vec<GradeRecord> = rt.block_on(async {
-        let mut maker = JobMaker::new(&grader);
-        let mut jobs = Vec::with_capacity(order.len());
-        for row in &order {
-            jobs.push(maker.job(problems[&row.problem], row.code.clone()).await?);
-        }
-        let bar = progress(jobs.len(), "grading");
-        let graded = grade_all(grader.clone(), jobs, args.jobs, &bar).await;
+        let items = order.iter().map(|row| (problems[&row.problem], row.code.clone())).collect();
+        let bar = progress(order.len(), "grading");
+        let graded = grade_many(&grader, items, args.jobs, &bar).await?;
         bar.finish_and_clear();
         anyhow::Ok(graded.into_iter().map(|g| g.record).collect())
     })?;

@@ -13,7 +13,7 @@ use clap::builder::TypedValueParser as _;
 use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::grade::{Grader, Outcome, Tests, calibrate};
 use crate::problems::Problem;
 use crate::problems::refactory::{self, Verdict};
@@ -97,30 +97,29 @@ pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
     if !no_calibrate {
         calibrate_all(&rt, &grader, &mut problems, &limits)?;
     }
-    let mut sandbox_jobs = Vec::with_capacity(programs.len());
+    let mut sandbox_items = Vec::with_capacity(programs.len());
     let mut native_jobs = Vec::with_capacity(programs.len());
-    let mut maker = JobMaker::new(&grader);
     for program in &programs {
         let code =
             std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
         let problem = problem_of(&problems, &program.problem_id);
-        let job = rt.block_on(maker.job(problem, code))?;
+        let tests = rt.block_on(grader.tests_for(problem))?;
         let example_limit = problem.example_timeout().unwrap_or(ceiling).min(ceiling);
         native_jobs.push(
             serde_json::json!({
-                "fixed": &*job.fixed, "code": job.code, "tests": doctest_text(&job.tests),
+                "fixed": problem.fixed, "code": code, "tests": doctest_text(&tests),
                 "load_limit": limits.example_timeout, "example_limit": example_limit.as_secs_f64(),
             })
             .to_string(),
         );
-        sandbox_jobs.push(job);
+        sandbox_items.push((problem, code));
     }
     let n = programs.len();
     eprintln!("grading {n} Refactory programs (correct + wrong), {jobs} at a time");
 
     let bar = progress(n, "sandbox");
     let start = Instant::now();
-    let sandbox = rt.block_on(grade_all(grader, sandbox_jobs, jobs, &bar));
+    let sandbox = rt.block_on(grade_many(&grader, sandbox_items, jobs, &bar))?;
     let sandbox_wall = start.elapsed();
     bar.finish_and_clear();
 

@@ -20,7 +20,7 @@ use super::super::output::progress;
 use super::super::{Context, LimitArgs, tokio_runtime};
 use super::grade::{calibrate_all, problem_of};
 use crate::BadInput;
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::grade::{GradeRecord, Label};
 use crate::problems::refactory::{self, Verdict};
 
@@ -123,12 +123,11 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
     calibrate_all(&rt, &grader, &mut problems, &limits)?;
 
     let kinds = plan(submissions, chunk, hostile_per_mille, programs.len(), seed);
-    let mut maker = JobMaker::new(&grader);
-    let mut real_jobs = Vec::with_capacity(programs.len());
+    let mut real_items = Vec::with_capacity(programs.len());
     for program in &programs {
         let code =
             std::fs::read_to_string(&program.path).with_context(|| format!("reading {}", program.path.display()))?;
-        real_jobs.push(rt.block_on(maker.job(problem_of(&problems, &program.problem_id), code))?);
+        real_items.push((problem_of(&problems, &program.problem_id), code));
     }
     // Hostile programs and the leak probe go to the problems in turn.
     let mut turn = 0;
@@ -137,11 +136,11 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
         turn += 1;
         let problem = &problems[turn % problems.len()];
         jobs_of.push(match *kind {
-            Kind::Real(i) => real_jobs[i].clone(),
-            Kind::Hostile(h) => rt.block_on(
-                maker.job(problem, HOSTILE[h].1.replace("{f}", &problem.entry[0]).replace("{deep}", &"(".repeat(300))),
-            )?,
-            Kind::LeakProbe => rt.block_on(maker.job(problem, format!("{LEAK_PROBE}\n{}", problem.solution)))?,
+            Kind::Real(i) => real_items[i].clone(),
+            Kind::Hostile(h) => {
+                (problem, HOSTILE[h].1.replace("{f}", &problem.entry[0]).replace("{deep}", &"(".repeat(300)))
+            }
+            Kind::LeakProbe => (problem, format!("{LEAK_PROBE}\n{}", problem.solution)),
         });
     }
     eprintln!(
@@ -159,7 +158,7 @@ pub fn run(ctx: &Context, args: LoadArgs) -> Result<ExitCode> {
     let started = Instant::now();
     for (index, jobs_in_chunk) in jobs_of.chunks(chunk).enumerate() {
         let chunk_started = Instant::now();
-        let graded = rt.block_on(grade_all(grader.clone(), jobs_in_chunk.to_vec(), jobs, &bar));
+        let graded = rt.block_on(grade_many(&grader, jobs_in_chunk.to_vec(), jobs, &bar))?;
         let seconds = chunk_started.elapsed().as_secs_f64();
         let first = index * chunk;
         for (offset, graded) in graded.into_iter().enumerate() {

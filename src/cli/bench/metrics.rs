@@ -7,7 +7,6 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use clap::builder::TypedValueParser as _;
-use indicatif::ProgressBar;
 use serde::Deserialize;
 
 use super::super::output::progress;
@@ -127,7 +126,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     let rt = tokio_runtime(args.jobs)?;
     let (handle, jobs) = (rt.handle(), args.jobs);
     // Warm the pool and the compiled component so neither side pays start-up costs in its figure.
-    styles_parallel(handle, &grader, &codes[..1], Pep8Engine::Sandbox, 1, &ProgressBar::hidden())?;
+    styles_parallel(handle, &grader, &codes[..1], Pep8Engine::Sandbox, 1, &crate::records::NoProgress)?;
 
     let bar = progress(5 * n, "studentsim");
     let timed = |work: &mut dyn FnMut() -> Result<()>| -> Result<f64> {

@@ -37,7 +37,7 @@ pub struct RealismArgs {
     /// language models, which resume).
     #[arg(long, value_name = "DIR", default_value = "studentsim-realism")]
     out: PathBuf,
-    /// Seed of the split (NewCaledonia in the README: 1).
+    /// Seed of the split (NewCaledonia in docs/results.md: 1).
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
     /// Share of students held out.

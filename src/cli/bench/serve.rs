@@ -18,7 +18,7 @@ use super::grade::{calibrate_all, problem_of};
 use super::load::{HOSTILE, Kind, LEAK_PROBE, memory, plan};
 use crate::BadInput;
 use crate::grade::GradeRecord;
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::problems::refactory::{self, Verdict};
 
 #[derive(Debug, Args)]
@@ -91,15 +91,11 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
 
     // The peer: `grade --jobs N` on the same submissions, in this process.
     eprintln!("grading {} submissions with grade --jobs {} (the peer)", submissions.len(), args.jobs);
-    let mut maker = JobMaker::new(&grader);
-    let mut jobs = Vec::with_capacity(submissions.len());
-    for (id, code) in &submissions {
-        jobs.push(rt.block_on(maker.job(problem_of(&problems, id), code.clone()))?);
-    }
-    let bar = progress(jobs.len(), "grade");
+    let items = submissions.iter().map(|(id, code)| (problem_of(&problems, id), code.clone())).collect();
+    let bar = progress(submissions.len(), "grade");
     let started = Instant::now();
     let reference: Vec<GradeRecord> =
-        rt.block_on(grade_all(grader.clone(), jobs, args.jobs, &bar)).into_iter().map(|g| g.record).collect();
+        rt.block_on(grade_many(&grader, items, args.jobs, &bar))?.into_iter().map(|g| g.record).collect();
     let grade_seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let rss_before = memory("VmRSS")?;

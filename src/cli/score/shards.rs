@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::ValueEnum as _;
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,7 @@ use crate::BadInput;
 use crate::cli::shard::{self, Kind, Manifest, Shard, ShardFile};
 use crate::cli::{Command, Context, output::progress, parse_own, tokio_runtime, utf8};
 use crate::grade::Label;
-use crate::grade::batch::{JobMaker, grade_all};
+use crate::grade::batch::grade_many;
 use crate::metrics::embed::{self, EmbeddingCache};
 use crate::sandbox::runtime::hex;
 
@@ -97,17 +97,15 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
             shard.owns(stream_number[&(s, row.student.as_str(), row.problem.as_str())])
         })
         .collect();
-    let mut maker = JobMaker::new(&grader);
-    let mut jobs = Vec::with_capacity(mine.len());
-    for &(s, i) in &mine {
-        let row = &inputs[s].rows[i].1;
-        jobs.push(
-            rt.block_on(maker.job(problems[&row.problem], row.code.clone()))
-                .with_context(|| format!("preparing the tests of {}", row.problem))?,
-        );
-    }
-    let bar = progress(jobs.len(), "grading");
-    let graded = rt.block_on(grade_all(grader.clone(), jobs, args.jobs, &bar));
+    let items = mine
+        .iter()
+        .map(|&(s, i)| {
+            let row = &inputs[s].rows[i].1;
+            (problems[&row.problem], row.code.clone())
+        })
+        .collect();
+    let bar = progress(mine.len(), "grading");
+    let graded = rt.block_on(grade_many(&grader, items, args.jobs, &bar))?;
     bar.finish_and_clear();
     let mut parts: Vec<Part> = mine
         .iter()
