@@ -285,6 +285,20 @@ fn grade_todo(inputs: &[&Input]) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// What `grade_many` gets for the rows `todo` of `inputs`: each row's problem and code.
+fn grade_items<'r>(
+    inputs: &[&Input],
+    problems: &HashMap<String, &'r Problem>,
+    todo: &[(usize, usize)],
+) -> Vec<(&'r Problem, String)> {
+    todo.iter()
+        .map(|&(s, i)| {
+            let row = &inputs[s].rows[i].1;
+            (problems[&row.problem], row.code.clone())
+        })
+        .collect()
+}
+
 /// The registry's problem for each row of `todo`.
 fn todo_problems<'r>(
     ctx: &Context,
@@ -316,13 +330,7 @@ async fn grade_missing(ctx: &Context, grader: &Arc<Grader>, inputs: &[&Input], j
     }
     let registry: Registry = ctx.registry()?;
     let problems = todo_problems(ctx, &registry, inputs, &todo)?;
-    let items = todo
-        .iter()
-        .map(|&(s, i)| {
-            let row = &inputs[s].rows[i].1;
-            (problems[&row.problem], row.code.clone())
-        })
-        .collect();
+    let items = grade_items(inputs, &problems, &todo);
     let bar = progress(todo.len(), "grading");
     let graded = grade_many(grader, items, jobs, &bar).await?;
     bar.finish_and_clear();

@@ -14,7 +14,7 @@ use anyhow::Result;
 use clap::ValueEnum as _;
 use serde::{Deserialize, Serialize};
 
-use super::{Input, ScoreArgs, grade_todo, load_embedder, read_inputs, todo_problems};
+use super::{Input, ScoreArgs, grade_items, grade_todo, load_embedder, read_inputs, todo_problems};
 use crate::BadInput;
 use crate::cli::shard::{self, Kind, Manifest, Shard, ShardFile};
 use crate::cli::{Command, Context, output::progress, parse_own, tokio_runtime, utf8};
@@ -97,13 +97,7 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
             shard.owns(stream_number[&(s, row.student.as_str(), row.problem.as_str())])
         })
         .collect();
-    let items = mine
-        .iter()
-        .map(|&(s, i)| {
-            let row = &inputs[s].rows[i].1;
-            (problems[&row.problem], row.code.clone())
-        })
-        .collect();
+    let items = grade_items(&inputs, &problems, &mine);
     let bar = progress(mine.len(), "grading");
     let graded = rt.block_on(grade_many(&grader, items, args.jobs, &bar))?;
     bar.finish_and_clear();
