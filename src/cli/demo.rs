@@ -7,10 +7,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use clap::Args;
+use clap::{Args, ValueEnum as _};
 
-use super::{Context, utf8};
+use super::generators::{GeneratorArgs, GeneratorName};
+use super::rollout::{CommonArgs, Mode, TutorArgs, execute};
+use super::score::{ScoreSettings, SimArg, write_report};
+use super::trajectories::split_into;
+use super::{Context, default_jobs};
 use crate::BadInput;
+use crate::trajectory::split::SplitSpec;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Without --data it uses the bundled problems and examples/trajectories.jsonl (illustrative \
@@ -30,10 +35,10 @@ pub struct DemoArgs {
     seed: u64,
 }
 
-/// One step of the demo: a command line of studentsim itself.
-fn step(what: &str, args: &[&str]) -> Result<()> {
+/// Say which step of the demo runs, run it, and name the step in its error.
+fn step(what: &str, run: impl FnOnce() -> Result<()>) -> Result<()> {
     eprintln!("demo: {what}");
-    super::run_own(args).with_context(|| format!("demo: {what}"))
+    run().with_context(|| format!("demo: {what}"))
 }
 
 pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
@@ -59,46 +64,29 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     if work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;
     }
-    let (problems, rows, work_s, out) = (utf8(&problems)?, utf8(&rows)?, utf8(&work)?, utf8(&args.out)?);
-    let split = format!("{work_s}/split");
-    let (seed, share) = (args.seed.to_string(), args.test_students.to_string());
-    step(
-        "splitting by held-out students",
-        &["split", "--input", &rows, "--out", &split, "--seed", &seed, "--test-students", &share],
-    )?;
-    let (train, test) = (format!("{split}/train.jsonl"), format!("{split}/ns_op.jsonl"));
-    let runtime: Vec<String> =
-        ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
-    let runtime: Vec<&str> = runtime.iter().map(String::as_str).collect();
+    let ctx = Context { problems, runtime: ctx.runtime.clone() };
+    let split = work.join("split");
+    let spec = SplitSpec { seed: args.seed, test_students: args.test_students, ..SplitSpec::default() };
+    step("splitting by held-out students", || split_into(&rows, &split, &spec))?;
+    let (train, test) = (split.join("train.jsonl"), split.join("ns_op.jsonl"));
     let mut sims = Vec::new();
-    let generators = ["edits", "retrieval", "copy-last"];
-    for (mode, generator) in ["next-step", "stream"].into_iter().flat_map(|m| generators.map(|g| (m, g))) {
-        let file = format!("{work_s}/{mode}-{generator}.jsonl");
-        let common = [
-            "--problems",
-            &problems,
-            "rollout",
-            mode,
-            "--input",
-            &test,
-            "--train",
-            &train,
-            "--generator",
-            generator,
-            "--seed",
-            &seed,
-            "--out",
-            &file,
-        ];
-        step(&format!("{mode} rollout with {generator}"), &[&common[..], &runtime[..]].concat())?;
-        sims.push(format!("{generator} ({mode})={file}"));
+    let modes = [
+        ("next-step", Mode::next_step(Mode::K)),
+        ("stream", Mode::stream(Mode::MAX_ATTEMPTS, None, TutorArgs::default())),
+    ];
+    for (mode_name, mode) in &modes {
+        for generator in [GeneratorName::Edits, GeneratorName::Retrieval, GeneratorName::CopyLast] {
+            let name = generator.to_possible_value().expect("not hidden").get_name().to_owned();
+            let file = work.join(format!("{mode_name}-{name}.jsonl"));
+            let generator =
+                GeneratorArgs { generator: Some(generator), train: Some(train.clone()), ..GeneratorArgs::default() };
+            let rollout = CommonArgs::new(test.clone(), file.clone(), generator, args.seed, default_jobs());
+            step(&format!("{mode_name} rollout with {name}"), || execute(&ctx, &rollout, mode))?;
+            sims.push(SimArg { name: Some(format!("{name} ({mode_name})")), path: file });
+        }
     }
-    let mut score = vec!["--problems", &problems, "score", "--real", &test, "--out", &out];
-    for sim in &sims {
-        score.extend(["--sim", sim.as_str()]);
-    }
-    score.extend(&runtime);
-    step("scoring against the held-out students", &score)?;
+    let score = ScoreSettings::new(&ctx, test, sims);
+    step("scoring against the held-out students", || write_report(&score, &args.out, default_jobs()).map(drop))?;
     eprintln!(
         "demo: done in {:.1} s; report in {} (and report.md beside it)",
         started.elapsed().as_secs_f64(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use candle_core::Device;
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 
 use super::output::progress_of_unknown_length;
 use super::{Context, LimitArgs, read_rows};
@@ -20,24 +21,38 @@ use crate::generate::qwen::{Layout, LocalModel, SamplingOverrides, Source, fetch
 use crate::generate::retrieval::Retrieval;
 use crate::trajectory::Submission;
 
-/// Which generator writes the attempts, and its settings.
-#[derive(Debug, Args)]
+/// Which generator writes the attempts, and its settings. `Default` holds every default, which `--help` shows;
+/// `demo` and `bench realism` start from it. Serialized into the settings hash of a rollout shard.
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct GeneratorArgs {
     /// [default: qwen when --model names a folder or --gguf is given, else edits]
     #[arg(long, value_enum)]
-    generator: Option<GeneratorName>,
+    pub generator: Option<GeneratorName>,
     /// Training rows for the retrieval simulator and the edit model, e.g. the train part of the same split.
     #[arg(long, value_name = "JSONL")]
-    train: Option<PathBuf>,
+    pub train: Option<PathBuf>,
     /// Nearest training states the retrieval simulator and the edit model draw from.
-    #[arg(long, default_value_t = 5)]
-    neighbours: usize,
+    #[arg(long, default_value_t = GeneratorArgs::default().neighbours)]
+    pub neighbours: usize,
     #[command(flatten)]
-    openai: OpenAiArgs,
+    pub openai: OpenAiArgs,
     #[command(flatten)]
-    qwen: QwenArgs,
+    pub qwen: QwenArgs,
     #[command(flatten)]
-    sampling: SamplingArgs,
+    pub sampling: SamplingArgs,
+}
+
+impl Default for GeneratorArgs {
+    fn default() -> Self {
+        Self {
+            generator: None,
+            train: None,
+            neighbours: 5,
+            openai: OpenAiArgs::default(),
+            qwen: QwenArgs::default(),
+            sampling: SamplingArgs::default(),
+        }
+    }
 }
 
 /// A built generator, and the local model behind it when there is one.
@@ -85,8 +100,9 @@ impl GeneratorArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum GeneratorName {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorName {
     /// Real students' edits, transplanted onto the student's own code, with the outcome drawn from the training
     /// label transitions (needs --train; weight-free).
     Edits,
@@ -103,66 +119,95 @@ enum GeneratorName {
 }
 
 /// The served model, for --generator openai.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args, Serialize)]
 #[command(next_help_heading = "Model (--model and --name for openai and qwen; the rest for openai)")]
-struct OpenAiArgs {
+pub struct OpenAiArgs {
     /// API root, up to the version segment.
-    #[arg(long, value_name = "URL", default_value = "http://localhost:8000/v1")]
-    base_url: String,
+    #[arg(long, value_name = "URL", default_value_t = OpenAiArgs::default().base_url)]
+    pub base_url: String,
     /// --generator openai: the model name sent with each request. --generator qwen: the Hugging Face model
     /// folder (config.json, model.safetensors or its shards, tokenizer.json).
     #[arg(long, value_name = "NAME|DIR")]
-    model: Option<String>,
+    pub model: Option<String>,
     /// Name written in each row's `source` [default: the model's name].
     #[arg(long, value_name = "NAME")]
-    name: Option<String>,
+    pub name: Option<String>,
     /// Environment variable holding the API key (sent as a bearer token when set).
-    #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
+    #[arg(long, value_name = "VAR", default_value_t = OpenAiArgs::default().api_key_env)]
     api_key_env: String,
     /// chat: the study's prompted layout; completions: the fine-tuned layout (qwen-student).
-    #[arg(long, value_enum, default_value_t = Endpoint::Chat)]
+    #[arg(long, value_enum, default_value_t = OpenAiArgs::default().endpoint)]
     endpoint: Endpoint,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = OpenAiArgs::default().concurrency)]
     concurrency: usize,
     /// Seconds one request may take.
-    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    #[arg(long, value_name = "SECS", default_value_t = OpenAiArgs::default().request_timeout)]
     request_timeout: f64,
     /// Retries of a request that got 429, 5xx or no connection (exponential backoff from 0.5 s).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = OpenAiArgs::default().retries)]
     retries: u32,
 }
 
+impl Default for OpenAiArgs {
+    fn default() -> Self {
+        Self {
+            base_url: "http://localhost:8000/v1".into(),
+            model: None,
+            name: None,
+            api_key_env: "OPENAI_API_KEY".into(),
+            endpoint: Endpoint::Chat,
+            concurrency: 8,
+            request_timeout: 120.0,
+            retries: 4,
+        }
+    }
+}
+
 /// The in-process model, for --generator qwen (with --model DIR).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args, Serialize)]
 #[command(next_help_heading = "Local model (--generator qwen)")]
-struct QwenArgs {
+pub struct QwenArgs {
     /// A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors; `studentsim train` writes
     /// one): merged into --model at load, or with --gguf merged into the prefill weights and run beside the
     /// quantized ones as an f32 low-rank path when decoding.
     #[arg(long, value_name = "DIR")]
-    adapter: Option<PathBuf>,
+    pub adapter: Option<PathBuf>,
     /// A quantized Qwen2 GGUF file to run instead of --model (CPU only).
     #[arg(long, value_name = "FILE")]
-    gguf: Option<PathBuf>,
+    pub gguf: Option<PathBuf>,
     /// tokenizer.json for --gguf [default: one beside the file, else the Qwen2.5 tokenizer fetched by
     /// runtimes/setup.sh].
     #[arg(long, value_name = "FILE", requires = "gguf")]
     tokenizer: Option<PathBuf>,
     /// The prompt layout the model expects.
-    #[arg(long, value_enum, default_value_t = Layout::FineTuned)]
-    layout: Layout,
+    #[arg(long, value_enum, default_value_t = QwenArgs::default().layout)]
+    pub layout: Layout,
     /// Sequences decoded together: a request's samples, plus other requests waiting at that moment (raise --jobs
     /// to keep batches full). With more than 1 a row's batch partners depend on timing, which can change the
     /// last bits of its logits and so, rarely, a sampled token between runs.
-    #[arg(long, value_name = "ROWS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    batch: u16,
+    #[arg(long, value_name = "ROWS", default_value_t = QwenArgs::default().batch, value_parser = clap::value_parser!(u16).range(1..))]
+    pub batch: u16,
     /// Where to run: cuda needs a build with `--features cuda`.
-    #[arg(long, value_enum, default_value_t = DeviceName::Auto)]
+    #[arg(long, value_enum, default_value_t = QwenArgs::default().device)]
     device: DeviceName,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+impl Default for QwenArgs {
+    fn default() -> Self {
+        Self {
+            adapter: None,
+            gguf: None,
+            tokenizer: None,
+            layout: Layout::FineTuned,
+            batch: 1,
+            device: DeviceName::Auto,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
 enum DeviceName {
     /// The first CUDA GPU when built with --features cuda and one is present, else the CPU.
     Auto,
@@ -172,9 +217,9 @@ enum DeviceName {
 
 /// Sampling, for --generator openai and qwen. A local model's generation_config.json fills what is not given
 /// here; the study's settings fill the rest.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args, Serialize)]
 #[command(next_help_heading = "Sampling (--generator openai and qwen)")]
-struct SamplingArgs {
+pub struct SamplingArgs {
     /// Softmax temperature; 0 is greedy [default: 0.7]
     #[arg(long)]
     temperature: Option<f64>,
@@ -191,8 +236,14 @@ struct SamplingArgs {
     #[arg(long)]
     repetition_penalty: Option<f64>,
     /// New tokens per attempt at most.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = SamplingArgs::default().max_tokens, value_parser = clap::value_parser!(u32).range(1..))]
     max_tokens: u32,
+}
+
+impl Default for SamplingArgs {
+    fn default() -> Self {
+        Self { temperature: None, top_p: None, top_k: None, min_p: None, repetition_penalty: None, max_tokens: 1024 }
+    }
 }
 
 fn openai_client(args: &GeneratorArgs) -> Result<OpenAi> {

@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: MetricsArgs) -> Result<ExitCode> {
     };
     let manifest = args
         .shard
-        .manifest(Kind::Metrics, &[&args.input], &(&args.pep8_engine, &args.limits))?
+        .manifest(Kind::Metrics, &[&args.input], &(args.pep8_engine.pep8_engine, &args.limits))?
         .map(|m| shard::Manifest { positions: positions.clone(), input_rows: rows.len(), ..m });
     let all_rows = rows.len();
     let rows: Vec<Submission> = match args.shard.shard {

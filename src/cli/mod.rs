@@ -4,6 +4,7 @@
 //! error, 2 bad input (one line: what and where).
 
 mod bench;
+mod choices;
 mod demo;
 mod fuzz;
 mod generators;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
 
 use crate::BadInput;
 use crate::grade::{GradeLimits, Grader};
@@ -114,40 +116,42 @@ struct Pep8EngineArgs {
     pep8_engine: Pep8Engine,
 }
 
-/// Sandbox limits, shared by every command that grades. The defaults are [`Limits::default`]'s.
-#[derive(Debug, Clone, Args)]
+/// Sandbox limits, shared by every command that grades. The defaults are [`Limits::default`]'s, through
+/// [`LimitArgs::default`]; score shards store them in their manifest (serde).
+#[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 pub(crate) struct LimitArgs {
     /// Seconds one doctest example may run.
-    #[arg(long, value_name = "SECS", default_value_t = Limits::default().per_call.as_secs_f64())]
+    #[arg(long, value_name = "SECS", default_value_t = LimitArgs::default().example_timeout)]
     example_timeout: f64,
     /// Seconds one submission may run in all (module load and every example).
-    #[arg(long, value_name = "SECS", default_value_t = Limits::default().per_session.as_secs_f64())]
+    #[arg(long, value_name = "SECS", default_value_t = LimitArgs::default().submission_timeout)]
     submission_timeout: f64,
     /// Memory cap of the interpreter, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes >> 20)]
+    #[arg(long, value_name = "MIB", default_value_t = LimitArgs::default().memory_mib)]
     memory_mib: usize,
     /// Bytes a submission may print per example (and, separately, per module load); one more stops the example
     /// with `runtime/output_limit`. Counted by the host, out of the submission's reach.
-    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().output_bytes)]
+    #[arg(long, value_name = "BYTES", default_value_t = LimitArgs::default().output_cap)]
     output_cap: usize,
     /// Also meter fuel (wasm instructions) per example; off by default.
     #[arg(long, value_name = "UNITS")]
     fuel: Option<u64>,
 }
 
-impl LimitArgs {
-    /// These limits as command-line arguments.
-    fn to_argv(&self) -> Vec<String> {
-        let mut argv = vec![
-            format!("--example-timeout={}", self.example_timeout),
-            format!("--submission-timeout={}", self.submission_timeout),
-            format!("--memory-mib={}", self.memory_mib),
-            format!("--output-cap={}", self.output_cap),
-        ];
-        argv.extend(self.fuel.map(|fuel| format!("--fuel={fuel}")));
-        argv
+impl Default for LimitArgs {
+    fn default() -> Self {
+        let limits = Limits::default();
+        Self {
+            example_timeout: limits.per_call.as_secs_f64(),
+            submission_timeout: limits.per_session.as_secs_f64(),
+            memory_mib: limits.memory_bytes >> 20,
+            output_cap: limits.output_bytes,
+            fuel: limits.fuel,
+        }
     }
+}
 
+impl LimitArgs {
     /// The limits for a command that grades up to `parallel` submissions at once.
     fn to_limits(&self, parallel: usize) -> Result<GradeLimits> {
         Ok(GradeLimits {
@@ -269,24 +273,6 @@ fn registry_problems<'r, 'a>(
         }
     }
     Ok(found)
-}
-
-/// Run one of studentsim's own command lines (for `demo` and `bench realism`, which compose subcommands).
-fn run_own(args: &[&str]) -> Result<()> {
-    let code = run(parse_own(args)?)?;
-    anyhow::ensure!(code == ExitCode::SUCCESS, "`studentsim {}` failed", args.join(" "));
-    Ok(())
-}
-
-fn parse_own(args: &[&str]) -> Result<Cli> {
-    use anyhow::Context as _;
-    Cli::try_parse_from(std::iter::once("studentsim").chain(args.iter().copied()))
-        .context("studentsim's own command line")
-}
-
-/// `path` as text for a command line.
-fn utf8(path: &std::path::Path) -> Result<String, BadInput> {
-    path.to_str().map(str::to_owned).ok_or_else(|| BadInput(format!("{}: not a UTF-8 path", path.display())))
 }
 
 fn default_jobs() -> usize {

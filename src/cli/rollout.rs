@@ -10,6 +10,7 @@ use anyhow::{Context as _, Result};
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 use jiff::SignedDuration;
+use serde::Serialize;
 
 use super::generators::GeneratorArgs;
 use super::output::progress_of_unknown_length;
@@ -44,20 +45,70 @@ pub(super) struct CommonArgs {
     #[arg(long, value_name = "JSONL")]
     pub(super) input: PathBuf,
     #[command(flatten)]
-    generator: GeneratorArgs,
+    pub(super) generator: GeneratorArgs,
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub(super) seed: u64,
     /// Output rows (JSONL), appended as they finish; a rerun with the same arguments skips finished rows. When the
     /// rollout is done the file is rewritten sorted by (student, problem, attempt), so it does not depend on --jobs.
     #[arg(long, value_name = "JSONL")]
     pub(super) out: PathBuf,
     /// Attempts (next steps) or streams worked on at once.
     #[arg(long, default_value_t = default_jobs())]
-    jobs: usize,
+    pub(super) jobs: usize,
     #[command(flatten)]
-    limits: LimitArgs,
+    pub(super) limits: LimitArgs,
     #[command(flatten)]
     pub(super) shard: ShardArgs,
+}
+
+impl CommonArgs {
+    /// A whole (unsharded) rollout of `input` into `out` by `generator`, with the default limits.
+    pub(super) fn new(input: PathBuf, out: PathBuf, generator: GeneratorArgs, seed: u64, jobs: usize) -> Self {
+        Self { input, generator, seed, out, jobs, limits: LimitArgs::default(), shard: ShardArgs::default() }
+    }
+}
+
+/// What a rollout simulates: each subcommand's own options, lowered once. Part of a shard's settings hash.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "mode")]
+pub(super) enum Mode {
+    NextStep { k: usize, context: bool, feedback: Option<ShownFeedback> },
+    Stages { context: bool },
+    Stream { max_attempts: u32, interval: u32, history: Option<usize>, tutor: TutorArgs },
+}
+
+impl Mode {
+    /// Real predecessors of a next step by default.
+    pub(super) const K: usize = 3;
+    /// Attempts of a stream at most by default.
+    pub(super) const MAX_ATTEMPTS: u32 = 10;
+    /// Simulated seconds between two attempts of a stream by default.
+    const INTERVAL: u32 = 120;
+
+    /// Next steps from `k` real predecessors, without the student's context or feedback.
+    pub(super) fn next_step(k: usize) -> Self {
+        Mode::NextStep { k, context: false, feedback: None }
+    }
+
+    /// Streams of up to `max_attempts`, every attempt shown, with `tutor`'s hints (if any).
+    pub(super) fn stream(max_attempts: u32, history: Option<usize>, tutor: TutorArgs) -> Self {
+        Mode::Stream { max_attempts, interval: Mode::INTERVAL, history, tutor }
+    }
+}
+
+impl RolloutCommand {
+    fn lower(self) -> (CommonArgs, Mode) {
+        match self {
+            RolloutCommand::NextStep(a) => {
+                (a.common, Mode::NextStep { k: a.k, context: a.context, feedback: a.feedback })
+            }
+            RolloutCommand::Stages(a) => (a.common, Mode::Stages { context: a.context }),
+            RolloutCommand::Stream(a) => (
+                a.common,
+                Mode::Stream { max_attempts: a.max_attempts, interval: a.interval, history: a.history, tutor: a.tutor },
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -65,7 +116,7 @@ pub struct NextStepArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Real predecessors each attempt is conditioned on.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, default_value_t = Mode::K, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     k: usize,
     /// Also show the student's submissions on an earlier problem (student context).
     #[arg(long)]
@@ -92,10 +143,10 @@ pub struct StreamArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Attempts after which a stream stops even without success.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = Mode::MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
     /// Simulated seconds between two attempts (the first takes the real stream's start time).
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    #[arg(long, value_name = "SECS", default_value_t = Mode::INTERVAL)]
     interval: u32,
     /// Show each request only the K most recent attempts [default: all]; a model fine-tuned on next steps with k
     /// real predecessors (`train --k 3`) meets its training layout with --history 3.
@@ -106,7 +157,7 @@ pub struct StreamArgs {
 }
 
 /// A tutor bot whose hints go into the next prompt.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args, Serialize)]
 pub struct TutorArgs {
     /// A program (run with `sh -c`) that reads the state as JSON on stdin and prints a hint (text, or
     /// {"hint": "..."}) after each attempt.
@@ -117,11 +168,23 @@ pub struct TutorArgs {
     #[arg(long, value_name = "URL")]
     tutor_url: Vec<String>,
     /// Seconds a tutor may take per hint.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    #[arg(long, value_name = "SECS", default_value_t = TutorArgs::default().tutor_timeout)]
     tutor_timeout: f64,
 }
 
+impl Default for TutorArgs {
+    /// No tutor; 10 s a hint when there is one.
+    fn default() -> Self {
+        Self { tutor: None, tutor_url: Vec::new(), tutor_timeout: 10.0 }
+    }
+}
+
 impl TutorArgs {
+    /// The tutor program `command` (run with `sh -c`), with the default timeout.
+    pub fn command(command: String) -> Self {
+        Self { tutor: Some(command), ..Self::default() }
+    }
+
     /// The one tutor of a rollout, if any.
     pub fn build(&self) -> Result<Option<Arc<dyn Tutor>>> {
         if self.tutor_url.len() > 1 {
@@ -149,51 +212,42 @@ impl TutorArgs {
 }
 
 pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
-    let args = match &cmd {
-        RolloutCommand::NextStep(a) => &a.common,
-        RolloutCommand::Stages(a) => &a.common,
-        RolloutCommand::Stream(a) => &a.common,
-    };
-    let settings = match &cmd {
-        RolloutCommand::NextStep(a) => match a.feedback {
-            None => format!("next-step k={} context={}", a.k, a.context),
-            Some(whose) => format!("next-step k={} context={} feedback={whose:?}", a.k, a.context),
-        },
-        RolloutCommand::Stages(a) => format!("stages context={}", a.context),
-        RolloutCommand::Stream(a) => match a.history {
-            None => format!("stream max={} interval={} {:?}", a.max_attempts, a.interval, a.tutor),
-            Some(k) => format!("stream max={} interval={} history={k} {:?}", a.max_attempts, a.interval, a.tutor),
-        },
-    };
+    let (args, mode) = cmd.lower();
+    execute(ctx, &args, &mode)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One rollout: `mode` with the options of `args`.
+pub(super) fn execute(ctx: &Context, args: &CommonArgs, mode: &Mode) -> Result<()> {
     let manifest = args.shard.manifest(
         Kind::Rollout,
         &[&args.input],
-        &(settings, &ctx.problems, &args.generator, args.seed, &args.limits),
+        &(mode, &ctx.problems, &args.generator, args.seed, &args.limits),
     )?;
     let (rollout, rows, rt) = prepare(ctx, args)?;
     let out = Arc::new(ResumableOutput::open(&args.out)?);
     if out.done() > 0 {
         eprintln!("{}: {} rows already there; continuing", args.out.display(), out.done());
     }
-    let summary = match &cmd {
-        RolloutCommand::NextStep(a) => {
+    let summary = match mode {
+        &Mode::NextStep { k, context, feedback } => {
             let bar = progress_of_unknown_length("next steps");
-            let summary = rt.block_on(rollout::next_step(&rollout, &rows, a.k, a.context, a.feedback, &out, &bar))?;
+            let summary = rt.block_on(rollout::next_step(&rollout, &rows, k, context, feedback, &out, &bar))?;
             bar.finish_and_clear();
             summary
         }
-        RolloutCommand::Stages(a) => {
+        &Mode::Stages { context } => {
             let bar = progress_of_unknown_length("stages");
-            let summary = rt.block_on(rollout::stages(&rollout, &rows, a.context, &out, &bar))?;
+            let summary = rt.block_on(rollout::stages(&rollout, &rows, context, &out, &bar))?;
             bar.finish_and_clear();
             summary
         }
-        RolloutCommand::Stream(a) => {
+        Mode::Stream { max_attempts, interval, history, tutor } => {
             let options = StreamOptions {
-                max_attempts: a.max_attempts,
-                interval: SignedDuration::from_secs(a.interval.into()),
-                tutor: a.tutor.build()?,
-                shown_attempts: a.history,
+                max_attempts: *max_attempts,
+                interval: SignedDuration::from_secs((*interval).into()),
+                tutor: tutor.build()?,
+                shown_attempts: *history,
             };
             let bar = progress_of_unknown_length("streams");
             let summary = rt.block_on(rollout::streams(&rollout, &rows, options, &out, &bar))?;
@@ -213,7 +267,7 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
         summary.skipped,
         summary.failed
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Read and check the inputs, build the generator, parse each problem's tests once.

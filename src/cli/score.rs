@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Args;
+use serde::{Deserialize, Serialize};
 
 use super::output::progress;
 use super::shard::ShardArgs;
@@ -14,7 +15,7 @@ use super::{Context, LimitArgs, Pep8EngineArgs, default_jobs, registry_problems,
 use crate::grade::batch::grade_many;
 use crate::grade::{Grader, Label};
 use crate::metrics::embed::{self, EmbeddingCache};
-use crate::metrics::style::styles_parallel;
+use crate::metrics::style::{Pep8Engine, styles_parallel};
 use crate::problems::{Problem, Registry};
 use crate::score::{self, Options, Pep8Count, ScoredSet};
 use crate::trajectory::{Source, Submission};
@@ -50,7 +51,7 @@ pub struct ScoreArgs {
     /// Which PEP 8 count the tables' PEP 8 columns use; Tables 2 and 3 show the other one beside them. plain:
     /// pycodestyle on each program as submitted; wrapped: the study's count (each program wrapped in a function
     /// first, as its evaluation code does).
-    #[arg(long, value_enum, default_value_t = Pep8Count::Plain)]
+    #[arg(long, value_enum, default_value_t)]
     pep8: Pep8Count,
     #[command(flatten)]
     pep8_engine: Pep8EngineArgs,
@@ -63,6 +64,60 @@ pub struct ScoreArgs {
     /// makes the report from all of them.
     #[command(flatten)]
     shard: ShardArgs,
+}
+
+/// Everything that decides score's report, lowered once from [`ScoreArgs`]; not where the report goes or how many
+/// jobs make it. A score shard's manifest stores it, and `merge` makes the report from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ScoreSettings {
+    /// The registry rows without a grade are graded against.
+    pub problems: PathBuf,
+    /// The runtime folder, when one was named.
+    pub runtime: Option<PathBuf>,
+    pub real: PathBuf,
+    pub sims: Vec<SimArg>,
+    pub embedder: Option<PathBuf>,
+    pub embedding_cache: Option<PathBuf>,
+    pub pep8: Pep8Count,
+    pub pep8_engine: Pep8Engine,
+    pub limits: LimitArgs,
+}
+
+impl ScoreSettings {
+    /// The report of `real` against `sims`, with every other setting at its default.
+    pub fn new(ctx: &Context, real: PathBuf, sims: Vec<SimArg>) -> Self {
+        Self {
+            problems: ctx.problems.clone(),
+            runtime: ctx.runtime.clone(),
+            real,
+            sims,
+            embedder: None,
+            embedding_cache: None,
+            pep8: Pep8Count::default(),
+            pep8_engine: Pep8Engine::default(),
+            limits: LimitArgs::default(),
+        }
+    }
+
+    fn context(&self) -> Context {
+        Context { problems: self.problems.clone(), runtime: self.runtime.clone() }
+    }
+}
+
+impl ScoreArgs {
+    fn settings(&self, ctx: &Context) -> ScoreSettings {
+        ScoreSettings {
+            problems: ctx.problems.clone(),
+            runtime: ctx.runtime.clone(),
+            real: self.real.clone(),
+            sims: self.sims.clone(),
+            embedder: self.embedder.clone(),
+            embedding_cache: self.embedding_cache.clone(),
+            pep8: self.pep8,
+            pep8_engine: self.pep8_engine.pep8_engine,
+            limits: self.limits.clone(),
+        }
+    }
 }
 
 /// Programs embedded at once.
@@ -94,7 +149,7 @@ fn read_set(path: &Path) -> Result<Input, BadInput> {
 
 /// A `--sim [NAME=]JSONL` argument: a simulated set's file and the name it is shown under, if given. A `=`
 /// inside a path (one whose part before it has a `/`) does not name it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimArg {
     pub name: Option<String>,
     pub path: PathBuf,
@@ -123,7 +178,7 @@ impl std::fmt::Display for SimArg {
 }
 
 /// Read and check every input before any work: each set non-empty, every simulated row on a real problem.
-fn read_inputs(args: &ScoreArgs) -> Result<(Input, Vec<Input>), BadInput> {
+fn read_inputs(args: &ScoreSettings) -> Result<(Input, Vec<Input>), BadInput> {
     let mut real = read_set(&args.real)?;
     real.name = Source::Real.name().to_owned();
     let problems: BTreeSet<&str> = real.rows.iter().map(|(_, r)| r.problem.as_str()).collect();
@@ -157,23 +212,25 @@ mod shards;
 pub(super) use shards::merge;
 
 pub fn run(ctx: &Context, args: ScoreArgs) -> Result<ExitCode> {
+    let settings = args.settings(ctx);
     if let Some(shard) = args.shard.shard {
-        return shards::run_shard(ctx, &args, shard);
+        return shards::run_shard(&settings, &args, shard);
     }
-    let (_, markdown) = write_report(ctx, &args)?;
+    let (_, markdown) = write_report(&settings, &args.out, args.jobs)?;
     let tables = markdown.split("## Table 3").nth(1).and_then(|t| t.split("\n## ").next()).unwrap_or("");
     println!("Table 3{}", tables.trim_end());
     println!("\nreport: {} (open it in a browser; report.md beside it)", args.out.join("report.html").display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Score the sets of `args` and write the report files into `args.out`; the report and its markdown.
-pub(super) fn write_report(ctx: &Context, args: &ScoreArgs) -> Result<(score::Report, String)> {
-    write_report_with(ctx, args, None)
+/// Score the sets of `settings` with up to `jobs` sandboxes at once and write the report files into `out`; the
+/// report and its markdown.
+pub(super) fn write_report(settings: &ScoreSettings, out: &Path, jobs: usize) -> Result<(score::Report, String)> {
+    write_report_with(settings, out, jobs, None)
 }
 
 /// The embedding model of `args`.
-fn load_embedder(args: &ScoreArgs) -> Result<Box<dyn embed::Embedder>> {
+fn load_embedder(args: &ScoreSettings) -> Result<Box<dyn embed::Embedder>> {
     let embedder_dir = args.embedder.clone().unwrap_or_else(embed::default_model_dir);
     if args.embedder.is_none() && !embedder_dir.join("config.json").is_file() {
         return Err(BadInput(format!(
@@ -185,30 +242,31 @@ fn load_embedder(args: &ScoreArgs) -> Result<Box<dyn embed::Embedder>> {
     embed::load(&embedder_dir)
 }
 
-fn cache_dir(args: &ScoreArgs) -> PathBuf {
+fn cache_dir(args: &ScoreSettings) -> PathBuf {
     args.embedding_cache.clone().unwrap_or_else(|| crate::sandbox::Runtime::default_dir().join("embeddings"))
 }
 
 /// [`write_report`], with the grades and vectors of score shards (`pre`) instead of grading and embedding.
 fn write_report_with(
-    ctx: &Context,
-    args: &ScoreArgs,
+    args: &ScoreSettings,
+    out: &Path,
+    jobs: usize,
     pre: Option<&shards::Precomputed>,
 ) -> Result<(score::Report, String)> {
+    let ctx = args.context();
     let (real, sims) = read_inputs(args)?;
     let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
     let embedder = load_embedder(args)?;
-    let grader = ctx.grader(&args.limits, args.jobs)?;
-    let rt = tokio_runtime(args.jobs)?;
+    let grader = ctx.grader(&args.limits, jobs)?;
+    let rt = tokio_runtime(jobs)?;
 
     let (labels, pass_rates) = match pre {
         Some(pre) => grades_from_shards(&inputs, pre)?,
-        None => rt.block_on(grade_missing(ctx, &grader, &inputs, args.jobs))?,
+        None => rt.block_on(grade_missing(&ctx, &grader, &inputs, jobs))?,
     };
     let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
     let bar = progress(codes.len(), "style features");
-    let mut styles =
-        styles_parallel(rt.handle(), &grader, &codes, args.pep8_engine.pep8_engine, args.jobs, &bar)?.into_iter();
+    let mut styles = styles_parallel(rt.handle(), &grader, &codes, args.pep8_engine, jobs, &bar)?.into_iter();
     bar.finish_and_clear();
 
     let mut cache = EmbeddingCache::open(&cache_dir(args), embedder.id())?;
@@ -254,7 +312,7 @@ fn write_report_with(
         vec![("metrics.json", metrics_json.as_str()), ("report.md", markdown.as_str()), ("report.html", html.as_str())];
     files.extend(figures.iter().map(|f| (f.file, f.svg.as_str())));
     // All or none: a report whose figures come from another run than its tables would mislead.
-    jsonl::write_all_atomically(files.iter().map(|(name, text)| (args.out.join(name), text.as_bytes())))?;
+    jsonl::write_all_atomically(files.iter().map(|(name, text)| (out.join(name), text.as_bytes())))?;
     Ok((report, markdown))
 }
 

@@ -127,12 +127,13 @@ pub struct Manifest {
     /// For grade and metrics: how many rows the input has.
     #[serde(default)]
     pub input_rows: usize,
-    /// For score: the arguments the report is made with (`score` without --shard and --out).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub score_args: Vec<String>,
+    /// For score: the settings the report is made with (score's `ScoreSettings`, as JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<serde_json::Value>,
 }
 
-pub const FORMAT: u32 = 1;
+/// 2: settings hashed as JSON, and score's stored as JSON rather than as a command line.
+pub const FORMAT: u32 = 2;
 
 /// The manifest's path beside `output`.
 pub fn manifest_path(output: &Path) -> PathBuf {
@@ -156,10 +157,12 @@ pub fn inputs_sha256(paths: &[&Path]) -> Result<String, BadInput> {
     Ok(hex(&hasher.finalize()))
 }
 
-/// The settings hash of the arguments that change a command's output (the caller picks them: never --shard, the
-/// output or --jobs): their Debug form (one binary prints one form) and studentsim's version.
-fn settings_sha256(settings: &impl std::fmt::Debug) -> String {
-    sha256_hex(format!("studentsim {} {settings:?}", env!("CARGO_PKG_VERSION")).as_bytes())
+/// The settings hash of what changes a command's output (the caller picks it: never --shard, the output or
+/// --jobs): its JSON, after studentsim's version.
+fn settings_sha256(settings: &impl Serialize) -> Result<String, BadInput> {
+    let json = serde_json::to_string(settings)
+        .map_err(|e| BadInput(format!("the settings cannot be written into a shard manifest: {e}")))?;
+    Ok(sha256_hex(format!("studentsim {} {json}", env!("CARGO_PKG_VERSION")).as_bytes()))
 }
 
 /// Write `output` from what `fill` writes, atomically; for a shard, then its manifest (with the output's sha256),
@@ -210,7 +213,7 @@ pub fn owned_streams(
 }
 
 /// The `--shard` option of every command that can share its work.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct ShardArgs {
     /// Do only shard K of N of the work (K from 1; `auto/N` takes K from $JOB_COMPLETION_INDEX or
     /// $SLURM_ARRAY_TASK_ID) and write a manifest `<output>.shard.json` beside the output. `studentsim merge`
@@ -225,7 +228,7 @@ impl ShardArgs {
         &self,
         kind: Kind,
         inputs: &[&Path],
-        settings: &impl std::fmt::Debug,
+        settings: &impl Serialize,
     ) -> Result<Option<Manifest>, BadInput> {
         let Some(shard) = self.shard else { return Ok(None) };
         Ok(Some(Manifest {
@@ -233,11 +236,11 @@ impl ShardArgs {
             kind,
             shard,
             input_sha256: inputs_sha256(inputs)?,
-            settings_sha256: settings_sha256(settings),
+            settings_sha256: settings_sha256(settings)?,
             output_sha256: String::new(),
             positions: Vec::new(),
             input_rows: 0,
-            score_args: Vec::new(),
+            score: None,
         }))
     }
 }

@@ -186,13 +186,13 @@ pub struct SplitArgs {
     /// Folder for train.jsonl, ns_op.jsonl and ns_np.jsonl.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = SplitSpec::default().seed)]
     seed: u64,
     /// Share of students held out (they make up both test sets).
-    #[arg(long, value_name = "SHARE", default_value_t = 0.2)]
+    #[arg(long, value_name = "SHARE", default_value_t = SplitSpec::default().test_students)]
     test_students: f64,
     /// Share of problems held out (the new-problem test set).
-    #[arg(long, value_name = "SHARE", default_value_t = 0.2)]
+    #[arg(long, value_name = "SHARE", default_value_t = SplitSpec::default().test_problems)]
     test_problems: f64,
 }
 
@@ -274,27 +274,33 @@ pub fn export(ctx: &Context, cmd: ExportCommand) -> Result<ExitCode> {
 }
 
 pub fn split(args: SplitArgs) -> Result<ExitCode> {
-    let rows = trajectory::read(&args.input)?;
-    if rows.is_empty() {
-        return Err(BadInput(format!("{}: no rows to split", args.input.display())).into());
-    }
     let spec = SplitSpec { seed: args.seed, test_students: args.test_students, test_problems: args.test_problems };
-    let split = Split::new(&rows, &spec)?;
+    split_into(&args.input, &args.out, &spec)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Split the rows of `input` by `spec` into train.jsonl, ns_op.jsonl and ns_np.jsonl in `out`.
+pub(super) fn split_into(input: &Path, out: &Path, spec: &SplitSpec) -> Result<()> {
+    let rows = trajectory::read(input)?;
+    if rows.is_empty() {
+        return Err(BadInput(format!("{}: no rows to split", input.display())).into());
+    }
+    let split = Split::new(&rows, spec)?;
     let mut counts = BTreeMap::new();
     for part in [Part::Train, Part::NsOp, Part::NsNp] {
         let chosen: Vec<_> = rows.iter().filter(|r| split.part(r) == part).collect();
         counts.insert(part.file_stem(), chosen.len());
-        jsonl::write(&args.out.join(format!("{}.jsonl", part.file_stem())), chosen)?;
+        jsonl::write(&out.join(format!("{}.jsonl", part.file_stem())), chosen)?;
     }
     let unused = rows.len() - counts.values().sum::<usize>();
     println!(
         "held out {} students and {} problems (seed {}): train {}, ns_op {}, ns_np {} rows; {unused} rows of kept students on held-out problems left out",
         split.test_students.len(),
         split.test_problems.len(),
-        args.seed,
+        spec.seed,
         counts["train"],
         counts["ns_op"],
         counts["ns_np"]
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

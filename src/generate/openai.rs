@@ -17,7 +17,8 @@ use super::{BoxFuture, Generation, Generator, NoCode, Request, prompt_sha256, sn
 use crate::BadInput;
 
 /// Which endpoint, and so which prompt layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Endpoint {
     /// `/chat/completions` with the prompted layout (instruction-tuned models: qwen-inst, gpt-4.1).
     Chat,

@@ -44,7 +44,8 @@ pub async fn ast_shapes(grader: &Grader, codes: &[&str]) -> Result<Vec<AstShape>
 
 /// Which pycodestyle counts the PEP 8 problems: the port by default, since it equals the sandboxed reference on
 /// every real program and on 100,000 mutated ones (`tests/pep8_native.rs`, docs/pep8-port.md).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Pep8Engine {
     /// The Rust port (`metrics::pep8`): about 0.04 ms per program, against 1.2 ms for the sandboxed one.
     #[default]

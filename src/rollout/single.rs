@@ -30,7 +30,8 @@ fn context(rows: &[Submission], context: &[usize], wanted: bool) -> Vec<ContextP
 }
 
 /// Whose grade a next step's FEEDBACK section shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ShownFeedback {
     /// What the previous real attempt was graded.
     Own,

@@ -26,7 +26,7 @@ pub mod tutor;
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use streams::{EditQuartiles, StreamRealism};
 pub use tables::{MeanCi, MeanStd, NextStepRow, ProgressPoint, StageRow, StyleRow, evaluate};
@@ -49,10 +49,11 @@ pub struct ScoredSet {
 }
 
 /// Which PEP 8 count the tables use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pep8Count {
     /// pycodestyle on the code exactly as submitted.
+    #[default]
     Plain,
     /// The reference study's wrapped count.
     Wrapped,
@@ -69,7 +70,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { pep8: Pep8Count::Plain, knn_k: 3, coverage_k: 10 }
+        Self { pep8: Pep8Count::default(), knn_k: 3, coverage_k: 10 }
     }
 }
 

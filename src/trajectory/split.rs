@@ -43,6 +43,13 @@ pub struct SplitSpec {
     pub test_problems: f64,
 }
 
+impl Default for SplitSpec {
+    /// Seed 0, a fifth of the students and a fifth of the problems held out.
+    fn default() -> Self {
+        Self { seed: 0, test_students: 0.2, test_problems: 0.2 }
+    }
+}
+
 /// The held-out students and problems for `rows`.
 #[derive(Debug, Clone)]
 pub struct Split {

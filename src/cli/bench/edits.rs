@@ -73,7 +73,7 @@ pub fn run(ctx: &Context, args: EditsArgs) -> Result<ExitCode> {
     let (problems, rows_file) = super::dataset(args.data.as_deref())?;
     let registry = Registry::load(&problems)?;
     let rows = trajectory::read(&rows_file)?;
-    let spec = SplitSpec { seed: args.split_seed, test_students: 0.2, test_problems: 0.2 };
+    let spec = SplitSpec { seed: args.split_seed, ..SplitSpec::default() };
     let split = Split::new(&rows, &spec)?;
     let part = |p: Part| -> Vec<Submission> { rows.iter().filter(|r| split.part(r) == p).cloned().collect() };
     let (train, ns_op) = (part(Part::Train), part(Part::NsOp));

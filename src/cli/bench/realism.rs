@@ -8,12 +8,20 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, ensure};
-use clap::Args;
+use clap::{Args, ValueEnum as _};
 
-use crate::cli::{Command, Context, default_jobs, parse_own, run_own, utf8};
+use crate::cli::Context;
+use crate::cli::default_jobs;
+use crate::cli::generators::{GeneratorArgs, GeneratorName};
+use crate::cli::rollout::{self, CommonArgs, TutorArgs, execute};
+use crate::cli::score::{ScoreSettings, SimArg, write_report};
+use crate::cli::trajectories::split_into;
+use crate::generate::qwen::Layout;
 use crate::problems::Registry;
+use crate::rollout::ShownFeedback;
 use crate::score::leaderboard::Leaderboard;
 use crate::score::tutor::{TutorEffect, tutor_effect};
+use crate::trajectory::split::SplitSpec;
 use crate::trajectory::{self, Submission, sample};
 use crate::{BadInput, jsonl};
 
@@ -126,15 +134,13 @@ impl Mode {
         }
     }
 
-    fn rollout_args(self) -> Vec<String> {
+    /// The rollout of this mode, with streams of up to `max_attempts` showing the last `history` attempts.
+    fn rollout(self, max_attempts: u32, history: Option<usize>, tutor: TutorArgs) -> rollout::Mode {
         match self {
             Mode::NextStep { k, context, feedback } => {
-                let mut a = vec!["next-step".to_owned(), "--k".into(), k.to_string()];
-                a.extend(context.then(|| "--context".to_owned()));
-                a.extend(feedback.then(|| "--feedback".to_owned()));
-                a
+                rollout::Mode::NextStep { k, context, feedback: feedback.then_some(ShownFeedback::Own) }
             }
-            Mode::Stream => vec!["stream".into()],
+            Mode::Stream => rollout::Mode::stream(max_attempts, history, tutor),
         }
     }
 }
@@ -167,14 +173,15 @@ impl TrainedLayout {
     }
 }
 
-const CHEAP: [&str; 4] = ["copy-last", "reference", "retrieval", "edits"];
+const CHEAP: [GeneratorName; 4] =
+    [GeneratorName::CopyLast, GeneratorName::Reference, GeneratorName::Retrieval, GeneratorName::Edits];
 
 /// A generator of the bench: its name in the leaderboards and its rollout options.
 struct Generator {
     name: String,
-    args: Vec<String>,
-    /// Added in stream mode only.
-    stream_args: Vec<String>,
+    args: GeneratorArgs,
+    /// In stream mode, the attempts each request shows [default: all].
+    history: Option<usize>,
     /// A language model: the language models' modes only, sampled, resumed.
     slow: bool,
 }
@@ -183,9 +190,9 @@ struct Bench<'a> {
     args: &'a RealismArgs,
     /// The next-step mode the language models run in.
     llm_next: Mode,
-    problems: String,
-    runtime: Vec<String>,
-    train: String,
+    /// The dataset's problems, and the runtime.
+    ctx: Context,
+    train: PathBuf,
     /// Reference solutions by problem, for hint leakage.
     solutions: HashMap<String, String>,
     boards: Vec<Leaderboard>,
@@ -213,37 +220,19 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
     if split_dir.exists() {
         std::fs::remove_dir_all(&split_dir).with_context(|| format!("clearing {}", split_dir.display()))?;
     }
-    let runtime: Vec<String> =
-        ctx.runtime.iter().flat_map(|r| ["--runtime".to_owned(), r.display().to_string()]).collect();
     let solutions = Registry::load(&problems)?.iter().map(|p| (p.id.clone(), p.solution.clone())).collect();
     let mut bench = Bench {
         args: &args,
         llm_next,
-        problems: utf8(&problems)?,
-        runtime,
-        train: utf8(&split_dir.join("train.jsonl"))?,
+        ctx: Context { problems, runtime: ctx.runtime.clone() },
+        train: split_dir.join("train.jsonl"),
         solutions,
         boards: Vec::new(),
         tutor_effects: Vec::new(),
     };
-    let (seed, students, share) =
-        (args.split_seed.to_string(), args.test_students.to_string(), args.test_problems.to_string());
-    bench.step(
-        "split",
-        &[
-            "split",
-            "--input",
-            &utf8(&rows)?,
-            "--out",
-            &utf8(&split_dir)?,
-            "--seed",
-            &seed,
-            "--test-students",
-            &students,
-            "--test-problems",
-            &share,
-        ],
-    )?;
+    let spec =
+        SplitSpec { seed: args.split_seed, test_students: args.test_students, test_problems: args.test_problems };
+    bench.step("split", || split_into(&rows, &split_dir, &spec))?;
 
     for split in ["ns_op", "ns_np"] {
         let real_file = split_dir.join(format!("{split}.jsonl"));
@@ -280,53 +269,47 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
 
 /// The generators to run: the cheap ones always, the language models when asked for.
 fn generators(ctx: &Context, args: &RealismArgs, layout: Option<&TrainedLayout>) -> Result<Vec<Generator>> {
+    let named = |generator: GeneratorName| GeneratorArgs { generator: Some(generator), ..GeneratorArgs::default() };
     let mut all: Vec<Generator> = CHEAP
         .iter()
         .map(|&g| Generator {
-            name: g.into(),
-            args: vec!["--generator".into(), g.into()],
-            stream_args: Vec::new(),
+            name: g.to_possible_value().expect("not hidden").get_name().to_owned(),
+            args: named(g),
+            history: None,
             slow: false,
         })
         .collect();
-    let gguf = || -> Result<String> {
+    let gguf = || -> Result<PathBuf> {
         let file = args.gguf.clone().unwrap_or_else(|| crate::generate::qwen::fetched_gguf(&ctx.runtime_dir()));
         if !file.is_file() {
             return Err(
                 BadInput(format!("{} not found; run `runtimes/setup.sh` or pass --gguf FILE", file.display())).into()
             );
         }
-        Ok(utf8(&file)?)
+        Ok(file)
+    };
+    // One sequence at a time, so a row's logits never depend on which others were decoded beside it.
+    let qwen = |gguf: PathBuf, adapter: Option<PathBuf>, layout: Layout| {
+        let mut generator = named(GeneratorName::Qwen);
+        (generator.qwen.gguf, generator.qwen.adapter) = (Some(gguf), adapter);
+        (generator.qwen.layout, generator.qwen.batch) = (layout, 1);
+        generator
     };
     if args.qwen {
-        let args = ["--generator", "qwen", "--gguf", &gguf()?, "--layout", "chat", "--batch", "1"].map(str::to_owned);
-        all.push(Generator { name: "qwen".into(), args: args.to_vec(), stream_args: Vec::new(), slow: true });
+        all.push(Generator { name: "qwen".into(), args: qwen(gguf()?, None, Layout::Chat), history: None, slow: true });
     }
     if let (Some(adapter), Some(layout)) = (&args.qwen_adapter, layout) {
-        let gguf = gguf()?;
-        let args = [
-            "--generator",
-            "qwen",
-            "--gguf",
-            &gguf,
-            "--adapter",
-            &utf8(adapter)?,
-            "--layout",
-            "fine-tuned",
-            "--batch",
-            "1",
-        ];
-        let stream_args = vec!["--history".to_owned(), layout.k.to_string()];
         all.push(Generator {
             name: "qwen-student".into(),
-            args: args.map(str::to_owned).to_vec(),
-            stream_args,
+            args: qwen(gguf()?, Some(adapter.clone()), Layout::FineTuned),
+            history: Some(layout.k),
             slow: true,
         });
     }
     if let Some(model) = &args.openai_model {
-        let args = ["--generator", "openai", "--model", model, "--base-url", &args.base_url].map(str::to_owned);
-        all.push(Generator { name: model.clone(), args: args.to_vec(), stream_args: Vec::new(), slow: true });
+        let mut generator = named(GeneratorName::Openai);
+        (generator.openai.model, generator.openai.base_url) = (Some(model.clone()), args.base_url.clone());
+        all.push(Generator { name: model.clone(), args: generator, history: None, slow: true });
     }
     Ok(all)
 }
@@ -406,9 +389,7 @@ impl Bench<'_> {
         generators: &[&Generator],
         title: String,
     ) -> Result<()> {
-        let (input, seed, attempts) =
-            (utf8(real_file)?, self.args.seed.to_string(), self.args.max_attempts.to_string());
-        let jobs = self.args.jobs.to_string();
+        let (seed, jobs, attempts) = (self.args.seed, self.args.jobs, self.args.max_attempts);
         let mut sims = Vec::new();
         let mut effects = Vec::new();
         for g in generators {
@@ -416,55 +397,35 @@ impl Bench<'_> {
             if !g.slow && file.exists() {
                 std::fs::remove_file(&file).with_context(|| format!("clearing {}", file.display()))?;
             }
-            let file = utf8(&file)?;
-            let mut line: Vec<String> = ["--problems", &self.problems, "rollout"].map(str::to_owned).to_vec();
-            line.extend(mode.rollout_args());
-            line.extend(
-                ["--input", &input, "--train", &self.train, "--seed", &seed, "--out", &file, "--jobs", &jobs]
-                    .map(str::to_owned),
-            );
-            if matches!(mode, Mode::Stream) {
-                line.extend(["--max-attempts".to_owned(), attempts.clone()]);
-                line.extend(g.stream_args.iter().cloned());
-            }
-            line.extend(g.args.iter().cloned());
-            line.extend(self.runtime.iter().cloned());
-            self.step(&format!("{title}: {}", g.name), &line.iter().map(String::as_str).collect::<Vec<_>>())?;
-            sims.push(format!("{}={file}", g.name));
+            let generator = GeneratorArgs { train: Some(self.train.clone()), ..g.args.clone() };
+            let rollout = CommonArgs::new(real_file.to_owned(), file.clone(), generator.clone(), seed, jobs);
+            let own = mode.rollout(attempts, g.history, TutorArgs::default());
+            self.step(&format!("{title}: {}", g.name), || execute(&self.ctx, &rollout, &own))?;
             if let (Mode::Stream, Some(tutor)) = (mode, &self.args.tutor) {
                 let hinted = dir.join(format!("{}-tutor.jsonl", g.name));
                 if !g.slow && hinted.exists() {
                     std::fs::remove_file(&hinted).with_context(|| format!("clearing {}", hinted.display()))?;
                 }
-                let position = line.iter().position(|a| a == "--out").expect("an --out") + 1;
-                line[position] = utf8(&hinted)?;
-                line.extend(["--tutor".to_owned(), tutor.clone()]);
-                self.step(
-                    &format!("{title}: {} with the tutor", g.name),
-                    &line.iter().map(String::as_str).collect::<Vec<_>>(),
-                )?;
+                let rollout = CommonArgs::new(real_file.to_owned(), hinted.clone(), generator, seed, jobs);
+                let tutor = TutorArgs::command(tutor.clone());
+                let with_hints = mode.rollout(attempts, g.history, tutor);
+                self.step(&format!("{title}: {} with the tutor", g.name), || {
+                    execute(&self.ctx, &rollout, &with_hints)
+                })?;
                 let rows = |path: &Path| -> Result<Vec<Submission>> { Ok(trajectory::read(path)?) };
                 effects.push(tutor_effect(
                     &g.name,
-                    &rows(Path::new(&file))?,
+                    &rows(&file)?,
                     &rows(&hinted)?,
                     &self.solutions,
                     self.args.leak_similarity,
                 ));
             }
+            sims.push(SimArg { name: Some(g.name.clone()), path: file });
         }
-        let report_dir = utf8(&dir.join("report"))?;
-        let mut line: Vec<&str> =
-            vec!["--problems", &self.problems, "score", "--real", &input, "--out", &report_dir, "--jobs", &jobs];
-        for sim in &sims {
-            line.extend(["--sim", sim.as_str()]);
-        }
-        line.extend(self.runtime.iter().map(String::as_str));
-        let cli = parse_own(&line)?;
-        let Command::Score(score_args) = cli.command else { unreachable!("a score command line") };
         eprintln!("realism: scoring {title}");
-        let ctx = Context { problems: cli.problems, runtime: cli.runtime };
-        let (report, _) = crate::cli::score::write_report(&ctx, &score_args)?;
+        let score = ScoreSettings::new(&self.ctx, real_file.to_owned(), sims);
+        let (report, _) = write_report(&score, &dir.join("report"), jobs)?;
         let mut board = match mode {
             Mode::NextStep { .. } => Leaderboard::next_step(title.clone(), &report),
             Mode::Stream => Leaderboard::streams(title.clone(), &report),
@@ -477,10 +438,10 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// Run one studentsim command line.
-    fn step(&self, what: &str, args: &[&str]) -> Result<()> {
+    /// Say which step of the bench runs, run it, and name the step in its error.
+    fn step(&self, what: &str, run: impl FnOnce() -> Result<()>) -> Result<()> {
         eprintln!("realism: {what}");
-        run_own(args).with_context(|| format!("realism: {what}"))
+        run().with_context(|| format!("realism: {what}"))
     }
 }
 

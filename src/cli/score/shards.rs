@@ -11,13 +11,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::ValueEnum as _;
 use serde::{Deserialize, Serialize};
 
-use super::{Input, ScoreArgs, grade_items, grade_todo, load_embedder, read_inputs, todo_problems};
+use super::{Input, ScoreArgs, ScoreSettings, grade_items, grade_todo, load_embedder, read_inputs, todo_problems};
 use crate::BadInput;
 use crate::cli::shard::{self, Kind, Manifest, Shard, ShardFile};
-use crate::cli::{Command, Context, output::progress, parse_own, tokio_runtime, utf8};
+use crate::cli::{default_jobs, output::progress, tokio_runtime};
 use crate::grade::Label;
 use crate::grade::batch::grade_many;
 use crate::metrics::embed::{self, EmbeddingCache};
@@ -40,40 +39,17 @@ pub(super) struct Precomputed {
     pub vectors: Vec<([u8; 32], Vec<f32>)>,
 }
 
-/// The command line the report is made with: `score` with every argument that changes it (not --shard, --out
-/// or --jobs), and the global options before it.
-fn report_args(ctx: &Context, args: &ScoreArgs) -> Result<Vec<String>, BadInput> {
-    let mut argv = vec!["--problems".to_owned(), utf8(&ctx.problems)?];
-    if let Some(runtime) = &ctx.runtime {
-        argv.extend(["--runtime".to_owned(), utf8(runtime)?]);
-    }
-    argv.extend(["score".to_owned(), "--real".to_owned(), utf8(&args.real)?]);
-    for sim in &args.sims {
-        argv.extend(["--sim".to_owned(), sim.to_string()]);
-    }
-    for (flag, dir) in [("--embedder", &args.embedder), ("--embedding-cache", &args.embedding_cache)] {
-        if let Some(dir) = dir {
-            argv.extend([flag.to_owned(), utf8(dir)?]);
-        }
-    }
-    let name = |v: Option<clap::builder::PossibleValue>| v.expect("no value is skipped").get_name().to_owned();
-    argv.extend(["--pep8".to_owned(), name(args.pep8.to_possible_value())]);
-    argv.extend(["--pep8-engine".to_owned(), name(args.pep8_engine.pep8_engine.to_possible_value())]);
-    argv.extend(args.limits.to_argv());
-    Ok(argv)
-}
-
-pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result<ExitCode> {
-    let (real, sims) = read_inputs(args)?;
+pub(super) fn run_shard(settings: &ScoreSettings, args: &ScoreArgs, shard: Shard) -> Result<ExitCode> {
+    let ctx = &settings.context();
+    let (real, sims) = read_inputs(settings)?;
     let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
     let paths: Vec<&Path> = inputs.iter().map(|i| i.path.as_path()).collect();
-    let score_args = report_args(ctx, args)?;
     let manifest = Manifest {
-        score_args: score_args.clone(),
-        ..args.shard.manifest(Kind::Score, &paths, &score_args)?.expect("a shard")
+        score: Some(serde_json::to_value(settings)?),
+        ..args.shard.manifest(Kind::Score, &paths, settings)?.expect("a shard")
     };
-    let embedder = load_embedder(args)?;
-    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let embedder = load_embedder(settings)?;
+    let grader = ctx.grader(&settings.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
 
     // Grades: the rows without one, by stream across the sets in order.
@@ -110,7 +86,7 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
     // Embeddings: every shard-th batch of the programs the cache lacks. The cache is only read: shards on many
     // machines must not append to one file.
     let codes: Vec<&str> = inputs.iter().flat_map(|s| s.rows.iter().map(|(_, r)| r.code.as_str())).collect();
-    let cache = EmbeddingCache::open(&super::cache_dir(args), embedder.id())?;
+    let cache = EmbeddingCache::open(&super::cache_dir(settings), embedder.id())?;
     let batches: Vec<Vec<usize>> = embed::missing_batches(&cache, &codes, super::EMBED_BATCH)
         .into_iter()
         .enumerate()
@@ -139,15 +115,12 @@ pub(super) fn run_shard(ctx: &Context, args: &ScoreArgs, shard: Shard) -> Result
 
 /// The report from all the shards of one score run, into `output`.
 pub(in crate::cli) fn merge(shards: &[ShardFile], output: &Path) -> Result<()> {
-    let mut argv: Vec<&str> = shards[0].manifest.score_args.iter().map(String::as_str).collect();
-    let out = utf8(output)?;
-    argv.extend(["--out", &out]);
-    let cli = parse_own(&argv)?;
-    let Command::Score(args) = cli.command else {
-        anyhow::bail!("{}: not a score shard's arguments", shards[0].path.display())
-    };
-    let ctx = Context { problems: cli.problems, runtime: cli.runtime };
-    let (real, sims) = read_inputs(&args)?;
+    let first = &shards[0];
+    let settings: ScoreSettings =
+        first.manifest.score.clone().and_then(|json| serde_json::from_value(json).ok()).ok_or_else(|| {
+            BadInput(format!("{}: no score settings in the manifest", shard::manifest_path(&first.path).display()))
+        })?;
+    let (real, sims) = read_inputs(&settings)?;
     let paths: Vec<&Path> = std::iter::once(&real).chain(&sims).map(|i| i.path.as_path()).collect();
     if shard::inputs_sha256(&paths)? != shards[0].manifest.input_sha256 {
         return Err(BadInput(format!(
@@ -177,7 +150,7 @@ pub(in crate::cli) fn merge(shards: &[ShardFile], output: &Path) -> Result<()> {
             }
         }
     }
-    super::write_report_with(&ctx, &args, Some(&pre))?;
+    super::write_report_with(&settings, output, default_jobs(), Some(&pre))?;
     Ok(())
 }
 

@@ -37,7 +37,8 @@ use engine::{Completion, Decoder, Engine};
 use sampler::Sampling;
 
 /// Which prompt layout the model was trained on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// The study's fine-tuned completion layout (qwen-student and its base model).
     FineTuned,
