@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway virtual environment with llama-cpp-python (llama.cpp built from its PyPI sdist for this CPU, with
-# the OpenAI-compatible server), the peer of `studentsim bench qwen --gguf` and of the served-model rollouts
+# the OpenAI-compatible server), the peer of `studentsim-dev bench qwen --gguf` and of the served-model rollouts
 # (runtimes/serve-rollouts.sh). Not part of the set-up or the tests: building llama.cpp takes about 15 minutes
 # on 2 cores. Prints the environment's python on stdout.
 #

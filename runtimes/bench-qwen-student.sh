@@ -16,7 +16,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mkdir -p "${1:-qwen-student-run}" && cd "${1:-qwen-student-run}" && pwd)"
 gguf="$root/runtimes/.cache/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 bin="$root/target/release/studentsim"
-[[ -x "$bin" ]] || (cd "$root" && cargo build --release)
+dev="$root/target/release/studentsim-dev"
+[[ -x "$bin" && -x "$dev" ]] || (cd "$root" && cargo build --release)
 [[ -f "$gguf" ]] || { echo "bench-qwen-student: $gguf is missing: run runtimes/setup.sh" >&2; exit 2; }
 "$root/runtimes/nc-fixed-split.sh" "$work"
 cd "$work"
@@ -29,10 +30,10 @@ mkdir -p "tokens-$tokens" && cd "tokens-$tokens"
     --feedback --max-tokens "$tokens" --max-row-tokens 2048 --batch 8 --lr 2e-4 --bf16 --save-steps 5
 
 # 2. the adapter on the GGUF against PEFT on the folder it was trained on; decode speed with and without it
-[[ -f adapter-bench.json ]] || { "$bin" --problems ../nc/problems bench adapter --adapter adapter --json > adapter-bench.partial && mv adapter-bench.partial adapter-bench.json; }
+[[ -f adapter-bench.json ]] || { "$dev" --problems ../nc/problems bench adapter --adapter adapter --json > adapter-bench.partial && mv adapter-bench.partial adapter-bench.json; }
 
 # 3. leaderboards: qwen-student in its training layout (next-step k = 3 with feedback) and in streams (--history 3)
-"$bin" --problems ../nc/problems bench realism --data ../nc --split-seed 1 --qwen-adapter adapter --out realism
+"$bin" --problems ../nc/problems leaderboard --data ../nc --split-seed 1 --qwen-adapter adapter --out realism
 
 # 4. the feedback ablation on the NS_OP next steps of step 3: no FEEDBACK section, and another student's
 sample=realism/split/ns_op-sample-next.jsonl
@@ -41,12 +42,12 @@ student=(--gguf "$gguf" --adapter adapter --layout fine-tuned --batch 1)
 mkdir -p sims
 "$bin" "${next[@]}" "${student[@]}" --out sims/ns_op-student-no-feedback.jsonl
 "$bin" "${next[@]}" "${student[@]}" --feedback other --out sims/ns_op-student-other-feedback.jsonl
-"$bin" --problems ../nc/problems bench feedback --real "$sample" \
+"$bin" --problems ../nc/problems feedback-uptake --real "$sample" \
     --sim qwen-student=realism/ns_op/next-k3-feedback-sample/qwen-student.jsonl \
     --sim no-feedback=sims/ns_op-student-no-feedback.jsonl --sim other-feedback=sims/ns_op-student-other-feedback.jsonl \
     --sim edits=realism/ns_op/next-k3-feedback-sample/edits.jsonl \
     --sim copy-last=realism/ns_op/next-k3-feedback-sample/copy-last.jsonl | tee feedback-next.md
-"$bin" --problems ../nc/problems bench feedback --streams --real realism/split/ns_op-sample-streams.jsonl \
+"$bin" --problems ../nc/problems feedback-uptake --streams --real realism/split/ns_op-sample-streams.jsonl \
     --sim qwen-student=realism/ns_op/stream-sample/qwen-student.jsonl \
     --sim edits=realism/ns_op/stream-sample/edits.jsonl | tee feedback-streams.md
 

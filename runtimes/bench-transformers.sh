@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway virtual environment with Hugging Face transformers on PyTorch (CPU use), PEFT, gguf and
-# sentence-transformers, the peer of `studentsim bench qwen` (random weights), of `bench qwen --gguf FILE --peer
+# sentence-transformers, the peer of `studentsim-dev bench qwen` (random weights), of `bench qwen --gguf FILE --peer
 # transformers` and of `bench embed` (through bench-embed.sh). Not part of the
 # set-up or the tests: it is about 7 GB (PyPI's torch wheel pulls the CUDA libraries). Prints the environment's
 # python on stdout.

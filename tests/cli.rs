@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bad_input, studentsim};
+use common::{bad_input, studentsim, studentsim_dev};
 
 use std::process::{Command, Output};
 
@@ -317,18 +317,17 @@ fn metrics_writes_features_and_stream_edit_distances() {
     bad_input(&run, &["rows.jsonl:1:", "missing field"], Some(&output2));
 }
 
-/// `bench realism` on the bundled examples: one leaderboard per split and mode with the four weight-free
+/// `leaderboard` on the bundled examples: one leaderboard per split and mode with the four weight-free
 /// generators, values that say what they claim (copy-last never changes the last real attempt, the reference
 /// always passes), closest picks that follow the values, the score reports beside them, a tutor's hints given
 /// to every stream generator (none of which reads them), and the same numbers under the same seed.
 #[test]
-fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
+fn leaderboard_ranks_the_weight_free_generators_on_the_bundled_examples() {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str| {
         let out = dir.path().join(name);
         let result = studentsim(&[
-            "bench",
-            "realism",
+            "leaderboard",
             "--out",
             out.to_str().unwrap(),
             "--tutor",
@@ -407,15 +406,15 @@ fn bench_realism_ranks_the_weight_free_generators_on_the_bundled_examples() {
 
     let missing = dir.path().join("nowhere");
     let out = dir.path().join("c");
-    let result = studentsim(&["bench", "realism", "--data", missing.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let result = studentsim(&["leaderboard", "--data", missing.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     bad_input(&result, &["nowhere/problems: not found"], Some(&out));
 }
 
-/// `bench edits --json` on the bundled examples: one JSON object whose figures add up, with its ratios; a
+/// `studentsim-dev bench edits --json` on the bundled examples: one JSON object whose figures add up, with its ratios; a
 /// `--data` folder without the files is one line and exit 2.
 #[test]
 fn bench_edits_prints_one_json_object_with_its_ratios() {
-    let result = studentsim(&["bench", "edits", "--json"]);
+    let result = studentsim_dev(&["bench", "edits", "--json"]);
     assert!(result.status.success(), "{}", stderr(&result));
     let figures: serde_json::Value = serde_json::from_str(stdout(&result).trim()).expect("one JSON object on stdout");
     let steps = figures["next_steps"].as_f64().unwrap();
@@ -432,7 +431,7 @@ fn bench_edits_prints_one_json_object_with_its_ratios() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let result = studentsim(&["bench", "edits", "--data", dir.path().join("nowhere").to_str().unwrap()]);
+    let result = studentsim_dev(&["bench", "edits", "--data", dir.path().join("nowhere").to_str().unwrap()]);
     bad_input(&result, &["nowhere/problems: not found"], None);
 }
 
@@ -514,11 +513,11 @@ fn rows_keep_their_own_fields_and_misspelt_ones_are_warned_about() {
     assert_eq!(line.matches("\"label\"").count(), 1, "the grade's label replaces the row's own: {line}");
 }
 
-/// `fuzz` with a small count, as CI runs it: every parser of a user's files sees mutated inputs, refuses many,
+/// `studentsim-dev fuzz` with a small count, as CI runs it: every parser of a user's files sees mutated inputs, refuses many,
 /// accepts some, and never panics or hangs (the full run, 100,000 cases per parser, is in the closing notes).
 #[test]
 fn fuzzing_every_parser_finds_no_panic_or_hang() {
-    let run = studentsim(&["fuzz", "--cases", "300", "--seed", "7", "--json"]);
+    let run = studentsim_dev(&["fuzz", "--cases", "300", "--seed", "7", "--json"]);
     assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
     let tallies: serde_json::Value = serde_json::from_str(stdout(&run).trim()).unwrap();
     let parsers = tallies.as_object().unwrap();
@@ -548,6 +547,6 @@ fn fuzzing_every_parser_finds_no_panic_or_hang() {
             "{name}: the mutations reach both outcomes: {t}"
         );
     }
-    let run = studentsim(&["fuzz", "--only", "nothing-by-that-name"]);
+    let run = studentsim_dev(&["fuzz", "--only", "nothing-by-that-name"]);
     bad_input(&run, &["--only"], None);
 }

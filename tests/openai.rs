@@ -199,11 +199,11 @@ fn a_refused_key_an_absent_server_and_a_hung_request_end_clearly() {
     assert!(errors[0].contains("timed out"), "{errors:?}");
 }
 
-/// `bench realism` with a served model: the model runs only in the study's setting (next-step k = 3 with context,
+/// `leaderboard` with a served model: the model runs only in the study's setting (next-step k = 3 with context,
 /// and streams) on a seeded sample of each split, which gets its own leaderboard with every generator on it;
 /// the full leaderboards stay weight-free.
 #[test]
-fn bench_realism_samples_the_served_model_and_ranks_it_beside_the_others() {
+fn leaderboard_samples_the_served_model_and_ranks_it_beside_the_others() {
     let server = serve(Box::new(|path, _, _| match path {
         p if p.ends_with("/models") => Reply::Json(200, vec![], json!({"data": []})),
         _ => chat("```python\ndef sum_digits(n):\n    return n\n```"),
@@ -211,8 +211,7 @@ fn bench_realism_samples_the_served_model_and_ranks_it_beside_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench");
     let args = [
-        "bench",
-        "realism",
+        "leaderboard",
         "--openai-model",
         "tiny",
         "--base-url",

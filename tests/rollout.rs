@@ -643,7 +643,7 @@ fn a_stream_shows_only_the_most_recent_attempts_when_asked() {
     }
 }
 
-/// `bench feedback` on the bundled streams: copy-last never fixes a failing example it was shown and always
+/// `feedback-uptake` on the bundled streams: copy-last never fixes a failing example it was shown and always
 /// resubmits, the reference solution fixes every one, and both are measured on the real students' transitions.
 #[test]
 fn bench_feedback_tells_a_generator_that_ignores_its_feedback_from_one_that_fixes_it() {
@@ -656,7 +656,7 @@ fn bench_feedback_tells_a_generator_that_ignores_its_feedback_from_one_that_fixe
         ok(&studentsim(&[&args[..], &[out.to_str().unwrap()]].concat()));
         sims.push(format!("{generator}={}", out.display()));
     }
-    let out = studentsim(&["bench", "feedback", "--real", EXAMPLES, "--sim", &sims[0], "--sim", &sims[1], "--json"]);
+    let out = studentsim(&["feedback-uptake", "--real", EXAMPLES, "--sim", &sims[0], "--sim", &sims[1], "--json"]);
     ok(&out);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let set = |name: &str| report["sets"].as_array().unwrap().iter().find(|s| s["set"] == name).unwrap().clone();

@@ -1,4 +1,4 @@
-//! `studentsim fuzz`: every parser that reads a user's files, on seeded mutations of valid inputs. A parser may
+//! `studentsim-dev fuzz`: every parser that reads a user's files, on seeded mutations of valid inputs. A parser may
 //! refuse an input (that is what bad input is for); it must never panic, hang or allocate without bound. The
 //! process runs under a 4 GiB address-space limit, so an input that makes a parser allocate what a header
 //! claims (a tensor of 2^60 elements) ends the run instead of passing unseen.

@@ -22,7 +22,7 @@ use crate::generate::retrieval::Retrieval;
 use crate::trajectory::Submission;
 
 /// Which generator writes the attempts, and its settings. `Default` holds every default, which `--help` shows;
-/// `demo` and `bench realism` start from it. Serialized into the settings hash of a rollout shard.
+/// `demo` and `leaderboard` start from it. Serialized into the settings hash of a rollout shard.
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct GeneratorArgs {
     /// [default: qwen when --model names a folder or --gguf is given, else edits]

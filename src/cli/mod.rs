@@ -9,6 +9,7 @@ mod demo;
 mod fuzz;
 mod generators;
 mod grade;
+mod leaderboard;
 mod machine;
 mod merge;
 mod metrics;
@@ -21,8 +22,9 @@ mod shard;
 mod stress;
 mod train;
 mod trajectories;
+mod uptake;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +52,16 @@ use crate::text::for_terminal;
         Set-up: `runtimes/setup.sh` fetches and builds the interpreter component once (cached)."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    globals: Globals,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The options every subcommand of both binaries takes.
+#[derive(Debug, Args)]
+struct Globals {
     /// Problem registry: a folder with one sub-folder (holding `problem.toml`) per problem.
     #[arg(long, global = true, value_name = "DIR", env = "STUDENTSIM_PROBLEMS", default_value = "problems")]
     problems: PathBuf,
@@ -58,9 +70,38 @@ pub struct Cli {
     /// current runtime of $XDG_CACHE_HOME/studentsim (~/.cache/studentsim) and the source tree's runtimes/.cache].
     #[arg(long, global = true, value_name = "DIR", env = "STUDENTSIM_RUNTIME_DIR")]
     runtime: Option<PathBuf>,
+}
+
+impl Globals {
+    fn context(self) -> Context {
+        Context { problems: self.problems, runtime: self.runtime }
+    }
+}
+
+/// `studentsim-dev`: what the people who build studentsim run; kept out of the user's binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "studentsim-dev",
+    version,
+    about = "studentsim's benchmarks against peer programs, and its fuzzer (for the people who build studentsim)"
+)]
+pub struct DevCli {
+    #[command(flatten)]
+    globals: Globals,
 
     #[command(subcommand)]
-    command: Command,
+    command: DevCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Benchmarks against a peer measured in the same run (measure; never part of the test suite).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Seeded mutations of valid inputs through every parser of a user's files (rows, problem.toml, ProgSnap2,
+    /// GGUF, safetensors, adapter_config.json, config.json, model and tutor replies, Python literals): counts of
+    /// panics, hangs and the slowest case.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,10 +129,6 @@ enum Command {
     /// Simulate students: generate attempts, grade them in the sandbox, write trajectory rows.
     #[command(subcommand)]
     Rollout(rollout::RolloutCommand),
-    /// Seeded mutations of valid inputs through every parser of a user's files (rows, problem.toml, ProgSnap2,
-    /// GGUF, safetensors, adapter_config.json, config.json, model and tutor replies, Python literals): counts of
-    /// panics, hangs and the slowest case.
-    Fuzz(fuzz::FuzzArgs),
     /// Run many simulated students against one tutor bot: latency percentiles, failures, answer leakage.
     StressTutor(stress::StressArgs),
     /// Fine-tune a student model: LoRA on a Qwen2 model from real streams (PEFT in a pinned environment), resumable,
@@ -101,9 +138,14 @@ enum Command {
     Score(score::ScoreArgs),
     /// Serve the grader over HTTP: POST /v1/grade, GET /v1/problems, /healthz, /metrics (see --help).
     Serve(serve::ServeArgs),
-    /// Benchmarks (measure; never part of the test suite).
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
+    /// Every generator on the held-out students of a dataset (default: the bundled examples), in next-step
+    /// (k = 1 and 3, with and without context) and stream modes, on NS_OP and NS_NP: one leaderboard per split
+    /// and mode with the real value of each measure, each generator's, and which is closest.
+    Leaderboard(leaderboard::LeaderboardArgs),
+    /// Whether a generator acts on its feedback: of the transitions whose previous attempt was shown failing
+    /// examples, the share of next attempts that pass at least one of them, per simulated set and for the real
+    /// students on the same transitions (every attempt graded again in the sandbox).
+    FeedbackUptake(uptake::UptakeArgs),
 }
 
 /// The PEP 8 engine of the commands that count style problems.
@@ -178,8 +220,37 @@ pub(crate) fn positive_secs(flag: &str, secs: f64) -> Result<Duration, BadInput>
 
 /// Run the command line; the binary's whole `main`.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    keep_freed_memory();
+    exit_code(run(Cli::parse()))
+}
+
+/// `studentsim-dev`'s whole `main`.
+pub fn dev_main() -> ExitCode {
+    keep_freed_memory();
+    let cli = DevCli::parse();
+    let ctx = cli.globals.context();
+    exit_code(match cli.command {
+        DevCommand::Bench(cmd) => bench::run(&ctx, cmd),
+        DevCommand::Fuzz(args) => fuzz::run(args),
+    })
+}
+
+/// The model's forward pass allocates and frees tensors of megabytes per layer. glibc returns such memory to
+/// the kernel (large blocks are mapped one by one, and the heap top is trimmed), so each pass faults every page
+/// in again and the kernel zeroes it: ~15% of prefill time. Keep freed memory for reuse instead; the most
+/// the process keeps is its peak, which the model sets anyway.
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it runs before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+/// The exit code of a command's result, with its error as one line on stderr.
+fn exit_code(result: Result<ExitCode>) -> ExitCode {
+    match result {
         Ok(code) => code,
         Err(error) => {
             // One line whatever the error quotes (a file's text, a model's reply, a server's answer).
@@ -199,7 +270,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let ctx = Context { problems: cli.problems, runtime: cli.runtime };
+    let ctx = cli.globals.context();
     match cli.command {
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Problems(cmd) => problems::run(&ctx, cmd),
@@ -214,8 +285,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => train::run(&ctx, args),
         Command::StressTutor(args) => stress::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
-        Command::Fuzz(args) => fuzz::run(args),
-        Command::Bench(cmd) => bench::run(&ctx, cmd),
+        Command::Leaderboard(args) => leaderboard::run(&ctx, args),
+        Command::FeedbackUptake(args) => uptake::run(&ctx, &args),
     }
 }
 
@@ -242,7 +313,7 @@ impl Context {
 }
 
 /// The rows of a JSONL file, which must have some.
-fn read_rows(path: &std::path::Path) -> Result<Vec<(usize, crate::trajectory::Submission)>, BadInput> {
+fn read_rows(path: &Path) -> Result<Vec<(usize, crate::trajectory::Submission)>, BadInput> {
     let rows = crate::trajectory::read_numbered(path)?;
     if rows.is_empty() {
         return Err(BadInput(format!("{}: no rows", path.display())));
@@ -255,7 +326,7 @@ fn read_rows(path: &std::path::Path) -> Result<Vec<(usize, crate::trajectory::Su
 fn registry_problems<'r, 'a>(
     ctx: &Context,
     registry: &'r Registry,
-    file: &std::path::Path,
+    file: &Path,
     rows: impl IntoIterator<Item = (usize, &'a str)>,
     why: &str,
 ) -> Result<std::collections::HashMap<String, &'r crate::problems::Problem>, BadInput> {
@@ -273,6 +344,24 @@ fn registry_problems<'r, 'a>(
         }
     }
     Ok(found)
+}
+
+/// The problems folder and trajectory file of `--data DIR` (as `import` writes them), or the bundled ones.
+pub(crate) fn dataset(data: Option<&Path>) -> Result<(PathBuf, PathBuf), BadInput> {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (problems, rows) = match data {
+        Some(dir) => (dir.join("problems"), dir.join("trajectories.jsonl")),
+        None => (bundled.join("problems"), bundled.join("examples/trajectories.jsonl")),
+    };
+    for needed in [&problems, &rows] {
+        if !needed.exists() {
+            return Err(BadInput(format!(
+                "{}: not found (--data needs problems/ and trajectories.jsonl)",
+                needed.display()
+            )));
+        }
+    }
+    Ok((problems, rows))
 }
 
 fn default_jobs() -> usize {

@@ -69,12 +69,21 @@ pub const EXAMPLES: &str = "examples/trajectories.jsonl";
 
 /// Run the studentsim binary in the repository root, with no API key in its environment.
 pub fn studentsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_studentsim"))
+    run_binary(env!("CARGO_BIN_EXE_studentsim"), args)
+}
+
+/// Run the studentsim-dev binary (benches and the fuzzer) as [`studentsim`] runs studentsim.
+pub fn studentsim_dev(args: &[&str]) -> Output {
+    run_binary(env!("CARGO_BIN_EXE_studentsim-dev"), args)
+}
+
+fn run_binary(binary: &str, args: &[&str]) -> Output {
+    Command::new(binary)
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("OPENAI_API_KEY")
         .output()
-        .expect("run studentsim")
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"))
 }
 
 /// The JSON rows of a JSON Lines file.

@@ -1,4 +1,4 @@
-//! `studentsim bench adapter`: a LoRA adapter on the GGUF model, against PEFT on the base folder it was trained
+//! `studentsim-dev bench adapter`: a LoRA adapter on the GGUF model, against PEFT on the base folder it was trained
 //! on, in the same run: the last-position logits of the study's prompts (with the base model's own agreement
 //! beside them, the floor any adapter check stands on), decode tokens/s with and without the adapter, the decode
 //! path's logits against the prefill path's, and how much of the adapter a merge into the quantized weights

@@ -1,4 +1,4 @@
-//! `studentsim bench edits`: how fast the edit model writes next steps when the grading of its candidates is
+//! `studentsim-dev bench edits`: how fast the edit model writes next steps when the grading of its candidates is
 //! left out (issue 11 asks for at least 200 per second on two cores), against `retrieval`, which grades nothing,
 //! on the same requests in the same run.
 
@@ -70,7 +70,7 @@ impl Timed {
 }
 
 pub fn run(ctx: &Context, args: EditsArgs) -> Result<ExitCode> {
-    let (problems, rows_file) = super::dataset(args.data.as_deref())?;
+    let (problems, rows_file) = crate::cli::dataset(args.data.as_deref())?;
     let registry = Registry::load(&problems)?;
     let rows = trajectory::read(&rows_file)?;
     let spec = SplitSpec { seed: args.split_seed, ..SplitSpec::default() };

@@ -1,4 +1,4 @@
-//! `studentsim bench embed`: the code embedder (candle) against sentence-transformers on PyTorch, same model
+//! `studentsim-dev bench embed`: the code embedder (candle) against sentence-transformers on PyTorch, same model
 //! folder, same programs, same threads and length limit, each side at its best batch size.
 
 use std::path::PathBuf;

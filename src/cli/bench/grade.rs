@@ -1,4 +1,4 @@
-//! `studentsim bench grade`: the sandboxed grader against native doctest in subprocesses.
+//! `studentsim-dev bench grade`: the sandboxed grader against native doctest in subprocesses.
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! `studentsim bench load`: many submissions (real programs mixed with a hostile corpus) graded in one process,
+//! `studentsim-dev bench load`: many submissions (real programs mixed with a hostile corpus) graded in one process,
 //! one thousand at a time, with the throughput and the host's memory after each thousand.
 //!
 //! Every chunk has the same make-up (the same share of hostile programs, drawn in the same proportions), so the

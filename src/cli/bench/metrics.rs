@@ -1,4 +1,4 @@
-//! `studentsim bench metrics`: the per-row metrics against a Python pipeline doing the same work.
+//! `studentsim-dev bench metrics`: the per-row metrics against a Python pipeline doing the same work.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,9 +1,8 @@
-//! `studentsim bench`: throughput figures against a peer measured in the same run. Not part of the tests.
+//! `studentsim-dev bench`: throughput figures against a peer measured in the same run. Not part of the tests.
 
 mod adapter;
 mod edits;
 mod embed;
-mod feedback;
 mod grade;
 mod load;
 mod metrics;
@@ -11,7 +10,6 @@ mod qwen;
 mod qwen_gguf;
 mod qwen_shared;
 mod qwen_transformers;
-mod realism;
 mod serve;
 
 use std::io::Write as _;
@@ -23,7 +21,6 @@ use clap::Subcommand;
 use serde::de::DeserializeOwned;
 
 use super::Context;
-use crate::BadInput;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
@@ -57,14 +54,6 @@ pub enum BenchCommand {
     /// the same model folder, threads and length limit, each at its best batch size; the ratio and the largest
     /// cosine difference between the two sides' vectors.
     Embed(embed::EmbedArgs),
-    /// Whether a generator acts on its feedback: of the transitions whose previous attempt was shown failing
-    /// examples, the share of next attempts that pass at least one of them, per simulated set and for the real
-    /// students on the same transitions (every attempt graded again in the sandbox).
-    Feedback(feedback::FeedbackArgs),
-    /// Every generator on the held-out students of a dataset (default: the bundled examples), in next-step
-    /// (k = 1 and 3, with and without context) and stream modes, on NS_OP and NS_NP: one leaderboard per split
-    /// and mode with the real value of each measure, each generator's, and which is closest.
-    Realism(realism::RealismArgs),
     /// `studentsim serve` on loopback under concurrent clients (default 5,000 requests from 64: Refactory's
     /// programs with the hostile corpus and leak probes), against `grade --jobs N` on the same submissions in
     /// the same run: throughput and the ratio, p50/p99 latency, the share of 429s, peak RSS, verdicts that
@@ -76,33 +65,13 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Edits(args) => edits::run(ctx, args),
         BenchCommand::Embed(args) => embed::run(ctx, args),
-        BenchCommand::Feedback(args) => feedback::run(ctx, &args),
         BenchCommand::Grade(args) => grade::run(ctx, args),
         BenchCommand::Load(args) => load::run(ctx, args),
         BenchCommand::Metrics(args) => metrics::run(ctx, args),
         BenchCommand::Qwen(args) => qwen::run(ctx, args),
         BenchCommand::Adapter(args) => adapter::run(ctx, &args),
-        BenchCommand::Realism(args) => realism::run(ctx, args),
         BenchCommand::Serve(args) => serve::run(ctx, args),
     }
-}
-
-/// The problems folder and trajectory file of `--data DIR` (as `import` writes them), or the bundled ones.
-fn dataset(data: Option<&Path>) -> Result<(PathBuf, PathBuf), BadInput> {
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (problems, rows) = match data {
-        Some(dir) => (dir.join("problems"), dir.join("trajectories.jsonl")),
-        None => (bundled.join("problems"), bundled.join("examples/trajectories.jsonl")),
-    };
-    for needed in [&problems, &rows] {
-        if !needed.exists() {
-            return Err(BadInput(format!(
-                "{}: not found (--data needs problems/ and trajectories.jsonl)",
-                needed.display()
-            )));
-        }
-    }
-    Ok((problems, rows))
 }
 
 /// The python of a peer environment that `runtimes/SCRIPT` makes on first use and prints.

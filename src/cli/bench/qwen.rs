@@ -1,4 +1,4 @@
-//! `studentsim bench qwen`: prompt and decode speed of the in-process Qwen2 against Hugging Face transformers on
+//! `studentsim-dev bench qwen`: prompt and decode speed of the in-process Qwen2 against Hugging Face transformers on
 //! PyTorch (CPU), the same random checkpoint and threads, in the same run; then the same weights as GGUF Q4_0.
 
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! `studentsim bench qwen --gguf FILE`: a real GGUF model in process against llama.cpp (llama-cpp-python, built
+//! `studentsim-dev bench qwen --gguf FILE`: a real GGUF model in process against llama.cpp (llama-cpp-python, built
 //! from source by runtimes/bench-llama-cpp.sh) on the same file, threads and token ids, in the same run:
 //! prompt and decode tokens/s with their ratios, and how closely the two agree (the last-position logits of the
 //! study's chat prompts, greedy tokens, the tokenizer).

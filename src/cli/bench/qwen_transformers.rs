@@ -1,4 +1,4 @@
-//! `studentsim bench qwen --gguf FILE --peer transformers`: real weights through `--model DIR` and
+//! `studentsim-dev bench qwen --gguf FILE --peer transformers`: real weights through `--model DIR` and
 //! `--adapter DIR`, checked against Hugging Face transformers and PEFT. transformers loads the GGUF dequantized
 //! and `save_pretrained` writes a real model folder; PEFT trains a LoRA adapter on it (r 16, alpha 32, all
 //! linear layers, a few AdamW steps on `export sft` rows of the bundled examples, so B is not zero) and saves

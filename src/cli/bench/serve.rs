@@ -1,4 +1,4 @@
-//! `studentsim bench serve`: `studentsim serve` on loopback under many concurrent clients (Refactory's programs
+//! `studentsim-dev bench serve`: `studentsim serve` on loopback under many concurrent clients (Refactory's programs
 //! mixed with the hostile corpus and leak probes), against `grade --jobs N` on the same submissions in the same
 //! run; then hostile clients (slow, oversized, malformed, unknown problems) while it keeps serving.
 

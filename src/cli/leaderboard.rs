@@ -1,4 +1,4 @@
-//! `studentsim bench realism`: every generator on the held-out students of one dataset, in every mode, scored
+//! `studentsim leaderboard`: every generator on the held-out students of one dataset, in every mode, scored
 //! against the real rows, and one leaderboard per split and mode. It runs the same subcommands a user would
 //! (`split`, `rollout`, `score`) and keeps their outputs beside the leaderboards.
 
@@ -10,8 +10,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, ensure};
 use clap::{Args, ValueEnum as _};
 
-use crate::cli::Context;
-use crate::cli::default_jobs;
+use super::{Context, default_jobs};
 use crate::cli::generators::{GeneratorArgs, GeneratorName};
 use crate::cli::rollout::{self, CommonArgs, TutorArgs, execute};
 use crate::cli::score::{ScoreSettings, SimArg, write_report};
@@ -36,14 +35,14 @@ use crate::{BadInput, jsonl};
     (or --llm-streams streams). A sampled run gets its own leaderboard, with every generator on the same sample. \
     The language models are left out unless asked for: on two cores one attempt takes 10-60 s, the rest of the \
     bench seconds.")]
-pub struct RealismArgs {
+pub struct LeaderboardArgs {
     /// A folder with problems/ and trajectories.jsonl, as `import` writes it [default: the bundled problems and
     /// examples].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Folder for the leaderboards and everything behind them (replaced on every run, except rollouts of the
     /// language models, which resume).
-    #[arg(long, value_name = "DIR", default_value = "studentsim-realism")]
+    #[arg(long, value_name = "DIR", default_value = "studentsim-leaderboard")]
     out: PathBuf,
     /// Seed of the split (NewCaledonia in docs/results.md: 1).
     #[arg(long, default_value_t = 0)]
@@ -101,7 +100,7 @@ pub struct RealismArgs {
     jobs: usize,
 }
 
-/// A rollout mode of the bench.
+/// A rollout mode of the leaderboards.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// `feedback`: the previous real attempt's grade is shown (`rollout next-step --feedback`).
@@ -176,7 +175,7 @@ impl TrainedLayout {
 const CHEAP: [GeneratorName; 4] =
     [GeneratorName::CopyLast, GeneratorName::Reference, GeneratorName::Retrieval, GeneratorName::Edits];
 
-/// A generator of the bench: its name in the leaderboards and its rollout options.
+/// A generator of the leaderboards: its name in the leaderboards and its rollout options.
 struct Generator {
     name: String,
     args: GeneratorArgs,
@@ -186,8 +185,8 @@ struct Generator {
     slow: bool,
 }
 
-struct Bench<'a> {
-    args: &'a RealismArgs,
+struct Boards<'a> {
+    args: &'a LeaderboardArgs,
     /// The next-step mode the language models run in.
     llm_next: Mode,
     /// The dataset's problems, and the runtime.
@@ -200,7 +199,7 @@ struct Bench<'a> {
     tutor_effects: Vec<(String, Vec<TutorEffect>)>,
 }
 
-pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
+pub fn run(ctx: &Context, args: LeaderboardArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let (problems, rows) = super::dataset(args.data.as_deref())?;
     let layout = args.qwen_adapter.as_deref().map(TrainedLayout::read).transpose()?;
@@ -213,7 +212,7 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
     }
     if !generators.iter().any(|g| g.slow) {
         eprintln!(
-            "realism: language models left out (--qwen for the fetched Qwen GGUF, --qwen-adapter DIR for qwen-student, --openai-model for a served one)"
+            "leaderboard: language models left out (--qwen for the fetched Qwen GGUF, --qwen-adapter DIR for qwen-student, --openai-model for a served one)"
         );
     }
     let split_dir = args.out.join("split");
@@ -221,7 +220,7 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
         std::fs::remove_dir_all(&split_dir).with_context(|| format!("clearing {}", split_dir.display()))?;
     }
     let solutions = Registry::load(&problems)?.iter().map(|p| (p.id.clone(), p.solution.clone())).collect();
-    let mut bench = Bench {
+    let mut boards = Boards {
         args: &args,
         llm_next,
         ctx: Context { problems, runtime: ctx.runtime.clone() },
@@ -232,35 +231,38 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
     };
     let spec =
         SplitSpec { seed: args.split_seed, test_students: args.test_students, test_problems: args.test_problems };
-    bench.step("split", || split_into(&rows, &split_dir, &spec))?;
+    boards.step("split", || split_into(&rows, &split_dir, &spec))?;
 
     for split in ["ns_op", "ns_np"] {
         let real_file = split_dir.join(format!("{split}.jsonl"));
         let real: Vec<Submission> = trajectory::read(&real_file)?;
         if sample::targets(&real) == 0 {
-            eprintln!("realism: {split} has no stream with two attempts; skipped");
+            eprintln!("leaderboard: {split} has no stream with two attempts; skipped");
             continue;
         }
         for &mode in &modes {
-            bench.mode(split, mode, &real_file, &real, &generators)?;
+            boards.mode(split, mode, &real_file, &real, &generators)?;
         }
     }
-    let mut markdown: String = bench.boards.iter().map(|b| b.markdown() + "\n").collect();
-    for (title, effects) in &bench.tutor_effects {
+    let mut markdown: String = boards.boards.iter().map(|b| b.markdown() + "\n").collect();
+    for (title, effects) in &boards.tutor_effects {
         markdown.push_str(&tutor_markdown(title, effects));
     }
     jsonl::write_atomically(&args.out.join("leaderboards.md"), |w| Ok(w.write_all(markdown.as_bytes())?))?;
-    let json = serde_json::to_string_pretty(&bench.boards)? + "\n";
+    let json = serde_json::to_string_pretty(&boards.boards)? + "\n";
     jsonl::write_atomically(&args.out.join("leaderboards.json"), |w| Ok(w.write_all(json.as_bytes())?))?;
     if args.tutor.is_some() {
-        let effects: Vec<serde_json::Value> =
-            bench.tutor_effects.iter().map(|(title, e)| serde_json::json!({"title": title, "generators": e})).collect();
+        let effects: Vec<serde_json::Value> = boards
+            .tutor_effects
+            .iter()
+            .map(|(title, e)| serde_json::json!({"title": title, "generators": e}))
+            .collect();
         let json = serde_json::to_string_pretty(&effects)? + "\n";
         jsonl::write_atomically(&args.out.join("tutor.json"), |w| Ok(w.write_all(json.as_bytes())?))?;
     }
     println!("{markdown}");
     eprintln!(
-        "realism: done in {:.1} s; {}",
+        "leaderboard: done in {:.1} s; {}",
         started.elapsed().as_secs_f64(),
         args.out.join("leaderboards.md").display()
     );
@@ -268,7 +270,7 @@ pub fn run(ctx: &Context, args: RealismArgs) -> Result<ExitCode> {
 }
 
 /// The generators to run: the cheap ones always, the language models when asked for.
-fn generators(ctx: &Context, args: &RealismArgs, layout: Option<&TrainedLayout>) -> Result<Vec<Generator>> {
+fn generators(ctx: &Context, args: &LeaderboardArgs, layout: Option<&TrainedLayout>) -> Result<Vec<Generator>> {
     let named = |generator: GeneratorName| GeneratorArgs { generator: Some(generator), ..GeneratorArgs::default() };
     let mut all: Vec<Generator> = CHEAP
         .iter()
@@ -314,7 +316,7 @@ fn generators(ctx: &Context, args: &RealismArgs, layout: Option<&TrainedLayout>)
     Ok(all)
 }
 
-impl Bench<'_> {
+impl Boards<'_> {
     /// One mode of one split: the full leaderboard (every generator that runs in this mode on every real
     /// stream), and, when the language models needed a sample, a second one on that sample.
     fn mode(
@@ -423,7 +425,7 @@ impl Bench<'_> {
             }
             sims.push(SimArg { name: Some(g.name.clone()), path: file });
         }
-        eprintln!("realism: scoring {title}");
+        eprintln!("leaderboard: scoring {title}");
         let score = ScoreSettings::new(&self.ctx, real_file.to_owned(), sims);
         let (report, _) = write_report(&score, &dir.join("report"), jobs)?;
         let mut board = match mode {
@@ -438,10 +440,10 @@ impl Bench<'_> {
         Ok(())
     }
 
-    /// Say which step of the bench runs, run it, and name the step in its error.
+    /// Say which step of the leaderboards runs, run it, and name the step in its error.
     fn step(&self, what: &str, run: impl FnOnce() -> Result<()>) -> Result<()> {
-        eprintln!("realism: {what}");
-        run().with_context(|| format!("realism: {what}"))
+        eprintln!("leaderboard: {what}");
+        run().with_context(|| format!("leaderboard: {what}"))
     }
 }
 

@@ -1,4 +1,4 @@
-//! `studentsim bench feedback`: does a generator act on what the grader showed it? For every transition from an
+//! `studentsim feedback-uptake`: does a generator act on what the grader showed it? For every transition from an
 //! attempt that was shown failing examples to the next attempt, whether the next attempt passes at least one of
 //! them ([`fixes_shown`]), as a share per set, beside the real students' share on the same transitions. Every
 //! attempt involved is graded again in the sandbox (each distinct program once) for its per-example outcomes.
@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use super::super::output::progress;
-use super::super::{Context, LimitArgs, default_jobs, read_rows, registry_problems, tokio_runtime};
+use super::output::progress;
+use super::{Context, LimitArgs, default_jobs, read_rows, registry_problems, tokio_runtime};
 use crate::cli::score::SimArg;
 use crate::generate::fixes_shown;
 use crate::grade::GradeRecord;
@@ -26,7 +26,7 @@ use crate::trajectory::{Submission, views};
     --streams each set's own consecutive attempts are the transitions (a stream shows each attempt's feedback to \
     the next). A transition counts when the previous attempt showed at least one failing example (the first three \
     that failed, as a FEEDBACK section shows them); it is fixed when the next attempt passes one of those.")]
-pub struct FeedbackArgs {
+pub struct UptakeArgs {
     /// The real rows (the input the rollouts were made from).
     #[arg(long, value_name = "JSONL")]
     real: PathBuf,
@@ -93,7 +93,7 @@ fn transitions<'a>(
         .collect()
 }
 
-pub fn run(ctx: &Context, args: &FeedbackArgs) -> Result<ExitCode> {
+pub fn run(ctx: &Context, args: &UptakeArgs) -> Result<ExitCode> {
     let real: Vec<Submission> = read_rows(&args.real)?.into_iter().map(|(_, r)| r).collect();
     let mut sets = vec![("real".to_owned(), real.clone())];
     for SimArg { name, path } in &args.sims {
