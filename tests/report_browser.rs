@@ -117,6 +117,25 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     let tables = json(&tab, "document.querySelectorAll('table').length").as_u64().unwrap();
     assert!(tables >= 8, "{tables} tables");
 
+    // Fit for a paper at 1,400 pixels: no table wider than the page or scrolling inside its box, every explorer
+    // lane inside the explorer, and every figure's text at least 11 pixels as drawn.
+    let wide = json(
+        &tab,
+        "[...document.querySelectorAll('table')].filter(t => t.getBoundingClientRect().right > document.documentElement.clientWidth || t.parentElement.scrollWidth > t.parentElement.clientWidth + 1).map(t => [t.querySelector('th').textContent, Math.round(t.getBoundingClientRect().width)])",
+    );
+    assert_eq!(wide, serde_json::json!([]), "tables wider than the page (first header, width)");
+    let cut = json(
+        &tab,
+        "(() => { const box = document.getElementById('explorer-streams').getBoundingClientRect(); return [...document.querySelectorAll('#explorer-streams .lane')].filter(l => l.getBoundingClientRect().right > box.right + 1).map(l => l.dataset.set); })()",
+    );
+    assert_eq!(cut, serde_json::json!([]), "explorer lanes cut off at the right");
+    let smallest = json(
+        &tab,
+        "Math.min(...[...document.querySelectorAll('figure svg')].flatMap(svg => { const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width; return [...svg.querySelectorAll('text')].map(t => parseFloat(getComputedStyle(t).fontSize) * scale); }))",
+    );
+    let smallest = smallest.as_f64().unwrap();
+    assert!(smallest >= 11.0, "the figures' smallest text is drawn at {smallest:.1} px");
+
     // The explorer: one lane per set (real + the demo's six), then another student, then another problem.
     let sets =
         json(&tab, "JSON.parse(document.getElementById('explorer-data').textContent).sets.length").as_u64().unwrap();

@@ -149,6 +149,38 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
         set(&metrics["table3"], "copy-last")["pep8_other_mae"],
         set(&wrapped["table3"], "copy-last")["pep8_mae"]
     );
+
+    // --sets keeps the figures to the real set and the sets named; the tables keep every set.
+    let some_out = dir.path().join("some");
+    let run = studentsim(&[
+        "score",
+        "--real",
+        EXAMPLES,
+        "--sim",
+        own.to_str().unwrap(),
+        "--sim",
+        copy.to_str().unwrap(),
+        "--sets",
+        "copy-last",
+        "--out",
+        some_out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for plot in ["error_types.svg", "progress.svg", "embeddings_pca.svg", "attempts.svg"] {
+        let svg = std::fs::read_to_string(some_out.join(plot)).unwrap();
+        let shown = svg_texts(&svg);
+        assert!(shown.contains(&"copy-last") && shown.contains(&"real"), "{plot} shows copy-last and real: {shown:?}");
+        assert!(!shown.contains(&"self"), "{plot} leaves out the set --sets did not name: {shown:?}");
+        let all = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(svg_texts(&all).contains(&"self"), "{plot} without --sets shows every set");
+    }
+    let some: Value = serde_json::from_str(&std::fs::read_to_string(some_out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(some["sets"].as_array().unwrap().len(), 3, "the tables keep every set");
+}
+
+/// The texts of an SVG's `<text>` elements (the legend's set names among them), trimmed.
+fn svg_texts(svg: &str) -> Vec<&str> {
+    svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim())).collect()
 }
 
 /// Exit code 2, one line naming `needles`, no report folder.
@@ -163,6 +195,12 @@ fn bad_input_gets_one_line_with_file_and_line() {
     let o = out.to_str().unwrap();
     let rows = example_rows();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+
+    refused(
+        &["score", "--real", EXAMPLES, "--sim", EXAMPLES, "--sets", "nobody", "--out", o],
+        &out,
+        &["--sets", "\"nobody\""],
+    );
 
     std::fs::write(path("empty.jsonl"), "\n").unwrap();
     refused(

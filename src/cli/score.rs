@@ -55,6 +55,10 @@ pub struct ScoreArgs {
     pep8: Pep8Count,
     #[command(flatten)]
     pep8_engine: Pep8EngineArgs,
+    /// The simulated sets the figures show, by name, comma-separated (the real set is always shown) [default:
+    /// all]. The tables and metrics.json always hold every set.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    sets: Option<Vec<String>>,
     /// Sandbox instances to run at once (grading and style features).
     #[arg(long, default_value_t = default_jobs())]
     jobs: usize,
@@ -81,6 +85,8 @@ pub(super) struct ScoreSettings {
     pub pep8: Pep8Count,
     pub pep8_engine: Pep8Engine,
     pub limits: LimitArgs,
+    /// The simulated sets the figures show (all when `None`).
+    pub figure_sets: Option<Vec<String>>,
 }
 
 impl ScoreSettings {
@@ -96,6 +102,7 @@ impl ScoreSettings {
             pep8: Pep8Count::default(),
             pep8_engine: Pep8Engine::default(),
             limits: LimitArgs::default(),
+            figure_sets: None,
         }
     }
 
@@ -116,6 +123,7 @@ impl ScoreArgs {
             pep8: self.pep8,
             pep8_engine: self.pep8_engine.pep8_engine,
             limits: self.limits.clone(),
+            figure_sets: self.sets.clone(),
         }
     }
 }
@@ -255,6 +263,16 @@ fn write_report_with(
 ) -> Result<(score::Report, String)> {
     let ctx = args.context();
     let (real, sims) = read_inputs(args)?;
+    for name in args.figure_sets.iter().flatten() {
+        if !sims.iter().any(|s| &s.name == name) {
+            let names: Vec<&str> = sims.iter().map(|s| s.name.as_str()).collect();
+            return Err(BadInput(format!(
+                "--sets: no simulated set is named {name:?} (they are: {})",
+                names.join(", ")
+            ))
+            .into());
+        }
+    }
     let inputs: Vec<&Input> = std::iter::once(&real).chain(&sims).collect();
     let embedder = load_embedder(args)?;
     let grader = ctx.grader(&args.limits, jobs)?;
@@ -305,7 +323,7 @@ fn write_report_with(
         score::report::Provenance { real: &real.path.display().to_string(), sims: &sim_names, embedder: embedder.id() };
     let markdown = score::report::markdown(&report, &provenance);
     let metrics_json = serde_json::to_string_pretty(&report)? + "\n";
-    let figures = score::plots::figures(&report)?;
+    let figures = score::plots::figures(&report, args.figure_sets.as_deref())?;
     let explorer = score::explorer::Explorer::new(&real_set, &scored);
     let html = score::html::render(&report, &provenance, &figures, &explorer)?;
     let mut files: Vec<(&str, &str)> =
