@@ -13,7 +13,7 @@ use super::generators::{GeneratorArgs, GeneratorName};
 use super::rollout::{CommonArgs, Mode, TutorArgs, execute};
 use super::score::{ScoreSettings, SimArg, write_report};
 use super::trajectories::split_into;
-use super::{Context, default_jobs};
+use super::{Context, dataset, default_jobs};
 use crate::BadInput;
 use crate::trajectory::split::SplitSpec;
 
@@ -42,23 +42,18 @@ fn step(what: &str, run: impl FnOnce() -> Result<()>) -> Result<()> {
 }
 
 pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // `--problems DIR` without `--data` grades the bundled streams against the user's own copy of the problems.
     let (problems, rows) = match &args.data {
-        Some(dir) => (dir.join("problems"), dir.join("trajectories.jsonl")),
         None if ctx.problems != Path::new("problems") => {
-            (ctx.problems.clone(), bundled.join("examples/trajectories.jsonl"))
+            if !ctx.problems.is_dir() {
+                return Err(
+                    BadInput(format!("{}: not found (--problems needs a folder)", ctx.problems.display())).into()
+                );
+            }
+            (ctx.problems.clone(), dataset(None)?.1)
         }
-        None => (bundled.join("problems"), bundled.join("examples/trajectories.jsonl")),
+        data => dataset(data.as_deref())?,
     };
-    for needed in [&problems, &rows] {
-        if !needed.exists() {
-            return Err(BadInput(format!(
-                "{}: not found (--data needs problems/ and trajectories.jsonl)",
-                needed.display()
-            ))
-            .into());
-        }
-    }
     let started = Instant::now();
     let work = args.out.join("work");
     if work.exists() {
