@@ -117,6 +117,20 @@ fn bad_files_and_ids_are_one_line_exit_2() {
     bad_input(&out, &["missing.jsonl", "cannot read"], Some(&dir.path().join("o")));
 }
 
+/// `demo` checks its data before it starts: a `--data` folder without problems, or a `--problems` folder that is not
+/// there, is one line, exit 2 and no output folder.
+#[test]
+fn demo_with_missing_data_is_one_line_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let out = dir.path().join("demo");
+    let result = studentsim(&["demo", "--data", missing.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    bad_input(&result, &["nowhere/problems: not found", "--data needs"], Some(&out));
+
+    let result = studentsim(&["--problems", missing.to_str().unwrap(), "demo", "--out", out.to_str().unwrap()]);
+    bad_input(&result, &["nowhere: not found", "--problems needs a folder"], Some(&out));
+}
+
 #[test]
 fn missing_runtime_names_the_setup_command() {
     let dir = tempfile::tempdir().unwrap();
