@@ -131,6 +131,17 @@ fn demo_with_missing_data_is_one_line_exit_2() {
     bad_input(&result, &["nowhere: not found", "--problems needs a folder"], Some(&out));
 }
 
+/// A timeout of zero seconds would fail every request at once: it is refused before anything runs.
+#[test]
+fn zero_request_timeout_is_one_line_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("streams.jsonl");
+    let args = ["rollout", "stream", "--input", "examples/trajectories.jsonl", "--out", out.to_str().unwrap()];
+    let result =
+        studentsim(&[&args[..], &["--generator", "openai", "--model", "m", "--request-timeout", "0"]].concat());
+    bad_input(&result, &["--request-timeout: 0 is not a positive number of seconds"], Some(&out));
+}
+
 #[test]
 fn missing_runtime_names_the_setup_command() {
     let dir = tempfile::tempdir().unwrap();

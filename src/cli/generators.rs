@@ -250,8 +250,7 @@ fn openai_client(args: &GeneratorArgs) -> Result<OpenAi> {
     let (o, s) = (&args.openai, &args.sampling);
     let study = Sampling::default();
     let model = o.model.clone().ok_or_else(|| BadInput("--generator openai needs --model NAME".into()))?;
-    let timeout = Duration::try_from_secs_f64(o.request_timeout)
-        .map_err(|_| BadInput(format!("--request-timeout: {} is not a number of seconds", o.request_timeout)))?;
+    let timeout = super::positive_secs("request-timeout", o.request_timeout)?;
     let mut extra_sampling = serde_json::Map::new();
     if let Some(k) = s.top_k {
         extra_sampling.insert("top_k".into(), k.into());

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::builder::TypedValueParser as _;
@@ -199,8 +198,7 @@ impl TutorArgs {
 
     /// Every tutor named, with how to call it (the command or the URL).
     pub fn build_all(&self) -> Result<Vec<(String, Arc<dyn Tutor>)>> {
-        let timeout = Duration::try_from_secs_f64(self.tutor_timeout)
-            .map_err(|_| BadInput(format!("--tutor-timeout: {} is not a number of seconds", self.tutor_timeout)))?;
+        let timeout = super::positive_secs("tutor-timeout", self.tutor_timeout)?;
         if let Some(command) = &self.tutor {
             return Ok(vec![(command.clone(), Arc::new(CommandTutor { command: command.clone(), timeout }))]);
         }
