@@ -133,13 +133,17 @@ fn demo_with_missing_data_is_one_line_exit_2() {
 
 /// A timeout of zero seconds would fail every request at once: it is refused before anything runs.
 #[test]
-fn zero_request_timeout_is_one_line_exit_2() {
+fn zero_timeouts_are_one_line_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("streams.jsonl");
     let args = ["rollout", "stream", "--input", "examples/trajectories.jsonl", "--out", out.to_str().unwrap()];
     let result =
         studentsim(&[&args[..], &["--generator", "openai", "--model", "m", "--request-timeout", "0"]].concat());
     bad_input(&result, &["--request-timeout: 0 is not a positive number of seconds"], Some(&out));
+
+    let result =
+        studentsim(&[&args[..], &["--generator", "copy-last", "--tutor", "cat", "--tutor-timeout", "0"]].concat());
+    bad_input(&result, &["--tutor-timeout: 0 is not a positive number of seconds"], Some(&out));
 }
 
 #[test]

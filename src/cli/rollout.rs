@@ -222,6 +222,11 @@ pub(super) fn execute(ctx: &Context, args: &CommonArgs, mode: &Mode) -> Result<(
         &[&args.input],
         &(mode, &ctx.problems, &args.generator, args.seed, &args.limits),
     )?;
+    // The tutor's arguments are checked before the grader and the model load, which take seconds.
+    let tutor = match mode {
+        Mode::Stream { tutor, .. } => tutor.build()?,
+        _ => None,
+    };
     let (rollout, rows, rt) = prepare(ctx, args)?;
     let out = Arc::new(ResumableOutput::open(&args.out)?);
     if out.done() > 0 {
@@ -240,11 +245,11 @@ pub(super) fn execute(ctx: &Context, args: &CommonArgs, mode: &Mode) -> Result<(
             bar.finish_and_clear();
             summary
         }
-        Mode::Stream { max_attempts, interval, history, tutor } => {
+        Mode::Stream { max_attempts, interval, history, .. } => {
             let options = StreamOptions {
                 max_attempts: *max_attempts,
                 interval: SignedDuration::from_secs((*interval).into()),
-                tutor: tutor.build()?,
+                tutor,
                 shown_attempts: *history,
             };
             let bar = progress_of_unknown_length("streams");
