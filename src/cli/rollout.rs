@@ -217,16 +217,16 @@ pub fn run(ctx: &Context, cmd: RolloutCommand) -> Result<ExitCode> {
 
 /// One rollout: `mode` with the options of `args`.
 pub(super) fn execute(ctx: &Context, args: &CommonArgs, mode: &Mode) -> Result<()> {
+    // The tutor's arguments are checked before any work: hashing the input, loading the grader and the model.
+    let tutor = match mode {
+        Mode::Stream { tutor, .. } => tutor.build()?,
+        _ => None,
+    };
     let manifest = args.shard.manifest(
         Kind::Rollout,
         &[&args.input],
         &(mode, &ctx.problems, &args.generator, args.seed, &args.limits),
     )?;
-    // The tutor's arguments are checked before the grader and the model load, which take seconds.
-    let tutor = match mode {
-        Mode::Stream { tutor, .. } => tutor.build()?,
-        _ => None,
-    };
     let (rollout, rows, rt) = prepare(ctx, args)?;
     let out = Arc::new(ResumableOutput::open(&args.out)?);
     if out.done() > 0 {
