@@ -104,15 +104,6 @@ fn bad_files_and_ids_are_one_line_exit_2() {
     let out = studentsim(&["grade", "--problem", "no-such", "examples/submissions.jsonl"]);
     bad_input(&out, &["unknown problem `no-such`"], None);
 
-    let missing = dir.path().join("missing.py");
-    let out = studentsim(&["grade", "--problem", "sum-digits", missing.to_str().unwrap()]);
-    bad_input(&out, &["missing.py", "cannot read"], None);
-
-    let latin1 = dir.path().join("latin1.py");
-    std::fs::write(&latin1, b"# caf\xe9\ndef f():\n    pass\n").unwrap();
-    let out = studentsim(&["grade", "--problem", "sum-digits", latin1.to_str().unwrap()]);
-    bad_input(&out, &["latin1.py:1:", "not valid UTF-8"], None);
-
     let out = studentsim(&["grade", "--input", "missing.jsonl", "--output", dir.path().join("o").to_str().unwrap()]);
     bad_input(&out, &["missing.jsonl", "cannot read"], Some(&dir.path().join("o")));
 }
@@ -158,13 +149,120 @@ fn missing_runtime_names_the_setup_command() {
     bad_input(&out, &["runtime not found", "runtimes/setup.sh"], None);
 }
 
+/// One broken `problem.toml` makes that problem unavailable, never the registry: the others list and grade (with a
+/// warning that names the file, line and column), and asking for the broken one is one line and exit 2.
 #[test]
-fn bad_manifest_names_file_line_and_column() {
+fn a_broken_manifest_leaves_the_other_problems_usable() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("p")).unwrap();
-    std::fs::write(dir.path().join("p/problem.toml"), "id = \"p\"\ntitle = 3\n").unwrap();
-    let out = studentsim(&["--problems", dir.path().to_str().unwrap(), "problems", "list"]);
-    bad_input(&out, &["p/problem.toml:2:9:"], None);
+    let reg = dir.path().to_str().unwrap();
+    for id in ["sum-digits", "count-vowels", "dedupe"] {
+        let from = std::path::Path::new("problems").join(id).join("problem.toml");
+        std::fs::create_dir(dir.path().join(id)).unwrap();
+        std::fs::copy(from, dir.path().join(id).join("problem.toml")).unwrap();
+    }
+    let typo = dir.path().join("count-vowels/problem.toml");
+    let text = std::fs::read_to_string(&typo).unwrap().replacen("statement =", "statment =", 1);
+    let typo_line = text.lines().position(|l| l.starts_with("statment")).unwrap() + 1;
+    std::fs::write(&typo, text).unwrap();
+    // a Latin-1 byte on line 2, column 13
+    std::fs::write(dir.path().join("dedupe/problem.toml"), b"id = \"dedupe\"\ntitle = \"caf\xe9\"\n").unwrap();
+
+    let out = studentsim(&["--problems", reg, "problems", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "only sum-digits is listed: {}", stdout(&out));
+    assert!(stdout(&out).starts_with("sum-digits"), "{}", stdout(&out));
+    let warned = stderr(&out);
+    assert!(
+        warned.contains(&format!("count-vowels/problem.toml:{typo_line}:1: unknown field `statment`"))
+            && warned.contains("dedupe/problem.toml:2:13: not valid UTF-8 (byte 26)"),
+        "each broken manifest is a warning with its location: {warned}"
+    );
+
+    let good = dir.path().join("good.py");
+    std::fs::write(&good, "def sum_digits(n):\n    return sum(int(d) for d in str(n))\n").unwrap();
+    let out = studentsim(&["--problems", reg, "grade", "-p", "sum-digits", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).ends_with("good.py: no_error 4/4\n"), "{}", stdout(&out));
+
+    // Asking for a broken problem: exit 2, its error as one line, and a warning only about the other broken one.
+    let asked = |id: &str, other: &str| {
+        let out = studentsim(&["--problems", reg, "grade", "-p", id, good.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(out.stdout.is_empty(), "nothing graded: {}", stdout(&out));
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(lines[0].starts_with("warning: ") && lines[0].contains(&format!("{other}/problem.toml")), "{err}");
+        assert!(lines[1].starts_with(&format!("error: problem `{id}` is unavailable: ")), "{err}");
+        lines[1].to_owned()
+    };
+    assert!(
+        asked("count-vowels", "dedupe").contains(&format!("count-vowels/problem.toml:{typo_line}:1: unknown field"))
+    );
+    assert!(asked("dedupe", "count-vowels").contains("dedupe/problem.toml:2:13: not valid UTF-8 (byte 26)"));
+
+    // `problems check` still fails on them, one FAIL line each
+    let out = studentsim(&["--problems", reg, "problems", "check", "count-vowels", "dedupe"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL  count-vowels") && text.contains("FAIL  dedupe"), "{text}");
+    assert!(text.contains("0 of 2 problems pass the check"), "{text}");
+}
+
+/// A batch of files grades every file it can read: a Latin-1 file is `compile` with CPython's own SyntaxError
+/// (its line), one with a coding declaration is decoded as CPython decodes it, an empty file is graded, and an
+/// unreadable one is a line of its own; the exit status is 2 at the end.
+#[test]
+fn one_bad_file_does_not_stop_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let solution = "def sum_digits(n):\n    return sum(int(d) for d in str(n))\n";
+    let good = write("good.py", solution.as_bytes());
+    let latin1 = write("latin1.py", b"def sum_digits(n):\n    # caf\xe9\n    return n\n");
+    let declared = write("declared.py", format!("# -*- coding: latin-1 -*-\n# caf\u{e9}\n{solution}").as_bytes());
+    let declared = {
+        // the same text with é as one Latin-1 byte
+        let bytes: Vec<u8> = std::fs::read_to_string(&declared).unwrap().chars().map(|c| c as u8).collect();
+        std::fs::write(&declared, bytes).unwrap();
+        declared
+    };
+    let empty = write("empty.py", b"");
+    let missing = dir.path().join("missing.py").to_str().unwrap().to_owned();
+    let folder = dir.path().join("folder.py");
+    std::fs::create_dir(&folder).unwrap();
+    let folder = folder.to_str().unwrap().to_owned();
+    let files = [&good, &latin1, &missing, &declared, &empty, &folder];
+    let mut args = vec!["grade", "-p", "sum-digits"];
+    args.extend(files.iter().map(|f| f.as_str()));
+    let out = studentsim(&args);
+    assert_eq!(out.status.code(), Some(2), "exit 2 once every file is done: {}", stderr(&out));
+    assert_eq!(stderr(&out).trim_end(), "error: 2 of 6 files could not be read (see their lines above)");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert_eq!(lines[0], format!("{good}: no_error 4/4"));
+    assert_eq!(lines[1], format!("{latin1}: compile 0/4 (SyntaxError)"));
+    assert!(lines[2].starts_with(&format!("{missing}: cannot read (No such file")), "{text}");
+    assert_eq!(lines[3], format!("{declared}: no_error 4/4"), "decoded by its coding declaration");
+    assert_eq!(lines[4], format!("{empty}: runtime 0/4 (NameError)"));
+    assert!(lines[5].starts_with(&format!("{folder}: cannot read (")), "{text}");
+
+    let out = studentsim(&["grade", "--json", "-p", "sum-digits", &latin1, &missing]);
+    assert_eq!(out.status.code(), Some(2));
+    let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        rows[0]["message"],
+        format!(
+            "SyntaxError: Non-UTF-8 code starting with '\\xe9' in file {latin1} on line 2, but no encoding declared; \
+             see https://peps.python.org/pep-0263/ for details\n"
+        )
+    );
+    assert_eq!(rows[0]["examples"].as_array().unwrap().len(), 4, "every example is there, not run");
+    assert!(rows[1]["error"].as_str().unwrap().starts_with("cannot read: No such file"), "{}", rows[1]);
 }
 
 #[test]

@@ -15,7 +15,8 @@ use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
 use crate::grade::GradeRecord;
 use crate::grade::batch::grade_many;
-use crate::problems::Registry;
+use crate::grade::source::{self, Undecodable};
+use crate::problems::{Problem, Registry};
 use crate::text::for_terminal;
 use crate::{BadInput, jsonl};
 
@@ -58,7 +59,8 @@ pub struct GradeArgs {
 }
 
 pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
-    let registry = ctx.registry()?;
+    let named: Vec<&str> = args.problem.iter().map(String::as_str).collect();
+    let registry = ctx.registry_naming(&named)?;
     match (&args.input, &args.output) {
         (Some(input), Some(output)) => grade_jsonl(ctx, &registry, &args, input, output),
         _ => grade_files(ctx, &registry, &args),
@@ -71,14 +73,42 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     }
     let id = args.problem.as_deref().expect("clap requires --problem without --input");
     let problem = registry.get(id)?;
-    let codes = args.files.iter().map(|f| read_code(f)).collect::<Result<Vec<_>, _>>()?;
+    let inputs: Vec<FileInput> = args.files.iter().map(|f| FileInput::read(f)).collect();
     let grader = ctx.grader(&args.limits, args.jobs)?;
     let rt = tokio_runtime(args.jobs)?;
-    let items = codes.into_iter().map(|code| (problem, code)).collect();
-    let graded = rt.block_on(grade_many(&grader, items, args.jobs, &progress(args.files.len(), "grading")))?;
-    let records: Vec<GradeRecord> = graded.into_iter().map(|g| g.record).collect();
+    let tests = rt.block_on(grader.tests_for(problem))?;
+    let codes: Vec<(&Problem, String)> = inputs
+        .iter()
+        .filter_map(|input| match input {
+            FileInput::Code(code) => Some((problem, code.clone())),
+            _ => None,
+        })
+        .collect();
+    let bar = progress(codes.len(), "grading");
+    let mut graded = rt.block_on(grade_many(&grader, codes, args.jobs, &bar))?.into_iter();
+    bar.finish_and_clear();
     let mut out = std::io::stdout().lock();
-    for (file, record) in args.files.iter().zip(&records) {
+    let mut unreadable = 0;
+    for (file, input) in args.files.iter().zip(inputs) {
+        let record = match input {
+            FileInput::Code(_) => graded.next().expect("one grade per readable file").record,
+            FileInput::NotSource(error) => GradeRecord::undecodable(&tests, &error),
+            FileInput::Unreadable(why) => {
+                unreadable += 1;
+                if args.json {
+                    let row = serde_json::json!({"file": file, "problem": id, "error": format!("cannot read: {why}")});
+                    writeln!(out, "{row}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}: cannot read ({})",
+                        for_terminal(&file.display().to_string()),
+                        for_terminal(&why)
+                    )?;
+                }
+                continue;
+            }
+        };
         if args.json {
             #[derive(Serialize)]
             struct FileRecord<'a> {
@@ -87,7 +117,7 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
                 #[serde(flatten)]
                 record: &'a GradeRecord,
             }
-            serde_json::to_writer(&mut out, &FileRecord { file, problem: id, record })?;
+            serde_json::to_writer(&mut out, &FileRecord { file, problem: id, record: &record })?;
             writeln!(out)?;
         } else {
             // The reason is an exception class name the submission chose, and a file name may hold anything:
@@ -97,16 +127,32 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
             writeln!(out, "{file}: {} {}/{}{reason}", record.label, record.passed, record.total)?;
         }
     }
+    if unreadable > 0 {
+        // Every other file was graded and printed; the exit status still says that some were not.
+        eprintln!("error: {unreadable} of {} files could not be read (see their lines above)", args.files.len());
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_code(path: &Path) -> Result<String, BadInput> {
-    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
-        BadInput(format!("{}:{line}: not valid UTF-8 (byte {at})", path.display()))
-    })
+/// One FILE as `grade` finds it: source to grade, bytes CPython would not decode (a `compile` result made on the
+/// host), or a file that could not be read at all.
+enum FileInput {
+    Code(String),
+    NotSource(Undecodable),
+    Unreadable(String),
+}
+
+impl FileInput {
+    fn read(path: &Path) -> Self {
+        match std::fs::read(path) {
+            Err(e) => Self::Unreadable(e.to_string()),
+            Ok(bytes) => match source::decode(&bytes, &path.display().to_string()) {
+                Ok(code) => Self::Code(code),
+                Err(error) => Self::NotSource(error),
+            },
+        }
+    }
 }
 
 /// One row of a submissions file.

@@ -302,8 +302,20 @@ impl Context {
         self.runtime.clone().unwrap_or_else(Runtime::default_dir)
     }
 
+    /// The registry, with a warning on standard error for each problem whose manifest is broken: that problem is
+    /// unavailable, the others work.
     fn registry(&self) -> Result<Registry> {
-        Registry::load(&self.problems)
+        self.registry_naming(&[])
+    }
+
+    /// [`Context::registry`] for a command that names `named` itself: a broken one among them is its error line
+    /// when asked for, so it gets no warning first.
+    fn registry_naming(&self, named: &[&str]) -> Result<Registry> {
+        let registry = Registry::load(&self.problems)?;
+        for (folder, error) in registry.broken().filter(|(folder, _)| !named.contains(folder)) {
+            eprintln!("warning: {} (problem `{folder}` skipped)", for_terminal(error));
+        }
+        Ok(registry)
     }
 
     fn grader(&self, limits: &LimitArgs, parallel: usize) -> Result<Arc<Grader>> {

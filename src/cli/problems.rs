@@ -11,7 +11,8 @@ use super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
 use crate::grade::{Grader, Label, calibrate};
 use crate::jsonl::write_atomically;
-use crate::problems::{MANIFEST, Problem, is_valid_id, refactory};
+use crate::problems::{MANIFEST, Problem, Registry, is_valid_id, refactory};
+use crate::text::for_terminal;
 
 #[derive(Debug, Subcommand)]
 pub enum ProblemsCommand {
@@ -93,7 +94,7 @@ pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
 }
 
 fn show(ctx: &Context, id: &str, limits: &LimitArgs) -> Result<ExitCode> {
-    let registry = ctx.registry()?;
+    let registry = ctx.registry_naming(&[id])?;
     let problem = registry.get(id)?;
     let grader = ctx.grader(limits, 1)?;
     let tests = tokio_runtime(1)?.block_on(grader.problem_tests(problem))?;
@@ -118,19 +119,28 @@ fn indent(code: &str) -> String {
 }
 
 fn check(ctx: &Context, ids: &[String], calibrate: bool, limits: &LimitArgs) -> Result<ExitCode> {
-    let registry = ctx.registry()?;
+    // Not ctx.registry(): a broken manifest is a FAIL line here, not a warning.
+    let registry = Registry::load(&ctx.problems)?;
+    let broken: Vec<(&str, &str)> =
+        registry.broken().filter(|(folder, _)| ids.is_empty() || ids.iter().any(|id| id == folder)).collect();
     let problems: Vec<&Problem> = if ids.is_empty() {
         registry.iter().collect()
     } else {
-        ids.iter().map(|id| registry.get(id)).collect::<Result<_, _>>()?
+        ids.iter()
+            .filter(|id| !broken.iter().any(|(folder, _)| folder == id))
+            .map(|id| registry.get(id))
+            .collect::<Result<_, _>>()?
     };
-    if problems.is_empty() {
+    if problems.is_empty() && broken.is_empty() {
         return Err(BadInput(format!("{}: no problems to check", registry.dir().display())).into());
     }
+    for (folder, error) in &broken {
+        println!("FAIL  {folder:<24} {}", for_terminal(error));
+    }
+    let mut failed = broken.len();
     let grader = ctx.grader(limits, 1)?;
     let rt = tokio_runtime(1)?;
     let ceiling = Duration::from_secs_f64(limits.example_timeout);
-    let mut failed = 0;
     for problem in &problems {
         match rt.block_on(check_one(&grader, problem, calibrate)) {
             Ok(checked) => {
@@ -156,7 +166,8 @@ fn check(ctx: &Context, ids: &[String], calibrate: bool, limits: &LimitArgs) -> 
             }
         }
     }
-    println!("{} of {} problems pass the check", problems.len() - failed, problems.len());
+    let checked = problems.len() + broken.len();
+    println!("{} of {checked} problems pass the check", checked - failed);
     Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 

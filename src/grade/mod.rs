@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod checker;
 pub mod literal;
 mod record;
+pub mod source;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,6 +64,14 @@ impl Tests {
 
     pub fn total(&self) -> usize {
         self.groups.iter().map(|g| g.examples.len()).sum()
+    }
+
+    /// A record per example, none run yet.
+    fn not_run(&self) -> Vec<ExampleRecord> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.examples.iter().map(|e| ExampleRecord::not_run(&g.name, e.lineno, &e.source, &e.want)))
+            .collect()
     }
 
     /// `(docstring owner, example source, expected output)` in order.
@@ -230,11 +239,7 @@ impl Grader {
         cancel: &Cancel,
     ) -> (GradeRecord, Vec<Duration>) {
         let started = Instant::now();
-        let mut examples: Vec<ExampleRecord> = tests
-            .groups
-            .iter()
-            .flat_map(|g| g.examples.iter().map(|e| ExampleRecord::not_run(&g.name, e.lineno, &e.source, &e.want)))
-            .collect();
+        let mut examples = tests.not_run();
         let mut times = vec![Duration::ZERO; examples.len()];
         let example_limit = tests.example_limit.unwrap_or(Duration::MAX);
         let mut module_failure = None;

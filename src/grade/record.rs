@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use super::bindings::{Example, Observed, Raised};
 use super::checker::{check_output, expected_exception_type};
 use super::literal;
-use super::{Compare, Label, ModuleFailure};
+use super::source::Undecodable;
+use super::{Compare, Label, ModuleFailure, Tests};
 use crate::sandbox::{Fault, Limit, Output};
 use crate::text::{cut, cut_str};
 
@@ -159,6 +160,19 @@ impl GradeRecord {
         };
         let pass_rate = if total == 0 { 0.0 } else { passed as f64 / total as f64 };
         Self { label, reason, message, pass_rate, passed, total, examples }
+    }
+}
+
+impl GradeRecord {
+    /// A file CPython would not decode as source ([`super::source::decode`]): `compile` with CPython's
+    /// `SyntaxError`, every example not run. Nothing reaches the sandbox.
+    pub fn undecodable(tests: &Tests, error: &Undecodable) -> Self {
+        let raised = Raised {
+            type_name: "SyntaxError".into(),
+            message: format!("SyntaxError: {}\n", error.message),
+            traceback: String::new(),
+        };
+        Self::summarize(Some(ModuleFailure::Compile(raised)), tests.not_run())
     }
 }
 

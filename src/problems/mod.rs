@@ -11,7 +11,7 @@ pub use stub::without_expected_outputs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::BadInput;
@@ -119,11 +119,14 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Every problem of one registry folder, by id.
+/// Every problem of one registry folder, by id. A folder whose manifest cannot be read, parsed or validated is
+/// kept aside as broken: that problem is unavailable (with its error, file, line and column), the others are not.
 #[derive(Debug, Clone)]
 pub struct Registry {
     dir: PathBuf,
     problems: BTreeMap<String, Problem>,
+    /// Folder name → what is wrong with its manifest (one line: file, line, column, what).
+    broken: BTreeMap<String, String>,
 }
 
 impl Registry {
@@ -131,18 +134,23 @@ impl Registry {
         let entries = std::fs::read_dir(dir)
             .map_err(|e| BadInput(format!("{}: cannot read the problem registry: {e}", dir.display())))?;
         let mut problems = BTreeMap::new();
+        let mut broken = BTreeMap::new();
         for entry in entries {
             let folder = entry?.path();
             let manifest = folder.join(MANIFEST);
             if !manifest.is_file() {
                 continue;
             }
-            let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
-            let problem = Problem::from_toml(&text, &manifest)?;
-            validate(&problem, &folder, &manifest)?;
-            problems.insert(problem.id.clone(), problem);
+            match read_manifest(&folder, &manifest) {
+                Ok(problem) => {
+                    problems.insert(problem.id.clone(), problem);
+                }
+                Err(error) => {
+                    broken.insert(folder.file_name().unwrap_or_default().to_string_lossy().into_owned(), error.0);
+                }
+            }
         }
-        Ok(Self { dir: dir.to_path_buf(), problems })
+        Ok(Self { dir: dir.to_path_buf(), problems, broken })
     }
 
     pub fn dir(&self) -> &Path {
@@ -153,15 +161,43 @@ impl Registry {
         self.problems.values()
     }
 
-    pub fn get(&self, id: &str) -> Result<&Problem, BadInput> {
-        self.problems.get(id).ok_or_else(|| {
-            BadInput(format!(
-                "unknown problem `{id}` (registry {} has {}; see `studentsim problems list`)",
-                self.dir.display(),
-                self.problems.len()
-            ))
-        })
+    /// `(folder name, error)` of each problem whose manifest is broken, in folder order.
+    pub fn broken(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.broken.iter().map(|(folder, error)| (folder.as_str(), error.as_str()))
     }
+
+    pub fn get(&self, id: &str) -> Result<&Problem, BadInput> {
+        if let Some(problem) = self.problems.get(id) {
+            return Ok(problem);
+        }
+        if let Some(error) = self.broken.get(id) {
+            return Err(BadInput(format!("problem `{id}` is unavailable: {error}")));
+        }
+        Err(BadInput(format!(
+            "unknown problem `{id}` (registry {} has {}; see `studentsim problems list`)",
+            self.dir.display(),
+            self.problems.len()
+        )))
+    }
+}
+
+/// One folder's problem, or what is wrong with its manifest (file, line and column).
+fn read_manifest(folder: &Path, manifest: &Path) -> Result<Problem, BadInput> {
+    let bytes = std::fs::read(manifest).map_err(|e| BadInput(format!("{}: cannot read: {e}", manifest.display())))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let (line, col) = line_col_bytes(e.as_bytes(), at);
+        BadInput(format!("{}:{line}:{col}: not valid UTF-8 (byte {at})", manifest.display()))
+    })?;
+    let problem = Problem::from_toml(&text, manifest)?;
+    validate(&problem, folder, manifest)?;
+    Ok(problem)
+}
+
+/// The 1-based line and column (in characters of the valid text before it) of byte `offset`.
+fn line_col_bytes(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let valid = std::str::from_utf8(&bytes[..offset]).expect("the bytes before the first invalid one are UTF-8");
+    line_col(valid, offset)
 }
 
 fn validate(problem: &Problem, folder: &Path, manifest: &Path) -> Result<(), BadInput> {
