@@ -677,3 +677,65 @@ fn fuzzing_every_parser_finds_no_panic_or_hang() {
     let run = studentsim_dev(&["fuzz", "--only", "nothing-by-that-name"]);
     bad_input(&run, &["--only"], None);
 }
+
+/// Hidden examples and points: graded and scored, never shown. The plain line and every JSON output carry their
+/// outcome and points but not their code or expected output, unless course staff ask with --reveal-hidden (which
+/// shows that the check below would see a leak); `problems show` and `check` keep them too.
+#[test]
+fn hidden_examples_count_but_never_show() {
+    let registry = common::hidden_registry();
+    let reg = registry.path().to_str().unwrap();
+    let out = studentsim(&["--problems", reg, "problems", "check"]);
+    assert!(out.status.success(), "the reference gets full marks: {}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("ok    count-vowels             6 examples"), "{}", stdout(&out));
+
+    let file = registry.path().join("hard-coded.py");
+    std::fs::write(&file, common::HARD_CODED_VOWELS).unwrap();
+    let file = file.to_str().unwrap();
+    let out = studentsim(&["--problems", reg, "grade", "-p", "count-vowels", file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{file}: logical 4/6; hidden 0/2; score 2/5\n"));
+
+    let out = studentsim(&["--problems", reg, "grade", "--json", "-p", "count-vowels", file]);
+    let text = stdout(&out);
+    assert!(!text.contains(common::HIDDEN_MARKER), "grade --json leaks a hidden example: {text}");
+    let record: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!((record["score"].as_f64(), record["max_score"].as_f64()), (Some(2.0), Some(5.0)));
+    let hidden: Vec<&serde_json::Value> =
+        record["examples"].as_array().unwrap().iter().filter(|e| e["hidden"] == true).collect();
+    assert_eq!(hidden.len(), 2, "{text}");
+    for example in hidden {
+        assert_eq!(
+            (&example["outcome"], &example["group"], &example["points"]),
+            (&"fail".into(), &"edge cases".into(), &1.5.into())
+        );
+        assert_eq!((&example["source"], &example["want"], &example["got"]), (&"".into(), &"".into(), &"".into()));
+    }
+    assert_eq!(record["examples"][0]["points"], 0.5, "2 points over 4 visible examples");
+
+    let revealed = studentsim(&["--problems", reg, "grade", "--json", "--reveal-hidden", "-p", "count-vowels", file]);
+    assert!(stdout(&revealed).contains(common::HIDDEN_MARKER), "--reveal-hidden shows them to staff");
+
+    let input = registry.path().join("in.jsonl");
+    let output = registry.path().join("out.jsonl");
+    let row = serde_json::json!({"id": 1, "problem": "count-vowels", "code": common::HARD_CODED_VOWELS});
+    std::fs::write(&input, format!("{row}\n")).unwrap();
+    let out = studentsim(&[
+        "--problems",
+        reg,
+        "grade",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(!written.contains(common::HIDDEN_MARKER), "grade --output leaks a hidden example: {written}");
+    assert!(written.contains("\"score\":2.0") && written.contains("\"max_score\":5.0"), "{written}");
+
+    let out = studentsim(&["--problems", reg, "problems", "show", "count-vowels"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains(common::HIDDEN_MARKER), "problems show leaks: {}", stdout(&out));
+    assert!(stdout(&out).contains("2 hidden examples"), "{}", stdout(&out));
+}

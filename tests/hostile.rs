@@ -28,8 +28,10 @@ fn grader() -> &'static Grader {
     static GRADER: OnceLock<Grader> = OnceLock::new();
     GRADER.get_or_init(|| {
         let runtime = Runtime::locate(None).unwrap_or_else(|e| panic!("{e}"));
-        let limits =
-            GradeLimits { sandbox: Limits { per_call: PER_EXAMPLE, per_session: PER_SUBMISSION, ..Limits::default() } };
+        let limits = GradeLimits {
+            sandbox: Limits { per_call: PER_EXAMPLE, per_session: PER_SUBMISSION, ..Limits::default() },
+            reveal_hidden: false,
+        };
         Grader::new(&runtime, limits).expect("grader")
     })
 }

@@ -375,3 +375,27 @@ fn a_batch_of_huge_exceptions_gets_a_small_answer() {
     assert!(body.len() < 64 << 10, "a {} byte answer", body.len());
     assert!(json(&body)["results"].as_array().unwrap().iter().all(|r| r["reason"] == "ValueError"), "{body:.600}");
 }
+
+/// A hidden example's code and expected output never leave the service, with or without the admin token: grade
+/// answers carry its outcome and points, and the problem's stub does not hold it.
+#[test]
+fn hidden_examples_never_leave_the_service() {
+    let registry = common::hidden_registry();
+    let server = start(&["--problems", registry.path().to_str().unwrap()]);
+    for token in [TOKEN, ADMIN] {
+        let (status, _, body) = http(
+            server.addr,
+            "POST",
+            "/v1/grade",
+            Some(token),
+            Some(&grade_body("count-vowels", common::HARD_CODED_VOWELS)),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains(common::HIDDEN_MARKER), "a grade answer leaks a hidden example: {body}");
+        let record = json(&body);
+        assert_eq!((record["score"].as_f64(), record["max_score"].as_f64()), (Some(2.0), Some(5.0)), "{body}");
+        let (status, _, body) = http(server.addr, "GET", "/v1/problems/count-vowels", Some(token), None);
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains(common::HIDDEN_MARKER), "the problem view leaks a hidden example: {body}");
+    }
+}

@@ -51,11 +51,24 @@ pub struct GradeArgs {
     #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
 
+    /// Keep hidden examples' code, expected output and what they printed in the output (course staff grading for
+    /// themselves). Without it a hidden example shows only its group, line, outcome and points.
+    #[arg(long)]
+    reveal_hidden: bool,
+
     #[command(flatten)]
     limits: LimitArgs,
 
     #[command(flatten)]
     shard: ShardArgs,
+}
+
+impl GradeArgs {
+    fn grader(&self, ctx: &Context) -> Result<std::sync::Arc<crate::grade::Grader>> {
+        let limits =
+            crate::grade::GradeLimits { reveal_hidden: self.reveal_hidden, ..self.limits.to_limits(self.jobs)? };
+        ctx.grader_with(limits)
+    }
 }
 
 pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
@@ -74,7 +87,7 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     let id = args.problem.as_deref().expect("clap requires --problem without --input");
     let problem = registry.get(id)?;
     let inputs: Vec<FileInput> = args.files.iter().map(|f| FileInput::read(f)).collect();
-    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let grader = args.grader(ctx)?;
     let rt = tokio_runtime(args.jobs)?;
     let tests = rt.block_on(grader.tests_for(problem))?;
     let codes: Vec<(&Problem, String)> = inputs
@@ -124,7 +137,8 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
             // neither may start a line of its own or move the cursor.
             let reason = record.reason.as_deref().map(|r| format!(" ({})", for_terminal(r))).unwrap_or_default();
             let file = for_terminal(&file.display().to_string());
-            writeln!(out, "{file}: {} {}/{}{reason}", record.label, record.passed, record.total)?;
+            let scoring = scoring_summary(&record, tests.hidden());
+            writeln!(out, "{file}: {} {}/{}{reason}{scoring}", record.label, record.passed, record.total)?;
         }
     }
     if unreadable > 0 {
@@ -133,6 +147,19 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a plain line adds for a problem with hidden examples or its own points: `; hidden 1/2; score 4.5/6`.
+fn scoring_summary(record: &GradeRecord, hidden: usize) -> String {
+    let mut summary = String::new();
+    if hidden > 0 {
+        let passed = record.examples.iter().filter(|e| e.hidden && e.outcome == crate::grade::Outcome::Pass).count();
+        summary.push_str(&format!("; hidden {passed}/{hidden}"));
+    }
+    if hidden > 0 || record.max_score != record.total as f64 {
+        summary.push_str(&format!("; score {}/{}", record.score, record.max_score));
+    }
+    summary
 }
 
 /// One FILE as `grade` finds it: source to grade, bytes CPython would not decode (a `compile` result made on the
@@ -167,7 +194,8 @@ struct SubmissionRow {
 }
 
 /// The fields a result row's grade writes.
-const GRADE_FIELDS: [&str; 7] = ["label", "reason", "message", "pass_rate", "passed", "total", "examples"];
+const GRADE_FIELDS: [&str; 9] =
+    ["label", "reason", "message", "pass_rate", "passed", "total", "score", "max_score", "examples"];
 
 #[derive(Serialize)]
 struct ResultRow<'a> {
@@ -188,7 +216,7 @@ fn grade_jsonl(ctx: &Context, registry: &Registry, args: &GradeArgs, input: &Pat
         .shard
         .manifest(Kind::Grade, &[input], &(&ctx.problems, &args.limits))?
         .map(|m| shard::Manifest { positions: positions.clone(), input_rows: all_rows.len(), ..m });
-    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let grader = args.grader(ctx)?;
     let rt = tokio_runtime(args.jobs)?;
     let items = rows.iter().map(|row| Ok((registry.get(&row.problem)?, row.code.clone()))).collect::<Result<_>>()?;
     let bar = progress(rows.len(), "grading");
@@ -248,6 +276,8 @@ mod tests {
             pass_rate: 0.0,
             passed: 0,
             total: 0,
+            score: 0.0,
+            max_score: 0.0,
             examples: vec![],
         };
         let written = serde_json::to_value(&record).unwrap();

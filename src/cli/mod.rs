@@ -206,6 +206,7 @@ impl LimitArgs {
                 // one slot per parallel submission, plus one for parsing a problem's doctests
                 max_sessions: u32::try_from(parallel).unwrap_or(u32::MAX).saturating_add(1),
             },
+            reveal_hidden: false,
         })
     }
 }
@@ -319,8 +320,12 @@ impl Context {
     }
 
     fn grader(&self, limits: &LimitArgs, parallel: usize) -> Result<Arc<Grader>> {
+        self.grader_with(limits.to_limits(parallel)?)
+    }
+
+    fn grader_with(&self, limits: GradeLimits) -> Result<Arc<Grader>> {
         let runtime = Runtime::locate(self.runtime.as_deref())?;
-        Ok(Arc::new(Grader::new(&runtime, limits.to_limits(parallel)?)?))
+        Ok(Arc::new(Grader::new(&runtime, limits)?))
     }
 }
 

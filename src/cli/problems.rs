@@ -107,9 +107,15 @@ fn show(ctx: &Context, id: &str, limits: &LimitArgs) -> Result<ExitCode> {
         println!("\nfixed code:\n{}", indent(&problem.fixed));
     }
     println!("\ntodo code:\n{}", indent(&problem.todo));
-    println!("{} doctest examples:", tests.total());
+    println!("{} doctest examples:", tests.total() - tests.hidden());
     for (group, source, want) in tests.examples() {
         println!("  [{group}] >>> {}  ->  {}", source.trim_end(), want.trim_end().replace('\n', "\\n"));
+    }
+    if tests.hidden() > 0 {
+        println!("and {} hidden examples (graded, never shown)", tests.hidden());
+    }
+    if tests.max_score() != tests.total() as f64 {
+        println!("points: {} in all", tests.max_score());
     }
     Ok(ExitCode::SUCCESS)
 }

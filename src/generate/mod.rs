@@ -57,12 +57,13 @@ pub fn shown(text: &str) -> String {
     t
 }
 
-/// The failing examples of `record` a student is shown: the first [`SHOWN_EXAMPLES`] that ran and failed.
+/// The failing examples of `record` a student is shown: the first [`SHOWN_EXAMPLES`] visible ones that ran and
+/// failed (a hidden example is never shown).
 fn shown_failures(record: &GradeRecord) -> impl Iterator<Item = &ExampleRecord> {
     record
         .examples
         .iter()
-        .filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout))
+        .filter(|e| !e.hidden && matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout))
         .take(SHOWN_EXAMPLES)
 }
 
@@ -233,6 +234,8 @@ mod tests {
                 outcome,
                 exception: None,
                 limit: None,
+                hidden: false,
+                points: 1.0,
             })
             .collect();
         let passed = outcomes.iter().filter(|&&o| o == Outcome::Pass).count();
@@ -243,8 +246,24 @@ mod tests {
             pass_rate: passed as f64 / outcomes.len().max(1) as f64,
             passed,
             total: outcomes.len(),
+            score: passed as f64,
+            max_score: outcomes.len() as f64,
             examples,
         }
+    }
+
+    #[test]
+    fn a_hidden_failure_is_never_shown() {
+        use Outcome::{Fail, Pass};
+        let mut graded = record(&[Fail, Pass, Fail]);
+        graded.examples[0].hidden = true;
+        graded.examples[0].want = "SECRET\n".into();
+        let shown = Feedback::from_record(&graded);
+        assert_eq!(shown.failing.len(), 1, "only the visible failure: {shown:?}");
+        assert_eq!(shown.failing[0].source, "f(2)");
+        assert!(!format!("{shown:?}").contains("SECRET"));
+        graded.examples[2].outcome = Pass;
+        assert_eq!(fixes_shown(&graded, &graded), None, "a hidden failure alone shows nothing to act on");
     }
 
     #[test]

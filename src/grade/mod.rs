@@ -36,19 +36,36 @@ use bindings::{Observed, Raised};
 
 pub use record::{GOT_LIMIT, NAME_LIMIT, TEXT_LIMIT};
 
-/// Settings of a [`Grader`]: the sandbox's limits (the output cap among them) are all it has.
+/// Settings of a [`Grader`]: the sandbox's limits (the output cap among them), and whether its records keep hidden
+/// examples' code and outputs (course staff grading for themselves; never for anything a student or model sees).
 #[derive(Debug, Clone, Default)]
 pub struct GradeLimits {
     pub sandbox: Limits,
+    pub reveal_hidden: bool,
 }
 
-/// The doctest examples of one problem, grouped by docstring.
+/// The doctest examples of one problem, grouped by docstring, then its hidden groups.
 #[derive(Debug, Clone)]
 pub struct Tests {
     groups: Vec<bindings::Group>,
+    /// How each group of `groups` counts, in the same order.
+    scoring: Vec<GroupScoring>,
     compare: Compare,
     /// The problem's own per-example limit, tighter than the sandbox's.
     example_limit: Option<Duration>,
+    /// Keep hidden examples' code and outputs in records (course staff only); else records show their outcome.
+    reveal_hidden: bool,
+}
+
+/// Whether a group is hidden, and what each of its examples is worth.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct GroupScoring {
+    hidden: bool,
+    points_each: f64,
+}
+
+impl GroupScoring {
+    const VISIBLE: Self = Self { hidden: false, points_each: 1.0 };
 }
 
 impl Tests {
@@ -62,36 +79,84 @@ impl Tests {
         Self { example_limit, ..self }
     }
 
+    /// The same examples, hidden ones kept whole in records when `reveal` (for course staff's own grading).
+    pub fn revealing_hidden(self, reveal: bool) -> Self {
+        Self { reveal_hidden: reveal, ..self }
+    }
+
     pub fn total(&self) -> usize {
         self.groups.iter().map(|g| g.examples.len()).sum()
+    }
+
+    /// How many examples are hidden.
+    pub fn hidden(&self) -> usize {
+        self.groups.iter().zip(&self.scoring).filter(|(_, s)| s.hidden).map(|(g, _)| g.examples.len()).sum()
+    }
+
+    /// The points all examples are worth together.
+    pub fn max_score(&self) -> f64 {
+        self.groups.iter().zip(&self.scoring).map(|(g, s)| g.examples.len() as f64 * s.points_each).sum()
     }
 
     /// A record per example, none run yet.
     fn not_run(&self) -> Vec<ExampleRecord> {
         self.groups
             .iter()
-            .flat_map(|g| g.examples.iter().map(|e| ExampleRecord::not_run(&g.name, e.lineno, &e.source, &e.want)))
+            .zip(&self.scoring)
+            .flat_map(|(g, s)| {
+                g.examples.iter().map(|e| {
+                    ExampleRecord::not_run(&g.name, e.lineno, &e.source, &e.want).scored(s.hidden, s.points_each)
+                })
+            })
             .collect()
     }
 
-    /// `(docstring owner, example source, expected output)` in order.
+    /// `(docstring owner, example source, expected output)` of the visible examples, in order.
     pub fn examples(&self) -> impl Iterator<Item = (&str, &str, &str)> {
         self.groups
             .iter()
-            .flat_map(|g| g.examples.iter().map(|e| (g.name.as_str(), e.source.as_str(), e.want.as_str())))
+            .zip(&self.scoring)
+            .filter(|(_, s)| !s.hidden)
+            .flat_map(|(g, _)| g.examples.iter().map(|e| (g.name.as_str(), e.source.as_str(), e.want.as_str())))
     }
+
+    /// Give each example of the `todo` docstring owned by `owner` its share of `points`.
+    fn set_points(&mut self, owner: &str, points: f64) -> Result<()> {
+        let found = self.groups.iter().position(|g| g.name == owner && !g.examples.is_empty());
+        let Some(index) = found else {
+            let owners: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
+            bail!("points.{owner}: no docstring of `todo` by that name has examples (those that do: {owners:?})");
+        };
+        self.scoring[index].points_each = points / self.groups[index].examples.len() as f64;
+        Ok(())
+    }
+}
+
+/// `text` as a Python string literal on one line, so it can be a module's docstring whatever quotes it holds.
+fn python_string_literal(text: &str) -> String {
+    let mut literal = String::with_capacity(text.len() + 2);
+    literal.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => literal.push_str("\\\\"),
+            '"' => literal.push_str("\\\""),
+            '\n' => literal.push_str("\\n"),
+            c if c.is_control() => literal.push_str(&format!("\\U{:08x}", c as u32)),
+            c => literal.push(c),
+        }
+    }
+    literal.push('"');
+    literal
 }
 
 /// Grades submissions; share one behind an `Arc` across tasks.
 pub struct Grader {
     sandbox: Sandbox,
     pre: bindings::GraderPre<GuestState>,
-    /// Each problem's parsed tests ([`Grader::tests_for`]), by everything they are made from.
-    tests: Mutex<HashMap<TestsKey, Arc<Tests>>>,
+    /// Each problem's parsed tests ([`Grader::tests_for`]), by the problem they are made from.
+    tests: Mutex<HashMap<String, (Problem, Arc<Tests>)>>,
+    reveal_hidden: bool,
 }
-
-/// What a problem's tests are made from: its id, its `todo` code, how it compares and its example limit.
-type TestsKey = (String, String, Compare, Option<Duration>);
 
 impl Grader {
     pub fn new(runtime: &Runtime, limits: GradeLimits) -> Result<Self> {
@@ -99,23 +164,45 @@ impl Grader {
         let pre = bindings::GraderPre::new(sandbox.instance_pre().clone())
             .map_err(anyhow::Error::from)
             .context("the grader component does not export the `grader` world; rebuild it with runtimes/setup.sh")?;
-        Ok(Self { sandbox, pre, tests: Mutex::new(HashMap::new()) })
+        Ok(Self { sandbox, pre, tests: Mutex::new(HashMap::new()), reveal_hidden: limits.reveal_hidden })
     }
 
-    /// [`Grader::problem_tests`], parsed once per grader and then shared.
+    /// [`Grader::problem_tests`], parsed once per grader and problem and then shared (parsed again if a problem
+    /// of the same id comes with other content).
     pub async fn tests_for(&self, problem: &Problem) -> Result<Arc<Tests>> {
-        let key = (problem.id.clone(), problem.todo.clone(), problem.compare, problem.example_timeout());
-        if let Some(tests) = self.tests.lock().expect("no panic while holding the lock").get(&key) {
+        if let Some((seen, tests)) = self.tests.lock().expect("no panic while holding the lock").get(&problem.id)
+            && seen == problem
+        {
             return Ok(Arc::clone(tests));
         }
-        // Two tasks may both parse a new problem; both get equal tests, and the first kept is shared after.
         let tests = Arc::new(self.problem_tests(problem).await?);
-        Ok(Arc::clone(self.tests.lock().expect("no panic while holding the lock").entry(key).or_insert(tests)))
+        let mut cache = self.tests.lock().expect("no panic while holding the lock");
+        cache.insert(problem.id.clone(), (problem.clone(), Arc::clone(&tests)));
+        Ok(tests)
     }
 
-    /// A problem's tests: the examples of its `todo` code, compared as the problem says.
+    /// A problem's tests: the examples of its `todo` code, then its hidden groups, with their points, compared as
+    /// the problem says.
     pub async fn problem_tests(&self, problem: &Problem) -> Result<Tests> {
-        Ok(self.parse_tests(&problem.todo).await?.comparing(problem.compare).limited(problem.example_timeout()))
+        let mut tests = self.parse_tests(&problem.todo).await?;
+        for (owner, &points) in &problem.points {
+            tests.set_points(owner, points)?;
+        }
+        for hidden in &problem.hidden {
+            // The doctest text as a module's docstring: one group, its lines counted from the text's first.
+            let parsed = self
+                .parse_tests(&python_string_literal(&hidden.doctest))
+                .await
+                .with_context(|| format!("hidden group `{}`", hidden.name))?;
+            let examples: Vec<bindings::Example> = parsed.groups.into_iter().flat_map(|g| g.examples).collect();
+            if examples.is_empty() {
+                bail!("hidden group `{}` has no doctest example", hidden.name);
+            }
+            let points_each = hidden.points.map_or(1.0, |p| p / examples.len() as f64);
+            tests.groups.push(bindings::Group { name: hidden.name.clone(), examples });
+            tests.scoring.push(GroupScoring { hidden: true, points_each });
+        }
+        Ok(tests.comparing(problem.compare).limited(problem.example_timeout()).revealing_hidden(self.reveal_hidden))
     }
 
     /// Read the doctest examples from trusted problem code.
@@ -127,7 +214,13 @@ impl Grader {
             .await
             .context("parsing doctests")?;
         match parsed {
-            Ok(groups) => Ok(Tests { groups, compare: Compare::Output, example_limit: None }),
+            Ok(groups) => Ok(Tests {
+                scoring: vec![GroupScoring::VISIBLE; groups.len()],
+                groups,
+                compare: Compare::Output,
+                example_limit: None,
+                reveal_hidden: false,
+            }),
             Err(message) => bail!("{message}"),
         }
     }
@@ -289,6 +382,9 @@ impl Grader {
                 }
                 index += 1;
             }
+        }
+        if !tests.reveal_hidden {
+            examples.iter_mut().for_each(ExampleRecord::conceal_if_hidden);
         }
         (GradeRecord::summarize(module_failure, examples), times)
     }

@@ -52,6 +52,20 @@ pub struct ExampleRecord {
     /// A sandbox limit that stopped it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
+    /// A hidden example: unless course staff asked to see it, its `source`, `want` and `got` are empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// What passing it is worth (its group's points shared by the group's examples).
+    #[serde(default = "one_point", skip_serializing_if = "is_one_point")]
+    pub points: f64,
+}
+
+fn one_point() -> f64 {
+    1.0
+}
+
+fn is_one_point(points: &f64) -> bool {
+    *points == 1.0
 }
 
 impl ExampleRecord {
@@ -65,6 +79,20 @@ impl ExampleRecord {
             outcome: Outcome::NotRun,
             exception: None,
             limit: None,
+            hidden: false,
+            points: 1.0,
+        }
+    }
+
+    pub(super) fn scored(self, hidden: bool, points: f64) -> Self {
+        Self { hidden, points, ..self }
+    }
+
+    /// A hidden example as anyone but course staff may see it: where it is, its outcome, the exception class and
+    /// limit that decided it, but not its code, its expected output or what it printed.
+    pub(super) fn conceal_if_hidden(&mut self) {
+        if self.hidden {
+            (self.source, self.want, self.got) = (String::new(), String::new(), String::new());
         }
     }
 
@@ -135,6 +163,11 @@ pub struct GradeRecord {
     pub pass_rate: f64,
     pub passed: usize,
     pub total: usize,
+    /// The points of the examples it passed, out of `max_score` (every example's points; 1 each by default).
+    #[serde(default)]
+    pub score: f64,
+    #[serde(default)]
+    pub max_score: f64,
     pub examples: Vec<ExampleRecord>,
 }
 
@@ -159,7 +192,9 @@ impl GradeRecord {
             },
         };
         let pass_rate = if total == 0 { 0.0 } else { passed as f64 / total as f64 };
-        Self { label, reason, message, pass_rate, passed, total, examples }
+        let score = examples.iter().filter(|e| e.outcome == Outcome::Pass).map(|e| e.points).sum();
+        let max_score = examples.iter().map(|e| e.points).sum();
+        Self { label, reason, message, pass_rate, passed, total, score, max_score, examples }
     }
 }
 

@@ -49,6 +49,27 @@ pub struct Problem {
     /// This problem's own sandbox limits (`[limits]`), tighter than the command line's.
     #[serde(default, skip_serializing_if = "is_default")]
     pub limits: ProblemLimits,
+    /// Points per docstring of `todo`, by its owner (`count_vowels`, `Account.deposit`, `<module>`), shared
+    /// evenly by its examples; a docstring not named here is worth 1 point per example.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "positive_points")]
+    pub points: BTreeMap<String, f64>,
+    /// Examples graded but never shown: not in the stub, a student's feedback, a model's prompt or `serve`'s
+    /// answers. Their outcome counts; their code and expected output stay with course staff.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<HiddenTests>,
+}
+
+/// One group of hidden examples (`[[hidden]]`): doctest text, as it would appear inside a docstring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HiddenTests {
+    /// The group's name in grade records (`hidden` examples are reported by group, line and outcome only).
+    pub name: String,
+    /// `>>>` examples and their expected output, run in a fresh copy of the module's globals.
+    pub doctest: String,
+    /// The group's points, shared evenly by its examples [default: 1 per example].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<f64>,
 }
 
 /// A problem's own limits: a hang then costs what the problem needs, not the global limit. `problems check`
@@ -59,6 +80,18 @@ pub struct ProblemLimits {
     /// Seconds one doctest example may run; `--example-timeout` still caps it.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "positive_seconds")]
     pub example_timeout: Option<f64>,
+}
+
+/// Points per group, refused while parsing (so the error carries the location) unless each is a positive finite
+/// number.
+fn positive_points<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error> {
+    let points = BTreeMap::<String, f64>::deserialize(deserializer)?;
+    match points.iter().find(|(_, p)| !(p.is_finite() && **p > 0.0)) {
+        Some((group, p)) => {
+            Err(serde::de::Error::custom(format!("points.{group} must be a positive number of points, not {p}")))
+        }
+        None => Ok(points),
+    }
 }
 
 /// A limit in seconds, refused while parsing (so the error carries the value's line and column) unless it is a
@@ -108,6 +141,8 @@ impl Problem {
             compare: Compare::Output,
             source: None,
             limits: ProblemLimits::default(),
+            points: BTreeMap::new(),
+            hidden: Vec::new(),
         }
     }
 }
@@ -211,6 +246,18 @@ fn validate(problem: &Problem, folder: &Path, manifest: &Path) -> Result<(), Bad
     }
     if problem.entry.is_empty() {
         return Err(bad("`entry` names no function".into()));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for hidden in &problem.hidden {
+        if hidden.name.trim().is_empty() || !names.insert(hidden.name.as_str()) {
+            return Err(bad(format!("hidden group name `{}` is empty or used twice", hidden.name)));
+        }
+        if hidden.points.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
+            return Err(bad(format!("hidden group `{}`: points must be a positive number", hidden.name)));
+        }
+        if !hidden.doctest.contains(">>>") {
+            return Err(bad(format!("hidden group `{}` has no `>>>` example", hidden.name)));
+        }
     }
     Ok(())
 }

@@ -134,6 +134,8 @@ fn import_question(n: u32, dir: &Path) -> Result<Problem> {
         compare: Compare::Value,
         source: Some(format!("Refactory dataset (Hu et al., ASE 2019), question_{n}; LGPL-3.0")),
         limits: Default::default(),
+        points: Default::default(),
+        hidden: Default::default(),
     })
 }
 

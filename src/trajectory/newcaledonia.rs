@@ -168,6 +168,8 @@ async fn problem_for(grader: &Grader, exercise: &Exercise) -> Result<(Problem, u
             exercise.exo_name
         )),
         limits: Default::default(),
+        points: Default::default(),
+        hidden: Default::default(),
     };
     // Keep only the examples the teacher solution passes as written (a want cut at the record limit would not).
     let check = grader.grade("", &problem.solution, &grader.problem_tests(&problem).await?).await;

@@ -114,3 +114,28 @@ pub fn bad_input(out: &Output, needles: &[&str], output: Option<&Path>) {
         assert!(!path.exists(), "{} was left behind", path.display());
     }
 }
+
+/// The marker every hidden example of [`hidden_registry`] prints and holds in its source: no output meant for a
+/// student or a model may contain it.
+pub const HIDDEN_MARKER: &str = "hidden-marker";
+
+/// A registry holding `count-vowels` with points on its visible docstring (2 points over its 4 examples) and a
+/// hidden group of two examples worth 3 points: 5 points in all.
+pub fn hidden_registry() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("count-vowels");
+    std::fs::create_dir(&folder).unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("problems/count-vowels/problem.toml"))
+            .unwrap();
+    let extra = format!(
+        "\n[points]\ncount_vowels = 2\n\n[[hidden]]\nname = \"edge cases\"\npoints = 3\ndoctest = '''\n>>> print(\"{HIDDEN_MARKER}\", count_vowels(\"xyz\"))\n{HIDDEN_MARKER} 0\n>>> count_vowels(\"Queue\")  # {HIDDEN_MARKER}\n4\n'''\n"
+    );
+    std::fs::write(folder.join("problem.toml"), manifest + &extra).unwrap();
+    dir
+}
+
+/// A count-vowels submission that hard-codes the four visible examples: every visible one passes, both hidden
+/// ones fail.
+pub const HARD_CODED_VOWELS: &str =
+    "def count_vowels(s):\n    return {'hello': 2, 'AEIOU and y': 6, 'rhythm': 0, '': 0}.get(s, 1)\n";
