@@ -739,3 +739,45 @@ fn hidden_examples_count_but_never_show() {
     assert!(!stdout(&out).contains(common::HIDDEN_MARKER), "problems show leaks: {}", stdout(&out));
     assert!(stdout(&out).contains("2 hidden examples"), "{}", stdout(&out));
 }
+
+/// A CS 61A-style homework file (our fixture) becomes one problem per function or class with doctests; those with
+/// a solution pass `problems check`, the one without is a FAIL that says so, and a second import refuses to
+/// overwrite. A file with no doctests is one line, exit 2.
+#[test]
+fn a_homework_file_imports_as_problems_that_pass_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("reg");
+    let into_arg = into.to_str().unwrap();
+    let hw = "tests/fixtures/doctest-file/hw01.py";
+    let sol = "tests/fixtures/doctest-file/hw01_sol.py";
+    let import = |extra: &[&str]| {
+        let mut args = vec!["problems", "import", "doctest-file", hw, "--into", into_arg, "--prefix", "hw01-"];
+        args.extend_from_slice(extra);
+        studentsim(&args)
+    };
+    let out = import(&["--solution", sol]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "Counter has no solution, so the check fails: {text}{}", stderr(&out));
+    for id in ["hw01-a-plus-abs-b", "hw01-two-of-three", "hw01-hailstone"] {
+        assert!(text.contains(&format!("ok    {id:<24} 2 examples")), "{id} passes the check: {text}");
+    }
+    assert!(text.contains("FAIL  hw01-counter             no reference solution"), "{text}");
+    assert!(text.contains("not imported: tests/fixtures/doctest-file/hw01.py: no top-level `Counter` in"), "{text}");
+    assert!(text.contains("3 of 4 problems pass the check"), "{text}");
+    let hailstone = std::fs::read_to_string(into.join("hw01-hailstone/problem.toml")).unwrap();
+    let problem: toml::Value = toml::from_str(&hailstone).unwrap();
+    assert_eq!(
+        problem["statement"].as_str(),
+        Some("Print the hailstone sequence starting at n and return its length.")
+    );
+    assert!(problem["fixed"].as_str().unwrap().contains("def _square(x)"), "helpers stay as fixed code");
+    assert!(!problem["fixed"].as_str().unwrap().contains("def two_of_three"), "other problems are not fixed code");
+
+    let out = import(&["--solution", sol]);
+    bad_input(&out, &["hw01-a-plus-abs-b/problem.toml: already exists"], None);
+
+    let plain = dir.path().join("plain.py");
+    std::fs::write(&plain, "def f():\n    return 1\n").unwrap();
+    let out = studentsim(&["problems", "import", "doctest-file", plain.to_str().unwrap(), "--into", into_arg]);
+    bad_input(&out, &["plain.py: no top-level function or class has doctest examples"], None);
+}

@@ -1,6 +1,6 @@
 //! `studentsim problems`: list, show, check, new, import.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
 use crate::grade::{Grader, Label, calibrate};
 use crate::jsonl::write_atomically;
-use crate::problems::{MANIFEST, Problem, Registry, is_valid_id, refactory};
+use crate::problems::{MANIFEST, Problem, Registry, doctest_file, is_valid_id, refactory};
 use crate::text::for_terminal;
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +45,26 @@ pub enum ProblemsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
+    /// A homework file with doctests (the CS 61A style): each top-level function or class whose docstrings hold
+    /// examples becomes a problem (its definition as `todo`, the rest of the module as `fixed`, its docstring's
+    /// prose as the statement, the same name in SOL.py as the solution); then `problems check` runs on them.
+    #[command(after_help = "Examples:\n  \
+        studentsim problems import doctest-file hw01.py --solution hw01_sol.py --into problems --prefix hw01-")]
+    DoctestFile {
+        /// The homework file.
+        file: PathBuf,
+        /// The solutions file: a definition of the same name is each problem's reference solution.
+        #[arg(long, value_name = "SOL.py")]
+        solution: Option<PathBuf>,
+        /// Registry folder to write the problems into (an existing problem of the same id is refused).
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// Put before each problem id (e.g. `hw01-`).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
     /// The Refactory dataset (question_N folders): its I/O pairs become doctests.
     Refactory {
         /// The dataset folder, holding question_1 ... question_5.
@@ -79,6 +99,9 @@ pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
             println!("created {} (edit it, then run `studentsim problems check {id}`)", path.display());
             Ok(ExitCode::SUCCESS)
         }
+        ProblemsCommand::Import(ImportCommand::DoctestFile { file, solution, into, prefix, limits }) => {
+            import_doctest_file(ctx, &file, solution.as_deref(), &into, &prefix, &limits)
+        }
         ProblemsCommand::Import(ImportCommand::Refactory { dir, into }) => {
             let problems = refactory::import(&dir)?;
             for problem in &problems {
@@ -91,6 +114,47 @@ pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn import_doctest_file(
+    ctx: &Context,
+    file: &Path,
+    solution: Option<&Path>,
+    into: &Path,
+    prefix: &str,
+    limits: &LimitArgs,
+) -> Result<ExitCode> {
+    let homework = read_python(file)?;
+    let solution_text = solution.map(read_python).transpose()?;
+    let imported = doctest_file::import(&homework, file, solution_text.as_deref().zip(solution), prefix)?;
+    // Nothing is written unless every problem can be.
+    for problem in &imported.problems {
+        let path = into.join(&problem.id).join(MANIFEST);
+        if path.exists() {
+            return Err(
+                BadInput(format!("{}: already exists (remove it or pick another --prefix)", path.display())).into()
+            );
+        }
+    }
+    for problem in &imported.problems {
+        let path = into.join(&problem.id).join(MANIFEST);
+        let text = problem.to_toml();
+        write_atomically(&path, |out| Ok(out.write_all(text.as_bytes())?))?;
+        println!("{}  {}", problem.id, path.display());
+    }
+    for line in &imported.unmapped {
+        println!("not imported: {}", for_terminal(line));
+    }
+    println!("imported {} problems into {}; checking them:", imported.problems.len(), into.display());
+    let ids: Vec<String> = imported.problems.iter().map(|p| p.id.clone()).collect();
+    check_in(ctx, into, &ids, false, limits)
+}
+
+/// A Python file's text, or one line saying why it cannot be read as UTF-8.
+fn read_python(path: &Path) -> Result<String, BadInput> {
+    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    crate::grade::source::decode(&bytes, &path.display().to_string())
+        .map_err(|e| BadInput(format!("{}:{}: {}", path.display(), e.line, e.message)))
 }
 
 fn show(ctx: &Context, id: &str, limits: &LimitArgs) -> Result<ExitCode> {
@@ -125,8 +189,13 @@ fn indent(code: &str) -> String {
 }
 
 fn check(ctx: &Context, ids: &[String], calibrate: bool, limits: &LimitArgs) -> Result<ExitCode> {
+    check_in(ctx, &ctx.problems, ids, calibrate, limits)
+}
+
+/// `problems check` on the registry in `dir`.
+fn check_in(ctx: &Context, dir: &Path, ids: &[String], calibrate: bool, limits: &LimitArgs) -> Result<ExitCode> {
     // Not ctx.registry(): a broken manifest is a FAIL line here, not a warning.
-    let registry = Registry::load(&ctx.problems)?;
+    let registry = Registry::load(dir)?;
     let broken: Vec<(&str, &str)> =
         registry.broken().filter(|(folder, _)| ids.is_empty() || ids.iter().any(|id| id == folder)).collect();
     let problems: Vec<&Problem> = if ids.is_empty() {
@@ -186,6 +255,10 @@ struct Checked {
 /// The problem's example count and slowest example when it is sound, else what is wrong with it. When
 /// calibrating, the problem's own limit is lifted: it is about to be measured again.
 async fn check_one(grader: &Grader, problem: &Problem, calibrating: bool) -> Result<Checked> {
+    anyhow::ensure!(
+        !problem.solution.trim().is_empty(),
+        "no reference solution: write one into its problem.toml (`solution`), or import with --solution SOL.py"
+    );
     let tests = grader.problem_tests(problem).await.context("its todo code")?;
     let tests = if calibrating { tests.limited(None) } else { tests };
     anyhow::ensure!(tests.total() >= 1, "its todo code has no doctest example");
@@ -220,7 +293,7 @@ async fn check_one(grader: &Grader, problem: &Problem, calibrating: bool) -> Res
 
 /// Set `[limits] example_timeout` in a problem.toml, keeping the rest of the file as written (comments,
 /// order, string styles); written atomically.
-fn write_example_timeout(path: &std::path::Path, limit: Duration) -> Result<()> {
+fn write_example_timeout(path: &Path, limit: Duration) -> Result<()> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut document: toml_edit::DocumentMut =
         text.parse().map_err(|e| BadInput(format!("{}: {e}", path.display())))?;

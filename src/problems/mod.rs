@@ -3,6 +3,7 @@
 //! A problem's tests are the doctest examples in its `todo` code (the stub with docstrings handed to the
 //! student). The student's submission replaces the TODO functions and runs after the `fixed` code.
 
+pub mod doctest_file;
 pub mod refactory;
 mod stub;
 

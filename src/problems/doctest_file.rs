@@ -1,0 +1,315 @@
+//! `problems import doctest-file`: a homework file in the CS 61A style (functions whose docstrings hold doctests,
+//! bodies left to write, `"*** YOUR CODE HERE ***"`) as one problem per top-level function or class with doctests.
+//!
+//! A problem's `todo` is its definition as the file has it; its `fixed` code is the rest of the module (imports,
+//! constants, helpers) without the other problems' definitions; its statement is its docstring's prose; its
+//! solution is the definition of the same name in the solution file, when one is given.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rustpython_parser::ast::{self, Ranged, Stmt};
+use rustpython_parser::{Mode, parse};
+
+use super::{Compare, Problem, ProblemLimits, is_valid_id};
+use crate::BadInput;
+
+/// The problems of one homework file, and one line for each thing that could not be carried over.
+#[derive(Debug)]
+pub struct Imported {
+    pub problems: Vec<Problem>,
+    pub unmapped: Vec<String>,
+}
+
+/// A top-level definition: its name, the byte span of its source lines, and its docstring.
+struct Definition {
+    name: String,
+    span: std::ops::Range<usize>,
+    docstring: Option<String>,
+    has_examples: bool,
+}
+
+/// Import `homework` (the text of the file at `path`), with `solution` (text and path) when given; each problem
+/// id is `prefix` followed by the definition's name in lower case with `-` for `_`.
+pub fn import(
+    homework: &str,
+    path: &Path,
+    solution: Option<(&str, &Path)>,
+    prefix: &str,
+) -> Result<Imported, BadInput> {
+    let (found, module_examples) = definitions(homework, path)?;
+    let solutions: HashMap<String, String> = match solution {
+        Some((text, sol_path)) => definitions(text, sol_path)?
+            .0
+            .into_iter()
+            .map(|d| (d.name, text[d.span].trim_end().to_owned() + "\n"))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let mut unmapped = Vec::new();
+    if module_examples > 0 {
+        unmapped.push(format!(
+            "{}: the module docstring's {module_examples} examples belong to no function or class: not imported",
+            path.display()
+        ));
+    }
+    let problems_at: Vec<&Definition> = found.iter().filter(|d| d.has_examples).collect();
+    if problems_at.is_empty() {
+        return Err(BadInput(format!("{}: no top-level function or class has doctest examples", path.display())));
+    }
+    let fixed = without_spans(homework, problems_at.iter().map(|d| d.span.clone()));
+    let mut problems = Vec::new();
+    for definition in problems_at {
+        let id = format!("{prefix}{}", definition.name.to_lowercase().replace('_', "-"));
+        if !is_valid_id(&id) {
+            return Err(BadInput(format!("--prefix `{prefix}`: `{id}` is not a valid problem id")));
+        }
+        let solution = match solutions.get(&definition.name) {
+            Some(code) => code.clone(),
+            None => {
+                if let Some((_, sol_path)) = solution {
+                    unmapped.push(format!(
+                        "{}: no top-level `{}` in {}: problem `{id}` has no reference solution",
+                        path.display(),
+                        definition.name,
+                        sol_path.display()
+                    ));
+                }
+                String::new()
+            }
+        };
+        let statement = definition.docstring.as_deref().map(prose).unwrap_or_default();
+        let statement = if statement.is_empty() {
+            format!("Write `{}` so that its examples pass.", definition.name)
+        } else {
+            statement
+        };
+        problems.push(Problem {
+            id,
+            title: first_sentence(&statement),
+            statement,
+            entry: vec![definition.name.clone()],
+            fixed: fixed.clone(),
+            todo: homework[definition.span.clone()].trim_end().to_owned() + "\n",
+            solution,
+            compare: Compare::Output,
+            source: Some(format!("imported from {}", path.file_name().unwrap_or_default().to_string_lossy())),
+            limits: ProblemLimits::default(),
+            points: Default::default(),
+            hidden: Vec::new(),
+        });
+    }
+    if solution.is_none() {
+        unmapped.push(format!(
+            "{}: no --solution: the problems have no reference solution (`problems check` says so until one is written)",
+            path.display()
+        ));
+    }
+    Ok(Imported { problems, unmapped })
+}
+
+/// The top-level definitions of a file, and how many examples its module docstring holds.
+fn definitions(text: &str, path: &Path) -> Result<(Vec<Definition>, usize), BadInput> {
+    let module = match parse(text, Mode::Module, &path.display().to_string()) {
+        Ok(ast::Mod::Module(module)) => module,
+        Ok(_) => unreachable!("Mode::Module parses a module"),
+        Err(e) => {
+            let line = text[..usize::from(e.offset).min(text.len())].matches('\n').count() + 1;
+            return Err(BadInput(format!("{}:{line}: not valid Python: {}", path.display(), e.error)));
+        }
+    };
+    let module_examples = docstring(&module.body).map_or(0, |d| examples_in(&d));
+    let mut found = Vec::new();
+    for stmt in &module.body {
+        let (name, decorators, body) = match stmt {
+            Stmt::FunctionDef(f) => (f.name.to_string(), &f.decorator_list, &f.body),
+            Stmt::AsyncFunctionDef(f) => (f.name.to_string(), &f.decorator_list, &f.body),
+            Stmt::ClassDef(c) => (c.name.to_string(), &c.decorator_list, &c.body),
+            _ => continue,
+        };
+        let start = decorators.iter().map(|d| usize::from(d.start())).chain([usize::from(stmt.start())]).min();
+        let start = line_start(text, start.expect("a statement has a start"));
+        let end = line_end(text, usize::from(stmt.end()));
+        let docstring = docstring(body);
+        found.push(Definition { name, span: start..end, has_examples: has_examples(body), docstring });
+    }
+    Ok((found, module_examples))
+}
+
+/// Whether a definition's docstring, or (for a class) any of its methods' or nested classes', holds an example.
+fn has_examples(body: &[Stmt]) -> bool {
+    docstring(body).is_some_and(|d| examples_in(&d) > 0)
+        || body.iter().any(|stmt| match stmt {
+            Stmt::FunctionDef(f) => has_examples(&f.body),
+            Stmt::AsyncFunctionDef(f) => has_examples(&f.body),
+            Stmt::ClassDef(c) => has_examples(&c.body),
+            _ => false,
+        })
+}
+
+fn docstring(body: &[Stmt]) -> Option<String> {
+    match body.first()? {
+        Stmt::Expr(ast::StmtExpr { value, .. }) => match value.as_ref() {
+            ast::Expr::Constant(ast::ExprConstant { value: ast::Constant::Str(s), .. }) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn examples_in(docstring: &str) -> usize {
+    docstring.lines().filter(|l| l.trim_start().starts_with(">>>")).count()
+}
+
+/// A docstring's prose: its lines before the first example, dedented, with trailing blank lines dropped.
+fn prose(docstring: &str) -> String {
+    let lines: Vec<&str> = docstring.lines().take_while(|l| !l.trim_start().starts_with(">>>")).collect();
+    // the first line follows the quotes; the others share the definition's indentation
+    let indent = lines
+        .iter()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let dedented: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { l.trim() } else { l.get(indent..).unwrap_or_else(|| l.trim_start()) })
+        .collect();
+    dedented.join("\n").trim().to_owned()
+}
+
+fn first_sentence(statement: &str) -> String {
+    let first = statement.lines().next().unwrap_or_default();
+    let sentence = first.split_inclusive(". ").next().unwrap_or(first).trim();
+    sentence.chars().take(80).collect()
+}
+
+fn line_start(text: &str, offset: usize) -> usize {
+    text[..offset].rfind('\n').map_or(0, |i| i + 1)
+}
+
+fn line_end(text: &str, offset: usize) -> usize {
+    text[offset..].find('\n').map_or(text.len(), |i| offset + i + 1)
+}
+
+/// `text` with the byte spans removed (in order, not overlapping), and runs of blank lines left by them folded to
+/// two.
+fn without_spans(text: &str, spans: impl Iterator<Item = std::ops::Range<usize>>) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut at = 0;
+    for span in spans {
+        kept.push_str(&text[at..span.start]);
+        at = span.end;
+    }
+    kept.push_str(&text[at..]);
+    let mut folded = String::with_capacity(kept.len());
+    let mut blank_run = 0;
+    for line in kept.lines() {
+        blank_run = if line.trim().is_empty() { blank_run + 1 } else { 0 };
+        if blank_run <= 2 {
+            folded.push_str(line);
+            folded.push('\n');
+        }
+    }
+    folded.trim().to_owned() + if folded.trim().is_empty() { "" } else { "\n" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOMEWORK: &str = r#""""Homework 1.
+
+>>> 1 + 1
+2
+"""
+from operator import add, sub
+
+LIMIT = 10
+
+
+def helper(x):
+    return x * 2
+
+
+def a_plus_abs_b(a, b):
+    """Return a+abs(b), but without calling abs.
+
+    >>> a_plus_abs_b(2, 3)
+    5
+    >>> a_plus_abs_b(2, -3)
+    5
+    """
+    if b >= 0:
+        h = _____
+    else:
+        h = _____
+    return h(a, b)
+
+
+def no_tests(x):
+    """Nothing to check here."""
+    return x
+
+
+@staticmethod
+def largest_factor(n):
+    """Return the largest factor of n that is smaller than n.
+
+    >>> largest_factor(15) # factors are 1, 3, 5
+    5
+    """
+    "*** YOUR CODE HERE ***"
+
+
+class Account:
+    """A bank account."""
+
+    def deposit(self, amount):
+        """
+        >>> a = Account()
+        >>> a.deposit(5)
+        5
+        """
+        "*** YOUR CODE HERE ***"
+"#;
+
+    const SOLUTION: &str = "def a_plus_abs_b(a, b):\n    if b >= 0:\n        h = add\n    else:\n        h = sub\n    return h(a, b)\n\ndef largest_factor(n):\n    return max(i for i in range(1, n) if n % i == 0)\n";
+
+    #[test]
+    fn each_definition_with_examples_is_a_problem() {
+        let imported =
+            import(HOMEWORK, Path::new("hw01.py"), Some((SOLUTION, Path::new("hw01_sol.py"))), "hw01-").unwrap();
+        let ids: Vec<&str> = imported.problems.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["hw01-a-plus-abs-b", "hw01-largest-factor", "hw01-account"]);
+        let first = &imported.problems[0];
+        assert_eq!(first.statement, "Return a+abs(b), but without calling abs.");
+        assert!(first.todo.starts_with("def a_plus_abs_b(a, b):\n") && first.todo.ends_with("return h(a, b)\n"));
+        assert!(first.solution.contains("h = add"));
+        // the rest of the module, without any problem's definition
+        assert!(first.fixed.contains("from operator import add, sub") && first.fixed.contains("def helper(x)"));
+        assert!(first.fixed.contains("def no_tests(x)"));
+        assert!(!first.fixed.contains("largest_factor") && !first.fixed.contains("class Account"));
+        assert!(imported.problems[1].todo.starts_with("@staticmethod\ndef largest_factor"), "decorators kept");
+        assert_eq!(imported.problems[2].entry, ["Account"]);
+        assert!(imported.problems[2].solution.is_empty());
+        assert_eq!(
+            imported.unmapped,
+            [
+                "hw01.py: the module docstring's 1 examples belong to no function or class: not imported",
+                "hw01.py: no top-level `Account` in hw01_sol.py: problem `hw01-account` has no reference solution",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_without_examples_or_that_does_not_parse_is_refused() {
+        let err = import("def f():\n    return 1\n", Path::new("a.py"), None, "").unwrap_err();
+        assert_eq!(err.0, "a.py: no top-level function or class has doctest examples");
+        let err = import("def f():\n    return (\n", Path::new("b.py"), None, "").unwrap_err();
+        assert!(err.0.starts_with("b.py:"), "{}", err.0);
+        assert!(err.0.contains("not valid Python"), "{}", err.0);
+    }
+}
