@@ -764,6 +764,12 @@ fn a_homework_file_imports_as_problems_that_pass_the_check() {
     assert!(text.contains("FAIL  hw01-counter             no reference solution"), "{text}");
     assert!(text.contains("not imported: tests/fixtures/doctest-file/hw01.py: no top-level `Counter` in"), "{text}");
     assert!(text.contains("3 of 4 problems pass the check"), "{text}");
+    // CS 61A's construct_check reads the homework's own file, which a submission does not have in the sandbox
+    assert!(
+        text.contains("not imported: tests/fixtures/doctest-file/hw01.py:5: `HW_SOURCE_FILE = __file__` left out"),
+        "{text}"
+    );
+    assert!(text.contains("`two_of_three`: 2 examples read the homework's own source file"), "{text}");
     let hailstone = std::fs::read_to_string(into.join("hw01-hailstone/problem.toml")).unwrap();
     let problem: toml::Value = toml::from_str(&hailstone).unwrap();
     assert_eq!(
@@ -772,6 +778,9 @@ fn a_homework_file_imports_as_problems_that_pass_the_check() {
     );
     assert!(problem["fixed"].as_str().unwrap().contains("def _square(x)"), "helpers stay as fixed code");
     assert!(!problem["fixed"].as_str().unwrap().contains("def two_of_three"), "other problems are not fixed code");
+    assert!(!problem["fixed"].as_str().unwrap().contains("__file__"), "{hailstone}");
+    let two = std::fs::read_to_string(into.join("hw01-two-of-three/problem.toml")).unwrap();
+    assert!(two.contains(">>> two_of_three(5, 3, 1)\n    10\n    \"\"\"\n"), "the check and its comment go: {two}");
 
     let out = import(&["--solution", sol]);
     bad_input(&out, &["hw01-a-plus-abs-b/problem.toml: already exists"], None);

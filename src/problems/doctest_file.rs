@@ -37,10 +37,10 @@ pub fn import(
     solution: Option<(&str, &Path)>,
     prefix: &str,
 ) -> Result<Imported, BadInput> {
-    let (found, module_examples) = definitions(homework, path)?;
+    let Module { definitions: found, module_examples, file_users } = definitions(homework, path)?;
     let solutions: HashMap<String, String> = match solution {
         Some((text, sol_path)) => definitions(text, sol_path)?
-            .0
+            .definitions
             .into_iter()
             .map(|d| (d.name, text[d.span].trim_end().to_owned() + "\n"))
             .collect(),
@@ -57,7 +57,23 @@ pub fn import(
     if problems_at.is_empty() {
         return Err(BadInput(format!("{}: no top-level function or class has doctest examples", path.display())));
     }
-    let fixed = without_spans(homework, problems_at.iter().map(|d| d.span.clone()));
+    // A submission has no file in the sandbox: `HW_SOURCE_FILE = __file__` and the examples that read the
+    // homework's own source (CS 61A's `construct_check`) cannot run there.
+    let mut source_readers = vec!["construct_check".to_owned(), "__file__".to_owned()];
+    for (line, span) in &file_users {
+        let statement = homework[span.clone()].trim_end();
+        unmapped.push(format!(
+            "{}:{line}: `{statement}` left out of the given code: a submission has no file in the sandbox",
+            path.display()
+        ));
+        if let Some((target, _)) = statement.split_once('=') {
+            source_readers.push(target.trim().to_owned());
+        }
+    }
+    let mut removed: Vec<std::ops::Range<usize>> =
+        problems_at.iter().map(|d| d.span.clone()).chain(file_users.iter().map(|(_, span)| span.clone())).collect();
+    removed.sort_by_key(|span| span.start);
+    let fixed = without_spans(homework, removed.into_iter());
     let mut problems = Vec::new();
     for definition in problems_at {
         let id = format!("{prefix}{}", definition.name.to_lowercase().replace('_', "-"));
@@ -84,13 +100,23 @@ pub fn import(
         } else {
             statement
         };
+        let (todo, dropped) = without_examples_using(&homework[definition.span.clone()], &source_readers);
+        if dropped > 0 {
+            unmapped.push(format!(
+                "{}: `{}`: {dropped} examples read the homework's own source file ({}), which a sandboxed \
+                 submission does not have: not imported",
+                path.display(),
+                definition.name,
+                source_readers.join(", ")
+            ));
+        }
         problems.push(Problem {
             id,
             title: first_sentence(&statement),
             statement,
             entry: vec![definition.name.clone()],
             fixed: fixed.clone(),
-            todo: homework[definition.span.clone()].trim_end().to_owned() + "\n",
+            todo: todo.trim_end().to_owned() + "\n",
             solution,
             compare: Compare::Output,
             source: Some(format!("imported from {}", path.file_name().unwrap_or_default().to_string_lossy())),
@@ -108,8 +134,15 @@ pub fn import(
     Ok(Imported { problems, unmapped })
 }
 
-/// The top-level definitions of a file, and how many examples its module docstring holds.
-fn definitions(text: &str, path: &Path) -> Result<(Vec<Definition>, usize), BadInput> {
+/// What a file holds at the top level: its definitions, how many examples its module docstring has, and the
+/// statements that use `__file__` (with their 1-based line).
+struct Module {
+    definitions: Vec<Definition>,
+    module_examples: usize,
+    file_users: Vec<(usize, std::ops::Range<usize>)>,
+}
+
+fn definitions(text: &str, path: &Path) -> Result<Module, BadInput> {
     let module = match parse(text, Mode::Module, &path.display().to_string()) {
         Ok(ast::Mod::Module(module)) => module,
         Ok(_) => unreachable!("Mode::Module parses a module"),
@@ -120,12 +153,19 @@ fn definitions(text: &str, path: &Path) -> Result<(Vec<Definition>, usize), BadI
     };
     let module_examples = docstring(&module.body).map_or(0, |d| examples_in(&d));
     let mut found = Vec::new();
+    let mut file_users = Vec::new();
     for stmt in &module.body {
         let (name, decorators, body) = match stmt {
             Stmt::FunctionDef(f) => (f.name.to_string(), &f.decorator_list, &f.body),
             Stmt::AsyncFunctionDef(f) => (f.name.to_string(), &f.decorator_list, &f.body),
             Stmt::ClassDef(c) => (c.name.to_string(), &c.decorator_list, &c.body),
-            _ => continue,
+            _ => {
+                let span = line_start(text, usize::from(stmt.start()))..line_end(text, usize::from(stmt.end()));
+                if text[span.clone()].contains("__file__") {
+                    file_users.push((text[..span.start].matches('\n').count() + 1, span));
+                }
+                continue;
+            }
         };
         let start = decorators.iter().map(|d| usize::from(d.start())).chain([usize::from(stmt.start())]).min();
         let start = line_start(text, start.expect("a statement has a start"));
@@ -133,7 +173,7 @@ fn definitions(text: &str, path: &Path) -> Result<(Vec<Definition>, usize), BadI
         let docstring = docstring(body);
         found.push(Definition { name, span: start..end, has_examples: has_examples(body), docstring });
     }
-    Ok((found, module_examples))
+    Ok(Module { definitions: found, module_examples, file_users })
 }
 
 /// Whether a definition's docstring, or (for a class) any of its methods' or nested classes', holds an example.
@@ -178,6 +218,51 @@ fn prose(docstring: &str) -> String {
         .map(|(i, l)| if i == 0 { l.trim() } else { l.get(indent..).unwrap_or_else(|| l.trim_start()) })
         .collect();
     dedented.join("\n").trim().to_owned()
+}
+
+/// `code` without the doctest examples whose lines mention one of `names` (an example: its `>>>` line, its `...`
+/// lines and its expected output up to a blank line, the next `>>>` or the docstring's end), nor a comment-only
+/// example just before one; and how many examples went.
+fn without_examples_using(code: &str, names: &[String]) -> (String, usize) {
+    let lines: Vec<&str> = code.split_inclusive('\n').collect();
+    let is_prompt = |l: &str| l.trim_start().starts_with(">>>");
+    let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
+    let mut dropped = 0;
+    let mut i = 0;
+    while i < lines.len() {
+        if !is_prompt(lines[i]) {
+            kept.push(lines[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        while i < lines.len() && lines[i].trim_start().starts_with("...") {
+            i += 1;
+        }
+        while i < lines.len() && !is_prompt(lines[i]) && !lines[i].trim().is_empty() && !ends_docstring(lines[i]) {
+            i += 1;
+        }
+        let example = &lines[start..i];
+        if example.iter().any(|l| names.iter().any(|n| l.contains(n.as_str()))) {
+            dropped += 1;
+            // a `>>> # what the next check bans` comment goes with it
+            if kept
+                .last()
+                .is_some_and(|l| l.trim_start().strip_prefix(">>>").is_some_and(|c| c.trim().starts_with('#')))
+            {
+                kept.pop();
+            }
+        } else {
+            kept.extend_from_slice(example);
+        }
+    }
+    (kept.concat(), dropped)
+}
+
+fn ends_docstring(line: &str) -> bool {
+    let text = line.trim();
+    text.starts_with("\"\"\"") || text.starts_with("'''")
 }
 
 fn first_sentence(statement: &str) -> String {
@@ -302,6 +387,15 @@ class Account:
                 "hw01.py: no top-level `Account` in hw01_sol.py: problem `hw01-account` has no reference solution",
             ]
         );
+    }
+
+    #[test]
+    fn examples_that_read_the_source_file_are_dropped_with_their_comment() {
+        let code = "def f():\n    \"\"\"Doc.\n\n    >>> f()\n    1\n    >>> # ban loops\n    >>> from construct_check import check\n    >>> check(HW_SOURCE_FILE, 'f',\n    ...       ['For'])\n    True\n    >>> f() + 1\n    2\n    \"\"\"\n";
+        let names = ["construct_check".to_owned(), "HW_SOURCE_FILE".to_owned()];
+        let (kept, dropped) = without_examples_using(code, &names);
+        assert_eq!(dropped, 2);
+        assert_eq!(kept, "def f():\n    \"\"\"Doc.\n\n    >>> f()\n    1\n    >>> f() + 1\n    2\n    \"\"\"\n");
     }
 
     #[test]
