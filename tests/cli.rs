@@ -790,3 +790,57 @@ fn a_homework_file_imports_as_problems_that_pass_the_check() {
     let out = studentsim(&["problems", "import", "doctest-file", plain.to_str().unwrap(), "--into", into_arg]);
     bad_input(&out, &["plain.py: no top-level function or class has doctest examples"], None);
 }
+
+/// OK-format tests (our fixtures: an okpy-style file with setup, a hidden case and an unscored suite, and an
+/// Otter-style file with per-case points) become problems that pass the check, with points and hidden cases
+/// carried over; a locked case is one line, exit 2, nothing written.
+#[test]
+fn ok_tests_import_with_points_hidden_cases_and_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let into = dir.path().join("reg");
+    let into_arg = into.to_str().unwrap();
+    let (hw, sol) = ("tests/fixtures/ok/hw02.py", "tests/fixtures/ok/hw02_sol.py");
+    let args = ["problems", "import", "ok", "tests/fixtures/ok/tests", "--homework", hw, "--solution", sol];
+    let out = studentsim(&[&args[..], &["--into", into_arg, "--prefix", "hw02-"]].concat());
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("ok    hw02-product             7 examples"), "{text}");
+    assert!(text.contains("ok    hw02-q2                  3 examples"), "{text}");
+    assert!(text.contains("not imported: tests/fixtures/ok/tests/product.py: suite 2 is not scored"), "{text}");
+
+    let product: toml::Value =
+        toml::from_str(&std::fs::read_to_string(into.join("hw02-product/problem.toml")).unwrap()).unwrap();
+    assert_eq!(product["entry"].as_array().unwrap().len(), 1, "only the stub, not the helpers it calls");
+    let todo = product["todo"].as_str().unwrap();
+    assert!(!todo.contains("hidden-case-marker"), "a hidden case is not in the stub: {todo}");
+    assert!(!todo.contains("from hw02 import"), "the submission is the homework module: {todo}");
+    assert!(todo.contains(">>> triple = lambda x: 3 * x\n>>> product(3, square)\n36"), "setup runs before each case");
+    assert_eq!(product["points"]["<module>"].as_float(), Some(2.0), "3 points over 3 cases, 2 of them visible");
+    assert_eq!(product["hidden"][0]["points"].as_float(), Some(1.0));
+
+    // Otter's per-case points: 1 claimed, the other 3 shared by the two cases without
+    let q2: toml::Value = toml::from_str(&std::fs::read_to_string(into.join("hw02-q2/problem.toml")).unwrap()).unwrap();
+    assert_eq!(q2["points"]["<module>"].as_float(), Some(2.5));
+    assert_eq!(q2["hidden"][0]["points"].as_float(), Some(1.5));
+
+    // graded: the hidden case counts, and never shows
+    let file = dir.path().join("attempt.py");
+    std::fs::write(&file, "def product(n, term):\n    return 6 if n == 3 and term(2) == 2 else 0\n").unwrap();
+    let out = studentsim(&["--problems", into_arg, "grade", "--json", "-p", "hw02-product", file.to_str().unwrap()]);
+    assert!(!stdout(&out).contains("hidden-case-marker"), "{}", stdout(&out));
+    let record: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(record["max_score"], 3.0, "{record}");
+
+    let locked = dir.path().join("locked");
+    let out = studentsim(&[
+        "problems",
+        "import",
+        "ok",
+        "tests/fixtures/ok/locked",
+        "--homework",
+        hw,
+        "--into",
+        locked.to_str().unwrap(),
+    ]);
+    bad_input(&out, &["locked/q3.py: suite 1 case 1 is locked: unlock it first"], Some(&locked));
+}

@@ -11,7 +11,7 @@ use super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
 use crate::grade::{Grader, Label, calibrate};
 use crate::jsonl::write_atomically;
-use crate::problems::{MANIFEST, Problem, Registry, doctest_file, is_valid_id, refactory};
+use crate::problems::{MANIFEST, Problem, Registry, doctest_file, is_valid_id, ok, refactory};
 use crate::text::for_terminal;
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +65,30 @@ pub enum ImportCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// OK-format test files (okpy, Otter-Grader: `test = {'name', 'points', 'suites': [...]}`) with the homework
+    /// file they test: one problem per test file, its visible cases as the stub's examples, its hidden cases as
+    /// hidden groups, points as Otter shares them, setup and teardown around every case; locked cases are
+    /// refused. Then `problems check` runs on them.
+    #[command(after_help = "Examples:\n  \
+        studentsim problems import ok hw02/tests --homework hw02/hw02.py --solution hw02_sol.py --into problems")]
+    Ok {
+        /// A folder of test files (`*.py`; those starting with `__` are skipped), or one test file.
+        tests: PathBuf,
+        /// The homework file the tests call (its definitions become the stubs; the rest is given code).
+        #[arg(long, value_name = "HW.py")]
+        homework: PathBuf,
+        /// The solutions file: a definition of the same name is each problem's reference solution.
+        #[arg(long, value_name = "SOL.py")]
+        solution: Option<PathBuf>,
+        /// Registry folder to write the problems into (an existing problem of the same id is refused).
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// Put before each problem id.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
     /// The Refactory dataset (question_N folders): its I/O pairs become doctests.
     Refactory {
         /// The dataset folder, holding question_1 ... question_5.
@@ -102,6 +126,9 @@ pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
         ProblemsCommand::Import(ImportCommand::DoctestFile { file, solution, into, prefix, limits }) => {
             import_doctest_file(ctx, &file, solution.as_deref(), &into, &prefix, &limits)
         }
+        ProblemsCommand::Import(ImportCommand::Ok { tests, homework, solution, into, prefix, limits }) => {
+            import_ok(ctx, &tests, &homework, solution.as_deref(), &into, &prefix, &limits)
+        }
         ProblemsCommand::Import(ImportCommand::Refactory { dir, into }) => {
             let problems = refactory::import(&dir)?;
             for problem in &problems {
@@ -127,26 +154,81 @@ fn import_doctest_file(
     let homework = read_python(file)?;
     let solution_text = solution.map(read_python).transpose()?;
     let imported = doctest_file::import(&homework, file, solution_text.as_deref().zip(solution), prefix)?;
-    // Nothing is written unless every problem can be.
-    for problem in &imported.problems {
+    write_imported(ctx, &imported.problems, &imported.unmapped, into, limits)
+}
+
+fn import_ok(
+    ctx: &Context,
+    tests: &Path,
+    homework_path: &Path,
+    solution: Option<&Path>,
+    into: &Path,
+    prefix: &str,
+    limits: &LimitArgs,
+) -> Result<ExitCode> {
+    let homework = read_python(homework_path)?;
+    let solution_text = solution.map(read_python).transpose()?;
+    let files = if tests.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(tests)
+            .map_err(|e| BadInput(format!("{}: cannot read: {e}", tests.display())))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "py"))
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("__")))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![tests.to_path_buf()]
+    };
+    if files.is_empty() {
+        return Err(BadInput(format!("{}: no test files (*.py)", tests.display())).into());
+    }
+    let (mut problems, mut unmapped) = (Vec::new(), Vec::new());
+    for file in &files {
+        let text = read_python(file)?;
+        let (problem, lines) =
+            ok::import_test(&text, file, &homework, homework_path, solution_text.as_deref().zip(solution), prefix)?;
+        if problems.iter().any(|p: &Problem| p.id == problem.id) {
+            return Err(BadInput(format!("{}: a second test named `{}`", file.display(), problem.title)).into());
+        }
+        problems.push(problem);
+        unmapped.extend(lines);
+    }
+    if solution.is_none() {
+        unmapped.push(format!(
+            "{}: no --solution: the problems have no reference solution (`problems check` says so until one is written)",
+            tests.display()
+        ));
+    }
+    write_imported(ctx, &problems, &unmapped, into, limits)
+}
+
+/// Write imported problems (none unless all can be), print what was not imported, then check them.
+fn write_imported(
+    ctx: &Context,
+    problems: &[Problem],
+    unmapped: &[String],
+    into: &Path,
+    limits: &LimitArgs,
+) -> Result<ExitCode> {
+    for problem in problems {
         let path = into.join(&problem.id).join(MANIFEST);
         if path.exists() {
-            return Err(
-                BadInput(format!("{}: already exists (remove it or pick another --prefix)", path.display())).into()
-            );
+            let why = format!("{}: already exists (remove it or pick another --prefix)", path.display());
+            return Err(BadInput(why).into());
         }
     }
-    for problem in &imported.problems {
+    for problem in problems {
         let path = into.join(&problem.id).join(MANIFEST);
         let text = problem.to_toml();
         write_atomically(&path, |out| Ok(out.write_all(text.as_bytes())?))?;
         println!("{}  {}", problem.id, path.display());
     }
-    for line in &imported.unmapped {
+    for line in unmapped {
         println!("not imported: {}", for_terminal(line));
     }
-    println!("imported {} problems into {}; checking them:", imported.problems.len(), into.display());
-    let ids: Vec<String> = imported.problems.iter().map(|p| p.id.clone()).collect();
+    println!("imported {} problems into {}; checking them:", problems.len(), into.display());
+    let ids: Vec<String> = problems.iter().map(|p| p.id.clone()).collect();
     check_in(ctx, into, &ids, false, limits)
 }
 

@@ -22,10 +22,10 @@ pub struct Imported {
 }
 
 /// A top-level definition: its name, the byte span of its source lines, and its docstring.
-struct Definition {
-    name: String,
-    span: std::ops::Range<usize>,
-    docstring: Option<String>,
+pub(super) struct Definition {
+    pub(super) name: String,
+    pub(super) span: std::ops::Range<usize>,
+    pub(super) docstring: Option<String>,
     has_examples: bool,
 }
 
@@ -136,13 +136,13 @@ pub fn import(
 
 /// What a file holds at the top level: its definitions, how many examples its module docstring has, and the
 /// statements that use `__file__` (with their 1-based line).
-struct Module {
-    definitions: Vec<Definition>,
-    module_examples: usize,
-    file_users: Vec<(usize, std::ops::Range<usize>)>,
+pub(super) struct Module {
+    pub(super) definitions: Vec<Definition>,
+    pub(super) module_examples: usize,
+    pub(super) file_users: Vec<(usize, std::ops::Range<usize>)>,
 }
 
-fn definitions(text: &str, path: &Path) -> Result<Module, BadInput> {
+pub(super) fn definitions(text: &str, path: &Path) -> Result<Module, BadInput> {
     let module = match parse(text, Mode::Module, &path.display().to_string()) {
         Ok(ast::Mod::Module(module)) => module,
         Ok(_) => unreachable!("Mode::Module parses a module"),
@@ -202,7 +202,7 @@ fn examples_in(docstring: &str) -> usize {
 }
 
 /// A docstring's prose: its lines before the first example, dedented, with trailing blank lines dropped.
-fn prose(docstring: &str) -> String {
+pub(super) fn prose(docstring: &str) -> String {
     let lines: Vec<&str> = docstring.lines().take_while(|l| !l.trim_start().starts_with(">>>")).collect();
     // the first line follows the quotes; the others share the definition's indentation
     let indent = lines
@@ -220,10 +220,15 @@ fn prose(docstring: &str) -> String {
     dedented.join("\n").trim().to_owned()
 }
 
-/// `code` without the doctest examples whose lines mention one of `names` (an example: its `>>>` line, its `...`
-/// lines and its expected output up to a blank line, the next `>>>` or the docstring's end), nor a comment-only
-/// example just before one; and how many examples went.
+/// `code` without the doctest examples whose lines mention one of `names` (see [`without_examples`]).
 fn without_examples_using(code: &str, names: &[String]) -> (String, usize) {
+    without_examples(code, |example| example.iter().any(|l| names.iter().any(|n| l.contains(n.as_str()))))
+}
+
+/// `code` without the doctest examples `drop` picks (an example: its `>>>` line, its `...` lines and its expected
+/// output up to a blank line, the next `>>>` or the docstring's end), nor a comment-only example just before one;
+/// and how many examples went.
+pub(super) fn without_examples(code: &str, drop: impl Fn(&[&str]) -> bool) -> (String, usize) {
     let lines: Vec<&str> = code.split_inclusive('\n').collect();
     let is_prompt = |l: &str| l.trim_start().starts_with(">>>");
     let mut kept: Vec<&str> = Vec::with_capacity(lines.len());
@@ -244,7 +249,7 @@ fn without_examples_using(code: &str, names: &[String]) -> (String, usize) {
             i += 1;
         }
         let example = &lines[start..i];
-        if example.iter().any(|l| names.iter().any(|n| l.contains(n.as_str()))) {
+        if drop(example) {
             dropped += 1;
             // a `>>> # what the next check bans` comment goes with it
             if kept
@@ -281,7 +286,7 @@ fn line_end(text: &str, offset: usize) -> usize {
 
 /// `text` with the byte spans removed (in order, not overlapping), and runs of blank lines left by them folded to
 /// two.
-fn without_spans(text: &str, spans: impl Iterator<Item = std::ops::Range<usize>>) -> String {
+pub(super) fn without_spans(text: &str, spans: impl Iterator<Item = std::ops::Range<usize>>) -> String {
     let mut kept = String::with_capacity(text.len());
     let mut at = 0;
     for span in spans {

@@ -4,6 +4,7 @@
 //! student). The student's submission replaces the TODO functions and runs after the `fixed` code.
 
 pub mod doctest_file;
+pub mod ok;
 pub mod refactory;
 mod stub;
 
@@ -83,13 +84,13 @@ pub struct ProblemLimits {
     pub example_timeout: Option<f64>,
 }
 
-/// Points per group, refused while parsing (so the error carries the location) unless each is a positive finite
-/// number.
+/// Points per group, refused while parsing (so the error carries the location) unless each is a finite number,
+/// 0 or more (a practice docstring may be worth nothing).
 fn positive_points<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error> {
     let points = BTreeMap::<String, f64>::deserialize(deserializer)?;
-    match points.iter().find(|(_, p)| !(p.is_finite() && **p > 0.0)) {
+    match points.iter().find(|(_, p)| !(p.is_finite() && **p >= 0.0)) {
         Some((group, p)) => {
-            Err(serde::de::Error::custom(format!("points.{group} must be a positive number of points, not {p}")))
+            Err(serde::de::Error::custom(format!("points.{group} must be a number of points (0 or more), not {p}")))
         }
         None => Ok(points),
     }
@@ -253,8 +254,8 @@ fn validate(problem: &Problem, folder: &Path, manifest: &Path) -> Result<(), Bad
         if hidden.name.trim().is_empty() || !names.insert(hidden.name.as_str()) {
             return Err(bad(format!("hidden group name `{}` is empty or used twice", hidden.name)));
         }
-        if hidden.points.is_some_and(|p| !(p.is_finite() && p > 0.0)) {
-            return Err(bad(format!("hidden group `{}`: points must be a positive number", hidden.name)));
+        if hidden.points.is_some_and(|p| !(p.is_finite() && p >= 0.0)) {
+            return Err(bad(format!("hidden group `{}`: points must be a number, 0 or more", hidden.name)));
         }
         if !hidden.doctest.contains(">>>") {
             return Err(bad(format!("hidden group `{}` has no `>>>` example", hidden.name)));
