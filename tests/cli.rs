@@ -21,13 +21,32 @@ fn grade_files_prints_one_line_each_and_json_on_request() {
     let bad = dir.path().join("bad.py");
     std::fs::write(&good, "def sum_digits(n):\n    return sum(int(d) for d in str(n))\n").unwrap();
     std::fs::write(&bad, "def sum_digits(n):\n    return n\n").unwrap();
-    let out = studentsim(&["grade", "--problem", "sum-digits", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    let out =
+        studentsim(&["grade", "--terse", "--problem", "sum-digits", good.to_str().unwrap(), bad.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].ends_with("good.py: no_error 4/4"), "{text}");
     assert!(lines[1].ends_with("bad.py: logical 2/4"), "{text}");
+
+    // without --terse, each failing example as doctest reports it
+    let out = studentsim(&["grade", "--problem", "sum-digits", good.to_str().unwrap(), bad.to_str().unwrap()]);
+    let text = stdout(&out);
+    let report: Vec<&str> = text.lines().skip(2).collect();
+    assert_eq!(
+        report[..6],
+        [
+            "    Failed example (line 6 of the problem):",
+            "        sum_digits(123)",
+            "    Expected:",
+            "        6",
+            "    Got:",
+            "        123"
+        ],
+        "{text}"
+    );
+    assert_eq!(report.len(), 12, "two failing examples, six lines each: {text}");
 
     let out = studentsim(&["grade", "--json", "-p", "sum-digits", bad.to_str().unwrap()]);
     let record: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
@@ -236,7 +255,7 @@ fn one_bad_file_does_not_stop_a_batch() {
     std::fs::create_dir(&folder).unwrap();
     let folder = folder.to_str().unwrap().to_owned();
     let files = [&good, &latin1, &missing, &declared, &empty, &folder];
-    let mut args = vec!["grade", "-p", "sum-digits"];
+    let mut args = vec!["grade", "--terse", "-p", "sum-digits"];
     args.extend(files.iter().map(|f| f.as_str()));
     let out = studentsim(&args);
     assert_eq!(out.status.code(), Some(2), "exit 2 once every file is done: {}", stderr(&out));
@@ -251,6 +270,14 @@ fn one_bad_file_does_not_stop_a_batch() {
     assert_eq!(lines[4], format!("{empty}: runtime 0/4 (NameError)"));
     assert!(lines[5].starts_with(&format!("{folder}: cannot read (")), "{text}");
 
+    // the report under a compile error names its line
+    let out = studentsim(&["grade", "-p", "sum-digits", &latin1]);
+    assert!(
+        stdout(&out).contains("\n    line 2: SyntaxError: Non-UTF-8 code starting with '\\xe9'"),
+        "{}",
+        stdout(&out)
+    );
+
     let out = studentsim(&["grade", "--json", "-p", "sum-digits", &latin1, &missing]);
     assert_eq!(out.status.code(), Some(2));
     let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -262,6 +289,7 @@ fn one_bad_file_does_not_stop_a_batch() {
         )
     );
     assert_eq!(rows[0]["examples"].as_array().unwrap().len(), 4, "every example is there, not run");
+    assert_eq!(rows[0]["line"], 2);
     assert!(rows[1]["error"].as_str().unwrap().starts_with("cannot read: No such file"), "{}", rows[1]);
 }
 
@@ -694,7 +722,10 @@ fn hidden_examples_count_but_never_show() {
     let file = file.to_str().unwrap();
     let out = studentsim(&["--problems", reg, "grade", "-p", "count-vowels", file]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), format!("{file}: logical 4/6; hidden 0/2; score 2/5\n"));
+    assert_eq!(
+        stdout(&out),
+        format!("{file}: logical 4/6; hidden 0/2; score 2/5\n    2 of 2 hidden examples failed\n")
+    );
 
     let out = studentsim(&["--problems", reg, "grade", "--json", "-p", "count-vowels", file]);
     let text = stdout(&out);
@@ -843,4 +874,39 @@ fn ok_tests_import_with_points_hidden_cases_and_setup() {
         locked.to_str().unwrap(),
     ]);
     bad_input(&out, &["locked/q3.py: suite 1 case 1 is locked: unlock it first"], Some(&locked));
+}
+
+/// What a student can act on: a compile error's line and column with the line and a caret, a runtime error's
+/// exception with the student's own traceback lines, and the same `message`/`line`/`column` in the JSON record.
+#[test]
+fn grade_reports_where_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let syntax = dir.path().join("syntax.py");
+    std::fs::write(&syntax, "def sum_digits(n):\n    if n < 10\n        return n\n").unwrap();
+    let crash = dir.path().join("crash.py");
+    std::fs::write(&crash, "def sum_digits(n):\n    return n // 0\n").unwrap();
+    let out = studentsim(&["grade", "-p", "sum-digits", syntax.to_str().unwrap(), crash.to_str().unwrap()]);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1..4],
+        ["    line 2, column 14: SyntaxError: expected ':'", "            if n < 10", "                     ^"],
+        "{text}"
+    );
+    assert!(lines[4].ends_with("crash.py: runtime 0/4 (ZeroDivisionError)"), "{text}");
+    assert_eq!(
+        lines[9..13],
+        [
+            "    Exception raised:",
+            "        line 2, in sum_digits",
+            "            return n // 0",
+            "        ZeroDivisionError: division by zero"
+        ],
+        "{text}"
+    );
+
+    let out = studentsim(&["grade", "--json", "-p", "sum-digits", syntax.to_str().unwrap(), crash.to_str().unwrap()]);
+    let rows: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((&rows[0]["line"], &rows[0]["column"]), (&2.into(), &14.into()));
+    assert_eq!(rows[1]["message"], "ZeroDivisionError: division by zero", "a runtime error has its message");
 }

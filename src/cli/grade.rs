@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::output::progress;
 use super::shard::{self, Kind, ShardArgs};
 use super::{Context, LimitArgs, default_jobs, tokio_runtime};
-use crate::grade::GradeRecord;
 use crate::grade::batch::grade_many;
 use crate::grade::source::{self, Undecodable};
+use crate::grade::{GradeRecord, report};
 use crate::problems::{Problem, Registry};
 use crate::text::for_terminal;
 use crate::{BadInput, jsonl};
@@ -50,6 +50,10 @@ pub struct GradeArgs {
     /// Submissions graded in parallel [default: number of cores].
     #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
+
+    /// One line per file, without the report of what failed under it.
+    #[arg(long, conflicts_with = "json")]
+    terse: bool,
 
     /// Keep hidden examples' code, expected output and what they printed in the output (course staff grading for
     /// themselves). Without it a hidden example shows only its group, line, outcome and points.
@@ -103,9 +107,9 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     let mut out = std::io::stdout().lock();
     let mut unreadable = 0;
     for (file, input) in args.files.iter().zip(inputs) {
-        let record = match input {
-            FileInput::Code(_) => graded.next().expect("one grade per readable file").record,
-            FileInput::NotSource(error) => GradeRecord::undecodable(&tests, &error),
+        let (record, code) = match input {
+            FileInput::Code(code) => (graded.next().expect("one grade per readable file").record, code),
+            FileInput::NotSource(error) => (GradeRecord::undecodable(&tests, &error), String::new()),
             FileInput::Unreadable(why) => {
                 unreadable += 1;
                 if args.json {
@@ -139,6 +143,11 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
             let file = for_terminal(&file.display().to_string());
             let scoring = scoring_summary(&record, tests.hidden());
             writeln!(out, "{file}: {} {}/{}{reason}{scoring}", record.label, record.passed, record.total)?;
+            if !args.terse {
+                for line in report::student_report(&record, &code) {
+                    writeln!(out, "{}", for_terminal(&line))?;
+                }
+            }
         }
     }
     if unreadable > 0 {
@@ -194,8 +203,8 @@ struct SubmissionRow {
 }
 
 /// The fields a result row's grade writes.
-const GRADE_FIELDS: [&str; 9] =
-    ["label", "reason", "message", "pass_rate", "passed", "total", "score", "max_score", "examples"];
+const GRADE_FIELDS: [&str; 11] =
+    ["label", "reason", "message", "line", "column", "pass_rate", "passed", "total", "score", "max_score", "examples"];
 
 #[derive(Serialize)]
 struct ResultRow<'a> {
@@ -273,6 +282,8 @@ mod tests {
             label: Label::Compile,
             reason: Some("SyntaxError".into()),
             message: Some("invalid syntax".into()),
+            line: Some(1),
+            column: Some(2),
             pass_rate: 0.0,
             passed: 0,
             total: 0,

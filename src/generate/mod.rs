@@ -88,9 +88,12 @@ impl Feedback {
                 got: if e.outcome == Outcome::Timeout { "(time limit exceeded)".into() } else { shown(&e.got) },
             })
             .collect();
+        // The message of a module that did not load; an example's exception is already in its `got`, and prompts
+        // keep the layout the student model was trained on.
+        let module_failed = record.examples.iter().all(|e| e.outcome == Outcome::NotRun);
         Self {
             label: record.label,
-            message: record.message.as_deref().map(shown),
+            message: record.message.as_deref().filter(|_| module_failed).map(shown),
             failing,
             hint: None,
             tutor_error: None,
@@ -243,6 +246,8 @@ mod tests {
             label: if passed == outcomes.len() { Label::NoError } else { Label::Logical },
             reason: None,
             message: None,
+            line: None,
+            column: None,
             pass_rate: passed as f64 / outcomes.len().max(1) as f64,
             passed,
             total: outcomes.len(),

@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod checker;
 pub mod literal;
 mod record;
+pub mod report;
 pub mod source;
 
 use std::collections::HashMap;
@@ -386,7 +387,7 @@ impl Grader {
         if !tests.reveal_hidden {
             examples.iter_mut().for_each(ExampleRecord::conceal_if_hidden);
         }
-        (GradeRecord::summarize(module_failure, examples), times)
+        (GradeRecord::summarize(module_failure, submission, examples), times)
     }
 
     /// A fresh instance with the submission loaded, or why the module could not be loaded.

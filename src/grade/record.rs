@@ -157,9 +157,16 @@ pub struct GradeRecord {
     /// Why: the exception type, or the name of the [`Limit`] that stopped it.
     #[serde(default)]
     pub reason: Option<String>,
-    /// The compile error or module-level exception message, when there is one.
+    /// What went wrong, for every label but `logical` and `no_error`: the compile error, the module-level
+    /// exception, or the first visible example's exception (`Type: message`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Where in the submission: a compile error's line and column, or the line a module-level exception was
+    /// raised from (1-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
     pub pass_rate: f64,
     pub passed: usize,
     pub total: usize,
@@ -172,21 +179,33 @@ pub struct GradeRecord {
 }
 
 impl GradeRecord {
-    pub(super) fn summarize(module_failure: Option<ModuleFailure>, examples: Vec<ExampleRecord>) -> Self {
+    /// The record of a grade; `submission` is the code as graded (a compile error's column is counted in it).
+    pub(super) fn summarize(
+        module_failure: Option<ModuleFailure>,
+        submission: &str,
+        examples: Vec<ExampleRecord>,
+    ) -> Self {
         let total = examples.len();
         let passed = examples.iter().filter(|e| e.outcome == Outcome::Pass).count();
+        let (mut line, mut column) = (None, None);
         let (label, reason, message) = match module_failure {
             Some(ModuleFailure::Compile(raised)) => {
+                if let Some((at, col)) = syntax_error_location(&raised.traceback, submission) {
+                    (line, column) = (Some(at), col);
+                }
                 (Label::Compile, Some(cut(raised.type_name, NAME_LIMIT)), Some(cut(raised.message, TEXT_LIMIT)))
             }
-            Some(ModuleFailure::Raised(raised)) => (
-                Label::Runtime,
-                Some(cut(reason_for_exception(&raised.type_name), NAME_LIMIT)),
-                Some(cut(raised.message, TEXT_LIMIT)),
-            ),
+            Some(ModuleFailure::Raised(raised)) => {
+                line = last_submission_line(&raised.traceback);
+                (
+                    Label::Runtime,
+                    Some(cut(reason_for_exception(&raised.type_name), NAME_LIMIT)),
+                    Some(cut(raised.message, TEXT_LIMIT)),
+                )
+            }
             Some(ModuleFailure::Fault(fault)) => (Label::Runtime, Some(fault.limit().name().to_owned()), None),
             None => match examples.iter().find_map(ExampleRecord::runtime_reason) {
-                Some(reason) => (Label::Runtime, Some(reason), None),
+                Some(reason) => (Label::Runtime, Some(reason), first_example_error(&examples)),
                 None if passed < total => (Label::Logical, None, None),
                 None => (Label::NoError, None, None),
             },
@@ -194,7 +213,7 @@ impl GradeRecord {
         let pass_rate = if total == 0 { 0.0 } else { passed as f64 / total as f64 };
         let score = examples.iter().filter(|e| e.outcome == Outcome::Pass).map(|e| e.points).sum();
         let max_score = examples.iter().map(|e| e.points).sum();
-        Self { label, reason, message, pass_rate, passed, total, score, max_score, examples }
+        Self { label, reason, message, line, column, pass_rate, passed, total, score, max_score, examples }
     }
 }
 
@@ -207,8 +226,44 @@ impl GradeRecord {
             message: format!("SyntaxError: {}\n", error.message),
             traceback: String::new(),
         };
-        Self::summarize(Some(ModuleFailure::Compile(raised)), tests.not_run())
+        let mut record = Self::summarize(Some(ModuleFailure::Compile(raised)), "", tests.not_run());
+        record.line = Some(error.line);
+        record
     }
+}
+
+/// What a runtime label's first erroring example raised, as its traceback's last line says (`Type: message`), or
+/// the limit that stopped it; a hidden example's only by its class.
+fn first_example_error(examples: &[ExampleRecord]) -> Option<String> {
+    let example = examples.iter().find(|e| matches!(e.outcome, Outcome::Error | Outcome::Timeout))?;
+    Some(match (example.limit, &example.exception) {
+        (Some(limit), _) => format!("{} (line {} of the problem)", limit.name(), example.line),
+        (None, Some(type_name)) if example.hidden => format!("a hidden example raised {type_name}"),
+        (None, _) => cut_str(example.got.trim_end().lines().last().unwrap_or_default(), TEXT_LIMIT),
+    })
+}
+
+/// The line and column (1-based, in `submission`) of a compile error, from CPython's own report of it:
+/// `File "<submission>", line N`, the offending line stripped of its indentation, and a caret line under it.
+fn syntax_error_location(traceback: &str, submission: &str) -> Option<(u32, Option<u32>)> {
+    let lines: Vec<&str> = traceback.lines().collect();
+    let at = lines.iter().rposition(|l| l.trim_start().starts_with("File \"<submission>\", line "))?;
+    let line: u32 =
+        lines[at].trim_start()["File \"<submission>\", line ".len()..].split(',').next()?.trim().parse().ok()?;
+    let caret = lines.get(at + 2).filter(|l| l.trim_start().starts_with('^'))?;
+    // CPython prints the stripped line and its carets after four spaces
+    let caret_at = caret.find('^')?.checked_sub(4)?;
+    let indent =
+        submission.lines().nth(line as usize - 1).map_or(0, |l| l.chars().take_while(|c| c.is_whitespace()).count());
+    Some((line, u32::try_from(indent + caret_at + 1).ok()))
+}
+
+/// The last line of the submission a traceback passes through.
+fn last_submission_line(traceback: &str) -> Option<u32> {
+    traceback.lines().rev().find_map(|l| {
+        let rest = l.trim_start().strip_prefix("File \"<submission>\", line ")?;
+        rest.split(',').next()?.trim().parse().ok()
+    })
 }
 
 fn reason_for_exception(type_name: &str) -> String {

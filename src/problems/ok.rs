@@ -303,7 +303,7 @@ fn dedent(text: &str) -> String {
 
 /// Whether a definition is left for the student: CS 61A's and Otter's markers for the part to write.
 fn is_stub(code: &str) -> bool {
-    code.contains("*** YOUR CODE HERE ***") || code.contains("_____") || code.contains("...  # YOUR CODE HERE")
+    code.contains("YOUR CODE HERE") || code.contains("_____")
 }
 
 fn mentions(text: &str, name: &str) -> bool {
