@@ -910,3 +910,45 @@ fn grade_reports_where_and_why() {
     assert_eq!((&rows[0]["line"], &rows[0]["column"]), (&2.into(), &14.into()));
     assert_eq!(rows[1]["message"], "ZeroDivisionError: division by zero", "a runtime error has its message");
 }
+
+/// `problems new` derives a valid Python name from any id, and `problems check` catches the usual mistakes with
+/// lines counted from the top of problem.toml: a reference that does not compile (CPython's message), an entry
+/// the code does not define, a wrong example; `--calibrate` says what it wrote.
+#[test]
+fn check_and_new_catch_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().to_str().unwrap();
+    let out = studentsim(&["--problems", reg, "problems", "new", "2sum"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let path = dir.path().join("2sum/problem.toml");
+    let original = std::fs::read_to_string(&path).unwrap();
+    assert!(original.contains("def problem_2sum(x):"), "a function name Python accepts: {original}");
+    let check = || {
+        let out = studentsim(&["--problems", reg, "problems", "check"]);
+        (out.status.code(), stdout(&out))
+    };
+    let line_of = |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+
+    let broken = original.replace("return x + 1", "return x +");
+    std::fs::write(&path, &broken).unwrap();
+    let (code, text) = check();
+    let want = format!(
+        "the reference solution does not compile: problem.toml line {}: SyntaxError: invalid syntax",
+        line_of(&broken, "return x +")
+    );
+    assert!(code == Some(1) && text.contains(&want), "{text}");
+
+    let wrong = original.replace(">>> problem_2sum(1)", ">>> problem_2sum(1) + 10");
+    std::fs::write(&path, &wrong).unwrap();
+    let (_, text) = check();
+    assert!(text.contains(&format!("problem.toml line {}: `problem_2sum(1) + 10`", line_of(&wrong, "+ 10"))), "{text}");
+
+    std::fs::write(&path, original.replace("entry = [\"problem_2sum\"]", "entry = [\"two_sum\"]")).unwrap();
+    let (_, text) = check();
+    assert!(text.contains("entry `two_sum` is not defined at the top level of its `todo` code"), "{text}");
+
+    std::fs::write(&path, &original).unwrap();
+    let out = studentsim(&["--problems", reg, "problems", "check", "--calibrate"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(stdout(&out).contains("wrote [limits] example_timeout = 0.05 to"), "{}", stdout(&out));
+}

@@ -299,7 +299,8 @@ fn check_in(ctx: &Context, dir: &Path, ids: &[String], calibrate: bool, limits: 
     let rt = tokio_runtime(1)?;
     let ceiling = Duration::from_secs_f64(limits.example_timeout);
     for problem in &problems {
-        match rt.block_on(check_one(&grader, problem, calibrate)) {
+        let manifest = std::fs::read_to_string(registry.dir().join(&problem.id).join(MANIFEST)).unwrap_or_default();
+        match rt.block_on(check_one(&grader, problem, &manifest, calibrate)) {
             Ok(checked) => {
                 let suggested = calibrate::suggested_limit(checked.slowest, ceiling);
                 let set = problem
@@ -315,6 +316,11 @@ fn check_in(ctx: &Context, dir: &Path, ids: &[String], calibrate: bool, limits: 
                 if calibrate {
                     let path = registry.dir().join(&problem.id).join(MANIFEST);
                     write_example_timeout(&path, suggested)?;
+                    println!(
+                        "      wrote [limits] example_timeout = {} to {}",
+                        suggested.as_secs_f64(),
+                        path.display()
+                    );
                 }
             }
             Err(why) => {
@@ -336,11 +342,20 @@ struct Checked {
 
 /// The problem's example count and slowest example when it is sound, else what is wrong with it. When
 /// calibrating, the problem's own limit is lifted: it is about to be measured again.
-async fn check_one(grader: &Grader, problem: &Problem, calibrating: bool) -> Result<Checked> {
+/// `manifest` is the problem's problem.toml as written, for line numbers that count from its top.
+async fn check_one(grader: &Grader, problem: &Problem, manifest: &str, calibrating: bool) -> Result<Checked> {
     anyhow::ensure!(
         !problem.solution.trim().is_empty(),
         "no reference solution: write one into its problem.toml (`solution`), or import with --solution SOL.py"
     );
+    for entry in &problem.entry {
+        for (field, code) in [("todo", &problem.todo), ("solution", &problem.solution)] {
+            anyhow::ensure!(
+                defines(code, entry),
+                "entry `{entry}` is not defined at the top level of its `{field}` code (a `def`, `class` or assignment)"
+            );
+        }
+    }
     let tests = grader.problem_tests(problem).await.context("its todo code")?;
     let tests = if calibrating { tests.limited(None) } else { tests };
     anyhow::ensure!(tests.total() >= 1, "its todo code has no doctest example");
@@ -354,10 +369,23 @@ async fn check_one(grader: &Grader, problem: &Problem, calibrating: bool) -> Res
             problem.id
         );
     }
+    if solution.label == Label::Compile {
+        let at = solution.line.and_then(|n| manifest_line(manifest, "solution", n));
+        let at = at.map(|line| format!("problem.toml line {line}: ")).unwrap_or_default();
+        anyhow::bail!(
+            "the reference solution does not compile: {at}{}",
+            solution.message.as_deref().unwrap_or_default().trim_end()
+        );
+    }
     if solution.label != Label::NoError {
         let first_bad = solution.examples.iter().find(|e| e.outcome != crate::grade::Outcome::Pass);
         let detail = match first_bad {
-            Some(e) => format!("; line {}: `{}` wanted {:?}, got {:?}", e.line, e.source.trim_end(), e.want, e.got),
+            Some(e) if e.hidden => format!("; hidden group `{}`, line {} of its doctest", e.group, e.line),
+            Some(e) => {
+                let at = manifest_line(manifest, "todo", e.line)
+                    .map_or_else(|| format!("todo line {}", e.line), |l| format!("problem.toml line {l}"));
+                format!("; {at}: `{}` wanted {:?}, got {:?}", e.source.trim_end(), e.want, e.got)
+            }
             None => solution.message.clone().map(|m| format!("; {}", m.trim_end())).unwrap_or_default(),
         };
         anyhow::bail!(
@@ -371,6 +399,36 @@ async fn check_one(grader: &Grader, problem: &Problem, calibrating: bool) -> Res
     anyhow::ensure!(stub.label != Label::NoError, "the bare stub already passes every example");
     let slowest = calibrate::slowest_example(grader, &problem.fixed, &problem.solution, &tests).await;
     Ok(Checked { examples: tests.total(), slowest })
+}
+
+/// Whether `code` defines `name` at its top level: `def name`, `class name` or `name = ...`.
+fn defines(code: &str, name: &str) -> bool {
+    code.lines().any(|line| {
+        let rest = line
+            .strip_prefix("def ")
+            .or_else(|| line.strip_prefix("async def "))
+            .or_else(|| line.strip_prefix("class "));
+        match rest {
+            Some(rest) => rest.trim_start().strip_prefix(name).is_some_and(|r| r.starts_with(['(', ':', ' '])),
+            None => line
+                .strip_prefix(name)
+                .is_some_and(|r| r.trim_start().starts_with('=') && !r.trim_start().starts_with("==")),
+        }
+    })
+}
+
+/// The problem.toml line of line `n` of a multi-line string field (`todo = '''`): TOML drops the line break
+/// right after the opening quotes, so the code starts on the next line when nothing follows them.
+fn manifest_line(manifest: &str, field: &str, n: u32) -> Option<usize> {
+    let (index, line) = manifest
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.strip_prefix(field).is_some_and(|rest| rest.trim_start().starts_with('=')))?;
+    let value = line.split_once('=')?.1.trim_start();
+    let opened_alone =
+        ["'''", "\"\"\""].iter().any(|q| value.strip_prefix(q).is_some_and(|rest| rest.trim().is_empty()));
+    let first = if opened_alone { index + 2 } else { index + 1 };
+    Some(first + n as usize - 1)
 }
 
 /// Set `[limits] example_timeout` in a problem.toml, keeping the rest of the file as written (comments,

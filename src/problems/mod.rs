@@ -127,19 +127,19 @@ impl Problem {
         toml::to_string(self).expect("a problem always serializes")
     }
 
-    /// A manifest to start a new problem from.
+    /// A manifest to start a new problem from; its function is named after the id ([`python_name`]).
     pub fn scaffold(id: &str) -> Self {
+        let name = python_name(id);
         Self {
             id: id.to_owned(),
             title: format!("{id} (write a title)"),
             statement: "Describe the task the student must solve.".into(),
-            entry: vec![id.replace('-', "_")],
+            entry: vec![name.clone()],
             fixed: String::new(),
             todo: format!(
-                "def {name}(x):\n    \"\"\"Describe what {name} returns.\n\n    >>> {name}(1)\n    2\n    \"\"\"\n    \"*** YOUR CODE HERE ***\"\n",
-                name = id.replace('-', "_")
+                "def {name}(x):\n    \"\"\"Describe what {name} returns.\n\n    >>> {name}(1)\n    2\n    \"\"\"\n    \"*** YOUR CODE HERE ***\"\n"
             ),
-            solution: format!("def {name}(x):\n    return x + 1\n", name = id.replace('-', "_")),
+            solution: format!("def {name}(x):\n    return x + 1\n"),
             compare: Compare::Output,
             source: None,
             limits: ProblemLimits::default(),
@@ -281,6 +281,24 @@ pub fn top_level_functions(code: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A Python function name for a problem id: `-` becomes `_`, a leading digit gets `problem_` before it and a
+/// keyword `_` after it (`2sum` → `problem_2sum`, `class` → `class_`).
+pub fn python_name(id: &str) -> String {
+    const KEYWORDS: [&str; 35] = [
+        "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+        "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+        "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
+    ];
+    let name = id.replace('-', "_");
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("problem_{name}")
+    } else if KEYWORDS.contains(&name.as_str()) {
+        format!("{name}_")
+    } else {
+        name
+    }
+}
+
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
@@ -322,6 +340,14 @@ mod tests {
         );
         let err = Problem::from_toml(&with("memory = 3"), Path::new("p/problem.toml")).unwrap_err();
         assert!(err.0.contains("unknown field `memory`"), "{}", err.0);
+    }
+
+    #[test]
+    fn a_scaffold_names_its_function_validly() {
+        assert_eq!(python_name("2sum"), "problem_2sum");
+        assert_eq!(python_name("class"), "class_");
+        assert_eq!(python_name("sum-digits"), "sum_digits");
+        assert!(Problem::scaffold("2sum").todo.starts_with("def problem_2sum(x):"));
     }
 
     #[test]
