@@ -4,6 +4,7 @@ mod common;
 
 use common::{bad_input, studentsim, studentsim_dev};
 
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn stdout(out: &Output) -> String {
@@ -175,7 +176,7 @@ fn a_broken_manifest_leaves_the_other_problems_usable() {
     let dir = tempfile::tempdir().unwrap();
     let reg = dir.path().to_str().unwrap();
     for id in ["sum-digits", "count-vowels", "dedupe"] {
-        let from = std::path::Path::new("problems").join(id).join("problem.toml");
+        let from = Path::new("problems").join(id).join("problem.toml");
         std::fs::create_dir(dir.path().join(id)).unwrap();
         std::fs::copy(from, dir.path().join(id).join("problem.toml")).unwrap();
     }
@@ -610,7 +611,7 @@ fn rows_keep_their_own_fields_and_misspelt_ones_are_warned_about() {
     let key = |r: &serde_json::Value| (r["student"].to_string(), r["problem"].to_string(), r["attempt"].to_string());
     let by_key: std::collections::HashMap<_, serde_json::Value> =
         common::json_lines(&input).into_iter().map(|r| (key(&r), r)).collect();
-    let kept = |file: &std::path::Path, what: &str| {
+    let kept = |file: &Path, what: &str| {
         let rows = common::json_lines(file);
         assert!(!rows.is_empty(), "{what}: no rows");
         for row in &rows {
@@ -951,4 +952,13 @@ fn check_and_new_catch_mistakes() {
     let out = studentsim(&["--problems", reg, "problems", "check", "--calibrate"]);
     assert!(out.status.success(), "{}", stdout(&out));
     assert!(stdout(&out).contains("wrote [limits] example_timeout = 0.05 to"), "{}", stdout(&out));
+}
+
+/// `--format gradescope` grades one submission; more FILEs, or --output with another format, is one line, exit 2.
+#[test]
+fn gradescope_format_arguments_are_checked() {
+    let out = studentsim(&["grade", "--format", "gradescope", "-p", "sum-digits", "a.py", "b.py"]);
+    bad_input(&out, &["--format gradescope grades one FILE (a submission), not 2"], None);
+    let out = studentsim(&["grade", "-p", "sum-digits", "--output", "x.json", "a.py"]);
+    bad_input(&out, &["--output with FILEs is for --format gradescope"], Some(Path::new("x.json")));
 }

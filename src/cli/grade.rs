@@ -35,16 +35,22 @@ pub struct GradeArgs {
     #[arg(value_name = "FILE", required_unless_present = "input", conflicts_with = "input")]
     files: Vec<PathBuf>,
 
-    /// Print one JSON record per file instead of a line.
-    #[arg(long)]
+    /// Print one JSON record per file instead of a line (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+
+    /// How FILEs' results are written: a line per file with the report under it, a JSON record per file, or
+    /// Gradescope's `results.json` for one FILE (to --output, else standard output).
+    #[arg(long, value_enum, default_value_t = Format::Plain)]
+    format: Format,
 
     /// A JSONL file of submissions to grade.
     #[arg(long, value_name = "JSONL", requires = "output", conflicts_with = "problem")]
     input: Option<PathBuf>,
 
-    /// Where to write the results of --input (written atomically; with --shard, this shard's rows).
-    #[arg(long, value_name = "JSONL", requires = "input")]
+    /// Where to write the results of --input (written atomically; with --shard, this shard's rows), or the
+    /// results.json of `--format gradescope`.
+    #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
 
     /// Submissions graded in parallel [default: number of cores].
@@ -52,7 +58,7 @@ pub struct GradeArgs {
     jobs: usize,
 
     /// One line per file, without the report of what failed under it.
-    #[arg(long, conflicts_with = "json")]
+    #[arg(long, conflicts_with_all = ["json", "format"])]
     terse: bool,
 
     /// Keep hidden examples' code, expected output and what they printed in the output (course staff grading for
@@ -75,7 +81,23 @@ impl GradeArgs {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Plain,
+    Json,
+    /// Gradescope's autograder `results.json`.
+    Gradescope,
+}
+
 pub fn run(ctx: &Context, args: GradeArgs) -> Result<ExitCode> {
+    if args.input.is_none() && args.output.is_some() && args.format != Format::Gradescope {
+        return Err(BadInput("--output with FILEs is for --format gradescope; other formats print".into()).into());
+    }
+    if args.format == Format::Gradescope && args.files.len() != 1 {
+        return Err(
+            BadInput(format!("--format gradescope grades one FILE (a submission), not {}", args.files.len())).into()
+        );
+    }
     let named: Vec<&str> = args.problem.iter().map(String::as_str).collect();
     let registry = ctx.registry_naming(&named)?;
     match (&args.input, &args.output) {
@@ -104,6 +126,22 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     let bar = progress(codes.len(), "grading");
     let mut graded = rt.block_on(grade_many(&grader, codes, args.jobs, &bar))?.into_iter();
     bar.finish_and_clear();
+    if args.format == Format::Gradescope {
+        let record = match inputs.into_iter().next().expect("one FILE") {
+            FileInput::Code(code) => (graded.next().expect("graded").record, code),
+            FileInput::NotSource(error) => (GradeRecord::undecodable(&tests, &error), String::new()),
+            FileInput::Unreadable(why) => {
+                return Err(BadInput(format!("{}: cannot read ({why})", args.files[0].display())).into());
+            }
+        };
+        let results = super::gradescope::results(&record.0, &record.1);
+        match &args.output {
+            Some(path) => jsonl::write_atomically(path, |out| Ok(serde_json::to_writer_pretty(out, &results)?))?,
+            None => println!("{}", serde_json::to_string_pretty(&results)?),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let json = args.json || args.format == Format::Json;
     let mut out = std::io::stdout().lock();
     let mut unreadable = 0;
     for (file, input) in args.files.iter().zip(inputs) {
@@ -112,7 +150,7 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
             FileInput::NotSource(error) => (GradeRecord::undecodable(&tests, &error), String::new()),
             FileInput::Unreadable(why) => {
                 unreadable += 1;
-                if args.json {
+                if json {
                     let row = serde_json::json!({"file": file, "problem": id, "error": format!("cannot read: {why}")});
                     writeln!(out, "{row}")?;
                 } else {
@@ -126,7 +164,7 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
                 continue;
             }
         };
-        if args.json {
+        if json {
             #[derive(Serialize)]
             struct FileRecord<'a> {
                 file: &'a Path,

@@ -9,6 +9,7 @@ mod demo;
 mod fuzz;
 mod generators;
 mod grade;
+mod gradescope;
 mod leaderboard;
 mod machine;
 mod merge;
@@ -136,6 +137,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Score simulated sets against a real one: the study's tables, metrics.json and SVG plots.
     Score(score::ScoreArgs),
+    /// Gradescope: the autograder zip for a problem (`grade --format gradescope` writes its results.json).
+    #[command(subcommand)]
+    Gradescope(gradescope::GradescopeCommand),
     /// Serve the grader over HTTP: POST /v1/grade, GET /v1/problems, /healthz, /metrics (see --help).
     Serve(serve::ServeArgs),
     /// Every generator on the held-out students of a dataset (default: the bundled examples), in next-step
@@ -286,6 +290,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(args) => train::run(&ctx, args),
         Command::StressTutor(args) => stress::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
+        Command::Gradescope(cmd) => gradescope::run(&ctx, cmd),
         Command::Leaderboard(args) => leaderboard::run(&ctx, args),
         Command::FeedbackUptake(args) => uptake::run(&ctx, &args),
     }

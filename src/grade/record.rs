@@ -211,8 +211,9 @@ impl GradeRecord {
             },
         };
         let pass_rate = if total == 0 { 0.0 } else { passed as f64 / total as f64 };
-        let score = examples.iter().filter(|e| e.outcome == Outcome::Pass).map(|e| e.points).sum();
-        let max_score = examples.iter().map(|e| e.points).sum();
+        // `+ 0.0`: an empty float sum is -0.0, which JSON would show as `-0.0`
+        let score = examples.iter().filter(|e| e.outcome == Outcome::Pass).map(|e| e.points).sum::<f64>() + 0.0;
+        let max_score = examples.iter().map(|e| e.points).sum::<f64>() + 0.0;
         Self { label, reason, message, line, column, pass_rate, passed, total, score, max_score, examples }
     }
 }

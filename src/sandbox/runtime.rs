@@ -111,6 +111,11 @@ impl Runtime {
         self.dir.join(&self.manifest.component)
     }
 
+    /// What a copy of this runtime needs, as (name in the folder, path here): `grader.json` and the component.
+    pub fn files(&self) -> [(String, PathBuf); 2] {
+        [("grader.json".into(), self.dir.join("grader.json")), (self.manifest.component.clone(), self.component_path())]
+    }
+
     /// Load the component compiled for `engine`, compiling (seconds) only when no cached copy matches.
     ///
     /// The cache key covers the wasmtime version and the engine settings that change generated code (wasmtime's
