@@ -123,6 +123,9 @@ fn bad_files_and_ids_are_one_line_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let out = studentsim(&["grade", "--problem", "no-such", "examples/submissions.jsonl"]);
     bad_input(&out, &["unknown problem `no-such`"], None);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("did you mean"), "nothing is near `no-such`");
+    let out = studentsim(&["grade", "--problem", "count-vowel", "examples/submissions.jsonl"]);
+    bad_input(&out, &["unknown problem `count-vowel` (did you mean `count-vowels`? registry"], None);
 
     let out = studentsim(&["grade", "--input", "missing.jsonl", "--output", dir.path().join("o").to_str().unwrap()]);
     bad_input(&out, &["missing.jsonl", "cannot read"], Some(&dir.path().join("o")));
@@ -961,4 +964,31 @@ fn gradescope_format_arguments_are_checked() {
     bad_input(&out, &["--format gradescope grades one FILE (a submission), not 2"], None);
     let out = studentsim(&["grade", "-p", "sum-digits", "--output", "x.json", "a.py"]);
     bad_input(&out, &["--output with FILEs is for --format gradescope"], Some(Path::new("x.json")));
+}
+
+/// `init` makes a course folder whose commands work as its README says; a second init into it is refused.
+/// `completions` and `man` print what clap's crates generate.
+#[test]
+fn init_completions_and_man() {
+    let dir = tempfile::tempdir().unwrap();
+    let course = dir.path().join("course");
+    let out = studentsim(&["init", course.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let problems = course.join("problems");
+    let subs: Vec<String> = ["correct.py", "lowercase_only.py", "missing_colon.py"]
+        .iter()
+        .map(|f| course.join("submissions").join(f).to_str().unwrap().to_owned())
+        .collect();
+    let mut args = vec!["--problems", problems.to_str().unwrap(), "grade", "--terse", "-p", "count-vowels"];
+    args.extend(subs.iter().map(String::as_str));
+    let text = stdout(&studentsim(&args));
+    let labels: Vec<&str> = text.lines().map(|l| l.rsplit_once(": ").unwrap().1).collect();
+    assert_eq!(labels, ["no_error 4/4", "logical 3/4", "compile 0/4 (SyntaxError)"], "{text}");
+    let out = studentsim(&["init", course.to_str().unwrap()]);
+    bad_input(&out, &["course: already exists and is not empty"], None);
+
+    let out = studentsim(&["completions", "bash"]);
+    assert!(out.status.success() && stdout(&out).contains("_studentsim()"), "{}", stderr(&out));
+    let out = studentsim(&["man"]);
+    assert!(out.status.success() && stdout(&out).contains(".TH studentsim 1"), "{}", stderr(&out));
 }

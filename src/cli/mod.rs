@@ -10,6 +10,7 @@ mod fuzz;
 mod generators;
 mod grade;
 mod gradescope;
+mod init;
 mod leaderboard;
 mod machine;
 mod merge;
@@ -137,6 +138,15 @@ enum Command {
     Train(train::TrainArgs),
     /// Score simulated sets against a real one: the study's tables, metrics.json and SVG plots.
     Score(score::ScoreArgs),
+    /// A course folder to start from: a sample problem, three submissions and the commands that grade them.
+    Init(init::InitArgs),
+    /// Print a shell completion script (e.g. `studentsim completions bash > /etc/bash_completion.d/studentsim`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print studentsim's man page (roff; e.g. `studentsim man > studentsim.1 && man ./studentsim.1`).
+    Man,
     /// Gradescope: the autograder zip for a problem (`grade --format gradescope` writes its results.json).
     #[command(subcommand)]
     Gradescope(gradescope::GradescopeCommand),
@@ -253,6 +263,15 @@ fn keep_freed_memory() {
     }
 }
 
+/// `bytes` to standard output; a reader that stops early (`| head`) is not an error.
+fn print_all(bytes: &[u8]) -> Result<ExitCode> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 /// The exit code of a command's result, with its error as one line on stderr.
 fn exit_code(result: Result<ExitCode>) -> ExitCode {
     match result {
@@ -291,6 +310,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::StressTutor(args) => stress::run(&ctx, args),
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Gradescope(cmd) => gradescope::run(&ctx, cmd),
+        Command::Init(args) => init::run(&args),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "studentsim", &mut script);
+            print_all(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            print_all(&page)
+        }
         Command::Leaderboard(args) => leaderboard::run(&ctx, args),
         Command::FeedbackUptake(args) => uptake::run(&ctx, &args),
     }

@@ -210,11 +210,25 @@ impl Registry {
         if let Some(error) = self.broken.get(id) {
             return Err(BadInput(format!("problem `{id}` is unavailable: {error}")));
         }
+        let suggestion = self.closest_id(id).map(|near| format!("did you mean `{near}`? ")).unwrap_or_default();
         Err(BadInput(format!(
-            "unknown problem `{id}` (registry {} has {}; see `studentsim problems list`)",
+            "unknown problem `{id}` ({suggestion}registry {} has {}; see `studentsim problems list`)",
             self.dir.display(),
             self.problems.len()
         )))
+    }
+
+    /// The id nearest to a mistyped one, when it is near enough to be what was meant (at most a third of its
+    /// characters edited, at least 2 allowed).
+    fn closest_id(&self, id: &str) -> Option<&str> {
+        let allowed = (id.chars().count() / 3).max(2);
+        self.problems
+            .keys()
+            .chain(self.broken.keys())
+            .map(|known| (rapidfuzz::distance::levenshtein::distance(id.chars(), known.chars()), known))
+            .filter(|(distance, _)| *distance <= allowed)
+            .min()
+            .map(|(_, known)| known.as_str())
     }
 }
 
