@@ -26,7 +26,7 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Where the report goes (intermediate rows in its work/ folder, replaced on every run).
-    #[arg(long, value_name = "DIR", default_value = "studentsim-demo")]
+    #[arg(long = "output", short, alias = "out", value_name = "DIR", default_value = "studentsim-demo")]
     out: PathBuf,
     /// Share of students held out as the test set.
     #[arg(long, value_name = "SHARE", default_value_t = 0.34)]

@@ -104,7 +104,7 @@ pub struct PackageArgs {
     #[arg(long, short, value_name = "ID")]
     problem: String,
     /// The zip to write (atomically).
-    #[arg(long, short, value_name = "ZIP", default_value = "autograder.zip")]
+    #[arg(long = "output", short, alias = "out", value_name = "ZIP", default_value = "autograder.zip")]
     out: PathBuf,
     /// The studentsim binary to ship [default: this one]. Gradescope's images run Ubuntu: ship a binary built
     /// for the image's glibc or a static one.

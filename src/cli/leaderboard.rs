@@ -42,7 +42,7 @@ pub struct LeaderboardArgs {
     data: Option<PathBuf>,
     /// Folder for the leaderboards and everything behind them (replaced on every run, except rollouts of the
     /// language models, which resume).
-    #[arg(long, value_name = "DIR", default_value = "studentsim-leaderboard")]
+    #[arg(long = "output", short, alias = "out", value_name = "DIR", default_value = "studentsim-leaderboard")]
     out: PathBuf,
     /// Seed of the split (NewCaledonia in docs/results.md: 1).
     #[arg(long, default_value_t = 0)]
@@ -96,7 +96,7 @@ pub struct LeaderboardArgs {
     #[arg(long, value_name = "SHARE", default_value_t = 0.8)]
     leak_similarity: f64,
     /// Rollout and scoring jobs at once.
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, short, default_value_t = default_jobs())]
     jobs: usize,
 }
 

@@ -23,7 +23,7 @@ pub struct MergeArgs {
     #[arg(value_name = "SHARD", required = true)]
     shards: Vec<PathBuf>,
     /// The joined output: a file, or for score shards the report folder.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, short, value_name = "PATH")]
     output: PathBuf,
 }
 

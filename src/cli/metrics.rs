@@ -23,12 +23,12 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "JSONL")]
     input: PathBuf,
     /// Where to write the rows with their features (written atomically).
-    #[arg(long, value_name = "JSONL")]
+    #[arg(long, short, value_name = "JSONL")]
     output: PathBuf,
     #[command(flatten)]
     pep8_engine: Pep8EngineArgs,
     /// Sandbox instances to run at once.
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, short, default_value_t = default_jobs())]
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,

@@ -423,3 +423,16 @@ fn default_jobs() -> usize {
 fn tokio_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(workers.max(1)).enable_all().build()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own checks over every subcommand of both binaries: no two options share a name or a short flag, every
+    /// `requires` and `conflicts_with` names an option that exists.
+    #[test]
+    fn both_command_lines_are_well_formed() {
+        super::Cli::command().debug_assert();
+        super::DevCli::command().debug_assert();
+    }
+}

@@ -43,17 +43,19 @@ pub(super) struct CommonArgs {
     /// The real rows to simulate (native JSONL), e.g. the ns_op part of a split.
     #[arg(long, value_name = "JSONL")]
     pub(super) input: PathBuf,
-    #[command(flatten)]
-    pub(super) generator: GeneratorArgs,
+    /// The seed of every random choice (a generator's sampling, the edit model's draws).
     #[arg(long, default_value_t = 0)]
     pub(super) seed: u64,
     /// Output rows (JSONL), appended as they finish; a rerun with the same arguments skips finished rows. When the
     /// rollout is done the file is rewritten sorted by (student, problem, attempt), so it does not depend on --jobs.
-    #[arg(long, value_name = "JSONL")]
+    #[arg(long = "output", short, alias = "out", value_name = "JSONL")]
     pub(super) out: PathBuf,
     /// Attempts (next steps) or streams worked on at once.
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, short, default_value_t = default_jobs())]
     pub(super) jobs: usize,
+    // Last among the options: the generator's flattened groups set their own help headings.
+    #[command(flatten)]
+    pub(super) generator: GeneratorArgs,
     #[command(flatten)]
     pub(super) limits: LimitArgs,
     #[command(flatten)]
@@ -112,8 +114,6 @@ impl RolloutCommand {
 
 #[derive(Debug, Args)]
 pub struct NextStepArgs {
-    #[command(flatten)]
-    common: CommonArgs,
     /// Real predecessors each attempt is conditioned on.
     #[arg(long, default_value_t = Mode::K, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     k: usize,
@@ -126,21 +126,23 @@ pub struct NextStepArgs {
     /// whether a model reads its feedback.
     #[arg(long, value_enum, value_name = "WHOSE", num_args = 0..=1, default_missing_value = "own")]
     feedback: Option<ShownFeedback>,
+    // Last: its generator groups set help headings that would otherwise take in the options after it.
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct StagesArgs {
-    #[command(flatten)]
-    common: CommonArgs,
     /// Also show the student's submission on an earlier problem at the same stage (student context).
     #[arg(long)]
     context: bool,
+    // Last: its generator groups set help headings that would otherwise take in the options after it.
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {
-    #[command(flatten)]
-    common: CommonArgs,
     /// Attempts after which a stream stops even without success.
     #[arg(long, default_value_t = Mode::MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
@@ -153,6 +155,9 @@ pub struct StreamArgs {
     history: Option<usize>,
     #[command(flatten)]
     tutor: TutorArgs,
+    // Last: its generator groups set help headings that would otherwise take in the options after it.
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 /// A tutor bot whose hints go into the next prompt.

@@ -38,7 +38,7 @@ pub struct ScoreArgs {
     #[arg(long = "sim", value_name = "[NAME=]JSONL", required = true)]
     sims: Vec<SimArg>,
     /// Folder to write the report into (created; files in it are replaced); with --shard, the shard's file.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = "output", short, alias = "out", value_name = "DIR")]
     out: PathBuf,
     /// Embedding model: a local Hugging Face folder (config.json, model.safetensors, tokenizer.json) of a
     /// BERT-family model or of SFR-Embedding-Code-400M_R / gte-v1.5 [default: all-MiniLM-L6-v2 from
@@ -60,7 +60,7 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     sets: Option<Vec<String>>,
     /// Sandbox instances to run at once (grading and style features).
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, short, default_value_t = default_jobs())]
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,

@@ -45,7 +45,7 @@ pub struct TrainArgs {
     #[command(flatten)]
     rows: SftArgs,
     /// Folder for the adapter, its checkpoints and its training card.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = "output", short, alias = "out", value_name = "DIR")]
     out: PathBuf,
     /// The base model: a Hugging Face Qwen2 folder, or a GGUF file (dequantized once into the runtime folder)
     /// [default: the fetched Qwen2.5-Coder-0.5B-Instruct GGUF].

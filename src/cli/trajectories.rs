@@ -32,7 +32,8 @@ pub enum ImportCommand {
     Newcaledonia {
         /// The folder holding NewCaledonia_exercises.json and NewCaledonia_5690_light.json.
         dir: PathBuf,
-        #[arg(long, value_name = "DIR")]
+        /// Folder for the problem registry and the trajectory rows.
+        #[arg(long = "output", short, alias = "out", value_name = "DIR")]
         out: PathBuf,
         #[command(flatten)]
         anonymize: AnonymizeArgs,
@@ -49,7 +50,7 @@ pub enum ImportCommand {
         /// The ProgSnap2 folder.
         dir: PathBuf,
         /// Trajectory rows to write (JSONL, atomically).
-        #[arg(long, value_name = "JSONL")]
+        #[arg(long = "output", short, alias = "out", value_name = "JSONL")]
         out: PathBuf,
         #[command(flatten)]
         anonymize: AnonymizeArgs,
@@ -63,7 +64,7 @@ pub enum ExportCommand {
         #[arg(long, value_name = "JSONL")]
         input: PathBuf,
         /// The folder to write MainTable.csv, CodeStates/CodeStates.csv and DatasetMetadata.csv into.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long = "output", short, alias = "out", value_name = "DIR")]
         out: PathBuf,
     },
     /// Write fine-tuning rows in the study's layout ({prompt, completion, experiment, stage, k, context, ...}):
@@ -72,7 +73,8 @@ pub enum ExportCommand {
     Sft {
         #[command(flatten)]
         rows: SftArgs,
-        #[arg(long, value_name = "JSONL")]
+        /// The fine-tuning rows to write (JSONL, atomically).
+        #[arg(long = "output", short, alias = "out", value_name = "JSONL")]
         out: PathBuf,
     },
 }
@@ -184,7 +186,7 @@ pub struct SplitArgs {
     #[arg(long, value_name = "JSONL")]
     input: PathBuf,
     /// Folder for train.jsonl, ns_op.jsonl and ns_np.jsonl.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long = "output", short, alias = "out", value_name = "DIR")]
     out: PathBuf,
     #[arg(long, default_value_t = SplitSpec::default().seed)]
     seed: u64,

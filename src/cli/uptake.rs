@@ -43,7 +43,7 @@ pub struct UptakeArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
-    #[arg(long, default_value_t = default_jobs())]
+    #[arg(long, short, default_value_t = default_jobs())]
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,

@@ -24,7 +24,7 @@ pub struct GradeArgs {
     #[arg(long, value_name = "DIR", default_value = "../shared/data/refactory")]
     refactory: PathBuf,
     /// Parallel submissions, for both sides.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, short, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
     /// Grade only the first N programs.
     #[arg(long, value_name = "N")]

@@ -39,7 +39,7 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u16).range(0..=1000).map(usize::from))]
     hostile_per_mille: usize,
     /// Parallel submissions.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, short, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
     /// Seed of the order of the load.
     #[arg(long, value_name = "N", default_value_t = 20)]

@@ -22,7 +22,7 @@ pub struct MetricsArgs {
     #[arg(long, value_name = "JSONL")]
     input: PathBuf,
     /// Threads on our side and processes on the Python side.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, short, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
     /// The Python with pycodestyle 2.14.0 and rapidfuzz (installed by runtimes/setup.sh).
     #[arg(long, value_name = "PATH")]

@@ -36,7 +36,7 @@ pub struct ServeBenchArgs {
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u16).range(0..=1000).map(usize::from))]
     hostile_per_mille: usize,
     /// Submissions graded at once, by the service and by the `grade` it is compared with.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, short, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
     /// The service's queue (submissions waiting beyond --jobs); smaller than --clients to see 429s.
     #[arg(long, value_name = "N", default_value_t = 256)]
