@@ -9,12 +9,38 @@ use serde::de::DeserializeOwned;
 
 use crate::BadInput;
 
-/// The rows of `path` with their 1-based line numbers; blank lines are skipped.
+/// The path that means standard input (for an input) or standard output (for an output).
+pub const STDIO: &str = "-";
+
+/// Whether `path` is `-`: standard input or output.
+pub fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == STDIO
+}
+
+/// The bytes of `path`, or of standard input for `-`.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, BadInput> {
+    let named = |e: std::io::Error| BadInput(format!("{}: cannot read: {e}", shown(path)));
+    if is_stdio(path) {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(named)?;
+        Ok(bytes)
+    } else {
+        std::fs::read(path).map_err(named)
+    }
+}
+
+/// How errors name `path`: `<stdin>` for `-`.
+pub fn shown(path: &Path) -> String {
+    if is_stdio(path) { "<stdin>".into() } else { path.display().to_string() }
+}
+
+/// The rows of `path` (`-`: standard input) with their 1-based line numbers; blank lines are skipped.
 pub fn read<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>, BadInput> {
-    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let bytes = read_bytes(path)?;
+    let name = shown(path);
     let mut rows = Vec::new();
     for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
-        let at = |what: String| BadInput(format!("{}:{}: {what}", path.display(), index + 1));
+        let at = |what: String| BadInput(format!("{name}:{}: {what}", index + 1));
         let line = std::str::from_utf8(line).map_err(|e| at(format!("not valid UTF-8 (byte {})", e.valid_up_to())))?;
         if line.trim().is_empty() {
             continue;
@@ -48,6 +74,12 @@ pub fn write_rows<T: Serialize>(out: &mut dyn Write, rows: impl IntoIterator<Ite
 /// cut) is removed by the next write of the same file once its process is gone, so a killed run leaves no
 /// partial file behind for long.
 pub fn write_atomically(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    if is_stdio(path) {
+        // `-`: standard output, as it is written (a pipe has no temp file to rename).
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        fill(&mut out)?;
+        return Ok(out.flush()?);
+    }
     Staged::new(path.to_path_buf(), fill)?.commit()
 }
 

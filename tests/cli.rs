@@ -992,3 +992,34 @@ fn init_completions_and_man() {
     let out = studentsim(&["man"]);
     assert!(out.status.success() && stdout(&out).contains(".TH studentsim 1"), "{}", stderr(&out));
 }
+
+/// `-` is standard input for a FILE and for --input, and standard output for --output; --shard, which hashes its
+/// input by name, refuses it.
+#[test]
+fn a_dash_is_standard_input_and_output() {
+    let with_stdin = |args: &[&str], input: &str| {
+        use std::io::Write as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_studentsim"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let good = "def sum_digits(n):\n    return sum(int(d) for d in str(n))\n";
+    let out = with_stdin(&["grade", "-p", "sum-digits", "-"], good);
+    assert_eq!(stdout(&out), "<stdin>: no_error 4/4\n", "{}", stderr(&out));
+
+    let row = serde_json::json!({"id": 1, "problem": "sum-digits", "code": good});
+    let out = with_stdin(&["grade", "--input", "-", "--output", "-"], &format!("{row}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let graded: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(graded["label"], "no_error");
+
+    let out = with_stdin(&["grade", "--input", "-", "--output", "-", "--shard", "1/2"], &format!("{row}\n"));
+    bad_input(&out, &["--shard reads its input files by name", "`-` is standard input"], None);
+}

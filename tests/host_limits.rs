@@ -96,12 +96,21 @@ fn plain_output_cannot_forge_a_line_or_drive_the_terminal() {
     let file = dir.path().join("attempt.py");
     let name = "E\\nother_student.py: no_error 4/4\\x1b[2K\\r\\x1b[1A";
     std::fs::write(&file, format!("def sum_digits(n):\n    raise type('{name}', (Exception,), {{}})()\n")).unwrap();
-    let out = common::studentsim(&["grade", "--problem", "sum-digits", file.to_str().unwrap()]);
+    let out = common::studentsim(&["grade", "--terse", "--problem", "sum-digits", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one line per file: {stdout:?}");
     assert!(!stdout.trim_end().chars().any(|c| c.is_control()), "no control characters: {stdout:?}");
     assert!(stdout.contains(": runtime 0/4 (E\\nother_student.py: no_error 4/4\\u{1b}[2K\\r\\u{1b}[1A)"), "{stdout:?}");
+    // With the report under it (which quotes the exception), still no control character, and every line but the
+    // file's own is indented: nothing the submission raises can start a result line of its own.
+    let out = common::studentsim(&["grade", "--problem", "sum-digits", file.to_str().unwrap()]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.lines().count() > 1, "{stdout:?}");
+    for line in stdout.lines() {
+        assert!(!line.chars().any(|c| c.is_control()), "no control characters: {line:?}");
+    }
+    assert_eq!(stdout.lines().filter(|l| !l.starts_with("    ")).count(), 1, "one unindented line: {stdout:?}");
     // an error that quotes what it was given stays one line too
     let out = common::studentsim(&["grade", "--problem", "zz\u{1b}[2K\nfake: no_error", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));

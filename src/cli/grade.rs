@@ -31,7 +31,7 @@ pub struct GradeArgs {
     #[arg(long, short, value_name = "ID", required_unless_present = "input")]
     problem: Option<String>,
 
-    /// Python files to grade (one line of output each).
+    /// Python files to grade (one line of output each; `-` is standard input).
     #[arg(value_name = "FILE", required_unless_present = "input", conflicts_with = "input")]
     files: Vec<PathBuf>,
 
@@ -154,12 +154,7 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
                     let row = serde_json::json!({"file": file, "problem": id, "error": format!("cannot read: {why}")});
                     writeln!(out, "{row}")?;
                 } else {
-                    writeln!(
-                        out,
-                        "{}: cannot read ({})",
-                        for_terminal(&file.display().to_string()),
-                        for_terminal(&why)
-                    )?;
+                    writeln!(out, "{}: cannot read ({})", for_terminal(&jsonl::shown(file)), for_terminal(&why))?;
                 }
                 continue;
             }
@@ -178,7 +173,7 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
             // The reason is an exception class name the submission chose, and a file name may hold anything:
             // neither may start a line of its own or move the cursor.
             let reason = record.reason.as_deref().map(|r| format!(" ({})", for_terminal(r))).unwrap_or_default();
-            let file = for_terminal(&file.display().to_string());
+            let file = for_terminal(&jsonl::shown(file));
             let scoring = scoring_summary(&record, tests.hidden());
             writeln!(out, "{file}: {} {}/{}{reason}{scoring}", record.label, record.passed, record.total)?;
             if !args.terse {
@@ -218,10 +213,16 @@ enum FileInput {
 }
 
 impl FileInput {
+    /// `-` is standard input.
     fn read(path: &Path) -> Self {
-        match std::fs::read(path) {
-            Err(e) => Self::Unreadable(e.to_string()),
-            Ok(bytes) => match source::decode(&bytes, &path.display().to_string()) {
+        let bytes = if jsonl::is_stdio(path) {
+            jsonl::read_bytes(path).map_err(|e| e.0)
+        } else {
+            std::fs::read(path).map_err(|e| e.to_string())
+        };
+        match bytes {
+            Err(e) => Self::Unreadable(e),
+            Ok(bytes) => match source::decode(&bytes, &jsonl::shown(path)) {
                 Ok(code) => Self::Code(code),
                 Err(error) => Self::NotSource(error),
             },

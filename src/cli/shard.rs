@@ -231,6 +231,12 @@ impl ShardArgs {
         settings: &impl Serialize,
     ) -> Result<Option<Manifest>, BadInput> {
         let Some(shard) = self.shard else { return Ok(None) };
+        if let Some(stdin) = inputs.iter().find(|p| crate::jsonl::is_stdio(p)) {
+            return Err(BadInput(format!(
+                "--shard reads its input files by name (every shard hashes them); `{}` is standard input",
+                stdin.display()
+            )));
+        }
         Ok(Some(Manifest {
             studentsim_shard: FORMAT,
             kind,
