@@ -44,7 +44,10 @@ fn sft_rows_with_feedback_show_the_grade_of_the_previous_real_attempt() {
     let Some(data) = common::shared_data("newcaledonia") else { return };
     let work = tempfile::tempdir().unwrap();
     let nc = work.path().join("nc");
-    let run = studentsim(&["import", "newcaledonia", path(&data), "--out", path(&nc), "--salt-file", "Cargo.toml"]);
+    // A fixed salt of the test's own, so the streams sampled below do not change with any file of the project.
+    let salt = work.path().join("salt.txt");
+    std::fs::write(&salt, "studentsim train.rs salt").unwrap();
+    let run = studentsim(&["import", "newcaledonia", path(&data), "--output", path(&nc), "--salt-file", path(&salt)]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     // 40 streams of two or more attempts, with their labels as the import graded them
     let rows = json_lines(&nc.join("trajectories.jsonl"));
@@ -113,7 +116,7 @@ fn sft_rows_with_feedback_show_the_grade_of_the_previous_real_attempt() {
         );
 
         // the failing examples shown are the first three the previous attempt fails (ran and failed, raised or
-        // timed out; examples that never ran are not shown), graded here on its own
+        // timed out; examples that never ran are not shown), graded here on its own, each cut as a prompt cuts it
         let problem = registry.get(previous["problem"].as_str().unwrap()).unwrap();
         let tests = common::block_on(grader.problem_tests(problem)).unwrap();
         let record = common::block_on(grader.grade(&problem.fixed, previous["code"].as_str().unwrap(), &tests));
@@ -122,7 +125,7 @@ fn sft_rows_with_feedback_show_the_grade_of_the_previous_real_attempt() {
             .iter()
             .filter(|e| matches!(e.outcome, Outcome::Fail | Outcome::Error | Outcome::Timeout))
             .take(3)
-            .map(|e| format!(">>> {}", e.source.trim_end()))
+            .map(|e| format!(">>> {}", studentsim::generate::shown(&e.source).trim_end()))
             .collect();
         let shown: Vec<String> = section.lines().filter(|l| l.starts_with(">>> ")).map(str::to_owned).collect();
         assert_eq!(shown, failing, "failing examples of {}/{}", row["student"], row["attempt"]);

@@ -20,7 +20,7 @@ use crate::trajectory::split::SplitSpec;
 #[derive(Debug, Args)]
 #[command(after_help = "Without --data it uses the bundled problems and examples/trajectories.jsonl (illustrative \
     streams written by us, not real students). With --data DIR it uses DIR/problems and DIR/trajectories.jsonl, \
-    the layout `studentsim import newcaledonia DIR` writes.")]
+    the layout `studentsim import newcaledonia DIR` writes.\n\nExamples:\n  studentsim demo\n  studentsim demo --data nc --output nc-demo")]
 pub struct DemoArgs {
     /// A folder with problems/ and trajectories.jsonl (e.g. the output of `import newcaledonia`).
     #[arg(long, value_name = "DIR")]

@@ -67,21 +67,7 @@ fn test_output(example: &ExampleRecord, submission: &str) -> String {
     if example.hidden || example.outcome == Outcome::Pass {
         return format!("{:?}", example.outcome).to_lowercase();
     }
-    // the report of this one example: a record holding it alone
-    let alone = GradeRecord {
-        label: crate::grade::Label::Logical,
-        reason: None,
-        message: None,
-        line: None,
-        column: None,
-        pass_rate: 0.0,
-        passed: 0,
-        total: 1,
-        score: 0.0,
-        max_score: example.points,
-        examples: vec![example.clone()],
-    };
-    report::student_report(&alone, submission)
+    report::example_report(example, submission)
         .iter()
         .map(|l| l.strip_prefix("    ").unwrap_or(l))
         .collect::<Vec<_>>()

@@ -34,7 +34,7 @@ use crate::{BadInput, jsonl};
     layout the adapter was trained on) and streams, on a seeded sample of whole streams when the split has more than --llm-sample targets \
     (or --llm-streams streams). A sampled run gets its own leaderboard, with every generator on the same sample. \
     The language models are left out unless asked for: on two cores one attempt takes 10-60 s, the rest of the \
-    bench seconds.")]
+    bench seconds.\n\nExamples:\n  studentsim leaderboard\n  studentsim leaderboard --data nc --split-seed 1 --qwen")]
 pub struct LeaderboardArgs {
     /// A folder with problems/ and trajectories.jsonl, as `import` writes it [default: the bundled problems and
     /// examples].

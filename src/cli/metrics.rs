@@ -17,7 +17,7 @@ use crate::trajectory::{self, Submission};
 
 #[derive(Debug, Args)]
 #[command(after_help = "Each output row is the input row plus: lines, chars, ast_depth, ast_width, ast_nodes, pep8, \
-    pep8_wrapped, and edit_distance (character Levenshtein to the previous row of the same stream; 0 for the first).")]
+    pep8_wrapped, and edit_distance (character Levenshtein to the previous row of the same stream; 0 for the first).\n\nExamples:\n  studentsim metrics --input examples/trajectories.jsonl --output features.jsonl")]
 pub struct MetricsArgs {
     /// Trajectory rows (the native JSONL schema).
     #[arg(long, value_name = "JSONL")]

@@ -141,11 +141,15 @@ enum Command {
     /// A course folder to start from: a sample problem, three submissions and the commands that grade them.
     Init(init::InitArgs),
     /// Print a shell completion script (e.g. `studentsim completions bash > /etc/bash_completion.d/studentsim`).
+    #[command(
+        after_help = "Examples:\n  studentsim completions bash > ~/.local/share/bash-completion/completions/studentsim\n  studentsim completions zsh > ~/.zfunc/_studentsim"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print studentsim's man page (roff; e.g. `studentsim man > studentsim.1 && man ./studentsim.1`).
+    #[command(after_help = "Examples:\n  studentsim man > studentsim.1 && man ./studentsim.1")]
     Man,
     /// Gradescope: the autograder zip for a problem (`grade --format gradescope` writes its results.json).
     #[command(subcommand)]
@@ -426,10 +430,36 @@ fn tokio_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
 
     /// clap's own checks over every subcommand of both binaries: no two options share a name or a short flag, every
     /// `requires` and `conflicts_with` names an option that exists.
+    /// Every `Examples:` line of every subcommand's help parses (up to a comment or a shell operator such as `>`,
+    /// `&&`, `|`), so no example names an option that is not there.
+    #[test]
+    fn every_example_in_the_help_parses() {
+        fn examples(cmd: &clap::Command, found: &mut Vec<String>) {
+            if let Some(text) = cmd.get_after_help().map(|t| t.to_string()) {
+                let after = text.split_once("Examples:").map_or("", |(_, rest)| rest);
+                found.extend(after.lines().map(str::trim).filter(|l| l.starts_with("studentsim ")).map(str::to_owned));
+            }
+            cmd.get_subcommands().for_each(|sub| examples(sub, found));
+        }
+        let mut found = Vec::new();
+        examples(&super::Cli::command(), &mut found);
+        assert!(found.len() >= 30, "examples on (nearly) every command: {found:?}");
+        for line in found {
+            // a shell variable stands for a shard number (`--shard $K/3`); a comment or an operator ends the command
+            let command = line.replace("$K", "1");
+            let words: Vec<&str> =
+                command.split_whitespace().take_while(|w| !matches!(*w, ">" | "&&" | "|" | "<" | "#")).collect();
+            let words: Vec<&str> = words.into_iter().map(|w| w.trim_start_matches("~/")).collect();
+            if let Err(e) = super::Cli::try_parse_from(&words) {
+                panic!("`{line}` does not parse: {e}");
+            }
+        }
+    }
+
     #[test]
     fn both_command_lines_are_well_formed() {
         super::Cli::command().debug_assert();

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::{Context, LimitArgs, tokio_runtime};
 use crate::BadInput;
@@ -17,8 +17,12 @@ use crate::text::for_terminal;
 #[derive(Debug, Subcommand)]
 pub enum ProblemsCommand {
     /// One line per problem: id, number of entry functions, title.
+    #[command(
+        after_help = "Examples:\n  studentsim problems list\n  studentsim --problems my-course/problems problems list"
+    )]
     List,
     /// A problem's statement, code and doctest examples.
+    #[command(after_help = "Examples:\n  studentsim problems show count-vowels")]
     Show {
         id: String,
         #[command(flatten)]
@@ -28,6 +32,9 @@ pub enum ProblemsCommand {
     /// not pass), and time the solution's examples to suggest a per-example limit for the problem:
     /// max(50 ms, 20× its slowest example), never above --example-timeout. All problems unless IDs are given;
     /// exit 1 if any problem fails.
+    #[command(
+        after_help = "Examples:\n  studentsim problems check\n  studentsim problems check --calibrate count-vowels"
+    )]
     Check {
         ids: Vec<String>,
         /// Write each suggested limit into the problem's problem.toml (`[limits] example_timeout`).
@@ -37,6 +44,7 @@ pub enum ProblemsCommand {
         limits: LimitArgs,
     },
     /// Create `<registry>/ID/problem.toml` from a template.
+    #[command(after_help = "Examples:\n  studentsim problems new my-problem")]
     New { id: String },
     /// Import problems from a dataset.
     #[command(subcommand)]
@@ -53,17 +61,8 @@ pub enum ImportCommand {
     DoctestFile {
         /// The homework file.
         file: PathBuf,
-        /// The solutions file: a definition of the same name is each problem's reference solution.
-        #[arg(long, value_name = "SOL.py")]
-        solution: Option<PathBuf>,
-        /// Registry folder to write the problems into (an existing problem of the same id is refused).
-        #[arg(long, value_name = "DIR")]
-        into: PathBuf,
-        /// Put before each problem id (e.g. `hw01-`).
-        #[arg(long, default_value = "")]
-        prefix: String,
         #[command(flatten)]
-        limits: LimitArgs,
+        target: ImportTarget,
     },
     /// OK-format test files (okpy, Otter-Grader: `test = {'name', 'points', 'suites': [...]}`) with the homework
     /// file they test: one problem per test file, its visible cases as the stub's examples, its hidden cases as
@@ -77,19 +76,13 @@ pub enum ImportCommand {
         /// The homework file the tests call (its definitions become the stubs; the rest is given code).
         #[arg(long, value_name = "HW.py")]
         homework: PathBuf,
-        /// The solutions file: a definition of the same name is each problem's reference solution.
-        #[arg(long, value_name = "SOL.py")]
-        solution: Option<PathBuf>,
-        /// Registry folder to write the problems into (an existing problem of the same id is refused).
-        #[arg(long, value_name = "DIR")]
-        into: PathBuf,
-        /// Put before each problem id.
-        #[arg(long, default_value = "")]
-        prefix: String,
         #[command(flatten)]
-        limits: LimitArgs,
+        target: ImportTarget,
     },
     /// The Refactory dataset (question_N folders): its I/O pairs become doctests.
+    #[command(
+        after_help = "Examples:\n  studentsim problems import refactory ../shared/data/refactory --into refactory-problems"
+    )]
     Refactory {
         /// The dataset folder, holding question_1 ... question_5.
         dir: PathBuf,
@@ -97,6 +90,22 @@ pub enum ImportCommand {
         #[arg(long, value_name = "DIR")]
         into: PathBuf,
     },
+}
+
+/// Where imported problems go and what checks them: what every importer of course material takes.
+#[derive(Debug, Args)]
+pub struct ImportTarget {
+    /// The solutions file: a definition of the same name is each problem's reference solution.
+    #[arg(long, value_name = "SOL.py")]
+    solution: Option<PathBuf>,
+    /// Registry folder to write the problems into (an existing problem of the same id is refused).
+    #[arg(long, value_name = "DIR")]
+    into: PathBuf,
+    /// Put before each problem id (e.g. `hw01-`).
+    #[arg(long, default_value = "")]
+    prefix: String,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
@@ -123,11 +132,11 @@ pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
             println!("created {} (edit it, then run `studentsim problems check {id}`)", path.display());
             Ok(ExitCode::SUCCESS)
         }
-        ProblemsCommand::Import(ImportCommand::DoctestFile { file, solution, into, prefix, limits }) => {
-            import_doctest_file(ctx, &file, solution.as_deref(), &into, &prefix, &limits)
+        ProblemsCommand::Import(ImportCommand::DoctestFile { file, target }) => {
+            import_doctest_file(ctx, &file, &target)
         }
-        ProblemsCommand::Import(ImportCommand::Ok { tests, homework, solution, into, prefix, limits }) => {
-            import_ok(ctx, &tests, &homework, solution.as_deref(), &into, &prefix, &limits)
+        ProblemsCommand::Import(ImportCommand::Ok { tests, homework, target }) => {
+            import_ok(ctx, &tests, &homework, &target)
         }
         ProblemsCommand::Import(ImportCommand::Refactory { dir, into }) => {
             let problems = refactory::import(&dir)?;
@@ -143,29 +152,16 @@ pub fn run(ctx: &Context, cmd: ProblemsCommand) -> Result<ExitCode> {
     }
 }
 
-fn import_doctest_file(
-    ctx: &Context,
-    file: &Path,
-    solution: Option<&Path>,
-    into: &Path,
-    prefix: &str,
-    limits: &LimitArgs,
-) -> Result<ExitCode> {
+fn import_doctest_file(ctx: &Context, file: &Path, target: &ImportTarget) -> Result<ExitCode> {
     let homework = read_python(file)?;
+    let solution = target.solution.as_deref();
     let solution_text = solution.map(read_python).transpose()?;
-    let imported = doctest_file::import(&homework, file, solution_text.as_deref().zip(solution), prefix)?;
-    write_imported(ctx, &imported.problems, &imported.unmapped, into, limits)
+    let imported = doctest_file::import(&homework, file, solution_text.as_deref().zip(solution), &target.prefix)?;
+    write_imported(ctx, &imported.problems, &imported.unmapped, target)
 }
 
-fn import_ok(
-    ctx: &Context,
-    tests: &Path,
-    homework_path: &Path,
-    solution: Option<&Path>,
-    into: &Path,
-    prefix: &str,
-    limits: &LimitArgs,
-) -> Result<ExitCode> {
+fn import_ok(ctx: &Context, tests: &Path, homework_path: &Path, target: &ImportTarget) -> Result<ExitCode> {
+    let (solution, prefix) = (target.solution.as_deref(), target.prefix.as_str());
     let homework = read_python(homework_path)?;
     let solution_text = solution.map(read_python).transpose()?;
     let files = if tests.is_dir() {
@@ -200,17 +196,13 @@ fn import_ok(
             tests.display()
         ));
     }
-    write_imported(ctx, &problems, &unmapped, into, limits)
+    write_imported(ctx, &problems, &unmapped, target)
 }
 
-/// Write imported problems (none unless all can be), print what was not imported, then check them.
-fn write_imported(
-    ctx: &Context,
-    problems: &[Problem],
-    unmapped: &[String],
-    into: &Path,
-    limits: &LimitArgs,
-) -> Result<ExitCode> {
+/// Write imported problems into `target.into` (none unless all can be), print what was not imported, then check
+/// them.
+fn write_imported(ctx: &Context, problems: &[Problem], unmapped: &[String], target: &ImportTarget) -> Result<ExitCode> {
+    let (into, limits) = (target.into.as_path(), &target.limits);
     for problem in problems {
         let path = into.join(&problem.id).join(MANIFEST);
         if path.exists() {

@@ -113,6 +113,9 @@ impl RolloutCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  studentsim rollout next-step --input split/ns_op.jsonl --output sims/edits.jsonl --generator edits --k 3\n  studentsim rollout next-step --input split/ns_op.jsonl -o sims/qwen.jsonl --generator qwen --gguf model.gguf --feedback"
+)]
 pub struct NextStepArgs {
     /// Real predecessors each attempt is conditioned on.
     #[arg(long, default_value_t = Mode::K, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
@@ -132,6 +135,9 @@ pub struct NextStepArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  studentsim rollout stages --input split/ns_op.jsonl --output sims/stages.jsonl --generator retrieval"
+)]
 pub struct StagesArgs {
     /// Also show the student's submission on an earlier problem at the same stage (student context).
     #[arg(long)]
@@ -142,6 +148,9 @@ pub struct StagesArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  studentsim rollout stream --input split/ns_op.jsonl --output sims/streams.jsonl --generator edits --max-attempts 10"
+)]
 pub struct StreamArgs {
     /// Attempts after which a stream stops even without success.
     #[arg(long, default_value_t = Mode::MAX_ATTEMPTS, value_parser = clap::value_parser!(u32).range(1..))]

@@ -28,7 +28,7 @@ use crate::{BadInput, jsonl};
     of them or none.\n\n\
     Rows without a label or pass_rate are graded in the sandbox against --problems first. Simulated rows are \
     paired with real rows by (student, problem) at each stage and by (student, problem, attempt) for next steps; \
-    see the report's notes.")]
+    see the report's notes.\n\nExamples:\n  studentsim score --real split/ns_op.jsonl --sim sims/edits.jsonl --sim copy=sims/copy.jsonl --output report")]
 pub struct ScoreArgs {
     /// The real trajectory rows (native JSONL), e.g. the ns_op part of a split.
     #[arg(long, value_name = "JSONL")]

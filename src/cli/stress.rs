@@ -24,7 +24,7 @@ use crate::{BadInput, jsonl};
 #[derive(Debug, Args)]
 #[command(after_help = "--input gives the streams to imitate (repeated as new students up to --streams), --out a new \
     file for the simulated rows (their feedback holds each hint). Repeat --tutor-url to compare tutors: each gets the same \
-    simulated students with the same seed, one after another, and its own figures and rows (--out with .tutorN).")]
+    simulated students with the same seed, one after another, and its own figures and rows (--out with .tutorN).\n\nExamples:\n  studentsim stress-tutor --input split/ns_op.jsonl --output stress.jsonl --tutor-url http://localhost:9000/hint --streams 200")]
 pub struct StressArgs {
     #[command(flatten)]
     common: CommonArgs,

@@ -40,7 +40,7 @@ const SCRIPT: &str = include_str!("../../runtimes/train-lora.py");
     installs the training environment (runtimes/train-venv.sh: torch, transformers, PEFT, pinned by sha256; \
     about 6 GB) and dequantizes the base GGUF once. A rerun with the same arguments resumes from the newest \
     checkpoint (every --save-steps steps). Roll the result out with `rollout ... --gguf FILE --adapter OUT` \
-    or `--model BASE --adapter OUT`.")]
+    or `--model BASE --adapter OUT`.\n\nExamples:\n  studentsim --problems nc/problems train --input nc/split/train.jsonl --output adapter --feedback --max-tokens 200000")]
 pub struct TrainArgs {
     #[command(flatten)]
     rows: SftArgs,

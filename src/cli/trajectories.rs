@@ -28,7 +28,9 @@ pub const SALT_ENV: &str = "STUDENTSIM_SALT";
 pub enum ImportCommand {
     /// The NewCaledonia dataset: its 66 exercises become problems (expected outputs from the teacher solution,
     /// run in the sandbox) and its 5,690 submissions become graded, anonymized trajectories.
-    #[command(after_help = "Writes OUT/problems/<id>/problem.toml and OUT/trajectories.jsonl.")]
+    #[command(
+        after_help = "Writes OUT/problems/<id>/problem.toml and OUT/trajectories.jsonl.\n\nExamples:\n  studentsim import newcaledonia ../shared/data/newcaledonia --output nc --salt-file salt.txt"
+    )]
     Newcaledonia {
         /// The folder holding NewCaledonia_exercises.json and NewCaledonia_5690_light.json.
         dir: PathBuf,
@@ -45,7 +47,7 @@ pub enum ImportCommand {
     },
     /// A ProgSnap2 folder (MainTable.csv + CodeStates): Submit and Run events become trajectory rows.
     #[command(after_help = "Rows are ungraded unless the table has Score and X-Label columns (as `export progsnap2` \
-        writes); grade them with `studentsim grade`. Timestamps without a zone are read as UTC.")]
+        writes); grade them with `studentsim grade`. Timestamps without a zone are read as UTC.\n\nExamples:\n  studentsim import progsnap2 course-ps2 --output trajectories.jsonl --salt-file salt.txt")]
     Progsnap2 {
         /// The ProgSnap2 folder.
         dir: PathBuf,
@@ -60,7 +62,9 @@ pub enum ImportCommand {
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
     /// Write trajectory rows as a ProgSnap2 folder (one Submit event per row; Score = pass rate, X-Label = label).
+    #[command(after_help = "Examples:\n  studentsim export progsnap2 --input nc/trajectories.jsonl --output nc-ps2")]
     Progsnap2 {
+        /// The trajectory rows to write out.
         #[arg(long, value_name = "JSONL")]
         input: PathBuf,
         /// The folder to write MainTable.csv, CodeStates/CodeStates.csv and DatasetMetadata.csv into.
@@ -70,6 +74,9 @@ pub enum ExportCommand {
     /// Write fine-tuning rows in the study's layout ({prompt, completion, experiment, stage, k, context, ...}):
     /// the fine-tuned prompt of every stage (Experiment 1) and next step (Experiment 2), and the real code as
     /// the completion. Train on the completion only (`studentsim train` does).
+    #[command(
+        after_help = "Examples:\n  studentsim --problems nc/problems export sft --input nc/split/train.jsonl --output sft.jsonl --feedback"
+    )]
     Sft {
         #[command(flatten)]
         rows: SftArgs,
@@ -181,6 +188,7 @@ impl AnonymizeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  studentsim split --input nc/trajectories.jsonl --output nc/split --seed 1")]
 pub struct SplitArgs {
     /// Trajectory rows to split.
     #[arg(long, value_name = "JSONL")]

@@ -25,7 +25,7 @@ use crate::trajectory::{Submission, views};
     a `rollout next-step --feedback` prompt showed; the real students' share is over the same transitions. With \
     --streams each set's own consecutive attempts are the transitions (a stream shows each attempt's feedback to \
     the next). A transition counts when the previous attempt showed at least one failing example (the first three \
-    that failed, as a FEEDBACK section shows them); it is fixed when the next attempt passes one of those.")]
+    that failed, as a FEEDBACK section shows them); it is fixed when the next attempt passes one of those.\n\nExamples:\n  studentsim feedback-uptake --real split/ns_op.jsonl --sim edits=sims/edits.jsonl")]
 pub struct UptakeArgs {
     /// The real rows (the input the rollouts were made from).
     #[arg(long, value_name = "JSONL")]

@@ -3,7 +3,7 @@
 //! traceback that are in the student's file, and for hidden examples only how many failed. Lines are returned
 //! unescaped; whoever prints them to a terminal escapes each one.
 
-use super::{GradeRecord, Label, Outcome};
+use super::{ExampleRecord, GradeRecord, Label, Outcome};
 
 /// The report under a file's result line, indented by four spaces; empty when everything passed.
 pub fn student_report(record: &GradeRecord, submission: &str) -> Vec<String> {
@@ -28,29 +28,33 @@ pub fn student_report(record: &GradeRecord, submission: &str) -> Vec<String> {
         _ => {}
     }
     for example in record.examples.iter().filter(|e| !e.hidden) {
-        if matches!(example.outcome, Outcome::Pass | Outcome::NotRun) {
-            continue;
-        }
-        out.push(format!("    Failed example (line {} of the problem):", example.line));
-        out.extend(indented(&example.source));
-        out.push("    Expected:".into());
-        if example.want.is_empty() {
-            out.push("        nothing".into());
-        } else {
-            out.extend(indented(&example.want));
-        }
-        match (example.outcome, example.limit) {
-            (Outcome::Timeout, _) => out.push("    Time limit exceeded".into()),
-            (_, Some(limit)) => {
-                out.push(format!("    Stopped by the sandbox's {} limit", limit.name()));
-            }
-            _ => out.extend(got(&example.got, submission)),
-        }
+        out.extend(example_report(example, submission));
     }
     let hidden: Vec<_> = record.examples.iter().filter(|e| e.hidden).collect();
     let hidden_failed = hidden.iter().filter(|e| e.outcome != Outcome::Pass).count();
     if hidden_failed > 0 {
         out.push(format!("    {hidden_failed} of {} hidden examples failed", hidden.len()));
+    }
+    out
+}
+
+/// Doctest's report of one visible example that ran and failed (nothing for one that passed or never ran).
+pub fn example_report(example: &ExampleRecord, submission: &str) -> Vec<String> {
+    if example.hidden || matches!(example.outcome, Outcome::Pass | Outcome::NotRun) {
+        return Vec::new();
+    }
+    let mut out = vec![format!("    Failed example (line {} of the problem):", example.line)];
+    out.extend(indented(&example.source));
+    out.push("    Expected:".into());
+    if example.want.is_empty() {
+        out.push("        nothing".into());
+    } else {
+        out.extend(indented(&example.want));
+    }
+    match (example.outcome, example.limit) {
+        (Outcome::Timeout, _) => out.push("    Time limit exceeded".into()),
+        (_, Some(limit)) => out.push(format!("    Stopped by the sandbox's {} limit", limit.name())),
+        _ => out.extend(got(&example.got, submission)),
     }
     out
 }
@@ -97,7 +101,6 @@ fn got(got: &str, submission: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grade::ExampleRecord;
 
     fn example(outcome: Outcome, got: &str) -> ExampleRecord {
         ExampleRecord {

@@ -142,15 +142,20 @@ pub(super) struct Module {
     pub(super) file_users: Vec<(usize, std::ops::Range<usize>)>,
 }
 
-pub(super) fn definitions(text: &str, path: &Path) -> Result<Module, BadInput> {
-    let module = match parse(text, Mode::Module, &path.display().to_string()) {
-        Ok(ast::Mod::Module(module)) => module,
+/// A Python file's module, or one line naming the file and line where it does not parse.
+pub(super) fn parse_module(text: &str, path: &Path) -> Result<ast::ModModule, BadInput> {
+    match parse(text, Mode::Module, &path.display().to_string()) {
+        Ok(ast::Mod::Module(module)) => Ok(module),
         Ok(_) => unreachable!("Mode::Module parses a module"),
         Err(e) => {
             let line = text[..usize::from(e.offset).min(text.len())].matches('\n').count() + 1;
-            return Err(BadInput(format!("{}:{line}: not valid Python: {}", path.display(), e.error)));
+            Err(BadInput(format!("{}:{line}: not valid Python: {}", path.display(), e.error)))
         }
-    };
+    }
+}
+
+pub(super) fn definitions(text: &str, path: &Path) -> Result<Module, BadInput> {
+    let module = parse_module(text, path)?;
     let module_examples = docstring(&module.body).map_or(0, |d| examples_in(&d));
     let mut found = Vec::new();
     let mut file_users = Vec::new();

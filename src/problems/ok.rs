@@ -11,10 +11,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rustpython_parser::ast::{self, Constant, Expr, Stmt};
-use rustpython_parser::{Mode, parse};
 use serde::Deserialize;
 
-use super::doctest_file::{Definition, Module, definitions, prose, without_examples, without_spans};
+use super::doctest_file::{Definition, Module, definitions, parse_module, prose, without_examples, without_spans};
 use super::{Compare, HiddenTests, Problem, ProblemLimits, is_valid_id};
 use crate::BadInput;
 
@@ -208,14 +207,7 @@ pub fn import_test(
 /// The `test = {...}` literal of a test file.
 fn read_test(text: &str, path: &Path) -> Result<OkTest, BadInput> {
     let at = |what: String| BadInput(format!("{}: {what}", path.display()));
-    let module = match parse(text, Mode::Module, &path.display().to_string()) {
-        Ok(ast::Mod::Module(module)) => module,
-        Ok(_) => unreachable!("Mode::Module parses a module"),
-        Err(e) => {
-            let line = text[..usize::from(e.offset).min(text.len())].matches('\n').count() + 1;
-            return Err(BadInput(format!("{}:{line}: not valid Python: {}", path.display(), e.error)));
-        }
-    };
+    let module = parse_module(text, path)?;
     let value = module.body.iter().find_map(|stmt| match stmt {
         Stmt::Assign(assign)
             if assign.targets.iter().any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == "test")) =>

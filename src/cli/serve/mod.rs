@@ -41,7 +41,7 @@ use clap::builder::TypedValueParser as _;
     GET  /metrics             Prometheus text: requests, latency, labels, limit hits, queue\n\n\
     With a token, /v1/ wants `Authorization: Bearer TOKEN`. Errors are {\"error\": ...} with a 4xx status: 400 \
     malformed, 401 no or wrong token, 404 unknown problem, 405 wrong method, 408 body too slow, 413 body or batch \
-    too large, 429 queue full (Retry-After). Without the admin token, grade records carry no expected outputs.")]
+    too large, 429 queue full (Retry-After). Without the admin token, grade records carry no expected outputs.\n\nExamples:\n  studentsim serve --jobs 2 --token-file token --admin-token-file admin")]
 pub struct ServeArgs {
     /// Address to listen on; loopback unless you mean otherwise (port 0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8177")]
