@@ -17,15 +17,19 @@ pub fn is_stdio(path: &Path) -> bool {
     path.as_os_str() == STDIO
 }
 
-/// The bytes of `path`, or of standard input for `-`.
+/// The bytes of `path`, or of standard input for `-`; an error names the path.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, BadInput> {
-    let named = |e: std::io::Error| BadInput(format!("{}: cannot read: {e}", shown(path)));
+    read_raw(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", shown(path))))
+}
+
+/// [`read_bytes`] with the bare I/O error, for a caller that names the path its own way.
+pub fn read_raw(path: &Path) -> std::io::Result<Vec<u8>> {
     if is_stdio(path) {
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(named)?;
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
         Ok(bytes)
     } else {
-        std::fs::read(path).map_err(named)
+        std::fs::read(path)
     }
 }
 

@@ -126,15 +126,22 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     let bar = progress(codes.len(), "grading");
     let mut graded = rt.block_on(grade_many(&grader, codes, args.jobs, &bar))?.into_iter();
     bar.finish_and_clear();
+    // Each FILE's record and the code it was graded as, or why it could not be read.
+    let results: Vec<Result<(GradeRecord, String), String>> = inputs
+        .into_iter()
+        .map(|input| match input {
+            FileInput::Code(code) => Ok((graded.next().expect("one grade per readable file").record, code)),
+            FileInput::NotSource(error) => Ok((GradeRecord::undecodable(&tests, &error), String::new())),
+            FileInput::Unreadable(why) => Err(why),
+        })
+        .collect();
     if args.format == Format::Gradescope {
-        let record = match inputs.into_iter().next().expect("one FILE") {
-            FileInput::Code(code) => (graded.next().expect("graded").record, code),
-            FileInput::NotSource(error) => (GradeRecord::undecodable(&tests, &error), String::new()),
-            FileInput::Unreadable(why) => {
-                return Err(BadInput(format!("{}: cannot read ({why})", args.files[0].display())).into());
-            }
-        };
-        let results = super::gradescope::results(&record.0, &record.1);
+        let (record, code) = results
+            .into_iter()
+            .next()
+            .expect("one FILE")
+            .map_err(|why| BadInput(format!("{}: cannot read ({why})", args.files[0].display())))?;
+        let results = super::gradescope::results(&record, &code);
         match &args.output {
             Some(path) => jsonl::write_atomically(path, |out| Ok(serde_json::to_writer_pretty(out, &results)?))?,
             None => println!("{}", serde_json::to_string_pretty(&results)?),
@@ -144,11 +151,10 @@ fn grade_files(ctx: &Context, registry: &Registry, args: &GradeArgs) -> Result<E
     let json = args.json || args.format == Format::Json;
     let mut out = std::io::stdout().lock();
     let mut unreadable = 0;
-    for (file, input) in args.files.iter().zip(inputs) {
-        let (record, code) = match input {
-            FileInput::Code(code) => (graded.next().expect("one grade per readable file").record, code),
-            FileInput::NotSource(error) => (GradeRecord::undecodable(&tests, &error), String::new()),
-            FileInput::Unreadable(why) => {
+    for (file, result) in args.files.iter().zip(results) {
+        let (record, code) = match result {
+            Ok(graded) => graded,
+            Err(why) => {
                 unreadable += 1;
                 if json {
                     let row = serde_json::json!({"file": file, "problem": id, "error": format!("cannot read: {why}")});
@@ -215,13 +221,8 @@ enum FileInput {
 impl FileInput {
     /// `-` is standard input.
     fn read(path: &Path) -> Self {
-        let bytes = if jsonl::is_stdio(path) {
-            jsonl::read_bytes(path).map_err(|e| e.0)
-        } else {
-            std::fs::read(path).map_err(|e| e.to_string())
-        };
-        match bytes {
-            Err(e) => Self::Unreadable(e),
+        match jsonl::read_raw(path) {
+            Err(e) => Self::Unreadable(e.to_string()),
             Ok(bytes) => match source::decode(&bytes, &jsonl::shown(path)) {
                 Ok(code) => Self::Code(code),
                 Err(error) => Self::NotSource(error),

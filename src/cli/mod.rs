@@ -432,8 +432,6 @@ fn tokio_runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
 mod tests {
     use clap::{CommandFactory, Parser};
 
-    /// clap's own checks over every subcommand of both binaries: no two options share a name or a short flag, every
-    /// `requires` and `conflicts_with` names an option that exists.
     /// Every `Examples:` line of every subcommand's help parses (up to a comment or a shell operator such as `>`,
     /// `&&`, `|`), so no example names an option that is not there.
     #[test]
@@ -460,6 +458,8 @@ mod tests {
         }
     }
 
+    /// clap's own checks over every subcommand of both binaries: no two options share a name or a short flag, every
+    /// `requires` and `conflicts_with` names an option that exists.
     #[test]
     fn both_command_lines_are_well_formed() {
         super::Cli::command().debug_assert();

@@ -226,7 +226,7 @@ fn write_imported(ctx: &Context, problems: &[Problem], unmapped: &[String], targ
 
 /// A Python file's text, or one line saying why it cannot be read as UTF-8.
 fn read_python(path: &Path) -> Result<String, BadInput> {
-    let bytes = std::fs::read(path).map_err(|e| BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    let bytes = crate::jsonl::read_bytes(path)?;
     crate::grade::source::decode(&bytes, &path.display().to_string())
         .map_err(|e| BadInput(format!("{}:{}: {}", path.display(), e.line, e.message)))
 }

@@ -248,9 +248,7 @@ fn first_example_error(examples: &[ExampleRecord]) -> Option<String> {
 /// `File "<submission>", line N`, the offending line stripped of its indentation, and a caret line under it.
 fn syntax_error_location(traceback: &str, submission: &str) -> Option<(u32, Option<u32>)> {
     let lines: Vec<&str> = traceback.lines().collect();
-    let at = lines.iter().rposition(|l| l.trim_start().starts_with("File \"<submission>\", line "))?;
-    let line: u32 =
-        lines[at].trim_start()["File \"<submission>\", line ".len()..].split(',').next()?.trim().parse().ok()?;
+    let (at, line) = lines.iter().enumerate().rev().find_map(|(i, l)| submission_frame_line(l).map(|n| (i, n)))?;
     let caret = lines.get(at + 2).filter(|l| l.trim_start().starts_with('^'))?;
     // CPython prints the stripped line and its carets after four spaces
     let caret_at = caret.find('^')?.checked_sub(4)?;
@@ -261,10 +259,13 @@ fn syntax_error_location(traceback: &str, submission: &str) -> Option<(u32, Opti
 
 /// The last line of the submission a traceback passes through.
 fn last_submission_line(traceback: &str) -> Option<u32> {
-    traceback.lines().rev().find_map(|l| {
-        let rest = l.trim_start().strip_prefix("File \"<submission>\", line ")?;
-        rest.split(',').next()?.trim().parse().ok()
-    })
+    traceback.lines().rev().find_map(submission_frame_line)
+}
+
+/// The line number of a traceback line that is a frame in the submission: `File "<submission>", line N, ...`.
+pub(super) fn submission_frame_line(traceback_line: &str) -> Option<u32> {
+    let rest = traceback_line.trim_start().strip_prefix("File \"<submission>\", line ")?;
+    rest.split(',').next()?.trim().parse().ok()
 }
 
 fn reason_for_exception(type_name: &str) -> String {

@@ -3,6 +3,7 @@
 //! traceback that are in the student's file, and for hidden examples only how many failed. Lines are returned
 //! unescaped; whoever prints them to a terminal escapes each one.
 
+use super::record::submission_frame_line;
 use super::{ExampleRecord, GradeRecord, Label, Outcome};
 
 /// The report under a file's result line, indented by four spaces; empty when everything passed.
@@ -83,10 +84,10 @@ fn got(got: &str, submission: &str) -> Vec<String> {
         out.push("    Exception raised:".into());
         let lines: Vec<&str> = traceback.lines().collect();
         for line in &lines {
-            if let Some(rest) = line.trim_start().strip_prefix("File \"<submission>\", ") {
+            if let Some(number) = submission_frame_line(line) {
+                let rest = line.trim_start().trim_start_matches("File \"<submission>\", ");
                 out.push(format!("        {rest}"));
-                let number = rest.strip_prefix("line ").and_then(|r| r.split(',').next()?.parse::<usize>().ok());
-                if let Some(code) = number.and_then(|n| submission.lines().nth(n.checked_sub(1)?)) {
+                if let Some(code) = (number as usize).checked_sub(1).and_then(|n| submission.lines().nth(n)) {
                     out.push(format!("            {}", code.trim()));
                 }
             }

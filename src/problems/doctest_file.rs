@@ -70,10 +70,7 @@ pub fn import(
             source_readers.push(target.trim().to_owned());
         }
     }
-    let mut removed: Vec<std::ops::Range<usize>> =
-        problems_at.iter().map(|d| d.span.clone()).chain(file_users.iter().map(|(_, span)| span.clone())).collect();
-    removed.sort_by_key(|span| span.start);
-    let fixed = without_spans(homework, removed.into_iter());
+    let fixed = given_code(homework, &problems_at, &file_users);
     let mut problems = Vec::new();
     for definition in problems_at {
         let id = format!("{prefix}{}", definition.name.to_lowercase().replace('_', "-"));
@@ -289,9 +286,18 @@ fn line_end(text: &str, offset: usize) -> usize {
     text[offset..].find('\n').map_or(text.len(), |i| offset + i + 1)
 }
 
+/// A homework module as the given code of its problems: `text` without the definitions `taken` (the students'
+/// part) and without the statements that use `__file__` (a submission has no file in the sandbox).
+pub(super) fn given_code(text: &str, taken: &[&Definition], file_users: &[(usize, std::ops::Range<usize>)]) -> String {
+    let mut removed: Vec<std::ops::Range<usize>> =
+        taken.iter().map(|d| d.span.clone()).chain(file_users.iter().map(|(_, span)| span.clone())).collect();
+    removed.sort_by_key(|span| span.start);
+    without_spans(text, removed.into_iter())
+}
+
 /// `text` with the byte spans removed (in order, not overlapping), and runs of blank lines left by them folded to
 /// two.
-pub(super) fn without_spans(text: &str, spans: impl Iterator<Item = std::ops::Range<usize>>) -> String {
+fn without_spans(text: &str, spans: impl Iterator<Item = std::ops::Range<usize>>) -> String {
     let mut kept = String::with_capacity(text.len());
     let mut at = 0;
     for span in spans {

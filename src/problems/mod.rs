@@ -88,12 +88,17 @@ pub struct ProblemLimits {
 /// 0 or more (a practice docstring may be worth nothing).
 fn positive_points<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, f64>, D::Error> {
     let points = BTreeMap::<String, f64>::deserialize(deserializer)?;
-    match points.iter().find(|(_, p)| !(p.is_finite() && **p >= 0.0)) {
+    match points.iter().find(|(_, p)| !is_points(**p)) {
         Some((group, p)) => {
             Err(serde::de::Error::custom(format!("points.{group} must be a number of points (0 or more), not {p}")))
         }
         None => Ok(points),
     }
+}
+
+/// Whether `points` can be what an example group is worth: a finite number, 0 or more.
+fn is_points(points: f64) -> bool {
+    points.is_finite() && points >= 0.0
 }
 
 /// A limit in seconds, refused while parsing (so the error carries the value's line and column) unless it is a
@@ -268,7 +273,7 @@ fn validate(problem: &Problem, folder: &Path, manifest: &Path) -> Result<(), Bad
         if hidden.name.trim().is_empty() || !names.insert(hidden.name.as_str()) {
             return Err(bad(format!("hidden group name `{}` is empty or used twice", hidden.name)));
         }
-        if hidden.points.is_some_and(|p| !(p.is_finite() && p >= 0.0)) {
+        if hidden.points.is_some_and(|p| !is_points(p)) {
             return Err(bad(format!("hidden group `{}`: points must be a number, 0 or more", hidden.name)));
         }
         if !hidden.doctest.contains(">>>") {

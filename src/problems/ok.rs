@@ -13,7 +13,7 @@ use std::path::Path;
 use rustpython_parser::ast::{self, Constant, Expr, Stmt};
 use serde::Deserialize;
 
-use super::doctest_file::{Definition, Module, definitions, parse_module, prose, without_examples, without_spans};
+use super::doctest_file::{Definition, Module, definitions, given_code, parse_module, prose, without_examples};
 use super::{Compare, HiddenTests, Problem, ProblemLimits, is_valid_id};
 use crate::BadInput;
 
@@ -132,10 +132,7 @@ pub fn import_test(
         .map(|d| without_examples(&homework[d.span.clone()], |_| true).0.trim_end().to_owned() + "\n")
         .collect();
     let todo = format!("{docstring}{}", stubs.join("\n\n"));
-    let mut removed: Vec<std::ops::Range<usize>> =
-        entries.iter().map(|d| d.span.clone()).chain(file_users.iter().map(|(_, span)| span.clone())).collect();
-    removed.sort_by_key(|span| span.start);
-    let fixed = without_spans(homework, removed.into_iter());
+    let fixed = given_code(homework, &entries, &file_users);
     let hidden: Vec<HiddenTests> = cases
         .iter()
         .zip(&points)
