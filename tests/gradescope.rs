@@ -102,3 +102,35 @@ fn the_autograder_zip_grades_a_submission_in_gradescopes_layout() {
     assert_eq!(hidden.len(), 2, "{text}");
     assert!(hidden.iter().all(|t| t["output"] == "fail" && t["max_score"] == 1.5), "{text}");
 }
+
+/// The zip ships a binary the image can run: one that needs a newer glibc than `--glibc`, or is no x86-64
+/// executable, is refused with one line, and no zip is written.
+#[test]
+fn a_binary_the_image_cannot_run_is_refused() {
+    let registry = common::hidden_registry();
+    let reg = registry.path().to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("autograder.zip");
+    let package = |extra: &[&str]| {
+        let mut args = vec!["--problems", reg, "gradescope", "package", "-p", "count-vowels", "-o", zip.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        common::studentsim(&args)
+    };
+    // every glibc build of x86-64 needs at least 2.2.5, so 2.0 refuses it whatever machine built it
+    let out = package(&["--glibc", "2.0"]);
+    common::bad_input(&out, &["studentsim: needs glibc 2.", "newer than the image's 2.0", "--binary"], Some(&zip));
+
+    let script = dir.path().join("run.sh");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    let out = package(&["--binary", script.to_str().unwrap()]);
+    common::bad_input(&out, &["run.sh: not a 64-bit ELF executable"], Some(&zip));
+
+    let out = package(&["--glibc", "2.x"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`2.x` is not a glibc version"));
+
+    let out = package(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("the image has 2.35"), "the default image is Ubuntu 22.04's glibc: {said}");
+}

@@ -2,6 +2,8 @@
 //! autograder zip (`setup.sh`, `run_autograder`, this binary, the grader component and the problem) that grades a
 //! submission there with no network.
 
+mod glibc;
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,10 +94,13 @@ pub struct PackageArgs {
     /// The zip to write (atomically).
     #[arg(long = "output", short, alias = "out", value_name = "ZIP", default_value = "autograder.zip")]
     out: PathBuf,
-    /// The studentsim binary to ship [default: this one]. Gradescope's images run Ubuntu: ship a binary built
-    /// for the image's glibc or a static one.
+    /// The studentsim binary to ship [default: this one]: an x86-64 Linux executable, static or linked against a
+    /// glibc no newer than the image's (checked).
     #[arg(long, value_name = "FILE")]
     binary: Option<PathBuf>,
+    /// The glibc of the autograder's base image: 2.35 is Ubuntu 22.04, Gradescope's default; 2.39 is Ubuntu 24.04.
+    #[arg(long, value_name = "VERSION", default_value = "2.35")]
+    glibc: glibc::Glibc,
 }
 
 pub fn run(ctx: &Context, cmd: GradescopeCommand) -> Result<ExitCode> {
@@ -109,6 +114,20 @@ pub fn run(ctx: &Context, cmd: GradescopeCommand) -> Result<ExitCode> {
     };
     let binary_bytes =
         std::fs::read(&binary).map_err(|e| BadInput(format!("{}: cannot read: {e}", binary.display())))?;
+    let needs = glibc::needs(&binary_bytes).map_err(|why| BadInput(format!("{}: {why}", binary.display())))?;
+    let runs_there = match needs {
+        glibc::Needs::Nothing => "static, runs on any x86-64 Linux".to_string(),
+        glibc::Needs::Glibc(needed) if needed <= args.glibc => format!("needs glibc {needed}, the image has {}", args.glibc),
+        glibc::Needs::Glibc(needed) => {
+            return Err(BadInput(format!(
+                "{}: needs glibc {needed}, newer than the image's {} (--glibc): build it on an older system or ship a \
+                 static (musl) build with --binary",
+                binary.display(),
+                args.glibc
+            ))
+            .into());
+        }
+    };
     let manifest = std::fs::read(registry.dir().join(&problem.id).join(MANIFEST)).context("reading the problem")?;
     let mut files: Vec<(String, Vec<u8>, u32)> = vec![
         ("setup.sh".into(), setup_script(&problem.id).into_bytes(), 0o755),
@@ -134,7 +153,7 @@ pub fn run(ctx: &Context, cmd: GradescopeCommand) -> Result<ExitCode> {
         out.write_all(buffer.get_ref())?;
         Ok(())
     })?;
-    println!("wrote {} (problem {}; {} files)", args.out.display(), problem.id, files.len());
+    println!("wrote {} (problem {}; {} files; the binary {runs_there})", args.out.display(), problem.id, files.len());
     Ok(ExitCode::SUCCESS)
 }
 
