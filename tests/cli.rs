@@ -826,6 +826,34 @@ fn a_homework_file_imports_as_problems_that_pass_the_check() {
     bad_input(&out, &["plain.py: no top-level function or class has doctest examples"], None);
 }
 
+/// A homework that imports a package the sandbox lacks (numpy, as data-science courses' do) fails the check with
+/// the module's name, not with the examples' empty output.
+#[test]
+fn a_homework_needing_a_missing_package_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hw = dir.path().join("hw.py");
+    std::fs::write(&hw, "import numpy as np\n\ndef mean(xs):\n    \"\"\"\n    >>> mean([1, 2, 3])\n    2.0\n    \"\"\"\n").unwrap();
+    let sol = dir.path().join("sol.py");
+    std::fs::write(&sol, "def mean(xs):\n    return float(np.mean(xs))\n").unwrap();
+    let into = dir.path().join("reg");
+    let out = studentsim(&[
+        "problems",
+        "import",
+        "doctest-file",
+        hw.to_str().unwrap(),
+        "--solution",
+        sol.to_str().unwrap(),
+        "--into",
+        into.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("the module raised ModuleNotFoundError: No module named 'numpy' (the sandbox has CPython's"),
+        "{text}"
+    );
+}
+
 /// OK-format tests (our fixtures: an okpy-style file with setup, a hidden case and an unscored suite, and an
 /// Otter-style file with per-case points) become problems that pass the check, with points and hidden cases
 /// carried over; a locked case is one line, exit 2, nothing written.

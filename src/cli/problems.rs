@@ -372,6 +372,16 @@ async fn check_one(grader: &Grader, problem: &Problem, manifest: &str, calibrati
     if solution.label != Label::NoError {
         let first_bad = solution.examples.iter().find(|e| e.outcome != crate::grade::Outcome::Pass);
         let detail = match first_bad {
+            // the module raised before any example ran: its exception is the whole story
+            Some(e) if e.outcome == crate::grade::Outcome::NotRun && solution.message.is_some() => {
+                let message = solution.message.as_deref().unwrap_or_default().trim_end();
+                let hint = if solution.reason.as_deref() == Some("ModuleNotFoundError") {
+                    " (the sandbox has CPython's standard library and no installed packages)"
+                } else {
+                    ""
+                };
+                format!("; the module raised {message}{hint}")
+            }
             Some(e) if e.hidden => format!("; hidden group `{}`, line {} of its doctest", e.group, e.line),
             Some(e) => {
                 let at = manifest_line(manifest, "todo", e.line)
