@@ -832,7 +832,11 @@ fn a_homework_file_imports_as_problems_that_pass_the_check() {
 fn a_homework_needing_a_missing_package_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let hw = dir.path().join("hw.py");
-    std::fs::write(&hw, "import numpy as np\n\ndef mean(xs):\n    \"\"\"\n    >>> mean([1, 2, 3])\n    2.0\n    \"\"\"\n").unwrap();
+    std::fs::write(
+        &hw,
+        "import numpy as np\n\ndef mean(xs):\n    \"\"\"\n    >>> mean([1, 2, 3])\n    2.0\n    \"\"\"\n",
+    )
+    .unwrap();
     let sol = dir.path().join("sol.py");
     std::fs::write(&sol, "def mean(xs):\n    return float(np.mean(xs))\n").unwrap();
     let into = dir.path().join("reg");

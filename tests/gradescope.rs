@@ -112,7 +112,8 @@ fn a_binary_the_image_cannot_run_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("autograder.zip");
     let package = |extra: &[&str]| {
-        let mut args = vec!["--problems", reg, "gradescope", "package", "-p", "count-vowels", "-o", zip.to_str().unwrap()];
+        let mut args =
+            vec!["--problems", reg, "gradescope", "package", "-p", "count-vowels", "-o", zip.to_str().unwrap()];
         args.extend_from_slice(extra);
         common::studentsim(&args)
     };

@@ -31,6 +31,7 @@ pub struct DemoArgs {
     /// Share of students held out as the test set.
     #[arg(long, value_name = "SHARE", default_value_t = 0.34)]
     test_students: f64,
+    /// Seeds the split and the simulated students.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }

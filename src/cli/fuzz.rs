@@ -34,6 +34,7 @@ pub struct FuzzArgs {
     /// Mutated inputs per parser.
     #[arg(long, default_value_t = 100_000)]
     cases: usize,
+    /// Seeds the mutations (the same seed fuzzes the same inputs).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Only the parsers whose names contain this.

@@ -54,7 +54,7 @@ pub struct GradeArgs {
     output: Option<PathBuf>,
 
     /// Submissions graded in parallel [default: number of cores].
-    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
 
     /// One line per file, without the report of what failed under it.

@@ -117,7 +117,9 @@ pub fn run(ctx: &Context, cmd: GradescopeCommand) -> Result<ExitCode> {
     let needs = glibc::needs(&binary_bytes).map_err(|why| BadInput(format!("{}: {why}", binary.display())))?;
     let runs_there = match needs {
         glibc::Needs::Nothing => "static, runs on any x86-64 Linux".to_string(),
-        glibc::Needs::Glibc(needed) if needed <= args.glibc => format!("needs glibc {needed}, the image has {}", args.glibc),
+        glibc::Needs::Glibc(needed) if needed <= args.glibc => {
+            format!("needs glibc {needed}, the image has {}", args.glibc)
+        }
         glibc::Needs::Glibc(needed) => {
             return Err(BadInput(format!(
                 "{}: needs glibc {needed}, newer than the image's {} (--glibc): build it on an older system or ship a \

@@ -95,8 +95,8 @@ pub struct LeaderboardArgs {
     /// A hint whose code is at least this similar to the reference solution leaks it.
     #[arg(long, value_name = "SHARE", default_value_t = 0.8)]
     leak_similarity: f64,
-    /// Rollout and scoring jobs at once.
-    #[arg(long, short, default_value_t = default_jobs())]
+    /// Rollout and scoring jobs at once [default: number of cores].
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true)]
     jobs: usize,
 }
 

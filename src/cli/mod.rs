@@ -145,6 +145,7 @@ enum Command {
         after_help = "Examples:\n  studentsim completions bash > ~/.local/share/bash-completion/completions/studentsim\n  studentsim completions zsh > ~/.zfunc/_studentsim"
     )]
     Completions {
+        /// The shell to write the script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -464,5 +465,34 @@ mod tests {
     fn both_command_lines_are_well_formed() {
         super::Cli::command().debug_assert();
         super::DevCli::command().debug_assert();
+    }
+
+    /// Every option of every command says what it does, and names its default once: in its text or clap's
+    /// `[default: ...]`, never both.
+    #[test]
+    fn every_option_is_described_with_its_default_once() {
+        fn walk(command: &clap::Command, path: &str, problems: &mut Vec<String>) {
+            for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if help.trim().is_empty() {
+                    problems.push(format!("{path} --{id}: no description"));
+                }
+                let clap_shows_default = !arg.get_default_values().is_empty() && !arg.is_hide_default_value_set();
+                if clap_shows_default && help.contains("[default:") {
+                    problems.push(format!("{path} --{id}: its default twice"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), problems);
+            }
+        }
+        let mut problems = vec![];
+        walk(&super::Cli::command(), "studentsim", &mut problems);
+        walk(&super::DevCli::command(), "studentsim-dev", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

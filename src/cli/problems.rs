@@ -24,6 +24,7 @@ pub enum ProblemsCommand {
     /// A problem's statement, code and doctest examples.
     #[command(after_help = "Examples:\n  studentsim problems show count-vowels")]
     Show {
+        /// The problem to show.
         id: String,
         #[command(flatten)]
         limits: LimitArgs,
@@ -36,6 +37,7 @@ pub enum ProblemsCommand {
         after_help = "Examples:\n  studentsim problems check\n  studentsim problems check --calibrate count-vowels"
     )]
     Check {
+        /// The problems to check [default: every problem of the registry].
         ids: Vec<String>,
         /// Write each suggested limit into the problem's problem.toml (`[limits] example_timeout`).
         #[arg(long)]
@@ -45,7 +47,10 @@ pub enum ProblemsCommand {
     },
     /// Create `<registry>/ID/problem.toml` from a template.
     #[command(after_help = "Examples:\n  studentsim problems new my-problem")]
-    New { id: String },
+    New {
+        /// The new problem's id (its folder's name; its entry function is the id as a Python name).
+        id: String,
+    },
     /// Import problems from a dataset.
     #[command(subcommand)]
     Import(ImportCommand),

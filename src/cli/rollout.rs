@@ -50,8 +50,8 @@ pub(super) struct CommonArgs {
     /// rollout is done the file is rewritten sorted by (student, problem, attempt), so it does not depend on --jobs.
     #[arg(long = "output", short, alias = "out", value_name = "JSONL")]
     pub(super) out: PathBuf,
-    /// Attempts (next steps) or streams worked on at once.
-    #[arg(long, short, default_value_t = default_jobs())]
+    /// Attempts (next steps) or streams worked on at once [default: number of cores].
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true)]
     pub(super) jobs: usize,
     // Last among the options: the generator's flattened groups set their own help headings.
     #[command(flatten)]

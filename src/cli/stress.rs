@@ -33,6 +33,7 @@ pub struct StressArgs {
     /// Simulated students in all: the input's streams are repeated (as new students) until there are this many.
     #[arg(long, default_value_t = 200)]
     streams: usize,
+    /// Attempts each simulated student makes before giving up (fewer when one passes).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
     /// A hint whose code is at least this similar to the reference solution (1 − edit distance / length) leaks

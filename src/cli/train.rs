@@ -61,7 +61,7 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = TrainDevice::Cpu)]
     device: TrainDevice,
     /// CPU threads for torch [default: every core].
-    #[arg(long, value_name = "N", default_value_t = super::default_jobs())]
+    #[arg(long, value_name = "N", default_value_t = super::default_jobs(), hide_default_value = true)]
     threads: usize,
     /// Train in bfloat16 autocast (fast on CPUs with AVX-512 BF16 and on GPUs); f32 otherwise.
     #[arg(long)]
@@ -86,8 +86,10 @@ struct LoraArgs {
     /// LoRA rank.
     #[arg(long = "lora-r", value_name = "R", default_value_t = 16)]
     r: usize,
+    /// LoRA scaling numerator (the update is scaled by alpha / r).
     #[arg(long = "lora-alpha", value_name = "ALPHA", default_value_t = 32.0)]
     alpha: f64,
+    /// Dropout on the LoRA input.
     #[arg(long = "lora-dropout", value_name = "P", default_value_t = 0.05)]
     dropout: f64,
     /// Modules to adapt: all-linear (every linear layer but lm_head), or a comma-separated list of names
@@ -102,13 +104,16 @@ struct LoraArgs {
 
 #[derive(Debug, Args)]
 struct OptimizerArgs {
+    /// Peak learning rate.
     #[arg(long, value_name = "LR", default_value_t = 1e-4)]
     lr: f64,
     /// transformers' scheduler name (cosine, linear, constant, ...).
     #[arg(long, value_name = "NAME", default_value = "cosine")]
     scheduler: String,
+    /// Optimizer steps of linear warm-up before the schedule.
     #[arg(long, value_name = "STEPS", default_value_t = 0)]
     warmup_steps: usize,
+    /// Passes over the rows.
     #[arg(long, value_name = "N", default_value_t = 1)]
     epochs: usize,
     /// Rows per optimizer step (the effective batch).

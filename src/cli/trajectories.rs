@@ -40,7 +40,7 @@ pub enum ImportCommand {
         #[command(flatten)]
         anonymize: AnonymizeArgs,
         /// Submissions graded in parallel [default: number of cores].
-        #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+        #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
         jobs: usize,
         #[command(flatten)]
         limits: LimitArgs,
@@ -107,7 +107,7 @@ pub struct SftArgs {
     #[arg(long)]
     pub feedback: bool,
     /// Submissions graded in parallel for --feedback [default: number of cores].
-    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     pub jobs: usize,
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -196,6 +196,7 @@ pub struct SplitArgs {
     /// Folder for train.jsonl, ns_op.jsonl and ns_np.jsonl.
     #[arg(long = "output", short, alias = "out", value_name = "DIR")]
     out: PathBuf,
+    /// Seeds which students and problems are held out.
     #[arg(long, default_value_t = SplitSpec::default().seed)]
     seed: u64,
     /// Share of students held out (they make up both test sets).

@@ -43,7 +43,8 @@ pub struct UptakeArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
-    #[arg(long, short, default_value_t = default_jobs())]
+    /// Submissions graded in parallel [default: number of cores].
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true)]
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,

@@ -41,7 +41,8 @@ pub struct AdapterArgs {
     /// The Python with PEFT [default: the training environment, runtimes/train-venv.sh].
     #[arg(long, value_name = "PYTHON")]
     python: Option<PathBuf>,
-    #[arg(long, default_value_t = super::super::default_jobs() as u16)]
+    /// CPU threads for each side (ours and PEFT's) [default: number of cores].
+    #[arg(long, default_value_t = super::super::default_jobs() as u16, hide_default_value = true)]
     threads: u16,
     /// Print one JSON object (figures and `ratios`) instead of the summary.
     #[arg(long)]

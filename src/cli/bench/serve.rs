@@ -44,6 +44,7 @@ pub struct ServeBenchArgs {
     /// Hostile clients of each kind (slow body, oversized body, malformed JSON, unknown problem).
     #[arg(long, value_name = "N", default_value_t = 25)]
     hostile_clients: usize,
+    /// Seeds the clients' submissions and timing.
     #[arg(long, value_name = "N", default_value_t = 15)]
     seed: u64,
     /// Print one JSON object instead of the table.

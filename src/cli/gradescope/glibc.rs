@@ -91,7 +91,8 @@ mod tests {
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let Needs::Glibc(needed) = needs(&me).unwrap() else { panic!("a cargo test binary links glibc") };
         // SAFETY: gnu_get_libc_version returns a static string
-        let running: Glibc = unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) }.to_str().unwrap().parse().unwrap();
+        let running: Glibc =
+            unsafe { std::ffi::CStr::from_ptr(gnu_get_libc_version()) }.to_str().unwrap().parse().unwrap();
         assert!(needed <= running, "needs {needed}, runs on {running}");
         assert!(needed >= "2.2.5".parse().unwrap(), "every x86-64 glibc binary needs at least 2.2.5, read {needed}");
     }

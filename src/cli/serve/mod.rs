@@ -54,7 +54,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
     /// Submissions graded at once [default: number of cores].
-    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
     /// Submissions that may wait for a free slot; beyond that, 429.
     #[arg(long, value_name = "N", default_value_t = 256)]
