@@ -1,7 +1,7 @@
 //! AST depth / width / node count equal CPython's `ast` walk (the machine's python3) on every real program:
 //! from rustpython where it parses, from CPython inside the sandbox where rustpython refuses.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! The `studentsim` binary end to end: output shapes, exit codes, and one-line errors for bad input.
 
-mod common;
+use crate::common;
 
 use common::{bad_input, studentsim, studentsim_dev};
 

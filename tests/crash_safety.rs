@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
 /// Each row of `from` `times` times, with `id` / `student` made distinct per copy so no two rows are the same.
 fn repeated(from: &str, times: usize, key: &str, to: &Path) {

@@ -2,7 +2,7 @@
 //! out as Gradescope's `/autograder` (source, submission, results); its `setup.sh` and `run_autograder` run there
 //! and `results.json` is checked against the autograder specification.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! Issue 28: what one grade may cost the host, measured on the real binary. A grade's peak resident memory stays
 //! within the guest's memory cap plus a fixed margin under every output, memory and exception attack, and plain
-//! output never lets submission text start a line or drive the terminal.
+//! output never lets submission text start a line or drive the terminal. A test binary of its own (Cargo.toml says
+//! why).
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};

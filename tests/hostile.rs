@@ -1,7 +1,7 @@
 //! A hostile corpus: each program is contained within its limit, gets the expected label, and the next
 //! grade in the same process is still right. Runs in the real sandbox with 1 s per example, 3 s per submission.
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

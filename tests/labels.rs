@@ -1,6 +1,6 @@
 //! Every label and outcome on crafted submissions, through the real sandbox.
 
-mod common;
+use crate::common;
 
 use common::grade;
 use studentsim::grade::{Compare, Label, Outcome};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 
 use common::{EXAMPLES, example_rows, example_streams, json_lines as rows, studentsim};
 

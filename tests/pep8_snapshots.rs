@@ -8,7 +8,7 @@
 //! `STUDENTSIM_RECORD_PEP8=1 cargo test --test pep8_snapshots` records them again (after `runtimes/setup.sh`).
 //! tests/pep8_native.rs keeps the full proof against the sandboxed pycodestyle on every real program.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

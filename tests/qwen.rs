@@ -3,7 +3,7 @@
 //! against a hand-merged copy, GGUF against the safetensors model, seeded sampling, and `rollout stream`
 //! through the real sandbox.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

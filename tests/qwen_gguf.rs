@@ -3,7 +3,7 @@
 //! the real sandbox. These fail if dequantization, RoPE, the tokenizer, the chat template or code extraction
 //! are wrong. Skipped, with a message, when the file is absent (set-up with STUDENTSIM_SKIP_GGUF=1).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Real data: every Refactory program (../shared/data/refactory) graded in the real sandbox.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 

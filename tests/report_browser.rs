@@ -15,7 +15,7 @@ use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
 use headless_chrome::protocol::cdp::types::Event;
 use headless_chrome::{Browser, LaunchOptions};
 
-mod common;
+use crate::common;
 
 fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("STUDENTSIM_CHROMIUM") {

@@ -3,7 +3,7 @@
 //! hash secret is drawn while componentize-py pre-initializes CPython; `runtimes/build-component.sh` gives that
 //! step a fixed random source (`runtimes/fixed-random.c`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

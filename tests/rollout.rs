@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::{EXAMPLES, example_rows, example_streams, json_lines as rows, studentsim};
 

@@ -1,7 +1,7 @@
 //! `studentsim export sft` on the bundled example streams: the study's fine-tuned layout, every stage and next
 //! step, with and without context.
 
-mod common;
+use crate::common;
 
 use common::{EXAMPLES, example_rows, example_streams, json_lines, studentsim};
 

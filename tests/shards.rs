@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-mod common;
+use crate::common;
 
 const EXAMPLES: &str = common::EXAMPLES;
 const SUBMISSIONS: &str = "examples/submissions.jsonl";

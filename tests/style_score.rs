@@ -1,7 +1,7 @@
 //! The style score (PC1 of standardized features) on real programs, against an independent computation
 //! (power iteration on the correlation matrix).
 
-mod common;
+use crate::common;
 
 use studentsim::metrics::pca::{FEATURES, StyleScore};
 use studentsim::metrics::{chars, lines, style};

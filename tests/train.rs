@@ -2,7 +2,7 @@
 //! exists (runtimes/train-venv.sh), a two-step LoRA run on a tiny random Qwen2 whose adapter then loads and changes
 //! the model's logits. (`export sft --feedback` on real streams is in tests/newcaledonia.rs, beside the import.)
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -64,6 +64,18 @@ pub fn real_programs() -> Option<Vec<String>> {
     Some(programs)
 }
 
+/// The real programs a parity sweep compares on: every fifth of [`real_programs`] (2,017 of the 10,083,
+/// NewCaledonia's and Refactory's alike) in the default run, every one with `STUDENTSIM_FULL_PARITY=1` (listed in
+/// the README; `studentsim-dev bench metrics` also reports the agreement on every row it is given).
+pub fn parity_programs() -> Option<Vec<String>> {
+    let all = real_programs()?;
+    if std::env::var_os("STUDENTSIM_FULL_PARITY").is_some() {
+        return Some(all);
+    }
+    eprintln!("every fifth real program (STUDENTSIM_FULL_PARITY=1 for all {})", all.len());
+    Some(all.into_iter().step_by(5).collect())
+}
+
 /// The bundled illustrative example streams, relative to the repository root.
 pub const EXAMPLES: &str = "examples/trajectories.jsonl";
 

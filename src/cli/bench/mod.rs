@@ -76,8 +76,14 @@ pub fn run(ctx: &Context, cmd: BenchCommand) -> Result<ExitCode> {
 
 /// The python of a peer environment that `runtimes/SCRIPT` makes on first use and prints.
 fn peer_python(script: &str) -> Result<PathBuf> {
+    peer_python_with(script, &[])
+}
+
+/// [`peer_python`] with `env` set for the script (e.g. which build it makes).
+fn peer_python_with(script: &str, env: &[(&str, &str)]) -> Result<PathBuf> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes").join(script);
     let out = Command::new(&script)
+        .envs(env.iter().copied())
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {}", script.display()))?;
@@ -85,8 +91,16 @@ fn peer_python(script: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()))
 }
 
+/// A peer process that ended without success; callers tell a crash (its signal) from a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} failed ({status})")]
+struct PeerFailed {
+    what: String,
+    status: std::process::ExitStatus,
+}
+
 /// Run `script` with `python -c`, `job` as JSON on its stdin, and read its stdout as JSON; its stderr passes
-/// through. `what` names the run in errors.
+/// through. `what` names the run in errors; a run that fails is a [`PeerFailed`].
 fn python_json<T: DeserializeOwned>(python: &Path, script: &str, job: &serde_json::Value, what: &str) -> Result<T> {
     let mut child = Command::new(python)
         .args(["-c", script])
@@ -97,6 +111,8 @@ fn python_json<T: DeserializeOwned>(python: &Path, script: &str, job: &serde_jso
         .with_context(|| format!("starting {} for {what}", python.display()))?;
     child.stdin.take().expect("piped").write_all(job.to_string().as_bytes())?;
     let out = child.wait_with_output()?;
-    ensure!(out.status.success(), "{what} failed ({})", out.status);
+    if !out.status.success() {
+        return Err(PeerFailed { what: what.to_owned(), status: out.status }.into());
+    }
     serde_json::from_slice(&out.stdout).with_context(|| format!("reading the result of {what}"))
 }

@@ -140,17 +140,24 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
     let our_greedy = greedy(&mut model, &prompts[0], new_tokens)?;
     drop(model);
 
+    // llama.cpp built for the instruction set our kernels use: AVX2 against AVX2, AVX-512 against AVX-512
+    let isa = match crate::generate::qwen::matvec::instruction_set() {
+        "avx512" => "avx512",
+        _ => "avx2",
+    };
     let python = match &args.python {
         Some(p) => p.clone(),
-        None => super::peer_python("bench-llama-cpp.sh")?,
+        None => super::peer_python_with("bench-llama-cpp.sh", &[("LLAMA_CPP_ISA", isa)])?,
     };
-    eprintln!("llama.cpp: the same ({})", python.display());
+    let built_for = peer_build(&python);
+    eprintln!("llama.cpp: the same ({}, built for {built_for})", python.display());
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0).max(speed_ids.len()) + new_tokens + 8;
     let job = serde_json::json!({
         "model": file, "threads": args.threads, "n_ctx": longest, "rounds": ROUNDS, "speed_ids": speed_ids, "new_tokens": new_tokens,
         "prompts": prompts, "texts": texts,
     });
-    let peer: Peer = super::python_json(&python, PYTHON_PEER, &job, "the llama.cpp run (runtimes/bench-llama-cpp.sh)")?;
+    let peer: Peer = super::python_json(&python, PYTHON_PEER, &job, "the llama.cpp run (runtimes/bench-llama-cpp.sh)")
+        .map_err(|e| explain_crash(e, &built_for))?;
 
     let agreement = agreement(&our_logits, &peer, &our_greedy, &prompts);
     let p = speed_ids.len();
@@ -160,7 +167,7 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
         prompt_tokens: p,
         new_tokens,
         cpu: crate::cli::machine::cpu_description(),
-        peer: format!("llama-cpp-python {} ({})", peer.version, peer.system_info.trim()),
+        peer: format!("llama-cpp-python {} built for {built_for} ({})", peer.version, peer.system_info.trim()),
         studentsim: Speed {
             prompt_tokens_per_s: p as f64 / ours.prefill,
             decode_tokens_per_s: new_tokens as f64 / ours.decode,
@@ -297,4 +304,27 @@ fn speed_prompt(ctx: &Context, encode: &dyn Fn(&str) -> Result<Vec<u32>>, n: usi
     );
     ids.truncate(n);
     Ok(ids)
+}
+
+/// What the peer environment was built for, as runtimes/bench-llama-cpp.sh wrote it beside the environment.
+fn peer_build(python: &Path) -> String {
+    let isa_file = python.parent().and_then(|bin| bin.parent()).map(|venv| venv.join("isa"));
+    isa_file
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "an unknown instruction set (no isa file beside it)".into())
+}
+
+/// A peer killed by SIGILL ran an instruction this CPU lacks: say which build met which CPU.
+fn explain_crash(error: anyhow::Error, built_for: &str) -> anyhow::Error {
+    use std::os::unix::process::ExitStatusExt as _;
+    let Some(failed) = error.downcast_ref::<super::PeerFailed>() else { return error };
+    if failed.status.signal() != Some(libc::SIGILL) {
+        return error;
+    }
+    anyhow::anyhow!(
+        "{failed}: an illegal instruction. The peer was built for {built_for}; this CPU is {}. Rebuild it for this \
+         CPU with runtimes/bench-llama-cpp.sh --isa avx2 (or without --isa: the best this CPU runs)",
+        crate::cli::machine::cpu_description()
+    )
 }

@@ -241,6 +241,16 @@ enum Kernel {
     Vnni,
 }
 
+/// The instruction set of the quantized dot products this process uses (`scalar`, `avx2` or `avx512`, after
+/// `STUDENTSIM_QUANT_KERNEL`): what a peer is built for to be compared like for like.
+pub fn instruction_set() -> &'static str {
+    match Kernel::best() {
+        Kernel::Scalar => "scalar",
+        Kernel::Avx2 => "avx2",
+        Kernel::Vnni => "avx512",
+    }
+}
+
 impl Kernel {
     /// Those this CPU runs, best last.
     fn available() -> Vec<Kernel> {
