@@ -874,10 +874,14 @@ fn ok_tests_import_with_points_hidden_cases_and_setup() {
     assert!(text.contains("ok    hw02-product             7 examples"), "{text}");
     assert!(text.contains("ok    hw02-q2                  3 examples"), "{text}");
     assert!(text.contains("not imported: tests/fixtures/ok/tests/product.py: suite 2 is not scored"), "{text}");
+    // the homework's own statements are reported once, not once per test file
+    let file_line = "not imported: tests/fixtures/ok/hw02.py:5: `HW_SOURCE_FILE = __file__` left out of the given code";
+    assert_eq!(text.matches(file_line).count(), 1, "{text}");
 
     let product: toml::Value =
         toml::from_str(&std::fs::read_to_string(into.join("hw02-product/problem.toml")).unwrap()).unwrap();
     assert_eq!(product["entry"].as_array().unwrap().len(), 1, "only the stub, not the helpers it calls");
+    assert!(!product["fixed"].as_str().unwrap().contains("__file__"), "{product}");
     let todo = product["todo"].as_str().unwrap();
     assert!(!todo.contains("hidden-case-marker"), "a hidden case is not in the stub: {todo}");
     assert!(!todo.contains("from hw02 import"), "the submission is the homework module: {todo}");

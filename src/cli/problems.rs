@@ -184,11 +184,11 @@ fn import_ok(ctx: &Context, tests: &Path, homework_path: &Path, target: &ImportT
     if files.is_empty() {
         return Err(BadInput(format!("{}: no test files (*.py)", tests.display())).into());
     }
-    let (mut problems, mut unmapped) = (Vec::new(), Vec::new());
+    let homework = ok::Homework::read(&homework, homework_path, solution_text.as_deref().zip(solution))?;
+    let (mut problems, mut unmapped) = (Vec::new(), homework.unmapped());
     for file in &files {
         let text = read_python(file)?;
-        let (problem, lines) =
-            ok::import_test(&text, file, &homework, homework_path, solution_text.as_deref().zip(solution), prefix)?;
+        let (problem, lines) = ok::import_test(&text, file, &homework, prefix)?;
         if problems.iter().any(|p: &Problem| p.id == problem.id) {
             return Err(BadInput(format!("{}: a second test named `{}`", file.display(), problem.title)).into());
         }

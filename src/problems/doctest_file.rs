@@ -62,10 +62,7 @@ pub fn import(
     let mut source_readers = vec!["construct_check".to_owned(), "__file__".to_owned()];
     for (line, span) in &file_users {
         let statement = homework[span.clone()].trim_end();
-        unmapped.push(format!(
-            "{}:{line}: `{statement}` left out of the given code: a submission has no file in the sandbox",
-            path.display()
-        ));
+        unmapped.push(left_out(path, *line, statement));
         if let Some((target, _)) = statement.split_once('=') {
             source_readers.push(target.trim().to_owned());
         }
@@ -137,6 +134,14 @@ pub(super) struct Module {
     pub(super) definitions: Vec<Definition>,
     pub(super) module_examples: usize,
     pub(super) file_users: Vec<(usize, std::ops::Range<usize>)>,
+}
+
+/// The `unmapped` line for a statement of the homework at `path` that uses `__file__`.
+pub(super) fn left_out(path: &Path, line: usize, statement: &str) -> String {
+    format!(
+        "{}:{line}: `{statement}` left out of the given code: a submission has no file in the sandbox",
+        path.display()
+    )
 }
 
 /// A Python file's module, or one line naming the file and line where it does not parse.

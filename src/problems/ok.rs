@@ -13,7 +13,9 @@ use std::path::Path;
 use rustpython_parser::ast::{self, Constant, Expr, Stmt};
 use serde::Deserialize;
 
-use super::doctest_file::{Definition, Module, definitions, given_code, parse_module, prose, without_examples};
+use super::doctest_file::{
+    Definition, Module, definitions, given_code, left_out, parse_module, prose, without_examples,
+};
 use super::{Compare, HiddenTests, Problem, ProblemLimits, is_valid_id};
 use crate::BadInput;
 
@@ -53,20 +55,55 @@ struct Case {
     points: Option<f64>,
 }
 
+/// The homework file the tests exercise, and its solution, each read and parsed once for every test file.
+pub struct Homework<'a> {
+    text: &'a str,
+    path: &'a Path,
+    module: Module,
+    solution: Option<Solution<'a>>,
+}
+
+struct Solution<'a> {
+    text: &'a str,
+    path: &'a Path,
+    definitions: Vec<Definition>,
+}
+
+impl<'a> Homework<'a> {
+    /// The homework (its text and path) and the solution file, when given; one line where one does not parse.
+    pub fn read(text: &'a str, path: &'a Path, solution: Option<(&'a str, &'a Path)>) -> Result<Self, BadInput> {
+        let module = definitions(text, path)?;
+        let solution = match solution {
+            None => None,
+            Some((text, path)) => Some(Solution { text, path, definitions: definitions(text, path)?.definitions }),
+        };
+        Ok(Self { text, path, module, solution })
+    }
+
+    /// What the homework itself loses on the way in, one line each (said once, whatever the number of tests):
+    /// the statements that use `__file__`, which every problem's given code leaves out.
+    pub fn unmapped(&self) -> Vec<String> {
+        self.module
+            .file_users
+            .iter()
+            .map(|(line, span)| left_out(self.path, *line, self.text[span.clone()].trim_end()))
+            .collect()
+    }
+}
+
 /// One test file's problem, or why it could not be made (one line for `unmapped`).
 pub fn import_test(
     test_text: &str,
     test_path: &Path,
-    homework: &str,
-    homework_path: &Path,
-    solution: Option<(&str, &Path)>,
+    homework: &Homework,
     prefix: &str,
 ) -> Result<(Problem, Vec<String>), BadInput> {
     let at = |what: String| BadInput(format!("{}: {what}", test_path.display()));
     let test = read_test(test_text, test_path)?;
     let mut unmapped = Vec::new();
-    let module_name = homework_path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    let Module { definitions: defs, file_users, .. } = definitions(homework, homework_path)?;
+    let module_name = homework.path.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let Module { definitions: defs, file_users, .. } = &homework.module;
+    let (homework_path, solution, homework) = (homework.path, homework.solution.as_ref(), homework.text);
     // every scored doctest case, with the setup and teardown of its suite around it
     let mut cases: Vec<(String, &Case)> = Vec::new();
     for (s, suite) in test.suites.iter().enumerate() {
@@ -152,17 +189,16 @@ pub fn import_test(
     }
     let solution = match solution {
         None => String::new(),
-        Some((sol, sol_path)) => {
-            let sol_defs = definitions(sol, sol_path)?.definitions;
+        Some(sol) => {
             let mut found = Vec::new();
             for entry in &entries {
-                match sol_defs.iter().find(|d| d.name == entry.name) {
-                    Some(d) => found.push(sol[d.span.clone()].trim_end().to_owned() + "\n"),
+                match sol.definitions.iter().find(|d| d.name == entry.name) {
+                    Some(d) => found.push(sol.text[d.span.clone()].trim_end().to_owned() + "\n"),
                     None => unmapped.push(format!(
                         "{}: no top-level `{}` in {}: the reference solution lacks it",
                         test_path.display(),
                         entry.name,
-                        sol_path.display()
+                        sol.path.display()
                     )),
                 }
             }
