@@ -169,7 +169,7 @@ pub fn import_test(
         .map(|d| without_examples(&homework[d.span.clone()], |_| true).0.trim_end().to_owned() + "\n")
         .collect();
     let todo = format!("{docstring}{}", stubs.join("\n\n"));
-    let fixed = given_code(homework, &entries, &file_users);
+    let fixed = given_code(homework, &entries, file_users);
     let hidden: Vec<HiddenTests> = cases
         .iter()
         .zip(&points)
