@@ -328,3 +328,34 @@ fn explain_crash(error: anyhow::Error, built_for: &str) -> anyhow::Error {
         crate::cli::machine::cpu_description()
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt as _;
+
+    use super::*;
+
+    fn failed(raw_status: i32) -> anyhow::Error {
+        super::super::PeerFailed {
+            what: "the llama.cpp run".into(),
+            status: std::process::ExitStatus::from_raw(raw_status),
+        }
+        .into()
+    }
+
+    #[test]
+    fn a_peer_killed_by_sigill_names_its_build_and_the_cpu() {
+        let message = explain_crash(failed(libc::SIGILL), "avx512").to_string();
+        assert!(message.contains("the llama.cpp run failed (signal: 4 (SIGILL))"), "{message}");
+        assert!(message.contains("built for avx512; this CPU is "), "{message}");
+        assert!(message.contains(&crate::cli::machine::cpu_description()), "{message}");
+        assert!(message.contains("--isa avx2"), "{message}");
+    }
+
+    #[test]
+    fn other_failures_pass_through() {
+        // exit code 1 (the raw wait status holds it in the second byte)
+        assert_eq!(explain_crash(failed(1 << 8), "avx2").to_string(), "the llama.cpp run failed (exit status: 1)");
+        assert_eq!(explain_crash(anyhow::anyhow!("no python"), "avx2").to_string(), "no python");
+    }
+}
