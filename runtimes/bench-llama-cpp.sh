@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A throwaway virtual environment with llama-cpp-python (llama.cpp built from its PyPI sdist, with the
 # OpenAI-compatible server), the peer of `studentsim-dev bench qwen --gguf` and of the served-model rollouts
-# (runtimes/serve-rollouts.sh). Not part of the set-up or the tests: building llama.cpp takes about 15 minutes
-# on 2 cores. Prints the environment's python on stdout; the environment's `isa` file names what it was built for.
+# (runtimes/serve-rollouts.sh). Not part of the set-up or the tests: building llama.cpp took 1 to 5 minutes on 2
+# cores here (it used to take 15). Prints the environment's python on stdout; the environment's `isa` file names
+# what it was built for.
 #
 # One build per instruction set, each in its own environment:
 #   avx2    AVX2 + FMA + F16C, no AVX-512: runs on every x86-64 machine we use (AMD EPYC Zen 3 has no AVX-512)
@@ -57,7 +58,7 @@ esac
 venv="${venv:-$here/.cache/bench-llama-cpp-$isa}"
 pins="llama-cpp-python[server]==0.3.36"
 python="$(CMAKE_ARGS="$cmake_args" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" PIP_NO_CACHE_DIR=1 "$here/peer-venv.sh" \
-    "$venv" "$pins $cmake_args" "$pins for $isa (llama.cpp from source, about 15 minutes)" \
+    "$venv" "$pins $cmake_args" "$pins for $isa (llama.cpp from source, a few minutes)" \
     --no-cache-dir --no-binary llama-cpp-python "$pins")"
 echo "$isa $cmake_args" > "$venv/isa"
 echo "$python"

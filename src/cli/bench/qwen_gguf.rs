@@ -79,6 +79,8 @@ struct Figures {
     prompt_tokens: usize,
     new_tokens: usize,
     cpu: String,
+    /// The instruction set of our quantized kernels in this run (after `STUDENTSIM_QUANT_KERNEL`).
+    studentsim_kernels: &'static str,
     peer: String,
     studentsim: Speed,
     llama_cpp: Speed,
@@ -167,6 +169,7 @@ pub fn run(ctx: &Context, args: &QwenArgs, file: &Path) -> Result<ExitCode> {
         prompt_tokens: p,
         new_tokens,
         cpu: crate::cli::machine::cpu_description(),
+        studentsim_kernels: crate::generate::qwen::matvec::instruction_set(),
         peer: format!("llama-cpp-python {} built for {built_for} ({})", peer.version, peer.system_info.trim()),
         studentsim: Speed {
             prompt_tokens_per_s: p as f64 / ours.prefill,
@@ -194,7 +197,7 @@ fn print_figures(f: &Figures) {
         "{} , {} threads, {}-token study prompt, {} greedy new tokens",
         f.model, f.threads, f.prompt_tokens, f.new_tokens
     );
-    println!("cpu: {}", f.cpu);
+    println!("cpu: {}; our quantized kernels: {}", f.cpu, f.studentsim_kernels);
     println!("peer: {}", f.peer);
     println!("{:<30} {:>14} {:>14}", "", "prompt tok/s", "decode tok/s");
     for (name, s) in [("studentsim (candle)", &f.studentsim), ("llama.cpp", &f.llama_cpp)] {
