@@ -54,22 +54,20 @@ fn check_against_the_specification(results: &serde_json::Value) {
     assert!((results["score"].as_f64().unwrap() - sum).abs() < 1e-9, "score is the tests' sum: {results}");
 }
 
+/// `gradescope package` of count-vowels from the registry `reg` into `zip`, with `extra` arguments.
+fn package(reg: &str, zip: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["--problems", reg, "gradescope", "package", "-p", "count-vowels", "-o", zip.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    common::studentsim(&args)
+}
+
 #[test]
 fn the_autograder_zip_grades_a_submission_in_gradescopes_layout() {
     let registry = common::hidden_registry();
     let reg = registry.path().to_str().unwrap();
     let root = tempfile::tempdir().unwrap();
     let zip = root.path().join("autograder.zip");
-    let out = common::studentsim(&[
-        "--problems",
-        reg,
-        "gradescope",
-        "package",
-        "-p",
-        "count-vowels",
-        "--out",
-        zip.to_str().unwrap(),
-    ]);
+    let out = package(reg, &zip, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let source = root.path().join("source");
@@ -111,12 +109,7 @@ fn a_binary_the_image_cannot_run_is_refused() {
     let reg = registry.path().to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("autograder.zip");
-    let package = |extra: &[&str]| {
-        let mut args =
-            vec!["--problems", reg, "gradescope", "package", "-p", "count-vowels", "-o", zip.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        common::studentsim(&args)
-    };
+    let package = |extra: &[&str]| package(reg, &zip, extra);
     // every glibc build of x86-64 needs at least 2.2.5, so 2.0 refuses it whatever machine built it
     let out = package(&["--glibc", "2.0"]);
     common::bad_input(&out, &["studentsim: needs glibc 2.", "newer than the image's 2.0", "--binary"], Some(&zip));
