@@ -177,7 +177,7 @@ fn score_shards_merge_into_the_unsharded_report() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mut names: Vec<_> = std::fs::read_dir(&report).unwrap().map(|e| e.unwrap().file_name()).collect();
     names.sort();
-    assert_eq!(names.len(), 7, "{names:?}");
+    assert_eq!(names.len(), 11, "metrics.json, report.md, report.html and 4 figures as SVG and PNG: {names:?}");
     for name in names {
         let (a, b) = (std::fs::read(report.join(&name)).unwrap(), std::fs::read(merged.join(&name)).unwrap());
         assert!(a == b, "{name:?}: the merged report differs from the unsharded one");
