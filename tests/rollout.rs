@@ -161,6 +161,14 @@ fn a_killed_rollout_resumes_without_losing_or_repeating_rows() {
     assert_eq!(after.len(), total);
     let keys: BTreeSet<_> = after.iter().map(key).collect();
     assert_eq!(keys.len(), after.len(), "no row written twice");
+
+    // rows of one run are never continued by a run with other settings (here another seed)
+    let finished = std::fs::read(&out).unwrap();
+    let reseeded = [&args[..], &["--seed", "7"]].concat();
+    refused(&reseeded, &["killed.jsonl: its", "rows were made from other settings", "killed.jsonl.run.json"]);
+    assert_eq!(std::fs::read(&out).unwrap(), finished, "the refused run left the rows as they were");
+    ok(&studentsim(&args));
+    assert_eq!(std::fs::read(&out).unwrap(), finished, "the same run again has nothing left to do");
 }
 
 fn refused(args: &[&str], needles: &[&str]) {

@@ -236,13 +236,11 @@ pub(super) fn execute(ctx: &Context, args: &CommonArgs, mode: &Mode) -> Result<(
         Mode::Stream { tutor, .. } => tutor.build()?,
         _ => None,
     };
-    let manifest = args.shard.manifest(
-        Kind::Rollout,
-        &[&args.input],
-        &(mode, &ctx.problems, &args.generator, args.seed, &args.limits),
-    )?;
+    let settings = (mode, &ctx.problems, &args.generator, args.seed, &args.limits);
+    let manifest = args.shard.manifest(Kind::Rollout, &[&args.input], &settings)?;
     let (rollout, rows, rt) = prepare(ctx, args)?;
     let out = Arc::new(ResumableOutput::open(&args.out)?);
+    RunStamp::new(&rows, &settings)?.check_and_record(&args.out, out.done())?;
     if out.done() > 0 {
         eprintln!("{}: {} rows already there; continuing", args.out.display(), out.done());
     }
@@ -285,6 +283,59 @@ pub(super) fn execute(ctx: &Context, args: &CommonArgs, mode: &Mode) -> Result<(
         summary.failed
     );
     Ok(())
+}
+
+/// What a rollout's rows follow from, kept beside its output as `OUT.run.json`: a rerun continues only the run that
+/// wrote the rows already there, never adds rows made with other settings or from another input to them.
+#[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+struct RunStamp {
+    /// sha256 of the input rows as read.
+    input_sha256: String,
+    /// sha256 of every setting that changes the rows (as a shard manifest hashes them).
+    settings_sha256: String,
+}
+
+impl RunStamp {
+    fn new(rows: &[Submission], settings: &impl Serialize) -> Result<Self, BadInput> {
+        let input = serde_json::to_vec(&rows).map_err(|e| BadInput(format!("the input rows cannot be hashed: {e}")))?;
+        Ok(Self { input_sha256: shard::sha256_hex(&input), settings_sha256: shard::settings_sha256(settings)? })
+    }
+
+    fn path(out: &std::path::Path) -> PathBuf {
+        let mut name = out.file_name().unwrap_or_default().to_os_string();
+        name.push(".run.json");
+        out.with_file_name(name)
+    }
+
+    /// Refuses an output whose `done` rows another run wrote; records this run's stamp before any row is added.
+    fn check_and_record(&self, out: &std::path::Path, done: usize) -> Result<()> {
+        let path = Self::path(out);
+        match std::fs::read(&path) {
+            Ok(bytes) if done > 0 => {
+                let earlier: RunStamp = serde_json::from_slice(&bytes)
+                    .map_err(|e| BadInput(format!("{}: not a run stamp ({e}); remove it", path.display())))?;
+                if earlier != *self {
+                    let what =
+                        if earlier.input_sha256 != self.input_sha256 { "another input" } else { "other settings" };
+                    return Err(BadInput(format!(
+                        "{}: its {done} rows were made from {what} (see {}); pass another --output, or remove both \
+                         to start again",
+                        out.display(),
+                        path.display()
+                    ))
+                    .into());
+                }
+                return Ok(());
+            }
+            Err(_) if done > 0 => eprintln!(
+                "warning: {}: {done} rows of a run that recorded no settings; continuing without checking them",
+                out.display()
+            ),
+            _ => {}
+        }
+        let text = serde_json::to_vec_pretty(self)?;
+        crate::jsonl::write_atomically(&path, |w| Ok(std::io::Write::write_all(w, &text)?))
+    }
 }
 
 /// Read and check the inputs, build the generator, parse each problem's tests once.

@@ -159,7 +159,7 @@ pub fn inputs_sha256(paths: &[&Path]) -> Result<String, BadInput> {
 
 /// The settings hash of what changes a command's output (the caller picks it: never --shard, the output or
 /// --jobs): its JSON, after studentsim's version.
-fn settings_sha256(settings: &impl Serialize) -> Result<String, BadInput> {
+pub(super) fn settings_sha256(settings: &impl Serialize) -> Result<String, BadInput> {
     let json = serde_json::to_string(settings)
         .map_err(|e| BadInput(format!("the settings cannot be written into a shard manifest: {e}")))?;
     Ok(sha256_hex(format!("studentsim {} {json}", env!("CARGO_PKG_VERSION")).as_bytes()))
