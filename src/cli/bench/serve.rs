@@ -39,7 +39,7 @@ pub struct ServeBenchArgs {
     #[arg(long, short, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
     /// The service's queue (submissions waiting beyond --jobs); smaller than --clients to see 429s.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = crate::cli::serve::DEFAULT_QUEUE)]
     queue: usize,
     /// Hostile clients of each kind (slow body, oversized body, malformed JSON, unknown problem).
     #[arg(long, value_name = "N", default_value_t = 25)]
@@ -106,11 +106,13 @@ pub fn run(ctx: &Context, args: ServeBenchArgs) -> Result<ExitCode> {
         queue: args.queue,
         token: None,
         admin_token: Some(BENCH_ADMIN.into()),
+        // smaller and shorter than serve's defaults, so the hostile clients' requests end quickly
         max_body: 64 << 10,
         body_timeout: Duration::from_secs(2),
-        header_timeout: Duration::from_secs(5),
-        max_connections: 256,
         shutdown_timeout: Duration::from_secs(5),
+        // as serve runs by default
+        header_timeout: Duration::from_secs_f64(crate::cli::serve::DEFAULT_HEADER_TIMEOUT_SECS),
+        max_connections: crate::cli::serve::DEFAULT_MAX_CONNECTIONS.into(),
     };
     let service = rt.block_on(Service::new(grader, problems.iter().cloned(), options))?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

@@ -30,6 +30,11 @@ use crate::grade::{Grader, Tests};
 use crate::problems::Problem;
 use clap::builder::TypedValueParser as _;
 
+/// serve's defaults that `bench serve` runs the service with too (each in this one place).
+pub(in crate::cli) const DEFAULT_QUEUE: usize = 256;
+pub(in crate::cli) const DEFAULT_HEADER_TIMEOUT_SECS: f64 = 5.0;
+pub(in crate::cli) const DEFAULT_MAX_CONNECTIONS: u16 = 256;
+
 #[derive(Debug, Args)]
 #[command(after_help = "Endpoints:\n  \
     POST /v1/grade            {\"problem\": ID, \"code\": ...} -> the record of `grade --json`;\n                            \
@@ -57,7 +62,7 @@ pub struct ServeArgs {
     #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     jobs: usize,
     /// Submissions that may wait for a free slot; beyond that, 429.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_QUEUE)]
     queue: usize,
     /// Largest request body, in KiB.
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
@@ -67,10 +72,10 @@ pub struct ServeArgs {
     body_timeout: f64,
     /// Seconds a connection may take to send a request's head, and may stay idle between requests; then it is
     /// closed.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_HEADER_TIMEOUT_SECS)]
     header_timeout: f64,
     /// Connections served at once; more wait in the listen backlog until one closes.
-    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS.into(), value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
     max_connections: usize,
     /// Seconds to finish accepted requests after SIGTERM or Ctrl-C before the remaining connections are dropped.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
