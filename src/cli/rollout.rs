@@ -301,15 +301,9 @@ impl RunStamp {
         Ok(Self { input_sha256: shard::sha256_hex(&input), settings_sha256: shard::settings_sha256(settings)? })
     }
 
-    fn path(out: &std::path::Path) -> PathBuf {
-        let mut name = out.file_name().unwrap_or_default().to_os_string();
-        name.push(".run.json");
-        out.with_file_name(name)
-    }
-
     /// Refuses an output whose `done` rows another run wrote; records this run's stamp before any row is added.
     fn check_and_record(&self, out: &std::path::Path, done: usize) -> Result<()> {
-        let path = Self::path(out);
+        let path = shard::beside(out, ".run.json");
         match std::fs::read(&path) {
             Ok(bytes) if done > 0 => {
                 let earlier: RunStamp = serde_json::from_slice(&bytes)

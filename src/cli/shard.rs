@@ -137,8 +137,13 @@ pub const FORMAT: u32 = 2;
 
 /// The manifest's path beside `output`.
 pub fn manifest_path(output: &Path) -> PathBuf {
+    beside(output, ".shard.json")
+}
+
+/// A file beside `output` named after it: `out.jsonl` and `.run.json` give `out.jsonl.run.json`.
+pub(super) fn beside(output: &Path, suffix: &str) -> PathBuf {
     let mut name = output.file_name().unwrap_or_default().to_os_string();
-    name.push(".shard.json");
+    name.push(suffix);
     output.with_file_name(name)
 }
 
