@@ -27,8 +27,8 @@ pub struct MetricsArgs {
     output: PathBuf,
     #[command(flatten)]
     pep8_engine: Pep8EngineArgs,
-    /// Sandbox instances to run at once.
-    #[arg(long, short, default_value_t = default_jobs())]
+    /// Sandbox instances to run at once [default: number of cores].
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true)]
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,

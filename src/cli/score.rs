@@ -59,8 +59,8 @@ pub struct ScoreArgs {
     /// all]. The tables and metrics.json always hold every set.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     sets: Option<Vec<String>>,
-    /// Sandbox instances to run at once (grading and style features).
-    #[arg(long, short, default_value_t = default_jobs())]
+    /// Sandbox instances to run at once (grading and style features) [default: number of cores].
+    #[arg(long, short, value_name = "N", default_value_t = default_jobs(), hide_default_value = true)]
     jobs: usize,
     #[command(flatten)]
     limits: LimitArgs,
