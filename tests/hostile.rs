@@ -226,7 +226,7 @@ for o in gc.get_objects():
             o.clear()
         except AttributeError:
             pass
-h.WitWorld.run_example = lambda self, g, s: wit_world.Observed(exception=None)
+h.WitWorld.run_example = lambda self, g, s, c: wit_world.Observed(exception=None)
 def square(x):
     return x + 1
 ";
@@ -350,7 +350,7 @@ fn deleting_harness_globals() {
 #[test]
 fn replacing_harness_functions() {
     // Redirect the export so every example "observes" the expected output.
-    let code = "import sys, wit_world\nh = sys.modules['harness']\nwant = iter(['4\\n', '9\\n'])\nh.WitWorld.run_example = lambda self, g, s: (print(next(want), end=''), wit_world.Observed(exception=None))[1]\ndef square(x):\n    return x + 1\n";
+    let code = "import sys, wit_world\nh = sys.modules['harness']\nwant = iter(['4\\n', '9\\n'])\nh.WitWorld.run_example = lambda self, g, s, c: (print(next(want), end=''), wit_world.Observed(exception=None))[1]\ndef square(x):\n    return x + 1\n";
     contained(code, Label::Runtime, &["exit"]);
 }
 

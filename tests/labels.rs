@@ -74,6 +74,29 @@ fn exception_in_one_example_is_runtime_and_others_still_count() {
 }
 
 #[test]
+fn an_example_that_does_not_compile_reports_its_syntax_error() {
+    // Examples are compiled once per problem; one that does not compile is compiled again in the grade, where
+    // its SyntaxError is the example's outcome, and the examples after it still run.
+    let todo = "def add(a, b):\n    \"\"\"\n    >>> add(1,\n    3\n    >>> add(1, 2)\n    3\n    \"\"\"\n";
+    let r = grade(todo, "def add(a, b):\n    return a + b\n");
+    assert_eq!(r.label, Label::Runtime, "{r:#?}");
+    assert_eq!(r.examples[0].outcome, Outcome::Error, "{r:#?}");
+    assert_eq!(r.examples[0].exception.as_deref(), Some("SyntaxError"), "{r:#?}");
+    assert!(r.examples[0].got.contains("was never closed"), "{}", r.examples[0].got);
+    assert_eq!(r.examples[1].outcome, Outcome::Pass, "{r:#?}");
+}
+
+#[test]
+fn a_submission_cannot_change_how_the_examples_compile() {
+    // The examples are compiled before any submission runs. Compiled in the grade, this example's SyntaxWarning
+    // ("is" with a literal) became a SyntaxError under the submission's warning filter.
+    let todo = "def add(a, b):\n    \"\"\"\n    >>> add(1, 2) is 3\n    True\n    \"\"\"\n";
+    let code = "import warnings\nwarnings.simplefilter('error')\ndef add(a, b):\n    return a + b\n";
+    let r = grade(todo, code);
+    assert_eq!(r.label, Label::NoError, "{r:#?}");
+}
+
+#[test]
 fn runtime_outranks_logical() {
     let r = grade(ADD, "def add(a, b):\n    if a == 2:\n        return 1 / 0\n    return a - b\n");
     assert_eq!(r.label, Label::Runtime);

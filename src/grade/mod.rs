@@ -51,6 +51,10 @@ pub struct Tests {
     groups: Vec<bindings::Group>,
     /// How each group of `groups` counts, in the same order.
     scoring: Vec<GroupScoring>,
+    /// Each example's code, compiled and marshalled by a fresh interpreter ([`Grader::compiled`]), by group and
+    /// example; `None` where it does not compile (the guest then compiles it in the grade and reports the error).
+    /// Compiling the examples once per problem instead of in every grade saves most of an example's cost.
+    compiled: Vec<Vec<Option<Vec<u8>>>>,
     compare: Compare,
     /// The problem's own per-example limit, tighter than the sandbox's.
     example_limit: Option<Duration>,
@@ -121,6 +125,11 @@ impl Tests {
             .flat_map(|(g, _)| g.examples.iter().map(|e| (g.name.as_str(), e.source.as_str(), e.want.as_str())))
     }
 
+    /// The compiled code of example `index` of group `group`, if [`Grader::compiled`] compiled it.
+    fn compiled(&self, group: usize, index: usize) -> Option<&[u8]> {
+        self.compiled.get(group)?.get(index)?.as_deref()
+    }
+
     /// Give each example of the `todo` docstring owned by `owner` its share of `points`.
     fn set_points(&mut self, owner: &str, points: f64) -> Result<()> {
         let found = self.groups.iter().position(|g| g.name == owner && !g.examples.is_empty());
@@ -185,14 +194,14 @@ impl Grader {
     /// A problem's tests: the examples of its `todo` code, then its hidden groups, with their points, compared as
     /// the problem says.
     pub async fn problem_tests(&self, problem: &Problem) -> Result<Tests> {
-        let mut tests = self.parse_tests(&problem.todo).await?;
+        let mut tests = self.parse_groups(&problem.todo).await?;
         for (owner, &points) in &problem.points {
             tests.set_points(owner, points)?;
         }
         for hidden in &problem.hidden {
             // The doctest text as a module's docstring: one group, its lines counted from the text's first.
             let parsed = self
-                .parse_tests(&python_string_literal(&hidden.doctest))
+                .parse_groups(&python_string_literal(&hidden.doctest))
                 .await
                 .with_context(|| format!("hidden group `{}`", hidden.name))?;
             let examples: Vec<bindings::Example> = parsed.groups.into_iter().flat_map(|g| g.examples).collect();
@@ -203,11 +212,34 @@ impl Grader {
             tests.groups.push(bindings::Group { name: hidden.name.clone(), examples });
             tests.scoring.push(GroupScoring { hidden: true, points_each });
         }
+        let tests = self.compiled(tests).await?;
         Ok(tests.comparing(problem.compare).limited(problem.example_timeout()).revealing_hidden(self.reveal_hidden))
     }
 
     /// Read the doctest examples from trusted problem code.
     pub async fn parse_tests(&self, source: &str) -> Result<Tests> {
+        let tests = self.parse_groups(source).await?;
+        self.compiled(tests).await
+    }
+
+    /// `tests` with each example compiled once, in a fresh instance that runs no submission.
+    async fn compiled(&self, mut tests: Tests) -> Result<Tests> {
+        if tests.total() == 0 {
+            return Ok(tests);
+        }
+        let sources: Vec<Vec<String>> =
+            tests.groups.iter().map(|g| g.examples.iter().map(|e| e.source.clone()).collect()).collect();
+        let mut session = self.sandbox.session(Instant::now(), &Cancel::default());
+        let guest = self.instantiate(&mut session).await.context("starting the grader")?;
+        tests.compiled = session
+            .call(async |store| guest.call_compile_examples(store, &sources).await)
+            .await
+            .context("compiling the doctest examples")?;
+        Ok(tests)
+    }
+
+    /// The doctest examples of trusted problem code, not compiled yet.
+    async fn parse_groups(&self, source: &str) -> Result<Tests> {
         let mut session = self.sandbox.session(Instant::now(), &Cancel::default());
         let guest = self.instantiate(&mut session).await.context("starting the grader")?;
         let parsed = session
@@ -217,6 +249,7 @@ impl Grader {
         match parsed {
             Ok(groups) => Ok(Tests {
                 scoring: vec![GroupScoring::VISIBLE; groups.len()],
+                compiled: Vec::new(),
                 groups,
                 compare: Compare::Output,
                 example_limit: None,
@@ -340,7 +373,7 @@ impl Grader {
         let mut live: Option<(Session, bindings::Grader)> = None;
         let mut index = 0;
         'groups: for (group_index, group) in tests.groups.iter().enumerate() {
-            for example in &group.examples {
+            for (example_index, example) in group.examples.iter().enumerate() {
                 if live.is_none() {
                     // First example, or the previous one killed its instance: start over from the snapshot.
                     match self.start(started, fixed, submission, cancel).await {
@@ -357,10 +390,11 @@ impl Grader {
                 }
                 let (session, guest) = live.as_mut().expect("started above");
                 let source = example.source.as_str();
+                let compiled = tests.compiled(group_index, example_index);
                 let call_started = Instant::now();
                 let result = session
                     .call_within(example_limit, async |store| {
-                        guest.call_run_example(store, group_index as u32, source).await
+                        guest.call_run_example(store, group_index as u32, source, compiled).await
                     })
                     .await;
                 times[index] = call_started.elapsed();
