@@ -29,8 +29,8 @@ use crate::generate::qwen::config::Config;
 use crate::generate::qwen::fetched_gguf;
 use crate::generate::qwen::fetched_tokenizer;
 use crate::generate::sft::{Budget, EncodedRow, sample_streams};
+use crate::hex;
 use crate::jsonl::{self, write_atomically};
-use crate::sandbox::runtime::hex;
 
 const SCRIPT: &str = include_str!("../../runtimes/train-lora.py");
 

@@ -124,7 +124,7 @@ impl Runtime {
     pub fn load(&self, engine: &Engine) -> Result<Component> {
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let key = hex(&Sha256::digest(format!("{:016x}\n{}", hasher.finish(), self.manifest.sha256).as_bytes()));
+        let key = crate::hex(&Sha256::digest(format!("{:016x}\n{}", hasher.finish(), self.manifest.sha256).as_bytes()));
         let cache_dir = self.dir.join("compiled");
         let cached = cache_dir.join(format!("{key}.cwasm"));
         if cached.is_file() {
@@ -153,8 +153,4 @@ impl Runtime {
 /// `runtimes/.cache` of the source tree this binary was built from.
 fn source_tree_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/.cache")
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -91,7 +91,7 @@ impl Anonymizer {
         hasher.update(&self.salt);
         hasher.update([0]);
         hasher.update(raw.as_bytes());
-        format!("s{}", &crate::sandbox::runtime::hex(&hasher.finalize())[..16])
+        format!("s{}", &crate::hex(&hasher.finalize())[..16])
     }
 }
 

@@ -19,8 +19,8 @@ use crate::cli::shard::{self, Kind, Manifest, Shard, ShardFile};
 use crate::cli::{default_jobs, output::progress, tokio_runtime};
 use crate::grade::Label;
 use crate::grade::batch::grade_many;
+use crate::hex;
 use crate::metrics::embed::{self, EmbeddingCache};
-use crate::sandbox::runtime::hex;
 
 /// One line of a score shard.
 #[derive(Serialize, Deserialize)]

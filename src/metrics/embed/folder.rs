@@ -138,7 +138,7 @@ impl Folder {
         for path in [&self.config_path, &self.weights, &self.tokenizer_path] {
             hasher.update(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
         }
-        let digest = crate::sandbox::runtime::hex(&hasher.finalize());
+        let digest = crate::hex(&hasher.finalize());
         Ok(format!("{family}-{}-{:?}-{}", &digest[..16], self.pooling, self.max_len).to_lowercase())
     }
 }
