@@ -355,6 +355,17 @@ fn replacing_harness_functions() {
 }
 
 #[test]
+fn replacing_marshal_loads() {
+    // The examples arrive compiled and marshalled; the harness loads them with the `marshal.loads` it bound before
+    // any submission ran, so swapping the module's function cannot swap the examples for code that prints the
+    // expected outputs.
+    let code = "import marshal\nforged = iter(['print(4)', 'print(9)'])\n\
+                marshal.loads = lambda data: compile(next(forged), '<forged>', 'exec')\n\
+                def square(x):\n    return x + 1\n";
+    contained(code, Label::Logical, &[]);
+}
+
+#[test]
 fn replacing_the_result_class() {
     let code =
         "import wit_world\nwit_world.Observed.__init__ = lambda self, **k: None\ndef square(x):\n    return x + 1\n";
