@@ -22,6 +22,12 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The sha256 of `bytes`, in hexadecimal.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    hex(&Sha256::digest(bytes))
+}
+
 /// A user's input is wrong: one line naming what and where (file and line). The CLI exits with code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

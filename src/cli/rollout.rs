@@ -298,7 +298,7 @@ struct RunStamp {
 impl RunStamp {
     fn new(rows: &[Submission], settings: &impl Serialize) -> Result<Self, BadInput> {
         let input = serde_json::to_vec(&rows).map_err(|e| BadInput(format!("the input rows cannot be hashed: {e}")))?;
-        Ok(Self { input_sha256: shard::sha256_hex(&input), settings_sha256: shard::settings_sha256(settings)? })
+        Ok(Self { input_sha256: crate::sha256_hex(&input), settings_sha256: shard::settings_sha256(settings)? })
     }
 
     /// Refuses an output whose `done` rows another run wrote; records this run's stamp before any row is added.

@@ -29,8 +29,8 @@ use crate::generate::qwen::config::Config;
 use crate::generate::qwen::fetched_gguf;
 use crate::generate::qwen::fetched_tokenizer;
 use crate::generate::sft::{Budget, EncodedRow, sample_streams};
-use crate::hex;
 use crate::jsonl::{self, write_atomically};
+use crate::{hex, sha256_hex};
 
 const SCRIPT: &str = include_str!("../../runtimes/train-lora.py");
 
@@ -260,7 +260,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<ExitCode> {
     let rows_file = out.join("rows.jsonl");
     let mut rows_bytes = Vec::new();
     jsonl::write_rows(&mut rows_bytes, kept.iter().map(|&i| &encoded[i]))?;
-    let rows_sha256 = hex(&Sha256::digest(&rows_bytes));
+    let rows_sha256 = sha256_hex(&rows_bytes);
     let base = match base_given {
         Some(b) if b.is_dir() => b.canonicalize()?,
         Some(gguf) => dequantized(ctx, &gguf, args.python.as_deref())?,
@@ -316,7 +316,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> Result<ExitCode> {
         "base_weights_sha256": weights_sha256(&base)?,
         "tokenizer": tokenizer_path,
         "input": args.rows.input,
-        "input_sha256": hex(&Sha256::digest(std::fs::read(&args.rows.input)?)),
+        "input_sha256": sha256_hex(&std::fs::read(&args.rows.input)?),
         "rows_sha256": rows_sha256,
         "rows": {
             "made": rows.len(),

@@ -181,8 +181,7 @@ pub(crate) fn raw_reply(reply: &str) -> String {
 
 /// sha256 (hex) of a prompt's exact text, recorded in each row it produced.
 pub(crate) fn prompt_sha256(text: &str) -> String {
-    use sha2::{Digest as _, Sha256};
-    crate::hex(&Sha256::digest(text.as_bytes()))
+    crate::sha256_hex(text.as_bytes())
 }
 
 /// The first 200 characters of a model's reply, on one line and with control characters escaped, for error

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -124,7 +123,7 @@ impl Runtime {
     pub fn load(&self, engine: &Engine) -> Result<Component> {
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let key = crate::hex(&Sha256::digest(format!("{:016x}\n{}", hasher.finish(), self.manifest.sha256).as_bytes()));
+        let key = crate::sha256_hex(format!("{:016x}\n{}", hasher.finish(), self.manifest.sha256).as_bytes());
         let cache_dir = self.dir.join("compiled");
         let cached = cache_dir.join(format!("{key}.cwasm"));
         if cached.is_file() {
