@@ -775,6 +775,45 @@ fn hidden_examples_count_but_never_show() {
     assert!(stdout(&out).contains("2 hidden examples"), "{}", stdout(&out));
 }
 
+/// A submission can read a hidden example's code off the stack (the guest runs it), but not get it out: the
+/// class name it raises is the only text of a hidden example's record it chooses, and a concealed record names
+/// only built-in classes (before, the name below carried the hidden code into every output).
+#[test]
+fn a_hidden_examples_code_cannot_leave_through_an_exception_name() {
+    let registry = common::hidden_registry();
+    let reg = registry.path().to_str().unwrap();
+    let file = registry.path().join("reads-the-stack.py");
+    std::fs::write(
+        &file,
+        "import sys
+def count_vowels(s):
+    f = sys._getframe(1)
+    while f is not None:
+        source = f.f_locals.get('source')
+        if isinstance(source, str):
+            raise type('Leak ' + source.strip(), (Exception,), {})()
+        f = f.f_back
+    return 0
+",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let revealed = studentsim(&["--problems", reg, "grade", "--json", "--reveal-hidden", "-p", "count-vowels", file]);
+    assert!(stdout(&revealed).contains(common::HIDDEN_MARKER), "the attack reads the hidden code (staff see it)");
+    for args in [&["grade", "--json"][..], &["grade"][..]] {
+        let out = studentsim(&[&["--problems", reg][..], args, &["-p", "count-vowels", file][..]].concat());
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(!stdout(&out).contains(common::HIDDEN_MARKER), "{args:?} leaks a hidden example: {}", stdout(&out));
+    }
+    let out = studentsim(&["--problems", reg, "grade", "--json", "-p", "count-vowels", file]);
+    let record: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    for example in record["examples"].as_array().unwrap() {
+        let expected = if example["hidden"] == true { "Exception" } else { "Leak" };
+        let name = example["exception"].as_str().unwrap_or_default();
+        assert!(name.starts_with(expected), "an example names {name:?}: {record:#}");
+    }
+}
+
 /// A CS 61A-style homework file (our fixture) becomes one problem per function or class with doctests; those with
 /// a solution pass `problems check`, the one without is a FAIL that says so, and a second import refuses to
 /// overwrite. A file with no doctests is one line, exit 2.

@@ -11,8 +11,8 @@ mod common;
 /// The guest's memory cap for these grades (`--memory-mib`).
 const GUEST_MIB: u64 = 96;
 /// What a grade may cost on top of the guest's memory: the process, the compiled component, the pooled instance's
-/// tables and stacks, two output buffers of at most the cap each, and one lifted exception text of at most the
-/// guest's own size. Measured: about 75 MiB for a submission that does nothing (docs/reference.md, "Where each limit is enforced").
+/// tables and stacks, two output buffers of at most the cap each, and the texts the guest hands over (exception
+/// texts, read in place in the guest's memory: at most 32 KiB of each is copied). Measured: about 75 MiB for a submission that does nothing (docs/reference.md, "Where each limit is enforced").
 const HOST_MARGIN_MIB: u64 = 160;
 
 /// Peak resident memory (MiB) of `studentsim grade --json` on `code` for problem sum-digits, and its stdout.
@@ -50,7 +50,11 @@ fn grade_peak_mib(code: &str) -> (u64, String) {
 #[test]
 fn a_grade_costs_the_host_at_most_the_guest_cap_plus_a_fixed_margin() {
     let lift_caps = "import gc\nfor o in gc.get_objects():\n    if isinstance(o, dict) and 'cap' in o and 'groups' in o:\n        o['cap'] = 10**12\n";
-    let attacks: [(&str, String, &str); 6] = [
+    // A guest-sized text handed to the host again and again in every example: the host once copied each whole and
+    // kept its allocation after cutting it (a 20-example problem peaked at 845 MiB under this 96 MiB guest).
+    let hand_over = "import wit_world\ndef sum_digits(n):\n    big = 'T' * 30_000_000\n    for _ in range(10):\n        \
+                     for slot in range(3):\n            wit_world.report_text(slot, big)\n    raise ValueError(big)\n";
+    let attacks: [(&str, String, &str); 7] = [
         ("nothing", "def sum_digits(n):\n    return 0\n".into(), "logical"),
         (
             "a caps-lifting flood of prints",
@@ -73,6 +77,7 @@ fn a_grade_costs_the_host_at_most_the_guest_cap_plus_a_fixed_margin() {
             "runtime",
         ),
         ("a 40 MB exception", "def sum_digits(n):\n    raise ValueError('x' * 40_000_000)\n".into(), "runtime"),
+        ("guest-sized texts handed to the host", hand_over.into(), "runtime"),
     ];
     // The first grade under these limits may compile the component into the cache (once per machine, hundreds of
     // MiB): not a cost of grading.

@@ -226,7 +226,7 @@ for o in gc.get_objects():
             o.clear()
         except AttributeError:
             pass
-h.WitWorld.run_example = lambda self, g, s, c: wit_world.Observed(exception=None)
+h.WitWorld.run_example = lambda self, g, s, c: wit_world.Ending.RETURNED
 def square(x):
     return x + 1
 ";
@@ -366,10 +366,30 @@ fn replacing_marshal_loads() {
 }
 
 #[test]
-fn replacing_the_result_class() {
-    let code =
-        "import wit_world\nwit_world.Observed.__init__ = lambda self, **k: None\ndef square(x):\n    return x + 1\n";
+fn changing_the_result_enum() {
+    // Each would make a call that raised read as one that returned, or the other way round.
+    let code = "import wit_world\nwit_world.Ending.RAISED._value_ = 0\ndef square(x):\n    return x + 1\n";
     contained(code, Label::Runtime, &["exit"]);
+    let code =
+        "import wit_world\nwit_world.Ending.value = property(lambda self: 0)\ndef square(x):\n    return x + 1\n";
+    contained(code, Label::Runtime, &["exit"]);
+}
+
+#[test]
+fn handing_the_host_texts_directly() {
+    // The guest can call the host's `report-text` itself, with any slot and any size: what the host keeps stays
+    // bounded, an unknown slot ends the instance, and a text sent without raising changes nothing.
+    let code = "import wit_world\ndef square(x):\n    big = 'T' * 20_000_000\n    for slot in range(4):\n        \
+                wit_world.report_text(slot, big)\n    raise ValueError('v')\n";
+    let record = common::block_on(grader().grade("", code, tests()));
+    assert_eq!((record.label, record.reason.as_deref()), (Label::Runtime, Some("ValueError")), "{record:#?}");
+    assert!(serde_json::to_string(&record).unwrap().len() < 16 << 10, "{record:#?}");
+    contained("import wit_world\ndef square(x):\n    wit_world.report_text(9, 'x')\n", Label::Runtime, &["trap"]);
+    contained(
+        "import wit_world\ndef square(x):\n    wit_world.report_text(0, 'E')\n    return x * x\n",
+        Label::NoError,
+        &[],
+    );
 }
 
 #[test]

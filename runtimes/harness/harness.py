@@ -71,7 +71,9 @@ def _build():
     _BaseException, _SyntaxError = BaseException, SyntaxError
     _sys, _StringIO = sys, io.StringIO
     _format_exception_only, _print_exception = traceback.format_exception_only, traceback.print_exception
-    _Raised, _Observed, _Example, _Group = wit_world.Raised, wit_world.Observed, wit_world.Example, wit_world.Group
+    _report_text, _Ending = wit_world.report_text, wit_world.Ending
+    _RETURNED, _RAISED = _Ending.RETURNED, _Ending.RAISED
+    _Example, _Group = wit_world.Example, wit_world.Group
     _parse, _docstring = ast.parse, ast.get_docstring
     _ClassDef, _FunctionDef, _AsyncFunctionDef = ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef
     _parser = doctest.DocTestParser()
@@ -127,14 +129,22 @@ def _build():
 
     _stdout, _stderr = Writer(), Sink()
 
-    # The most characters of an exception's message or traceback sent to the host (which cuts records further).
+    # The most characters of an exception's message or traceback sent to the host. The host keeps at most 32 KiB of
+    # each text whatever it is sent (this cut is a courtesy, not a limit: a submission can reach it).
     EXCEPTION_TEXT = 8192
 
     def clean(text):
         """`text` cut to EXCEPTION_TEXT characters, lone surrogates escaped (a WIT string cannot hold them)."""
         return text[:EXCEPTION_TEXT].encode("utf-8", "backslashreplace").decode("utf-8")
 
+    def report(type_name, message, traceback):
+        """An exception's texts to the host, in the slots the WIT's `ending` names."""
+        _report_text(0, clean(type_name))
+        _report_text(1, clean(message))
+        _report_text(2, clean(traceback))
+
     def describe(exc):
+        """Report `exc` to the host."""
         kind = _type(exc)
         lines = _format_exception_only(kind, exc)
         if _issubclass(kind, _SyntaxError):
@@ -148,7 +158,7 @@ def _build():
         while tb is not None and tb.tb_frame.f_code.co_filename == _harness_file:
             tb = tb.tb_next
         _print_exception(kind, exc, tb, file=buf)
-        return _Raised(type_name=clean(kind.__name__), message=clean("".join(lines)), traceback=clean(buf.getvalue()))
+        report(kind.__name__, "".join(lines), buf.getvalue())
 
     def reset_interpreter():
         _builtins_dict.clear()
@@ -172,17 +182,18 @@ def _build():
         reset_interpreter()
         _sys.stdout, _sys.stderr = _stdout, _stderr
         _sys.displayhook = display
-        raised = None
+        ending = _RETURNED
         try:
             thunk()
         except _BaseException as exc:
+            ending = _RAISED
             try:
-                raised = describe(exc)
+                describe(exc)
             except _BaseException:
-                raised = _Raised(type_name=clean(_type(exc).__name__), message="", traceback="")
+                report(_type(exc).__name__, "", "")
         finally:
             _sys.stdout, _sys.stderr = _sys.__stdout__, _sys.__stderr__
-        return _Observed(exception=raised)
+        return ending
 
     def parse_examples(source):
         try:
@@ -220,7 +231,8 @@ def _build():
             fixed_code = _compile(fixed, "<fixed>", "exec", dont_inherit=True)
             code = _compile(submission, "<submission>", "exec", dont_inherit=True)
         except _BaseException as exc:  # SyntaxError and subclasses, ValueError (NUL bytes), RecursionError
-            raise Err(describe(exc))
+            describe(exc)
+            raise Err(None)
         module = {"__name__": "submission", "__builtins__": builtins}
         state["module"] = module
 
@@ -248,7 +260,8 @@ def _build():
     def run_example(group, source, compiled):
         module = state["module"]
         if module is None:
-            return _Observed(exception=_Raised("RuntimeError", "RuntimeError: nothing loaded\n", ""))
+            report("RuntimeError", "RuntimeError: nothing loaded\n", "")
+            return _RAISED
         globs = state["groups"].get(group)
         if globs is None:
             globs = state["groups"][group] = module.copy()  # doctest gives each docstring its own copy
@@ -365,13 +378,17 @@ def _build():
             return ast_shapes(files)
 
     # Tuples, so a submission that reaches them cannot empty them.
-    originals = tuple((cls, tuple(cls.__dict__.items())) for cls in (WitWorld, _Observed, _Raised))
+    originals = tuple((cls, tuple(cls.__dict__.items())) for cls in (WitWorld, _Ending))
+    endings = ((_RETURNED, _RETURNED._value_), (_RAISED, _RAISED._value_))
     missing = object()
     _exit = os._exit
 
     def tampered(instance):
         if _type(instance) is not WitWorld:
             return True
+        for member, value in endings:
+            if member._value_ is not value:
+                return True
         for cls, original in originals:
             current = cls.__dict__
             if _len(current) != _len(original):
@@ -382,7 +399,7 @@ def _build():
         return False
 
     def guarded(instance, result):
-        # A submission that redirected the exports or the result classes could forge later records: end the
+        # A submission that redirected the exports or the result enum could forge later records: end the
         # instance instead (the host labels it runtime, reason `exit`). WASI exit statuses are only 0 or 1.
         if tampered(instance):
             _exit(1)

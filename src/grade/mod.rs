@@ -33,7 +33,8 @@ mod bindings {
     });
 }
 
-use bindings::{Observed, Raised};
+use bindings::Ending;
+use record::Raised;
 
 pub use record::{GOT_LIMIT, NAME_LIMIT, TEXT_LIMIT};
 
@@ -402,7 +403,7 @@ impl Grader {
                 let output = session.take_output();
                 let record = &mut examples[index];
                 match result {
-                    Ok(observed) => record.judge(example, tests.compare, observed, output),
+                    Ok(ending) => record.judge(example, tests.compare, ending, output),
                     // A submission that hangs on one input nearly always hangs on the next ones too (most of the
                     // 31 Refactory programs that hang do), so a timeout ends the grade instead of spending the
                     // per-example limit again on every remaining example. A cancelled grade stops too. Other faults
@@ -439,10 +440,11 @@ impl Grader {
             .call(async |store| guest.call_load(store, fixed, submission).await)
             .await
             .map_err(ModuleFailure::Fault)?;
+        let mut output = session.take_output();
         match loaded {
-            Err(raised) => Err(ModuleFailure::Compile(raised)),
-            Ok(Observed { exception: Some(raised) }) => Err(ModuleFailure::Raised(raised)),
-            Ok(_) => Ok((session, guest)),
+            Err(()) => Err(ModuleFailure::Compile(Raised::reported(&mut output))),
+            Ok(Ending::Raised) => Err(ModuleFailure::Raised(Raised::reported(&mut output))),
+            Ok(Ending::Returned) => Ok((session, guest)),
         }
     }
 

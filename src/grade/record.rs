@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bindings::{Example, Observed, Raised};
+use super::bindings::{Ending, Example};
 use super::checker::{check_output, expected_exception_type};
 use super::literal;
 use super::source::Undecodable;
@@ -12,7 +12,7 @@ use crate::text::{cut, cut_str};
 
 // Every text a record carries is bounded (with a visible marker where it was cut), so a record's size never grows
 // with what a submission prints or raises. What reaches the host is bounded before that: the sandbox's output cap
-// per stream, and the harness's cut of exception texts.
+// per stream, and its cut of every text the guest hands over (`TEXT_KEPT`, read in place in the guest's memory).
 
 /// The longest `got` kept in an example record.
 pub const GOT_LIMIT: usize = 2048;
@@ -22,6 +22,79 @@ pub const TEXT_LIMIT: usize = 2048;
 pub const NAME_LIMIT: usize = 128;
 /// The longest example `source` and `want` kept: the problem's own text, bounded all the same.
 const EXAMPLE_LIMIT: usize = 4096;
+
+/// The class names of CPython 3.14's built-in exceptions, the only ones a concealed hidden example names: one of
+/// these tells a student no more than a few bits, as the outcome does.
+const BUILTIN_EXCEPTIONS: &[&str] = &[
+    "ArithmeticError",
+    "AssertionError",
+    "AttributeError",
+    "BaseException",
+    "BaseExceptionGroup",
+    "BlockingIOError",
+    "BrokenPipeError",
+    "BufferError",
+    "BytesWarning",
+    "ChildProcessError",
+    "ConnectionAbortedError",
+    "ConnectionError",
+    "ConnectionRefusedError",
+    "ConnectionResetError",
+    "DeprecationWarning",
+    "EOFError",
+    "EncodingWarning",
+    "Exception",
+    "ExceptionGroup",
+    "FileExistsError",
+    "FileNotFoundError",
+    "FloatingPointError",
+    "FutureWarning",
+    "GeneratorExit",
+    "ImportError",
+    "ImportWarning",
+    "IndentationError",
+    "IndexError",
+    "InterruptedError",
+    "IsADirectoryError",
+    "KeyError",
+    "KeyboardInterrupt",
+    "LookupError",
+    "MemoryError",
+    "ModuleNotFoundError",
+    "NameError",
+    "NotADirectoryError",
+    "NotImplementedError",
+    "OSError",
+    "OverflowError",
+    "PendingDeprecationWarning",
+    "PermissionError",
+    "ProcessLookupError",
+    "PythonFinalizationError",
+    "RecursionError",
+    "ReferenceError",
+    "ResourceWarning",
+    "RuntimeError",
+    "RuntimeWarning",
+    "StopAsyncIteration",
+    "StopIteration",
+    "SyntaxError",
+    "SyntaxWarning",
+    "SystemError",
+    "SystemExit",
+    "TabError",
+    "TimeoutError",
+    "TypeError",
+    "UnboundLocalError",
+    "UnicodeDecodeError",
+    "UnicodeEncodeError",
+    "UnicodeError",
+    "UnicodeTranslateError",
+    "UnicodeWarning",
+    "UserWarning",
+    "ValueError",
+    "Warning",
+    "ZeroDivisionError",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,18 +161,23 @@ impl ExampleRecord {
         Self { hidden, points, ..self }
     }
 
-    /// A hidden example as anyone but course staff may see it: where it is, its outcome, the exception class and
-    /// limit that decided it, but not its code, its expected output or what it printed.
+    /// A hidden example as anyone but course staff may see it: where it is, its outcome, the limit and the
+    /// built-in exception class that decided it, but not its code, its expected output or what it printed. A
+    /// class of the submission's own shows as `Exception`: the submission names it, and could spell out the hidden
+    /// code it read off the stack in that name.
     pub(super) fn conceal_if_hidden(&mut self) {
         if self.hidden {
             (self.source, self.want, self.got) = (String::new(), String::new(), String::new());
+            if self.exception.as_deref().is_some_and(|name| !BUILTIN_EXCEPTIONS.contains(&name)) {
+                self.exception = Some("Exception".into());
+            }
         }
     }
 
     /// Decide the outcome from what the guest raised and wrote (its stdout: everything printed; its stderr:
     /// the display hook's reprs alone), as doctest's runner does.
-    pub(super) fn judge(&mut self, example: &Example, compare: Compare, observed: Observed, output: Output) {
-        let Observed { exception } = observed;
+    pub(super) fn judge(&mut self, example: &Example, compare: Compare, ending: Ending, mut output: Output) {
+        let exception = (ending == Ending::Raised).then(|| Raised::reported(&mut output));
         let written = match compare {
             Compare::Output => &output.stdout,
             Compare::Value => &output.stderr,
@@ -148,6 +226,25 @@ impl ExampleRecord {
             }),
             _ => None,
         }
+    }
+}
+
+/// An exception as the harness reported it through the sandbox's text slots (class name, message, traceback),
+/// each already bounded there.
+#[derive(Debug, Default)]
+pub(super) struct Raised {
+    pub type_name: String,
+    /// What doctest compares against an expected exception: `format_exception_only`, SyntaxError carets dropped.
+    pub message: String,
+    /// The full traceback text, as doctest shows it in a failure report.
+    pub traceback: String,
+}
+
+impl Raised {
+    /// The exception the guest reported during the call that wrote `output` (empty texts where it sent none).
+    pub(super) fn reported(output: &mut Output) -> Self {
+        let mut text = |slot: usize| output.texts[slot].take().unwrap_or_default();
+        Self { type_name: text(0), message: text(1), traceback: text(2) }
     }
 }
 

@@ -24,19 +24,31 @@ pub struct GuestState {
     limiter: MemoryLimiter,
     stdout: Capture,
     stderr: Capture,
+    /// What the guest handed over through `report-text` during the running call, each cut at [`TEXT_KEPT`].
+    texts: [Option<String>; TEXT_SLOTS],
     /// When the running call must stop (the epoch callback compares it with the clock every tick).
     pub(super) deadline: Instant,
     /// The call was interrupted because its session was cancelled.
     pub(super) cancelled: bool,
 }
 
-/// What the guest wrote to its standard streams during one call (each cut at the cap).
+/// How many texts a guest can hand over in one call (`report-text`'s slots).
+pub const TEXT_SLOTS: usize = 4;
+/// The most bytes of each handed-over text the host keeps (a longer one is cut, with a marker saying so). The host
+/// reads the text in place in the guest's memory and copies only this much, so a guest-sized text costs the host
+/// nothing beyond this.
+pub const TEXT_KEPT: usize = 32 << 10;
+
+/// What the guest wrote to its standard streams during one call (each cut at the cap), and the texts it handed
+/// over.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Output {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     /// A write went past the cap (and trapped the call).
     pub over: bool,
+    /// What the guest handed over through `report-text`, by slot; what it means is the caller's business.
+    pub texts: [Option<String>; TEXT_SLOTS],
 }
 
 impl GuestState {
@@ -56,7 +68,16 @@ impl GuestState {
             .insecure_random_seed(u128::from(RANDOM_SEED))
             .build();
         let limiter = MemoryLimiter { max: memory_bytes, hit: false };
-        Self { wasi, table: ResourceTable::new(), limiter, stdout, stderr, deadline: Instant::now(), cancelled: false }
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limiter,
+            stdout,
+            stderr,
+            texts: Default::default(),
+            deadline: Instant::now(),
+            cancelled: false,
+        }
     }
 
     pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
@@ -71,14 +92,22 @@ impl GuestState {
         self.stdout.over() || self.stderr.over()
     }
 
-    pub(super) fn reset_output(&self) {
+    pub(super) fn reset_output(&mut self) {
         self.stdout.reset();
         self.stderr.reset();
+        self.texts = Default::default();
     }
 
-    pub(super) fn take_output(&self) -> Output {
+    pub(super) fn take_output(&mut self) -> Output {
         let ((stdout, out_over), (stderr, err_over)) = (self.stdout.take(), self.stderr.take());
-        Output { stdout, stderr, over: out_over || err_over }
+        Output { stdout, stderr, over: out_over || err_over, texts: std::mem::take(&mut self.texts) }
+    }
+
+    /// Keep `text` (at most [`TEXT_KEPT`] of it) in `slot`; an unknown slot traps the call.
+    pub(super) fn keep_text(&mut self, slot: u8, text: String) -> wasmtime::Result<()> {
+        let kept = self.texts.get_mut(usize::from(slot)).ok_or_else(|| wasmtime::format_err!("no text slot {slot}"))?;
+        *kept = Some(text);
+        Ok(())
     }
 }
 

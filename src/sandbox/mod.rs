@@ -19,12 +19,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::component::{Component, InstancePre, Linker, WasmStr};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline,
 };
 
-pub use guest::{GuestState, Output};
+pub use guest::{GuestState, Output, TEXT_KEPT, TEXT_SLOTS};
 pub use runtime::{Runtime, RuntimeMissing};
 
 /// How often the engine's epoch advances: the granularity of every deadline and of cancellation.
@@ -209,6 +209,11 @@ impl Sandbox {
         let component: Component = runtime.load(&engine)?;
         let mut linker = Linker::<GuestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        linker
+            .root()
+            .func_wrap("report-text", keep_reported_text)
+            .map_err(anyhow::Error::from)
+            .context("linking report-text")?;
         let pre =
             linker.instantiate_pre(&component).map_err(anyhow::Error::from).context("linking the grader component")?;
         let ticker = Arc::new(AtomicBool::new(true));
@@ -242,6 +247,16 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         self.ticker.store(false, Ordering::Relaxed);
     }
+}
+
+/// The `report-text` import: the guest's text is read where it lies in the guest's memory, and only what the host
+/// keeps is copied, so a text as large as the guest's memory costs the host at most [`TEXT_KEPT`] bytes.
+fn keep_reported_text(
+    mut store: wasmtime::StoreContextMut<'_, GuestState>,
+    (slot, text): (u8, WasmStr),
+) -> wasmtime::Result<()> {
+    let kept = crate::text::cut_str(&text.to_str(&store)?, TEXT_KEPT);
+    store.data_mut().keep_text(slot, kept)
 }
 
 fn spawn_epoch_ticker(engine: Engine, running: Arc<AtomicBool>) {
@@ -290,7 +305,7 @@ impl Session {
         // The epoch callback runs every tick and interrupts the guest once this deadline has passed.
         self.store.data_mut().deadline = Instant::now() + budget;
         self.store.set_epoch_deadline(1);
-        self.store.data().reset_output();
+        self.store.data_mut().reset_output();
         if let Some(fuel) = self.limits.fuel {
             self.store.set_fuel(fuel).expect("fuel is enabled");
         }
@@ -310,7 +325,7 @@ impl Session {
 
     /// What the guest wrote during the last call, at most [`Limits::output_bytes`] of each stream.
     pub fn take_output(&mut self) -> Output {
-        self.store.data().take_output()
+        self.store.data_mut().take_output()
     }
 
     fn classify(&self, error: wasmtime::Error) -> Fault {
