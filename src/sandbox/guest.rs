@@ -103,7 +103,7 @@ impl GuestState {
         Output { stdout, stderr, over: out_over || err_over, texts: std::mem::take(&mut self.texts) }
     }
 
-    /// Keep `text` (at most [`TEXT_KEPT`] of it) in `slot`; an unknown slot traps the call.
+    /// Keep `text`, already cut to [`TEXT_KEPT`], in `slot`; an unknown slot traps the call.
     pub(super) fn keep_text(&mut self, slot: u8, text: String) -> wasmtime::Result<()> {
         let kept = self.texts.get_mut(usize::from(slot)).ok_or_else(|| wasmtime::format_err!("no text slot {slot}"))?;
         *kept = Some(text);
