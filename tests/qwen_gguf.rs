@@ -37,9 +37,17 @@ fn greedy_replies_compile_for_simple_problems() {
         SamplingOverrides { temperature: Some(0.0), max_new_tokens: Some(320), ..SamplingOverrides::default() };
     let model = LocalModel::load("qwen", &source, Layout::Chat, &Device::Cpu, &greedy, 1).unwrap();
     let registry = Registry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("problems")).unwrap();
+    // Two problems in the default run (each reply takes seconds to decode in a test build), all five with
+    // STUDENTSIM_FULL_PARITY=1, where one reply may miss.
+    let (ids, must_compile) = if common::full_parity() {
+        (&["factorial", "sum-digits", "is-prime", "count-vowels", "palindrome"][..], 4)
+    } else {
+        eprintln!("two problems of five (STUDENTSIM_FULL_PARITY=1 for all)");
+        (&["factorial", "sum-digits"][..], 2)
+    };
     let mut report = Vec::new();
     let mut compiled = 0;
-    for id in ["factorial", "is-prime", "sum-digits", "count-vowels", "palindrome"] {
+    for &id in ids {
         let problem = Arc::new(registry.get(id).unwrap().clone());
         let generation = block_on(model.generate(&Request::bare(Arc::clone(&problem)))).unwrap();
         let tests = block_on(grader().parse_tests(&problem.todo)).unwrap();
@@ -49,7 +57,12 @@ fn greedy_replies_compile_for_simple_problems() {
         assert!(raw.contains(generation.code.lines().next().unwrap()), "{id}: the raw reply is kept: {raw:?}");
         report.push(format!("{id}: {} ({:?})\n{}", record.label.as_str(), record.reason, generation.code));
     }
-    assert!(compiled >= 4, "greedy code compiles for {compiled} of 5 problems:\n{}", report.join("\n---\n"));
+    assert!(
+        compiled >= must_compile,
+        "greedy code compiles for {compiled} of {} problems:\n{}",
+        ids.len(),
+        report.join("\n---\n")
+    );
 }
 
 #[test]

@@ -69,11 +69,16 @@ pub fn real_programs() -> Option<Vec<String>> {
 /// the README; `studentsim-dev bench metrics` also reports the agreement on every row it is given).
 pub fn parity_programs() -> Option<Vec<String>> {
     let all = real_programs()?;
-    if std::env::var_os("STUDENTSIM_FULL_PARITY").is_some() {
+    if full_parity() {
         return Some(all);
     }
     eprintln!("every fifth real program (STUDENTSIM_FULL_PARITY=1 for all {})", all.len());
     Some(all.into_iter().step_by(5).collect())
+}
+
+/// Whether the sampled checks run whole (`STUDENTSIM_FULL_PARITY=1`, listed in the README).
+pub fn full_parity() -> bool {
+    std::env::var_os("STUDENTSIM_FULL_PARITY").is_some()
 }
 
 /// The bundled illustrative example streams, relative to the repository root.
