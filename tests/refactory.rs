@@ -19,12 +19,9 @@ fn refactory_correct_programs_pass_and_wrong_ones_mostly_fail() {
     let programs = refactory::programs(&dir, &[Verdict::Correct, Verdict::Wrong]).expect("programs");
     assert_eq!(programs.len(), 4225, "2,442 correct + 1,783 wrong programs");
     // The figures in docs/results.md for all of them; for every fifth, what grading all found among those.
-    let (programs, correct, wrong_passing): (Vec<_>, usize, usize) = if common::full_parity() {
-        (programs, 2442, 61)
-    } else {
-        eprintln!("every fifth Refactory program (STUDENTSIM_FULL_PARITY=1 for all 4,225)");
-        (programs.into_iter().step_by(5).collect(), SAMPLED_CORRECT, SAMPLED_WRONG_PASSING)
-    };
+    let programs = common::every_fifth_unless_full(programs, "Refactory program");
+    let (correct, wrong_passing) =
+        if common::full_parity() { (2442, 61) } else { (SAMPLED_CORRECT, SAMPLED_WRONG_PASSING) };
     let correct_in_set = programs.iter().filter(|p| p.verdict == Verdict::Correct).count();
     assert_eq!(correct_in_set, correct, "the correct programs graded");
 

@@ -68,17 +68,21 @@ pub fn real_programs() -> Option<Vec<String>> {
 /// NewCaledonia's and Refactory's alike) in the default run, every one with `STUDENTSIM_FULL_PARITY=1` (listed in
 /// the README; `studentsim-dev bench metrics` also reports the agreement on every row it is given).
 pub fn parity_programs() -> Option<Vec<String>> {
-    let all = real_programs()?;
-    if full_parity() {
-        return Some(all);
-    }
-    eprintln!("every fifth real program (STUDENTSIM_FULL_PARITY=1 for all {})", all.len());
-    Some(all.into_iter().step_by(5).collect())
+    Some(every_fifth_unless_full(real_programs()?, "real program"))
 }
 
 /// Whether the sampled checks run whole (`STUDENTSIM_FULL_PARITY=1`, listed in the README).
 pub fn full_parity() -> bool {
     std::env::var_os("STUDENTSIM_FULL_PARITY").is_some()
+}
+
+/// `all` whole with `STUDENTSIM_FULL_PARITY=1`, else every fifth item (saying so, with `what` names an item).
+pub fn every_fifth_unless_full<T>(all: Vec<T>, what: &str) -> Vec<T> {
+    if full_parity() {
+        return all;
+    }
+    eprintln!("every fifth {what} (STUDENTSIM_FULL_PARITY=1 for all {})", all.len());
+    all.into_iter().step_by(5).collect()
 }
 
 /// The bundled illustrative example streams, relative to the repository root.
