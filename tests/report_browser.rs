@@ -7,15 +7,14 @@
 //! `STUDENTSIM_REPORT_HTML=FILE` checks that report instead of the demo's. Chromium comes from Debian's `chromium` package (`runtimes/setup.sh` installs it where it can); set
 //! `STUDENTSIM_CHROMIUM` to use another binary. Without one the test says so and passes without checking.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+mod cdp;
 
-use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
-use headless_chrome::protocol::cdp::types::Event;
-use headless_chrome::{Browser, LaunchOptions};
+use std::path::PathBuf;
+
+use base64::Engine as _;
 
 use crate::common;
+use cdp::Browser;
 
 fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("STUDENTSIM_CHROMIUM") {
@@ -27,12 +26,21 @@ fn chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Evaluate `js` in the page and return its value as JSON (the expression must give a string of JSON).
-fn json(tab: &headless_chrome::Tab, js: &str) -> serde_json::Value {
-    let value =
-        tab.evaluate(&format!("JSON.stringify({js})"), false).unwrap_or_else(|e| panic!("evaluating {js}: {e}")).value;
-    let text = value.as_ref().and_then(|v| v.as_str()).unwrap_or_else(|| panic!("{js} gave {value:?}"));
-    serde_json::from_str(text).unwrap()
+/// Evaluate `js` in the page and return its value as JSON (as `JSON.stringify` gives it: `Infinity` is `null`).
+fn json(tab: &Browser, js: &str) -> serde_json::Value {
+    let text = tab.evaluate(&format!("JSON.stringify({js})"));
+    serde_json::from_str(text.as_str().unwrap_or_else(|| panic!("{js} gave {text}"))).unwrap()
+}
+
+/// What the page reported as a problem: an uncaught exception, a `console.error`, or a log entry at level error.
+fn problem(event: &serde_json::Value) -> Option<String> {
+    let params = &event["params"];
+    match event["method"].as_str()? {
+        "Runtime.exceptionThrown" => Some(format!("exception: {}", params["exceptionDetails"])),
+        "Runtime.consoleAPICalled" if params["type"] == "error" => Some(format!("console.error: {}", params["args"])),
+        "Log.entryAdded" if params["entry"]["level"] == "error" => Some(format!("log: {}", params["entry"]["text"])),
+        _ => None,
+    }
 }
 
 #[test]
@@ -58,46 +66,11 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     assert!(!addresses.contains("http://") && !addresses.contains("https://"), "report.html names a web address");
 
     // Nothing outside the machine is reachable: every host name fails to resolve and every proxy is refused.
-    let args = [
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--proxy-server=127.0.0.1:9",
-        "--no-first-run",
-        "--disable-extensions",
-    ];
-    let browser = Browser::new(LaunchOptions {
-        headless: true,
-        sandbox: false, // the test may run as root, where Chromium's sandbox refuses to start
-        path: Some(chromium),
-        window_size: Some((1400, 1000)),
-        args: args.iter().map(std::ffi::OsStr::new).collect(),
-        idle_browser_timeout: Duration::from_secs(120),
-        ..LaunchOptions::default()
-    })
-    .expect("starting Chromium");
-    let tab = browser.new_tab().unwrap();
-    tab.set_default_timeout(Duration::from_secs(60));
-    let problems: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = problems.clone();
-    tab.enable_log().unwrap();
-    tab.enable_runtime().unwrap();
-    tab.add_event_listener(Arc::new(move |event: &Event| {
-        let problem = match event {
-            Event::LogEntryAdded(e) => format!("{:?}", e.params.entry.level)
-                .eq_ignore_ascii_case("error")
-                .then(|| format!("log: {}", e.params.entry.text)),
-            Event::RuntimeExceptionThrown(e) => Some(format!("exception: {:?}", e.params.exception_details.text)),
-            Event::RuntimeConsoleAPICalled(e) => format!("{:?}", e.params.Type)
-                .eq_ignore_ascii_case("error")
-                .then(|| format!("console.error: {:?}", e.params.args)),
-            _ => None,
-        };
-        if let Some(problem) = problem {
-            seen.lock().unwrap().push(problem);
-        }
-    }))
-    .unwrap();
-    tab.navigate_to(&format!("file://{}", report.display())).unwrap().wait_until_navigated().unwrap();
-    tab.wait_for_element("#explorer-streams .lane").unwrap();
+    let args = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9", "--disable-extensions"];
+    // Without Chromium's sandbox: the test may run as root, where the sandbox refuses to start.
+    let tab = Browser::launch(&chromium, (1400, 1000), &args);
+    tab.navigate(&format!("file://{}", report.display()));
+    tab.wait_for_element("#explorer-streams .lane");
 
     let load_ms = json(&tab, "performance.getEntriesByType('navigation')[0].loadEventEnd");
     eprintln!("report.html: {} bytes, loaded in {load_ms} ms", html.len());
@@ -184,10 +157,11 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
     select("explorer-generator", 0);
     for (section, file) in [("figure-embeddings", "report-figures.png"), ("explorer", "report-explorer.png")] {
         json(&tab, &format!("(document.getElementById('{section}').scrollIntoView(), true)"));
-        let png = tab.capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true).unwrap();
+        let shot = tab.call("Page.captureScreenshot", serde_json::json!({"format": "png", "fromSurface": true}));
+        let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
         assert!(png.len() > 10_000, "the screenshot of {section} is {} bytes", png.len());
         std::fs::write(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join(file), &png).unwrap();
     }
-    let problems = problems.lock().unwrap().clone();
+    let problems: Vec<String> = tab.events().iter().filter_map(problem).collect();
     assert!(problems.is_empty(), "the page reported: {problems:#?}");
 }
