@@ -33,7 +33,7 @@ fn json(tab: &Browser, js: &str) -> serde_json::Value {
 }
 
 /// What the page reported as a problem: an uncaught exception, a `console.error`, or a log entry at level error.
-fn problem(event: &serde_json::Value) -> Option<String> {
+fn reported_problem(event: &serde_json::Value) -> Option<String> {
     let params = &event["params"];
     match event["method"].as_str()? {
         "Runtime.exceptionThrown" => Some(format!("exception: {}", params["exceptionDetails"])),
@@ -162,6 +162,6 @@ fn demo_report_renders_offline_and_its_explorer_switches_streams() {
         assert!(png.len() > 10_000, "the screenshot of {section} is {} bytes", png.len());
         std::fs::write(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join(file), &png).unwrap();
     }
-    let problems: Vec<String> = tab.events().iter().filter_map(problem).collect();
+    let problems: Vec<String> = tab.events().iter().filter_map(reported_problem).collect();
     assert!(problems.is_empty(), "the page reported: {problems:#?}");
 }
