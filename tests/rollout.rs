@@ -241,7 +241,7 @@ fn tutor_hints_reach_the_rows_and_a_broken_tutor_does_not_stop_the_run() {
 
     for (name, tutor, extra, why) in [
         ("crash.jsonl", "exit 3", &[][..], "exited with"),
-        ("hang.jsonl", "sleep 30", &["--tutor-timeout", "0.3"][..], "did not answer"),
+        ("hang.jsonl", "sleep 30", &["--tutor-timeout", "0.1"][..], "did not answer"),
         ("garbage.jsonl", "printf '\\377\\376'", &[][..], "not UTF-8"),
     ] {
         let sims = tutored(dir.path(), name, tutor, extra);
@@ -296,9 +296,10 @@ fn stress_tutor_counts_timeouts_by_their_type() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on: every call is refused at once.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    for (name, tutor, timeouts) in [
-        ("refused", vec!["--tutor-url".to_owned(), format!("http://{free}/")], false),
-        ("hang", vec!["--tutor".to_owned(), "sleep 30".to_owned()], true),
+    // Each call to the hanging tutor waits out its timeout, and the refused ones must not come near theirs.
+    for (name, tutor, timeout, timeouts) in [
+        ("refused", vec!["--tutor-url".to_owned(), format!("http://{free}/")], "0.3", false),
+        ("hang", vec!["--tutor".to_owned(), "sleep 30".to_owned()], "0.1", true),
     ] {
         let (out, json) = (dir.path().join(format!("{name}.jsonl")), dir.path().join(format!("{name}.json")));
         let mut args = vec![
@@ -312,7 +313,7 @@ fn stress_tutor_counts_timeouts_by_their_type() {
             "--max-attempts",
             "2",
             "--tutor-timeout",
-            "0.3",
+            timeout,
         ];
         args.extend(tutor.iter().map(String::as_str));
         args.extend(["--out", out.to_str().unwrap(), "--json", json.to_str().unwrap()]);

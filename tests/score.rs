@@ -65,6 +65,8 @@ fn a_set_scored_against_itself_has_zero_error_and_full_coverage() {
         own.to_str().unwrap(),
         "--sim",
         copy.to_str().unwrap(),
+        "--example-timeout",
+        common::QUICK_EXAMPLE_TIMEOUT,
         "--out",
         out.to_str().unwrap(),
     ]);

@@ -9,6 +9,7 @@ use crate::common;
 
 const EXAMPLES: &str = common::EXAMPLES;
 const SUBMISSIONS: &str = "examples/submissions.jsonl";
+const QUICK: &str = common::QUICK_EXAMPLE_TIMEOUT;
 
 /// How a shard learns its index: on the command line, or from a cluster scheduler's environment.
 fn shard_command(args: &[String], out_flag: &str, part: &Path, k: u32) -> Command {
@@ -77,8 +78,12 @@ fn strings(args: &[&str]) -> Vec<String> {
 #[test]
 fn grade_metrics_and_rollouts_merge_into_the_unsharded_output() {
     let dir = tempfile::tempdir().unwrap();
-    let (all, merged, parts) =
-        run_both(&strings(&["grade", "--input", SUBMISSIONS, "--jobs", "1"]), "--output", dir.path(), "grade");
+    let (all, merged, parts) = run_both(
+        &strings(&["grade", "--input", SUBMISSIONS, "--jobs", "1", "--example-timeout", QUICK]),
+        "--output",
+        dir.path(),
+        "grade",
+    );
     assert_same_file(&all, &merged, &parts);
     let (all, merged, parts) =
         run_both(&strings(&["metrics", "--input", EXAMPLES, "--jobs", "1"]), "--output", dir.path(), "metrics");
@@ -92,7 +97,20 @@ fn grade_metrics_and_rollouts_merge_into_the_unsharded_output() {
     for mode in ["next-step", "stages", "stream"] {
         // --jobs 2 unsharded against --jobs 1 shards: the finished file does not depend on either
         let jobs = if mode == "stream" { "2" } else { "1" };
-        let args = strings(&["rollout", mode, "--input", EXAMPLES, "--train", EXAMPLES, "--seed", "7", "--jobs", jobs]);
+        let args = strings(&[
+            "rollout",
+            mode,
+            "--input",
+            EXAMPLES,
+            "--train",
+            EXAMPLES,
+            "--seed",
+            "7",
+            "--jobs",
+            jobs,
+            "--example-timeout",
+            QUICK,
+        ]);
         let (all, merged, parts) = run_both(&args, "--out", dir.path(), mode);
         assert_same_file(&all, &merged, &parts);
     }
@@ -145,13 +163,16 @@ fn score_shards_merge_into_the_unsharded_report() {
         EXAMPLES,
         "--train",
         EXAMPLES,
+        "--example-timeout",
+        QUICK,
         "--out",
         sim.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Real rows without labels, so the shards grade as well as embed; each side starts from an empty cache.
     let cache = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let base = ["score", "--real", EXAMPLES, "--sim", sim.to_str().unwrap(), "--jobs", "1", "--embedding-cache"];
+    let base = ["score", "--real", EXAMPLES, "--sim", sim.to_str().unwrap(), "--jobs", "1", "--example-timeout", QUICK];
+    let base = [&base[..], &["--embedding-cache"]].concat();
     let report = dir.path().join("report");
     let out = common::studentsim(&[&base[..], &[&cache("cache-one"), "--out", report.to_str().unwrap()]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
