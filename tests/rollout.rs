@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::common;
 
-use common::{EXAMPLES, example_rows, example_streams, json_lines as rows, studentsim};
+use common::{EXAMPLES, QUICK_EXAMPLE_TIMEOUT, example_rows, example_streams, json_lines as rows, studentsim};
 
 fn ok(out: &Output) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -80,8 +80,21 @@ fn stages_write_one_row_per_distinct_stage_row() {
 fn streams_feed_each_grade_into_the_next_attempt_until_they_pass() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("streams.jsonl");
-    let args =
-        ["rollout", "stream", "--input", EXAMPLES, "--train", EXAMPLES, "--max-attempts", "6", "--seed", "3", "--out"];
+    let args = [
+        "rollout",
+        "stream",
+        "--input",
+        EXAMPLES,
+        "--train",
+        EXAMPLES,
+        "--max-attempts",
+        "6",
+        "--seed",
+        "3",
+        "--example-timeout",
+        QUICK_EXAMPLE_TIMEOUT,
+        "--out",
+    ];
     ok(&studentsim(&[&args[..], &[out.to_str().unwrap()]].concat()));
     let sims = rows(&out);
     let mut streams: BTreeMap<(String, String), Vec<&Value>> = BTreeMap::new();
@@ -210,6 +223,8 @@ fn tutored(dir: &Path, name: &str, tutor: &str, extra: &[&str]) -> Vec<Value> {
         "2",
         "--tutor",
         tutor,
+        "--example-timeout",
+        QUICK_EXAMPLE_TIMEOUT,
         "--out",
         out.to_str().unwrap(),
     ];
@@ -660,12 +675,35 @@ fn bench_feedback_tells_a_generator_that_ignores_its_feedback_from_one_that_fixe
     let mut sims = Vec::new();
     for generator in ["copy-last", "reference"] {
         let out = dir.path().join(format!("{generator}.jsonl"));
-        let args =
-            ["rollout", "next-step", "--input", EXAMPLES, "--generator", generator, "--k", "3", "--feedback", "--out"];
+        let args = [
+            "rollout",
+            "next-step",
+            "--input",
+            EXAMPLES,
+            "--generator",
+            generator,
+            "--k",
+            "3",
+            "--feedback",
+            "--example-timeout",
+            QUICK_EXAMPLE_TIMEOUT,
+            "--out",
+        ];
         ok(&studentsim(&[&args[..], &[out.to_str().unwrap()]].concat()));
         sims.push(format!("{generator}={}", out.display()));
     }
-    let out = studentsim(&["feedback-uptake", "--real", EXAMPLES, "--sim", &sims[0], "--sim", &sims[1], "--json"]);
+    let out = studentsim(&[
+        "feedback-uptake",
+        "--real",
+        EXAMPLES,
+        "--sim",
+        &sims[0],
+        "--sim",
+        &sims[1],
+        "--example-timeout",
+        QUICK_EXAMPLE_TIMEOUT,
+        "--json",
+    ]);
     ok(&out);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let set = |name: &str| report["sets"].as_array().unwrap().iter().find(|s| s["set"] == name).unwrap().clone();
