@@ -1,8 +1,9 @@
 //! Headless Chromium driven over the DevTools protocol through `--remote-debugging-pipe`: JSON messages ended by a
-//! NUL byte, written to the browser's file descriptor 3 and read from its descriptor 4. The browser test needs six
+//! NUL byte, written to the browser's file descriptor 3 and read from its descriptor 4. The browser test needs a few
 //! commands and three events of the protocol, so this client is the few calls it makes rather than a DevTools crate:
-//! headless_chrome (the one used before) and the crates it alone brought in were about 115 CPU-seconds of a cold
-//! test build, a third of it an HTTP client for its build script (docs/results.md, "The test suite").
+//! headless_chrome (the one used before) and the crates it alone brought in were about 110 CPU-seconds of a cold
+//! test build, a fifth of it a second TLS stack for its build script's HTTP client (docs/results.md, "A lighter test
+//! build").
 
 use std::cell::RefCell;
 use std::fs::File;
