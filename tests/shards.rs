@@ -171,8 +171,9 @@ fn score_shards_merge_into_the_unsharded_report() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Real rows without labels, so the shards grade as well as embed; each side starts from an empty cache.
     let cache = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    let base = ["score", "--real", EXAMPLES, "--sim", sim.to_str().unwrap(), "--jobs", "1", "--example-timeout", QUICK];
-    let base = [&base[..], &["--embedding-cache"]].concat();
+    let sim = sim.to_str().unwrap();
+    let base =
+        ["score", "--real", EXAMPLES, "--sim", sim, "--jobs", "1", "--example-timeout", QUICK, "--embedding-cache"];
     let report = dir.path().join("report");
     let out = common::studentsim(&[&base[..], &[&cache("cache-one"), "--out", report.to_str().unwrap()]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
