@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use candle_core::quantized::GgmlDType;
-use candle_core::{DType, Device, IndexOp, Tensor};
-use candle_nn::VarBuilder;
+use candle_core::{Device, IndexOp, Tensor};
 use common::{EXAMPLES, bad_input, block_on, grader, json_lines, studentsim};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng};
@@ -125,9 +124,45 @@ fn sharded_weights_load_like_one_file() {
     assert!(max_diff(&sharded, &model(&tiny(), None).prefill(&prompt, 8).unwrap()) < 1e-6);
 }
 
+/// Our prefill and two decoding steps on PROMPTS[2], each step's logits summarized: the log-sum-exp over the
+/// vocabulary, then the logits of every 4,999th token.
+fn logit_summaries(step: impl FnMut(usize) -> Tensor) -> Vec<Vec<f32>> {
+    (0..3)
+        .map(step)
+        .map(|logits| {
+            let row = logits.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let top = row.iter().copied().fold(f32::MIN, f32::max);
+            let log_sum_exp = top + row.iter().map(|x| (x - top).exp()).sum::<f32>().ln();
+            std::iter::once(log_sum_exp).chain(row.iter().step_by(4_999).copied()).collect()
+        })
+        .collect()
+}
+
+/// The tokens the two decoding steps feed, after PROMPTS[2].
+const DECODED: [u32; 2] = [500, 77];
+
+#[path = "../src/metrics/embed/recorded.rs"]
+mod recorded;
+
+/// Our Qwen2 gives the logits candle-transformers' `qwen2` gave (recorded by the reference test below).
+#[test]
+fn one_sequence_matches_upstream_candle_qwen2s_recorded_logits() {
+    let mut ours = model(&tiny(), None);
+    let summaries = logit_summaries(|i| match i {
+        0 => ours.prefill(&[PROMPTS[2].to_vec()], 32).unwrap(),
+        _ => ours.step(&[DECODED[i - 1]]).unwrap(),
+    });
+    recorded::assert_close("qwen2-tiny", &summaries);
+}
+
+/// Our Qwen2 gives upstream candle's logits in prefill and decoding, and the recording is upstream's.
+#[cfg(feature = "reference-models")]
 #[test]
 fn one_sequence_matches_upstream_candle_qwen2() {
+    use candle_core::DType;
+    use candle_nn::VarBuilder;
     use candle_transformers::models::qwen2;
+
     let mut config = Shape::TINY.config_json();
     config["sliding_window"] = 4096.into();
     config["max_window_layers"] = 2.into();
@@ -139,16 +174,21 @@ fn one_sequence_matches_upstream_candle_qwen2() {
     let mut ours = model(&tiny(), None);
 
     let prompt = PROMPTS[2];
-    let ids = Tensor::new(prompt, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-    let theirs = upstream.forward(&ids, 0).unwrap().squeeze(1).unwrap();
+    let forward = |upstream: &mut qwen2::ModelForCausalLM, ids: &[u32], offset: usize| {
+        let ids = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        upstream.forward(&ids, offset).unwrap().squeeze(1).unwrap()
+    };
+    let theirs = forward(&mut upstream, prompt, 0);
     let mine = ours.prefill(&[prompt.to_vec()], 32).unwrap();
     assert!(max_diff(&theirs, &mine) < 1e-4);
-    for (offset, token) in [(prompt.len(), 500u32), (prompt.len() + 1, 77)] {
-        let ids = Tensor::new(&[token], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        let theirs = upstream.forward(&ids, offset).unwrap().squeeze(1).unwrap();
+    let mut steps = vec![theirs];
+    for (offset, token) in [prompt.len(), prompt.len() + 1].into_iter().zip(DECODED) {
+        let theirs = forward(&mut upstream, &[token], offset);
         let mine = ours.step(&[token]).unwrap();
         assert!(max_diff(&theirs, &mine) < 1e-4, "decode at {offset}");
+        steps.push(theirs);
     }
+    recorded::record_or_check("qwen2-tiny", &logit_summaries(|i| steps[i].clone()));
 }
 
 /// A random PEFT adapter folder on layers' q_proj, v_proj and down_proj.

@@ -6,19 +6,50 @@
 //! for the query, key and value projections, GELU with a vectorized erf ([`gelu`]), and the fused last-axis
 //! softmax. `bench embed` compares it with sentence-transformers on PyTorch.
 
-mod gelu;
-
 use std::path::Path;
 
 use anyhow::Result;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
-use candle_transformers::models::bert::{Config, HiddenAct, PositionEmbeddingType};
+use serde::Deserialize;
 use tokenizers::Tokenizer;
 
 use super::Embedder;
 use super::folder::{Folder, Pooling, encode, pool_and_normalize};
+use super::gelu;
 use crate::BadInput;
+
+/// The fields of a BERT `config.json` that shape the encoder.
+#[derive(Deserialize)]
+struct Config {
+    vocab_size: usize,
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    hidden_act: HiddenAct,
+    max_position_embeddings: usize,
+    type_vocab_size: usize,
+    layer_norm_eps: f64,
+    #[serde(default = "absolute")]
+    position_embedding_type: String,
+}
+
+fn absolute() -> String {
+    "absolute".into()
+}
+
+/// `hidden_act`, as Hugging Face's BERT names it.
+#[derive(Clone, Copy, Deserialize)]
+enum HiddenAct {
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// GELU's tanh approximation.
+    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh")]
+    GeluTanh,
+    #[serde(rename = "relu")]
+    Relu,
+}
 
 struct Layer {
     /// Query, key and value stacked: (3 × hidden, hidden).
@@ -81,8 +112,8 @@ impl Embedder for BertEmbedder {
 
 impl Encoder {
     fn load(vb: VarBuilder, config: &Config) -> Result<Self> {
-        if config.position_embedding_type != PositionEmbeddingType::Absolute {
-            anyhow::bail!("only absolute position embeddings are supported");
+        if config.position_embedding_type != "absolute" {
+            anyhow::bail!("position_embedding_type {:?} is not supported", config.position_embedding_type);
         }
         let h = config.hidden_size;
         let linear = |vb: VarBuilder, inputs: usize, outputs: usize| -> Result<Linear> {
@@ -156,7 +187,7 @@ impl Encoder {
         let up = layer.up.forward(&attended)?;
         let activated = match self.activation {
             HiddenAct::Gelu => gelu::gelu_erf(&up)?,
-            HiddenAct::GeluApproximate => up.gelu()?,
+            HiddenAct::GeluTanh => up.gelu()?,
             HiddenAct::Relu => up.relu()?,
         };
         Ok(layer.out_norm.forward(&(layer.down.forward(&activated)? + attended)?)?)
@@ -165,32 +196,51 @@ impl Encoder {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::D;
-
     use super::*;
+    use crate::metrics::embed::recorded;
 
-    /// Our encoder gives candle-transformers' BERT's hidden states, padding included (the fetched
-    /// all-MiniLM-L6-v2; skipped without it).
+    const TEXTS: [&str; 2] = ["def f(x):\n    return x + 1\n", "for i in range(10):\n    print(i * i)\n# a longer one"];
+    const RECORDING: &str = "all-MiniLM-L6-v2";
+
+    /// The fetched all-MiniLM-L6-v2, or `None` (skipped) before `runtimes/setup.sh` has run.
+    fn fetched() -> Option<std::path::PathBuf> {
+        let dir = super::super::default_model_dir();
+        if dir.join("model.safetensors").is_file() {
+            Some(dir)
+        } else {
+            eprintln!("skipped: {} not fetched (run runtimes/setup.sh)", dir.display());
+            None
+        }
+    }
+
+    /// Our vectors equal the ones candle-transformers' BERT gave (recorded by the reference test below).
+    #[test]
+    fn vectors_equal_candle_transformers_recorded_ones() {
+        let Some(dir) = fetched() else { return };
+        recorded::assert_close(RECORDING, &BertEmbedder::load(&dir).unwrap().embed(&TEXTS).unwrap());
+    }
+
+    /// Our encoder gives candle-transformers' BERT's hidden states, padding included, and the recording is
+    /// candle-transformers' vectors.
+    #[cfg(feature = "reference-models")]
     #[test]
     fn the_encoder_equals_candle_transformers_bert() {
-        let dir = super::super::default_model_dir();
-        if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipped: {} not fetched (run runtimes/setup.sh)", dir.display());
-            return;
-        }
+        use candle_core::D;
+
+        let Some(dir) = fetched() else { return };
         let ours = BertEmbedder::load(&dir).unwrap();
         let folder = Folder::open(&dir, Pooling::Mean, usize::MAX).unwrap();
-        let config: Config = folder.config().unwrap();
+        let config: candle_transformers::models::bert::Config = folder.config().unwrap();
         // SAFETY: read-only mapping of a file nobody writes during the test.
         let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&folder.weights], DType::F32, &Device::Cpu).unwrap() };
         let theirs = candle_transformers::models::bert::BertModel::load(vb, &config).unwrap();
-        let texts = ["def f(x):\n    return x + 1\n", "for i in range(10):\n    print(i * i)\n# a longer one"];
-        let (ids, mask) = encode(&ours.tokenizer, &texts, &Device::Cpu).unwrap();
+        let (ids, mask) = encode(&ours.tokenizer, &TEXTS, &Device::Cpu).unwrap();
         let a = ours.encoder.forward(&ids, &mask).unwrap();
         let b = theirs.forward(&ids, &ids.zeros_like().unwrap(), Some(&mask)).unwrap();
         let real = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
-        let diff = (a - b).unwrap().abs().unwrap().broadcast_mul(&real).unwrap().max_keepdim(D::Minus1).unwrap();
+        let diff = (a - &b).unwrap().abs().unwrap().broadcast_mul(&real).unwrap().max_keepdim(D::Minus1).unwrap();
         let largest = diff.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
         assert!(largest < 1e-4, "largest difference on real tokens {largest}");
+        recorded::record_or_check(RECORDING, &pool_and_normalize(&b, &mask, ours.pooling).unwrap());
     }
 }

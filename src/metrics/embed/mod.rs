@@ -5,7 +5,10 @@
 mod bert;
 mod cache;
 mod folder;
+mod gelu;
 mod gte;
+#[cfg(test)]
+mod recorded;
 
 pub use bert::BertEmbedder;
 pub use cache::{EmbeddingCache, key as text_key};
