@@ -253,3 +253,42 @@ fn curated_modules_import_and_others_do_not() {
         assert_eq!((r.label, r.reason.as_deref()), (Label::Runtime, Some("ModuleNotFoundError")), "{missing}");
     }
 }
+
+/// Progress that keeps every call, to see how many grades a batch ran.
+#[derive(Default)]
+struct Calls(std::sync::Mutex<Vec<(&'static str, u64)>>);
+
+impl studentsim::records::Progress for Calls {
+    fn start(&self, total: u64) {
+        self.0.lock().unwrap().push(("start", total));
+    }
+    fn advance(&self, n: u64) {
+        self.0.lock().unwrap().push(("advance", n));
+    }
+}
+
+#[test]
+fn a_code_submitted_twice_to_a_problem_is_graded_once() {
+    use studentsim::grade::batch::grade_distinct;
+    let registry =
+        studentsim::problems::Registry::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("problems"))
+            .unwrap();
+    let (sum, vowels) = (registry.get("sum-digits").unwrap(), registry.get("count-vowels").unwrap());
+    let wrong = "def sum_digits(n):\n    return 0\n";
+    let items = vec![
+        (sum, wrong.to_owned()),
+        (sum, sum.solution.clone()),
+        (sum, wrong.to_owned()),
+        (sum, wrong.to_owned()),
+        // the same text on another problem is another grade
+        (vowels, wrong.to_owned()),
+    ];
+    let calls = Calls::default();
+    let graded = common::block_on(grade_distinct(&common::grader(), items, 2, &calls)).unwrap();
+    let labels: Vec<Label> = graded.iter().map(|g| g.record.label).collect();
+    assert_eq!(labels, [Label::Logical, Label::NoError, Label::Logical, Label::Logical, Label::Runtime]);
+    // three grades (one advance each as it finishes), then the two copies at once
+    assert_eq!(*calls.0.lock().unwrap(), [("advance", 1), ("advance", 1), ("advance", 1), ("advance", 2)]);
+    assert!(graded[2].elapsed == graded[0].elapsed && graded[3].elapsed == graded[0].elapsed, "copies share a grade");
+    assert_ne!(graded[0].elapsed, graded[4].elapsed, "another problem's grade is its own");
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::output::progress;
 use super::shard::ShardArgs;
 use super::{Context, LimitArgs, Pep8EngineArgs, default_jobs, registry_problems, tokio_runtime};
-use crate::grade::batch::grade_many;
+use crate::grade::batch::grade_distinct;
 use crate::grade::{Grader, Label};
 use crate::metrics::embed::{self, EmbeddingCache};
 use crate::metrics::style::{Pep8Engine, styles_parallel};
@@ -386,7 +386,7 @@ fn grade_todo(inputs: &[&Input]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// What `grade_many` gets for the rows `todo` of `inputs`: each row's problem and code.
+/// What `grade_distinct` gets for the rows `todo` of `inputs`: each row's problem and code.
 fn grade_items<'r>(
     inputs: &[&Input],
     problems: &HashMap<String, &'r Problem>,
@@ -433,7 +433,7 @@ async fn grade_missing(ctx: &Context, grader: &Arc<Grader>, inputs: &[&Input], j
     let problems = todo_problems(ctx, &registry, inputs, &todo)?;
     let items = grade_items(inputs, &problems, &todo);
     let bar = progress(todo.len(), "grading");
-    let graded = grade_many(grader, items, jobs, &bar).await?;
+    let graded = grade_distinct(grader, items, jobs, &bar).await?;
     bar.finish_and_clear();
     for (&(s, i), g) in todo.iter().zip(graded) {
         labels[s][i] = g.record.label;

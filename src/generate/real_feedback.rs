@@ -9,15 +9,14 @@ use anyhow::Result;
 
 use super::{Attempt, Feedback};
 use crate::grade::Grader;
-use crate::grade::batch::grade_many;
+use crate::grade::batch::grade_distinct;
 use crate::problems::Problem;
 use crate::records::Progress;
 use crate::trajectory::Submission;
 use crate::trajectory::views;
 
-/// The feedback of `rows[i]` for every `i` in `wanted`, graded `jobs` at a time. A program submitted more than
-/// once to the same problem is graded once (the grader is deterministic, so the copies share the record).
-/// Rows on problems missing from `problems` get none.
+/// The feedback of `rows[i]` for every `i` in `wanted`, graded `jobs` at a time, each distinct program once
+/// ([`grade_distinct`]). Rows on problems missing from `problems` get none.
 pub async fn real_feedback(
     grader: Arc<Grader>,
     problems: &HashMap<String, Arc<Problem>>,
@@ -26,28 +25,11 @@ pub async fn real_feedback(
     jobs: usize,
     progress: &dyn Progress,
 ) -> Result<HashMap<usize, Feedback>> {
-    let mut first_of: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut distinct = Vec::new();
-    for &i in wanted {
-        let row = &rows[i];
-        if problems.contains_key(&row.problem) {
-            first_of.entry((row.problem.as_str(), row.code.as_str())).or_insert_with(|| {
-                distinct.push(i);
-                distinct.len() - 1
-            });
-        }
-    }
-    let items = distinct.iter().map(|&i| (&*problems[&rows[i].problem], rows[i].code.clone())).collect();
-    progress.start(distinct.len() as u64);
-    let graded = grade_many(&grader, items, jobs, progress).await?;
-    let feedback: Vec<Feedback> = graded.iter().map(|g| Feedback::from_record(&g.record)).collect();
-    Ok(wanted
-        .iter()
-        .filter_map(|&i| {
-            let row = &rows[i];
-            first_of.get(&(row.problem.as_str(), row.code.as_str())).map(|&d| (i, feedback[d].clone()))
-        })
-        .collect())
+    let known: Vec<usize> = wanted.iter().copied().filter(|&i| problems.contains_key(&rows[i].problem)).collect();
+    let items = known.iter().map(|&i| (&*problems[&rows[i].problem], rows[i].code.clone())).collect();
+    progress.start(known.len() as u64);
+    let graded = grade_distinct(&grader, items, jobs, progress).await?;
+    Ok(known.into_iter().zip(graded).map(|(i, g)| (i, Feedback::from_record(&g.record))).collect())
 }
 
 /// The real attempts `priors` of `rows` as a request's history, the last one with the feedback it got (the only

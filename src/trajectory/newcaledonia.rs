@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::{Anonymizer, Source, Submission};
 use crate::BadInput;
-use crate::grade::batch::grade_many;
+use crate::grade::batch::grade_distinct;
 use crate::grade::{Compare, Grader, Outcome};
 use crate::problems::{Problem, top_level_functions};
 use crate::records::Progress;
@@ -107,7 +107,7 @@ pub async fn import(
         })
         .collect();
     progress.start(submissions.len() as u64);
-    let graded = grade_many(&grader, items, jobs, progress).await?;
+    let graded = grade_distinct(&grader, items, jobs, progress).await?;
     for (submission, graded) in submissions.iter_mut().zip(graded) {
         submission.label = Some(graded.record.label);
         submission.pass_rate = Some(graded.record.pass_rate);

@@ -18,7 +18,7 @@ use crate::BadInput;
 use crate::cli::shard::{self, Kind, Manifest, Shard, ShardFile};
 use crate::cli::{default_jobs, output::progress, tokio_runtime};
 use crate::grade::Label;
-use crate::grade::batch::grade_many;
+use crate::grade::batch::grade_distinct;
 use crate::hex;
 use crate::metrics::embed::{self, EmbeddingCache};
 
@@ -75,7 +75,7 @@ pub(super) fn run_shard(settings: &ScoreSettings, args: &ScoreArgs, shard: Shard
         .collect();
     let items = grade_items(&inputs, &problems, &mine);
     let bar = progress(mine.len(), "grading");
-    let graded = rt.block_on(grade_many(&grader, items, args.jobs, &bar))?;
+    let graded = rt.block_on(grade_distinct(&grader, items, args.jobs, &bar))?;
     bar.finish_and_clear();
     let mut parts: Vec<Part> = mine
         .iter()
