@@ -99,3 +99,25 @@ fn the_environment_variable_names_the_runtime_and_a_wrong_one_is_one_clear_line(
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(err.contains(nowhere.to_str().unwrap()) && err.contains("runtimes/setup.sh"), "{err}");
 }
+
+/// A runtime folder without the compiled component takes the one the source tree's folder compiled (same
+/// component, same engine) instead of compiling it again: seen here with a copy whose component file is not a
+/// component at all, which a compile would refuse.
+#[test]
+fn a_runtime_copy_reuses_the_compiled_component_of_the_source_tree() {
+    crate::common::grader(); // the source tree's runtime, compiled
+    let root = tempfile::tempdir().unwrap();
+    let (bin, work) = installed(root.path());
+    let xdg = root.path().join("xdg");
+    let chosen = root.path().join("chosen");
+    runtime_copy(&chosen, None);
+    std::fs::write(chosen.join("grader.wasm"), "not a component").unwrap();
+    passed(&grade(&bin, &work, &xdg, Some(&chosen), &[]));
+    let compiled: Vec<_> =
+        std::fs::read_dir(chosen.join("compiled")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/.cache/compiled");
+    assert!(
+        !compiled.is_empty() && compiled.iter().all(|name| source.join(name).is_file()),
+        "{compiled:?} are not the source tree's"
+    );
+}

@@ -118,17 +118,25 @@ impl Runtime {
     /// Load the component compiled for `engine`, compiling (seconds) only when no cached copy matches.
     ///
     /// The cache key covers the wasmtime version and the engine settings that change generated code (wasmtime's
-    /// own compatibility hash) and the component's sha256. Two processes compiling at once each write a temp file
-    /// and rename it into place.
+    /// own compatibility hash) and the component's sha256. A runtime folder without it takes a copy from the
+    /// other folders of [`Runtime::search_dirs`] when one has it (the same component copied elsewhere, e.g. by
+    /// `runtimes/setup.sh --prefix`), else compiles. Two processes writing at once each write a temp file and
+    /// rename it into place.
     pub fn load(&self, engine: &Engine) -> Result<Component> {
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let key = crate::sha256_hex(format!("{:016x}\n{}", hasher.finish(), self.manifest.sha256).as_bytes());
+        let name = format!("{key}.cwasm");
         let cache_dir = self.dir.join("compiled");
-        let cached = cache_dir.join(format!("{key}.cwasm"));
-        if cached.is_file() {
+        let cached = cache_dir.join(&name);
+        let elsewhere = Self::search_dirs().into_iter().map(|dir| dir.join("compiled").join(&name));
+        for found in std::iter::once(cached.clone()).chain(elsewhere).filter(|path| path.is_file()) {
+            if found != cached {
+                let bytes = std::fs::read(&found).with_context(|| format!("reading {}", found.display()))?;
+                write_atomically(&cache_dir, &cached, &bytes)?;
+            }
             // SAFETY: the file was written by `Engine::precompile_component` of this same wasmtime build (the key
-            // includes the version and settings), into a directory only this tool writes.
+            // includes the version and settings), into a runtime folder only this tool writes.
             // An error means stale or truncated by hand: fall through and rebuild it.
             if let Ok(component) = unsafe { Component::deserialize_file(engine, &cached) } {
                 return Ok(component);
@@ -140,13 +148,19 @@ impl Runtime {
             .precompile_component(&wasm)
             .map_err(anyhow::Error::from)
             .context("compiling the grader component")?;
-        std::fs::create_dir_all(&cache_dir).with_context(|| format!("creating {}", cache_dir.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&cache_dir)?;
-        std::io::Write::write_all(&mut tmp, &compiled)?;
-        tmp.persist(&cached).map_err(|e| e.error)?;
+        write_atomically(&cache_dir, &cached, &compiled)?;
         // SAFETY: produced just above by this engine.
         Ok(unsafe { Component::deserialize(engine, &compiled) }?)
     }
+}
+
+/// `bytes` at `path` in `dir` (created if need be), through a temp file renamed into place.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// `runtimes/.cache` of the source tree this binary was built from.
