@@ -132,7 +132,8 @@ impl Runtime {
         let elsewhere = Self::search_dirs().into_iter().map(|dir| dir.join("compiled").join(&name));
         for found in std::iter::once(cached.clone()).chain(elsewhere).filter(|path| path.is_file()) {
             if found != cached {
-                let bytes = std::fs::read(&found).with_context(|| format!("reading {}", found.display()))?;
+                // Gone or unreadable since it was listed: the next one, or a compile.
+                let Ok(bytes) = std::fs::read(&found) else { continue };
                 write_atomically(&cache_dir, &cached, &bytes)?;
             }
             // SAFETY: the file was written by `Engine::precompile_component` of this same wasmtime build (the key
