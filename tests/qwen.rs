@@ -141,6 +141,7 @@ fn logit_summaries(step: impl FnMut(usize) -> Tensor) -> Vec<Vec<f32>> {
 /// The tokens the two decoding steps feed, after PROMPTS[2].
 const DECODED: [u32; 2] = [500, 77];
 
+// The recordings' reader, shared with the encoders' unit tests.
 #[path = "../src/metrics/embed/recorded.rs"]
 mod recorded;
 
