@@ -17,6 +17,7 @@ use tokenizers::Tokenizer;
 use super::Embedder;
 use super::folder::{Folder, Pooling, encode, pool_and_normalize};
 use super::gelu;
+use super::layers::{attend, layer_norm, linear, padding_bias, split_heads};
 use crate::BadInput;
 
 /// The fields of a BERT `config.json` that shape the encoder.
@@ -116,12 +117,7 @@ impl Encoder {
             anyhow::bail!("position_embedding_type {:?} is not supported", config.position_embedding_type);
         }
         let h = config.hidden_size;
-        let linear = |vb: VarBuilder, inputs: usize, outputs: usize| -> Result<Linear> {
-            Ok(Linear::new(vb.get((outputs, inputs), "weight")?, Some(vb.get(outputs, "bias")?)))
-        };
-        let norm = |vb: VarBuilder| -> Result<LayerNorm> {
-            Ok(LayerNorm::new(vb.get(h, "weight")?, vb.get(h, "bias")?, config.layer_norm_eps))
-        };
+        let norm = |vb: VarBuilder| layer_norm(vb, h, config.layer_norm_eps);
         let embedding =
             |vb: VarBuilder, n: usize| -> Result<Embedding> { Ok(Embedding::new(vb.get((n, h), "weight")?, h)) };
         let e = vb.pp("embeddings");
@@ -158,7 +154,7 @@ impl Encoder {
 
     /// Hidden states (batch, tokens, hidden) of token `ids` (batch, tokens) with `mask` 1 on real tokens.
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (batch, tokens) = ids.dims2()?;
+        let tokens = ids.dim(1)?;
         let positions = Tensor::arange(0u32, tokens as u32, ids.device())?;
         let x = self
             .words
@@ -166,8 +162,7 @@ impl Encoder {
             .broadcast_add(&self.positions.forward(&positions)?)?
             .broadcast_add(&self.token_type)?;
         let mut x = self.embedding_norm.forward(&x)?;
-        // 0 on real tokens, the lowest float on padding, added to every score row (batch, 1, 1, tokens).
-        let padding = ((mask.to_dtype(DType::F32)? - 1.0)? * f64::from(f32::MAX))?.reshape((batch, 1, 1, tokens))?;
+        let padding = padding_bias(mask)?;
         for layer in &self.layers {
             x = self.layer(layer, &x, &padding)?;
         }
@@ -175,14 +170,8 @@ impl Encoder {
     }
 
     fn layer(&self, layer: &Layer, x: &Tensor, padding: &Tensor) -> Result<Tensor> {
-        let (batch, tokens, hidden) = x.dims3()?;
-        let head = hidden / self.heads;
-        // (batch, tokens, 3, heads, head) → three (batch, heads, tokens, head).
-        let qkv = layer.qkv.forward(x)?.reshape((batch, tokens, 3, self.heads, head))?.permute((2, 0, 3, 1, 4))?;
-        let (q, k, v) = (qkv.get(0)?.contiguous()?, qkv.get(1)?.contiguous()?, qkv.get(2)?.contiguous()?);
-        let scores = (q.matmul(&k.t()?)? / (head as f64).sqrt())?.broadcast_add(padding)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, tokens, hidden))?;
+        let [q, k, v] = split_heads(&layer.qkv.forward(x)?, self.heads)?;
+        let context = attend(&q, &k, &v, padding)?;
         let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + x)?)?;
         let up = layer.up.forward(&attended)?;
         let activated = match self.activation {
@@ -225,8 +214,6 @@ mod tests {
     #[cfg(feature = "reference-models")]
     #[test]
     fn the_encoder_equals_candle_transformers_bert() {
-        use candle_core::D;
-
         let Some(dir) = fetched() else { return };
         let ours = BertEmbedder::load(&dir).unwrap();
         let folder = Folder::open(&dir, Pooling::Mean, usize::MAX).unwrap();
@@ -237,10 +224,7 @@ mod tests {
         let (ids, mask) = encode(&ours.tokenizer, &TEXTS, &Device::Cpu).unwrap();
         let a = ours.encoder.forward(&ids, &mask).unwrap();
         let b = theirs.forward(&ids, &ids.zeros_like().unwrap(), Some(&mask)).unwrap();
-        let real = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
-        let diff = (a - &b).unwrap().abs().unwrap().broadcast_mul(&real).unwrap().max_keepdim(D::Minus1).unwrap();
-        let largest = diff.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
-        assert!(largest < 1e-4, "largest difference on real tokens {largest}");
+        recorded::assert_close_on_real_tokens(&a, &b, &mask);
         recorded::record_or_check(RECORDING, &pool_and_normalize(&b, &mask, ours.pooling).unwrap());
     }
 }

@@ -17,6 +17,7 @@ use tokenizers::Tokenizer;
 
 use super::Embedder;
 use super::folder::{Folder, Pooling, encode, pool_and_normalize};
+use super::layers::{attend, layer_norm, linear, padding_bias, split_heads};
 use crate::BadInput;
 
 /// The fields of a NewModel `config.json` that shape the network.
@@ -142,12 +143,7 @@ impl Embedder for GteEmbedder {
 impl Encoder {
     fn load(vb: VarBuilder, config: &NewConfig, ntk_scaling: Option<f64>) -> Result<Self> {
         let (h, inter) = (config.hidden_size, config.intermediate_size);
-        let linear = |vb: VarBuilder, inputs: usize, outputs: usize| -> Result<Linear> {
-            Ok(Linear::new(vb.get((outputs, inputs), "weight")?, Some(vb.get(outputs, "bias")?)))
-        };
-        let norm = |vb: VarBuilder| -> Result<LayerNorm> {
-            Ok(LayerNorm::new(vb.get(h, "weight")?, vb.get(h, "bias")?, config.layer_norm_eps))
-        };
+        let norm = |vb: VarBuilder| layer_norm(vb, h, config.layer_norm_eps);
         let e = vb.pp("embeddings");
         let layers = (0..config.num_hidden_layers)
             .map(|i| -> Result<Layer> {
@@ -180,11 +176,9 @@ impl Encoder {
 
     /// Hidden states (batch, tokens, hidden) of token `ids` (batch, tokens) with `mask` 1 on real tokens.
     fn forward(&self, ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (batch, tokens) = ids.dims2()?;
         let mut x = self.embedding_norm.forward(&self.words.forward(ids)?.broadcast_add(&self.token_type)?)?;
-        let (cos, sin) = self.rotary_tables(tokens, ids.device())?;
-        // 0 on real tokens, the lowest float on padding, added to every score row (batch, 1, 1, tokens).
-        let padding = ((mask.to_dtype(DType::F32)? - 1.0)? * f64::from(f32::MAX))?.reshape((batch, 1, 1, tokens))?;
+        let (cos, sin) = self.rotary_tables(ids.dim(1)?, ids.device())?;
+        let padding = padding_bias(mask)?;
         for layer in &self.layers {
             x = self.layer(layer, &x, &padding, &cos, &sin)?;
         }
@@ -203,15 +197,9 @@ impl Encoder {
     }
 
     fn layer(&self, layer: &Layer, x: &Tensor, padding: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-        let (batch, tokens, hidden) = x.dims3()?;
-        let head = hidden / self.heads;
-        // (batch, tokens, 3, heads, head) → three (batch, heads, tokens, head).
-        let qkv = layer.qkv.forward(x)?.reshape((batch, tokens, 3, self.heads, head))?.permute((2, 0, 3, 1, 4))?;
+        let [q, k, v] = split_heads(&layer.qkv.forward(x)?, self.heads)?;
         let rotate = |t: Tensor| candle_nn::rotary_emb::rope(&t.contiguous()?, cos, sin);
-        let (q, k, v) = (rotate(qkv.get(0)?)?, rotate(qkv.get(1)?)?, qkv.get(2)?.contiguous()?);
-        let scores = (q.matmul(&k.t()?)? / (head as f64).sqrt())?.broadcast_add(padding)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((batch, tokens, hidden))?;
+        let context = attend(&rotate(q)?, &rotate(k)?, &v, padding)?;
         let attended = layer.attention_norm.forward(&(layer.attention_out.forward(&context)? + x)?)?;
         let up_gate = layer.up_gate.forward(&attended)?;
         let up = up_gate.narrow(D::Minus1, 0, self.intermediate)?;
@@ -335,10 +323,7 @@ mod tests {
         let (ids, mask) = encode(&ours.tokenizer, &TEXTS, &Device::Cpu).unwrap();
         let a = ours.encoder.forward(&ids, &mask).unwrap();
         let b = theirs.forward(&ids, &mask).unwrap();
-        let real = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
-        let diff = (a - &b).unwrap().abs().unwrap().broadcast_mul(&real).unwrap();
-        let largest = diff.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
-        assert!(largest < 1e-4, "largest difference on real tokens {largest}");
+        recorded::assert_close_on_real_tokens(&a, &b, &mask);
         recorded::record_or_check(RECORDING, &pool_and_normalize(&b, &mask, ours.pooling).unwrap());
     }
 }

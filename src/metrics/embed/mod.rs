@@ -7,6 +7,7 @@ mod cache;
 mod folder;
 mod gelu;
 mod gte;
+mod layers;
 #[cfg(test)]
 mod recorded;
 

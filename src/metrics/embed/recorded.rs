@@ -26,6 +26,20 @@ pub fn assert_close(name: &str, ours: &[Vec<f32>]) {
     }
 }
 
+/// Panics unless hidden states `ours` and `theirs` (batch, tokens, hidden) agree within 1e-4 on the real tokens of
+/// `mask` (batch, tokens); padding positions may differ.
+#[cfg(feature = "reference-models")]
+pub fn assert_close_on_real_tokens(
+    ours: &candle_core::Tensor,
+    theirs: &candle_core::Tensor,
+    mask: &candle_core::Tensor,
+) {
+    let real = mask.to_dtype(candle_core::DType::F32).unwrap().unsqueeze(2).unwrap();
+    let diff = (ours - theirs).unwrap().abs().unwrap().broadcast_mul(&real).unwrap();
+    let largest = diff.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(largest < 1e-4, "largest difference on real tokens {largest}");
+}
+
 /// Write `theirs` as the recording `name` under `STUDENTSIM_RECORD_REFERENCE=1`, else check the recording.
 #[cfg(feature = "reference-models")]
 pub fn record_or_check(name: &str, theirs: &[Vec<f32>]) {
