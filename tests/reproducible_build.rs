@@ -39,9 +39,17 @@ fn build_second_component(dir: &Path) -> Runtime {
     Runtime::locate(Some(dir)).expect("the second build's runtime folder")
 }
 
+/// The component set-up built here against one built on another machine on another day (the pinned output): two
+/// builds that agree. `STUDENTSIM_FULL_PARITY=1` also builds a third now (about 30 CPU-seconds: the build and its
+/// compilation) and compares it with the first.
 #[test]
 fn two_builds_of_the_component_iterate_a_set_of_strings_in_the_same_order() {
     let first = probe_output(&common::grader());
+    assert_eq!(first, PINNED, "this build's hash secret differs from the one pinned here (built elsewhere)");
+    if !common::full_parity() {
+        eprintln!("compared with the pinned build only (STUDENTSIM_FULL_PARITY=1 also builds one now)");
+        return;
+    }
     let second_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("second-component-build");
     let second =
         Grader::new(&build_second_component(&second_dir), GradeLimits::default()).expect("load the second build");
@@ -50,5 +58,4 @@ fn two_builds_of_the_component_iterate_a_set_of_strings_in_the_same_order() {
         first, second,
         "two builds of the component iterate a set of strings differently: their hash secrets differ"
     );
-    assert_eq!(first, PINNED, "this build's hash secret differs from the one pinned here (built elsewhere)");
 }
