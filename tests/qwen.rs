@@ -143,6 +143,10 @@ const DECODED: [u32; 2] = [500, 77];
 
 // The recordings' reader, shared with the encoders' unit tests.
 #[path = "../src/metrics/embed/recorded.rs"]
+#[cfg_attr(
+    feature = "reference-models",
+    expect(dead_code, reason = "the encoders' hidden-state comparison is for their own reference tests")
+)]
 mod recorded;
 
 /// Our Qwen2 gives the logits candle-transformers' `qwen2` gave (recorded by the reference test below).
