@@ -2,7 +2,11 @@
 //! sentence-transformers settings (`1_Pooling/config.json`, `sentence_bert_config.json`), tokenizing a batch,
 //! pooling and normalizing.
 
+use std::collections::BTreeMap;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -134,13 +138,36 @@ impl Folder {
 
     /// `<family>-<16 hex digits of the files' sha256>-<pooling>-<max_len>`: changes whenever the vectors would.
     pub fn id(&self, family: &str) -> Result<String> {
-        let mut hasher = Sha256::new();
-        for path in [&self.config_path, &self.weights, &self.tokenizer_path] {
-            hasher.update(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?);
-        }
-        let digest = crate::hex(&hasher.finalize());
+        let digest = files_digest(&[&self.config_path, &self.weights, &self.tokenizer_path])?;
         Ok(format!("{family}-{}-{:?}-{}", &digest[..16], self.pooling, self.max_len).to_lowercase())
     }
+}
+
+/// Each file's path, length and modification time: what [`files_digest`] remembers a digest by.
+type Stamp = (PathBuf, u64, Option<SystemTime>);
+
+/// The sha256 of `paths`' bytes one after another, read once per process for each set of [`Stamp`]s: a leaderboard
+/// loads the model once per board, and hashing its weights each time was 4% of the run.
+fn files_digest(paths: &[&Path]) -> Result<String> {
+    static DIGESTS: Mutex<BTreeMap<Vec<Stamp>, String>> = Mutex::new(BTreeMap::new());
+    let stamps = paths
+        .iter()
+        .map(|path| {
+            let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+            Ok((path.to_path_buf(), meta.len(), meta.modified().ok()))
+        })
+        .collect::<Result<Vec<Stamp>>>()?;
+    if let Some(digest) = DIGESTS.lock().unwrap_or_else(PoisonError::into_inner).get(&stamps) {
+        return Ok(digest.clone());
+    }
+    let mut hasher = Sha256::new();
+    for path in paths {
+        let mut file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+        std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    }
+    let digest = crate::hex(&hasher.finalize());
+    DIGESTS.lock().unwrap_or_else(PoisonError::into_inner).insert(stamps, digest.clone());
+    Ok(digest)
 }
 
 /// Token ids and attention mask of a batch, each (batch, tokens).
@@ -166,4 +193,29 @@ pub fn pool_and_normalize(hidden: &Tensor, mask: &Tensor, pooling: Pooling) -> R
     };
     let norm = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
     Ok(pooled.broadcast_div(&norm)?.to_vec2::<f32>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_hashed_once_per_length_and_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, weights) = (dir.path().join("config.json"), dir.path().join("model.safetensors"));
+        std::fs::write(&config, "config").unwrap();
+        std::fs::write(&weights, "weights").unwrap();
+        let first = files_digest(&[&config, &weights]).unwrap();
+        assert_eq!(first, crate::hex(&Sha256::digest(b"configweights")), "the files' bytes one after another");
+
+        // other bytes of the same length, with the old modification time: remembered, not read again
+        let time = std::fs::metadata(&weights).unwrap().modified().unwrap();
+        std::fs::write(&weights, "WEIGHTS").unwrap();
+        File::options().write(true).open(&weights).unwrap().set_modified(time).unwrap();
+        assert_eq!(files_digest(&[&config, &weights]).unwrap(), first, "hashed once per length and time");
+
+        std::fs::write(&weights, "weights, retrained").unwrap();
+        let again = files_digest(&[&config, &weights]).unwrap();
+        assert_eq!(again, crate::hex(&Sha256::digest(b"configweights, retrained")), "another length is read again");
+    }
 }
