@@ -127,14 +127,13 @@ impl Runtime {
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let key = crate::sha256_hex(format!("{:016x}\n{}", hasher.finish(), self.manifest.sha256).as_bytes());
         let name = format!("{key}.cwasm");
-        let cache_dir = self.dir.join("compiled");
-        let cached = cache_dir.join(&name);
+        let cached = self.dir.join("compiled").join(&name);
         let elsewhere = Self::search_dirs().into_iter().map(|dir| dir.join("compiled").join(&name));
         for found in std::iter::once(cached.clone()).chain(elsewhere).filter(|path| path.is_file()) {
             if found != cached {
                 // Gone or unreadable since it was listed: the next one, or a compile.
                 let Ok(bytes) = std::fs::read(&found) else { continue };
-                write_atomically(&cache_dir, &cached, &bytes)?;
+                crate::jsonl::write_atomically(&cached, |out| Ok(out.write_all(&bytes)?))?;
             }
             // SAFETY: the file was written by `Engine::precompile_component` of this same wasmtime build (the key
             // includes the version and settings), into a runtime folder only this tool writes.
@@ -149,19 +148,10 @@ impl Runtime {
             .precompile_component(&wasm)
             .map_err(anyhow::Error::from)
             .context("compiling the grader component")?;
-        write_atomically(&cache_dir, &cached, &compiled)?;
+        crate::jsonl::write_atomically(&cached, |out| Ok(out.write_all(&compiled)?))?;
         // SAFETY: produced just above by this engine.
         Ok(unsafe { Component::deserialize(engine, &compiled) }?)
     }
-}
-
-/// `bytes` at `path` in `dir` (created if need be), through a temp file renamed into place.
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// `runtimes/.cache` of the source tree this binary was built from.
