@@ -292,3 +292,47 @@ fn a_code_submitted_twice_to_a_problem_is_graded_once() {
     assert!(graded[2].elapsed == graded[0].elapsed && graded[3].elapsed == graded[0].elapsed, "copies share a grade");
     assert_ne!(graded[0].elapsed, graded[4].elapsed, "another problem's grade is its own");
 }
+
+/// A remembering grader (what rollouts use) grades the same code against the same tests and limits once: the second
+/// grade of a program that loops until its example limit returns the first record without running it again (no
+/// time passes), while other code, other tests or a grader with other limits grade anew.
+#[test]
+fn a_remembering_grader_grades_the_same_code_once() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    use studentsim::grade::{GradeLimits, GradeMemo, Grader};
+    use studentsim::sandbox::{Limits, Runtime};
+
+    let runtime = Runtime::locate(None).unwrap_or_else(|e| panic!("{e}"));
+    let memo = Arc::new(GradeMemo::default());
+    let with_limit = |per_call: Duration| {
+        let limits = GradeLimits { sandbox: Limits { per_call, ..Limits::default() }, ..GradeLimits::default() };
+        Grader::new(&runtime, limits).expect("grader").remembering(Arc::clone(&memo))
+    };
+    let (grader, stricter) = (with_limit(Duration::from_millis(400)), with_limit(Duration::from_millis(300)));
+    let tests = common::block_on(grader.parse_tests(ADD)).expect("doctests");
+    let looping = "def add(a, b):\n    while True:\n        pass\n";
+    let timed = |grader: &Grader, code: &str, tests: &studentsim::grade::Tests| {
+        let started = Instant::now();
+        let record = common::block_on(grader.grade("", code, tests));
+        (record, started.elapsed())
+    };
+
+    let (first, took) = timed(&grader, looping, &tests);
+    assert_eq!((first.label, first.reason.as_deref()), (Label::Runtime, Some("timeout")), "{first:#?}");
+    assert!(took >= Duration::from_millis(400), "the first grade ran the loop to its limit: {took:?}");
+    assert_eq!(memo.len(), 1);
+    let (again, took) = timed(&grader, looping, &tests);
+    assert_eq!(again, first, "the remembered record");
+    assert!(took < Duration::from_millis(100), "the second grade did not run the loop again: {took:?}");
+    assert_eq!(memo.len(), 1);
+
+    let (_, took) = timed(&stricter, looping, &tests);
+    assert!(took >= Duration::from_millis(300), "other limits grade again: {took:?}");
+    let other_tests = tests.clone().limited(Some(Duration::from_millis(200)));
+    let (_, took) = timed(&grader, looping, &other_tests);
+    assert!(took >= Duration::from_millis(200), "other tests grade again: {took:?}");
+    let (fixed, _) = timed(&grader, "def add(a, b):\n    return a + b\n", &tests);
+    assert_eq!(fixed.label, Label::NoError);
+    assert_eq!(memo.len(), 4, "one record per code, tests and limits");
+}

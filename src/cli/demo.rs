@@ -60,7 +60,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> Result<ExitCode> {
     if work.exists() {
         std::fs::remove_dir_all(&work).with_context(|| format!("clearing {}", work.display()))?;
     }
-    let ctx = Context { problems, runtime: ctx.runtime.clone() };
+    let ctx = ctx.with_problems(problems);
     let split = work.join("split");
     let spec = SplitSpec { seed: args.seed, test_students: args.test_students, ..SplitSpec::default() };
     step("splitting by held-out students", || split_into(&rows, &split, &spec))?;

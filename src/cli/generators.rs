@@ -83,8 +83,8 @@ impl GeneratorArgs {
                 (Arc::new(Retrieval::fit(&self.train_rows("retrieval")?, self.neighbours)), None)
             }
             GeneratorName::Edits => {
-                let model =
-                    EditModel::fit(&self.train_rows("edits")?, self.neighbours).judged_by(ctx.grader(limits, jobs)?);
+                let model = EditModel::fit(&self.train_rows("edits")?, self.neighbours)
+                    .judged_by(ctx.remembering_grader(limits, jobs)?);
                 (Arc::new(model), None)
             }
             GeneratorName::Openai => {

@@ -223,7 +223,7 @@ pub fn run(ctx: &Context, args: LeaderboardArgs) -> Result<ExitCode> {
     let mut boards = Boards {
         args: &args,
         llm_next,
-        ctx: Context { problems, runtime: ctx.runtime.clone() },
+        ctx: ctx.with_problems(problems),
         train: split_dir.join("train.jsonl"),
         solutions,
         boards: Vec::new(),

@@ -36,7 +36,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::BadInput;
-use crate::grade::{GradeLimits, Grader};
+use crate::grade::{GradeLimits, GradeMemo, Grader};
 use crate::metrics::style::Pep8Engine;
 use crate::problems::Registry;
 use crate::sandbox::{Limits, Runtime, RuntimeMissing};
@@ -76,7 +76,7 @@ struct Globals {
 
 impl Globals {
     fn context(self) -> Context {
-        Context { problems: self.problems, runtime: self.runtime }
+        Context::new(self.problems, self.runtime)
     }
 }
 
@@ -335,9 +335,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
 struct Context {
     problems: PathBuf,
     runtime: Option<PathBuf>,
+    /// The records of this run's rollouts, shared by the graders [`Context::remembering_grader`] makes.
+    grades: Arc<GradeMemo>,
 }
 
 impl Context {
+    fn new(problems: PathBuf, runtime: Option<PathBuf>) -> Self {
+        Self { problems, runtime, grades: Arc::default() }
+    }
+
+    /// The same run on the problems of `problems` (the records of its rollouts still shared).
+    fn with_problems(&self, problems: PathBuf) -> Self {
+        Self { problems, runtime: self.runtime.clone(), grades: Arc::clone(&self.grades) }
+    }
+
     /// The runtime folder: --runtime (or $STUDENTSIM_RUNTIME_DIR), else the default search.
     fn runtime_dir(&self) -> PathBuf {
         self.runtime.clone().unwrap_or_else(Runtime::default_dir)
@@ -361,6 +372,14 @@ impl Context {
 
     fn grader(&self, limits: &LimitArgs, parallel: usize) -> Result<Arc<Grader>> {
         self.grader_with(limits.to_limits(parallel)?)
+    }
+
+    /// [`Context::grader`] for rollouts, which grade the same code many times: its grades are remembered for the
+    /// rest of the run, in every grader this makes ([`Grader::remembering`]).
+    fn remembering_grader(&self, limits: &LimitArgs, parallel: usize) -> Result<Arc<Grader>> {
+        let runtime = Runtime::locate(self.runtime.as_deref())?;
+        let grader = Grader::new(&runtime, limits.to_limits(parallel)?)?;
+        Ok(Arc::new(grader.remembering(Arc::clone(&self.grades))))
     }
 
     fn grader_with(&self, limits: GradeLimits) -> Result<Arc<Grader>> {

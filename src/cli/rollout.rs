@@ -340,7 +340,7 @@ pub(super) fn prepare(ctx: &Context, args: &CommonArgs) -> Result<(Rollout, Vec<
     let registry = ctx.registry()?;
     let found =
         registry_problems(ctx, &registry, &args.input, rows.iter().map(|(line, r)| (*line, r.problem.as_str())), "")?;
-    let grader = ctx.grader(&args.limits, args.jobs)?;
+    let grader = ctx.remembering_grader(&args.limits, args.jobs)?;
     let mut problems = HashMap::new();
     for (id, problem) in found {
         let problem = Arc::new(problem.clone());

@@ -107,7 +107,7 @@ impl ScoreSettings {
     }
 
     fn context(&self) -> Context {
-        Context { problems: self.problems.clone(), runtime: self.runtime.clone() }
+        Context::new(self.problems.clone(), self.runtime.clone())
     }
 }
 

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod calibrate;
 pub mod checker;
 pub mod literal;
+mod memo;
 mod record;
 pub mod report;
 pub mod source;
@@ -23,6 +24,7 @@ use crate::problems::Problem;
 pub use crate::records::{Compare, Label};
 use crate::records::{PyToken, StyleProblem, TokenKind, TokenStream, TokenizeError};
 use crate::sandbox::{Cancel, Fault, GuestState, Limits, Output, Runtime, Sandbox, Session};
+pub use memo::GradeMemo;
 pub use record::{ExampleRecord, GradeRecord, Outcome};
 
 mod bindings {
@@ -166,16 +168,25 @@ pub struct Grader {
     pre: bindings::GraderPre<GuestState>,
     /// Each problem's parsed tests ([`Grader::tests_for`]), by the problem they are made from.
     tests: Mutex<HashMap<String, (Problem, Arc<Tests>)>>,
-    reveal_hidden: bool,
+    limits: GradeLimits,
+    /// Records of earlier grades that [`Grader::grade`] returns instead of grading again ([`Grader::remembering`]).
+    memo: Option<Arc<GradeMemo>>,
 }
 
 impl Grader {
     pub fn new(runtime: &Runtime, limits: GradeLimits) -> Result<Self> {
-        let sandbox = Sandbox::new(runtime, limits.sandbox)?;
+        let sandbox = Sandbox::new(runtime, limits.sandbox.clone())?;
         let pre = bindings::GraderPre::new(sandbox.instance_pre().clone())
             .map_err(anyhow::Error::from)
             .context("the grader component does not export the `grader` world; rebuild it with runtimes/setup.sh")?;
-        Ok(Self { sandbox, pre, tests: Mutex::new(HashMap::new()), reveal_hidden: limits.reveal_hidden })
+        Ok(Self { sandbox, pre, tests: Mutex::new(HashMap::new()), limits, memo: None })
+    }
+
+    /// The same grader, whose [`Grader::grade`] keeps each record in `memo` and returns a kept one for the same
+    /// code, tests and limits instead of grading again (share `memo` between the graders of one run). The timed and
+    /// cancellable grades always run.
+    pub fn remembering(self, memo: Arc<GradeMemo>) -> Self {
+        Self { memo: Some(memo), ..self }
     }
 
     /// [`Grader::problem_tests`], parsed once per grader and problem and then shared (parsed again if a problem
@@ -214,7 +225,10 @@ impl Grader {
             tests.scoring.push(GroupScoring { hidden: true, points_each });
         }
         let tests = self.compiled(tests).await?;
-        Ok(tests.comparing(problem.compare).limited(problem.example_timeout()).revealing_hidden(self.reveal_hidden))
+        Ok(tests
+            .comparing(problem.compare)
+            .limited(problem.example_timeout())
+            .revealing_hidden(self.limits.reveal_hidden))
     }
 
     /// Read the doctest examples from trusted problem code.
@@ -339,7 +353,16 @@ impl Grader {
 
     /// Grade `submission`, run after `fixed` in one module, against `tests`.
     pub async fn grade(&self, fixed: &str, submission: &str, tests: &Tests) -> GradeRecord {
-        self.grade_timed(fixed, submission, tests).await.0
+        let Some(memo) = &self.memo else {
+            return self.grade_timed(fixed, submission, tests).await.0;
+        };
+        let key = memo::key(&self.limits, fixed, submission, tests);
+        if let Some(record) = memo.get(&key) {
+            return record;
+        }
+        let record = self.grade_timed(fixed, submission, tests).await.0;
+        memo.insert(key, record.clone());
+        record
     }
 
     /// [`Grader::grade`] that `cancel` stops within an epoch tick: the examples it did not reach are `not_run`,
