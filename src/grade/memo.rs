@@ -12,36 +12,63 @@ use sha2::{Digest, Sha256};
 
 use super::{GradeLimits, GradeRecord, Tests};
 
-/// The most records kept; a memo that fills up starts over, so its memory stays bounded on any input.
-const CAPACITY: usize = 1 << 14;
+/// The most record bytes kept (their JSON size, which a record's text dominates): a memo that fills up starts over,
+/// so its memory stays bounded whatever the submissions print. Thousands of typical records fit.
+const CAPACITY_BYTES: usize = 64 << 20;
 
 /// Records by [`key`]; share one behind an `Arc` between the graders of one run ([`super::Grader::remembering`]).
 #[derive(Debug, Default)]
 pub struct GradeMemo {
-    records: Mutex<HashMap<[u8; 32], GradeRecord>>,
+    records: Mutex<Records>,
+}
+
+#[derive(Debug, Default)]
+struct Records {
+    by_key: HashMap<[u8; 32], GradeRecord>,
+    bytes: usize,
 }
 
 impl GradeMemo {
     pub(super) fn get(&self, key: &[u8; 32]) -> Option<GradeRecord> {
-        self.records.lock().expect("no panic while holding the lock").get(key).cloned()
+        self.records.lock().expect("no panic while holding the lock").by_key.get(key).cloned()
     }
 
     pub(super) fn insert(&self, key: [u8; 32], record: GradeRecord) {
+        let size = json_size(&record);
         let mut records = self.records.lock().expect("no panic while holding the lock");
-        if records.len() >= CAPACITY {
-            records.clear();
+        if records.bytes + size > CAPACITY_BYTES {
+            *records = Records::default();
         }
-        records.insert(key, record);
+        records.bytes += size;
+        records.by_key.insert(key, record);
     }
 
     /// How many records it holds.
     pub fn len(&self) -> usize {
-        self.records.lock().expect("no panic while holding the lock").len()
+        self.records.lock().expect("no panic while holding the lock").by_key.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The length of `record` as JSON, counted without writing it anywhere.
+fn json_size(record: &GradeRecord) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // a record always serializes (plain strings and numbers); were it not to, it would count as what was written
+    let _ = serde_json::to_writer(&mut count, record);
+    count.0
 }
 
 /// What a grade's record depends on: the limits that can end a call, the fixed code, the submission and the tests
