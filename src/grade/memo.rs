@@ -1,8 +1,8 @@
 //! Grades already run, kept for the rest of a run: a rollout grades the same code again and again (copy-last
 //! resubmits the last attempt, the reference is one program per problem, the edit model's candidates repeat), and a
-//! leaderboard rolls the same generators out in five modes on two splits. A grade is a function of the code, the tests and the
-//! limits (the guest's clocks and randomness are fixed; only a wall-clock limit reached under load could end
-//! otherwise), so a remembered record is the record a second grade would give.
+//! leaderboard rolls the same generators out in five modes on two splits. A grade is a function of the code, the
+//! tests and the limits (the guest's clocks and randomness are fixed; only a wall-clock limit reached under load
+//! could end otherwise), so a remembered record is the record a second grade would give.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
