@@ -377,14 +377,18 @@ impl Context {
     /// [`Context::grader`] for rollouts, which grade the same code many times: its grades are remembered for the
     /// rest of the run, in every grader this makes ([`Grader::remembering`]).
     fn remembering_grader(&self, limits: &LimitArgs, parallel: usize) -> Result<Arc<Grader>> {
-        let runtime = Runtime::locate(self.runtime.as_deref())?;
-        let grader = Grader::new(&runtime, limits.to_limits(parallel)?)?;
+        let grader = self.new_grader(limits.to_limits(parallel)?)?;
         Ok(Arc::new(grader.remembering(Arc::clone(&self.grades))))
     }
 
     fn grader_with(&self, limits: GradeLimits) -> Result<Arc<Grader>> {
+        Ok(Arc::new(self.new_grader(limits)?))
+    }
+
+    /// A grader on this run's runtime folder.
+    fn new_grader(&self, limits: GradeLimits) -> Result<Grader> {
         let runtime = Runtime::locate(self.runtime.as_deref())?;
-        Ok(Arc::new(Grader::new(&runtime, limits)?))
+        Grader::new(&runtime, limits)
     }
 }
 
