@@ -120,27 +120,21 @@ impl Runtime {
     /// The cache key covers the wasmtime version and the engine settings that change generated code (wasmtime's
     /// own compatibility hash) and the component's sha256. A runtime folder without it takes a copy from the
     /// other folders of [`Runtime::search_dirs`] when one has it (the same component copied elsewhere, e.g. by
-    /// `runtimes/setup.sh --prefix`), else compiles. Two processes writing at once each write a temp file and
-    /// rename it into place.
+    /// `runtimes/setup.sh --prefix`), else compiles. One process compiles at a time: processes that start
+    /// together (shards, tests) wait for the first one's compile and load what it wrote (a compile takes every
+    /// core for seconds). Where the folder cannot hold a lock file each compiles on its own; two writing at once
+    /// each write a temp file and rename it into place.
     pub fn load(&self, engine: &Engine) -> Result<Component> {
         let mut hasher = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let key = crate::sha256_hex(format!("{:016x}\n{}", hasher.finish(), self.manifest.sha256).as_bytes());
-        let name = format!("{key}.cwasm");
-        let cached = self.dir.join("compiled").join(&name);
-        let elsewhere = Self::search_dirs().into_iter().map(|dir| dir.join("compiled").join(&name));
-        for found in std::iter::once(cached.clone()).chain(elsewhere).filter(|path| path.is_file()) {
-            if found != cached {
-                // Gone or unreadable since it was listed: the next one, or a compile.
-                let Ok(bytes) = std::fs::read(&found) else { continue };
-                crate::jsonl::write_atomically(&cached, |out| Ok(out.write_all(&bytes)?))?;
-            }
-            // SAFETY: the file was written by `Engine::precompile_component` of this same wasmtime build (the key
-            // includes the version and settings), into a runtime folder only this tool writes.
-            // An error means stale or truncated by hand: fall through and rebuild it.
-            if let Ok(component) = unsafe { Component::deserialize_file(engine, &cached) } {
-                return Ok(component);
-            }
+        let cached = self.dir.join("compiled").join(format!("{key}.cwasm"));
+        if let Some(component) = self.load_compiled(engine, &cached)? {
+            return Ok(component);
+        }
+        let _compiling = lock(&cached.with_extension("lock"));
+        if let Some(component) = self.load_compiled(engine, &cached)? {
+            return Ok(component);
         }
         let wasm = std::fs::read(self.component_path())
             .with_context(|| format!("reading {}", self.component_path().display()))?;
@@ -152,9 +146,64 @@ impl Runtime {
         // SAFETY: produced just above by this engine.
         Ok(unsafe { Component::deserialize(engine, &compiled) }?)
     }
+
+    /// The component compiled into `cached`, or into the same name in another folder of the search (copied here).
+    fn load_compiled(&self, engine: &Engine, cached: &Path) -> Result<Option<Component>> {
+        let name = cached.file_name().expect("a file name");
+        let elsewhere = Self::search_dirs().into_iter().map(|dir| dir.join("compiled").join(name));
+        for found in std::iter::once(cached.to_path_buf()).chain(elsewhere).filter(|path| path.is_file()) {
+            if found != cached {
+                // Gone or unreadable since it was listed: the next one, or a compile.
+                let Ok(bytes) = std::fs::read(&found) else { continue };
+                crate::jsonl::write_atomically(cached, |out| Ok(out.write_all(&bytes)?))?;
+            }
+            // SAFETY: the file was written by `Engine::precompile_component` of this same wasmtime build (the key
+            // includes the version and settings), into a runtime folder only this tool writes.
+            // An error means stale or truncated by hand: fall through and rebuild it.
+            if let Ok(component) = unsafe { Component::deserialize_file(engine, cached) } {
+                return Ok(Some(component));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// An exclusive lock on `path` (created if need be), held until the file is dropped; `None` where the folder is
+/// read-only or the file system has no locks.
+fn lock(path: &Path) -> Option<std::fs::File> {
+    std::fs::create_dir_all(path.parent()?).ok()?;
+    let file = std::fs::File::options().create(true).truncate(false).write(true).open(path).ok()?;
+    file.lock().ok()?;
+    Some(file)
 }
 
 /// `runtimes/.cache` of the source tree this binary was built from.
 fn source_tree_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("runtimes/.cache")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_second_compile_waits_for_the_first_to_let_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("compiled/key.lock");
+        let first = lock(&path).expect("a lock in a temp folder");
+        let released = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let second = s.spawn(|| {
+                let _second = lock(&path).expect("the lock once the first lets go");
+                released.load(Ordering::SeqCst)
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            released.store(true, Ordering::SeqCst);
+            drop(first);
+            assert!(second.join().unwrap(), "the second lock was taken while the first was held");
+        });
+    }
 }

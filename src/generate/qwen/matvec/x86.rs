@@ -34,6 +34,7 @@ fn q5_0_nibbles(block: &[u8]) -> __m256i {
     _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(low, 4), low), _mm256_set1_epi8(0x0F))
 }
 
+#[inline(always)] // a call per block otherwise, at our crate's opt-level 1 in test builds
 fn q5_0_high_bits(block: &[u8]) -> u32 {
     u32::from_le_bytes([block[2], block[3], block[4], block[5]])
 }
@@ -70,19 +71,35 @@ fn dot_bytes_avx2(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
     _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
 }
 
-/// Blocks alternate between two accumulators; `$block` maps (acc, weight block, activation) to the new acc.
+/// Blocks alternate between two accumulators; `|acc, w, a| body` maps (acc, weight block, activation) to the new
+/// acc, and the macro writes the body out at each use.
+///
+/// Written out rather than a closure called in a loop over `chunks_exact().zip()`: our crate builds at opt-level 1
+/// without cross-unit inlining in dev and test builds (Cargo.toml), where those stayed calls, a third of the real
+/// model's decoding time.
 macro_rules! two_chains {
-    ($weights:expr, $activations:expr, $bytes:expr, $block:expr) => {{
+    ($weights:expr, $activations:expr, $bytes:expr, |$acc:ident, $w:ident, $a:ident| $body:block) => {{
         let (weights, activations): (&[u8], &[Q8Block]) = ($weights, $activations);
+        let blocks = activations.len().min(weights.len() / $bytes);
         let (mut even, mut odd) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut pairs = weights.chunks_exact(2 * $bytes).zip(activations.chunks_exact(2));
-        for (w, a) in &mut pairs {
-            even = $block(even, &w[..$bytes], &a[0]);
-            odd = $block(odd, &w[$bytes..], &a[1]);
+        let mut i = 0;
+        while i + 1 < blocks {
+            let pair = &weights[i * $bytes..(i + 2) * $bytes];
+            even = {
+                let ($acc, $w, $a) = (even, &pair[..$bytes], &activations[i]);
+                $body
+            };
+            odd = {
+                let ($acc, $w, $a) = (odd, &pair[$bytes..], &activations[i + 1]);
+                $body
+            };
+            i += 2;
         }
-        let done = weights.len() / (2 * $bytes) * 2;
-        for (w, a) in weights[done * $bytes..].chunks_exact($bytes).zip(&activations[done..]) {
-            even = $block(even, w, a);
+        if i < blocks {
+            even = {
+                let ($acc, $w, $a) = (even, &weights[i * $bytes..(i + 1) * $bytes], &activations[i]);
+                $body
+            };
         }
         horizontal_sum(_mm256_add_ps(even, odd))
     }};
@@ -92,55 +109,51 @@ macro_rules! two_chains {
 /// The CPU must have AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn q5_0_avx2(weights: &[u8], activations: &[Q8Block]) -> f32 {
-    let block = |acc, w: &[u8], a: &Q8Block| {
+    two_chains!(weights, activations, Q5_0_BYTES, |acc, w, a| {
         let fifth = _mm256_and_si256(bytes_from_bits(q5_0_high_bits(w)), _mm256_set1_epi8(0x10));
         let q = _mm256_or_si256(q5_0_nibbles(w), fifth);
         let sums = dot_bytes_avx2(q5_0_offset(a), q, load_activation(a));
         _mm256_fmadd_ps(scale(w, a), _mm256_cvtepi32_ps(sums), acc)
-    };
-    two_chains!(weights, activations, Q5_0_BYTES, block)
+    })
 }
 
 /// # Safety
 /// The CPU must have AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn q8_0_avx2(weights: &[u8], activations: &[Q8Block]) -> f32 {
-    let block = |acc, w: &[u8], a: &Q8Block| {
+    two_chains!(weights, activations, Q8_0_BYTES, |acc, w, a| {
         // SAFETY: a Q8_0 block holds 32 bytes from offset 2.
         let q = unsafe { _mm256_loadu_si256(w[2..2 + 32].as_ptr().cast()) };
         // Signed by signed: |q| times x with q's sign.
         let sums =
             dot_bytes_avx2(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(load_activation(a), q));
         _mm256_fmadd_ps(scale(w, a), _mm256_cvtepi32_ps(sums), acc)
-    };
-    two_chains!(weights, activations, Q8_0_BYTES, block)
+    })
 }
 
 /// # Safety
 /// The CPU must have AVX-512 F, BW, VL and VNNI, and FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn q5_0_vnni(weights: &[u8], activations: &[Q8Block]) -> f32 {
-    let block = |acc, w: &[u8], a: &Q8Block| {
+    two_chains!(weights, activations, Q5_0_BYTES, |acc, w, a| {
         let nibbles = q5_0_nibbles(w);
         let q = _mm256_mask_add_epi8(nibbles, _cvtu32_mask32(q5_0_high_bits(w)), nibbles, _mm256_set1_epi8(0x10));
         let sums = _mm256_dpbusd_epi32(q5_0_offset(a), q, load_activation(a));
         _mm256_fmadd_ps(scale(w, a), _mm256_cvtepi32_ps(sums), acc)
-    };
-    two_chains!(weights, activations, Q5_0_BYTES, block)
+    })
 }
 
 /// # Safety
 /// The CPU must have AVX-512 F, BW, VL and VNNI, and FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
 pub unsafe fn q8_0_vnni(weights: &[u8], activations: &[Q8Block]) -> f32 {
-    let block = |acc, w: &[u8], a: &Q8Block| {
+    two_chains!(weights, activations, Q8_0_BYTES, |acc, w, a| {
         // SAFETY: a Q8_0 block holds 32 bytes from offset 2.
         let q = unsafe { _mm256_loadu_si256(w[2..2 + 32].as_ptr().cast()) };
         let sums =
             _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(load_activation(a), q));
         _mm256_fmadd_ps(scale(w, a), _mm256_cvtepi32_ps(sums), acc)
-    };
-    two_chains!(weights, activations, Q8_0_BYTES, block)
+    })
 }
 
 /// # Safety
