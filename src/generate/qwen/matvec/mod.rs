@@ -209,9 +209,7 @@ impl BlockMatrix {
         let dot = Kernel::best().dot(self.format);
         Ok(by_columns(activations.len(), self.n, |n, r| {
             let bias = self.bias.as_ref().map_or(0.0, |b| b[n]);
-            // SAFETY: `Kernel::best` is one of `Kernel::available`.
-            let product = unsafe { dot(&self.blocks[n * row_bytes..(n + 1) * row_bytes], &activations[r]) };
-            product + bias + extra(n, r)
+            dot(&self.blocks[n * row_bytes..(n + 1) * row_bytes], &activations[r]) + bias + extra(n, r)
         }))
     }
 }
@@ -233,10 +231,7 @@ fn by_columns(rows: usize, n: usize, cell: impl Fn(usize, usize) -> f32 + Sync) 
     out
 }
 
-/// Unsafe because the SIMD kernels need their CPU features; [`Kernel::dot`] hands out only those the CPU has. A
-/// plain `fn` would need a closure around each kernel, and the call through its shim costs 5% of decoding at our
-/// crate's opt-level 1 in test builds.
-type Dot = unsafe fn(&[u8], &[Q8Block]) -> f32;
+type Dot = fn(&[u8], &[Q8Block]) -> f32;
 
 /// The instruction sets a kernel can use, in order of preference (best last).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -290,19 +285,20 @@ impl Kernel {
         })
     }
 
-    /// This kernel's dot product for `format`; calling it is safe when `self` is one of [`Kernel::available`].
+    #[allow(clippy::undocumented_unsafe_blocks)] // one SAFETY comment for every arm, below
     fn dot(self, format: Format) -> Dot {
+        // SAFETY (every arm): `available` found the CPU features each kernel is compiled for.
         match (self, format) {
             (Kernel::Scalar, Format::Q5_0) => dot_q5_0_scalar,
             (Kernel::Scalar, Format::Q8_0) => dot_q8_0_scalar,
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx2, Format::Q5_0) => x86::q5_0_avx2,
+            (Kernel::Avx2, Format::Q5_0) => |w, a| unsafe { x86::q5_0_avx2(w, a) },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Avx2, Format::Q8_0) => x86::q8_0_avx2,
+            (Kernel::Avx2, Format::Q8_0) => |w, a| unsafe { x86::q8_0_avx2(w, a) },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Vnni, Format::Q5_0) => x86::q5_0_vnni,
+            (Kernel::Vnni, Format::Q5_0) => |w, a| unsafe { x86::q5_0_vnni(w, a) },
             #[cfg(target_arch = "x86_64")]
-            (Kernel::Vnni, Format::Q8_0) => x86::q8_0_vnni,
+            (Kernel::Vnni, Format::Q8_0) => |w, a| unsafe { x86::q8_0_vnni(w, a) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => Kernel::Scalar.dot(format),
         }
@@ -391,8 +387,7 @@ mod tests {
                 for kernel in Kernel::available() {
                     for col in [0, 17, 69] {
                         let w = &m.blocks[col * row_bytes..(col + 1) * row_bytes];
-                        // SAFETY: every kernel of `Kernel::available`.
-                        let (scalar, fast) = unsafe { (Kernel::Scalar.dot(format)(w, &a), kernel.dot(format)(w, &a)) };
+                        let (scalar, fast) = (Kernel::Scalar.dot(format)(w, &a), kernel.dot(format)(w, &a));
                         assert!(
                             (scalar - fast).abs() < 1e-4 * scalar.abs().max(1.0),
                             "{kernel:?} {format:?} k {k}: {fast} vs {scalar}"

@@ -75,8 +75,8 @@ fn dot_bytes_avx2(acc: __m256i, unsigned: __m256i, signed: __m256i) -> __m256i {
 /// acc, and the macro writes the body out at each use.
 ///
 /// Written out rather than a closure called in a loop over `chunks_exact().zip()`: our crate builds at opt-level 1
-/// without cross-unit inlining in dev and test builds (Cargo.toml), where those stayed calls, a third of the real
-/// model's decoding time.
+/// without cross-unit inlining in dev and test builds (Cargo.toml), where those stayed calls and the real model's
+/// greedy test took 41 s instead of 28.
 macro_rules! two_chains {
     ($weights:expr, $activations:expr, $bytes:expr, |$acc:ident, $w:ident, $a:ident| $body:block) => {{
         let (weights, activations): (&[u8], &[Q8Block]) = ($weights, $activations);
